@@ -1,0 +1,61 @@
+"""The `ksac` command: registers one module per command and turns errors into messages and exit codes."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import typer
+from typer.exceptions import TyperException
+
+from ksac_cli.cli import output
+from ksac_cli.cli.profile import profile
+from ksac_cli.errors import KsacError, KsacWarning
+
+app = typer.Typer(
+    name="ksac",
+    help="Train, evaluate, ablate, profile and report on KSAC (kernel-sharing atrous convolution) vs ASPP "
+         "segmentation models (Huang et al., arXiv 1908.09443).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Keeps `ksac` a group of commands even while it has one."""
+
+
+app.command("profile")(profile)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # Only the toolkit's own warnings reach users; library deprecation chatter is not theirs to fix.
+    if issubclass(category, KsacWarning):
+        output.warning(str(message))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: exit 0 on success, 2 on bad input (one line, no traceback), 130 on Ctrl-C."""
+    warnings.showwarning = _show_warning
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv if argv is not None else sys.argv[1:], prog_name="ksac", standalone_mode=False)
+    except KsacError as e:
+        output.error(str(e))
+        sys.exit(e.exit_code)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        output.error("interrupted")
+        sys.exit(130)
+    except TyperException as e:  # typer's (vendored click's) usage errors: bad option types, missing values
+        ctx = getattr(e, "ctx", None)
+        if type(e).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            output.info(ctx.get_help())
+            sys.exit(0)
+        where = f" (see 'ksac {ctx.info_name} --help')" if ctx is not None and ctx.info_name != "ksac" else ""
+        output.error(e.format_message() + where)
+        sys.exit(getattr(e, "exit_code", 2))

@@ -1,0 +1,260 @@
+"""Every default, once: frozen dataclasses, YAML recipes, flag overrides, validation and dumping.
+
+Data flows recipe -> config -> model + data -> engine. Modules never read the config themselves: each
+component has one translation point (for example `models.deeplab.build_model`).
+Values are validated here (types, ranges, choices); names of backbones and heads are checked against
+their name tables where those live (`ksac_cli.models`), so this module never imports torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ksac_cli.errors import KsacError
+
+OUTPUT_STRIDES = (8, 16, 32)
+MERGES = ("concat", "sum")
+
+
+def parse_rates(text: str | list | tuple, option: str = "--rates") -> tuple[int, ...]:
+    """'6,12,18' -> (6, 12, 18); every rate a positive integer."""
+    items = text if isinstance(text, (list, tuple)) else str(text).split(",")
+    rates = []
+    for item in items:
+        item = str(item).strip()
+        try:
+            rate = int(item)
+        except ValueError:
+            raise KsacError(
+                f"{option}: {item!r} in {text!r} is not an integer; expected a comma list of positive integers like 6,12,18"
+            ) from None
+        if rate <= 0:
+            raise KsacError(f"{option}: rate {rate} in {text!r} must be a positive integer (e.g. 6,12,18)")
+        rates.append(rate)
+    if not rates:
+        raise KsacError(f"{option}: no rates given; expected a comma list like 6,12,18")
+    return tuple(rates)
+
+
+def format_rates(rates: tuple[int, ...]) -> str:
+    return ",".join(str(r) for r in rates)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """DeepLabV3(+) with an ASPP or KSAC head; defaults follow DeepLab (paper.md)."""
+
+    backbone: str = "mobilenetv2"
+    head: str = "ksac"
+    rates: tuple[int, ...] = (6, 12, 18)
+    merge: str = "concat"  # KSAC only: concat (paper Fig. 4) or sum (paper Alg. 1)
+    output_stride: int = 16
+    decoder: bool = True  # DeepLabV3+ decoder; False gives DeepLabV3
+    channels: int = 256  # head channels
+    decoder_channels: int = 256
+    low_level_channels: int = 48  # 1x1 projection of the stride-4 features
+    separable: bool = False  # depthwise-separable atrous convolutions (both heads)
+    dropout: float = 0.1  # after the head's 1x1 projection
+    num_classes: int = 21
+    pretrained: bool = False  # ImageNet weights through timm (needs a download)
+    backbone_weights: str | None = None  # a local state_dict file for the backbone
+
+    def validate(self, where: str = "model") -> None:
+        parse_rates(list(self.rates), option=f"{where}.rates")
+        check_choice(f"{where}.output_stride", self.output_stride, OUTPUT_STRIDES)
+        check_choice(f"{where}.merge", self.merge, MERGES)
+        for name in ("channels", "decoder_channels", "low_level_channels", "num_classes"):
+            if getattr(self, name) < 1:
+                raise KsacError(f"{where}.{name}: {getattr(self, name)} must be a positive integer")
+        if not 0.0 <= self.dropout < 1.0:
+            raise KsacError(f"{where}.dropout: {self.dropout} must be in [0, 1)")
+        if self.backbone_weights is not None and not Path(self.backbone_weights).is_file():
+            raise KsacError(f"{where}.backbone_weights: file {self.backbone_weights} does not exist")
+
+
+def check_choice(key: str, value: object, allowed: tuple) -> None:
+    if value not in allowed:
+        raise KsacError(f"{key}: {value!r} is not allowed; expected one of: {', '.join(map(str, allowed))}")
+
+
+# ---- generic dataclass <-> dict, with type checks that name the key ---------------------------------
+
+
+def from_dict(cls: type, data: dict[str, Any] | None, where: str) -> Any:
+    """Build dataclass `cls` from a (possibly partial) dict; unknown keys and wrong types are errors."""
+    data = dict(data or {})
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise KsacError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed keys: {', '.join(names)}")
+    values = {}
+    for name, value in data.items():
+        key = f"{where}.{name}" if where else name
+        values[name] = _coerce(hints[name], value, key)
+    obj = cls(**values)
+    if hasattr(obj, "validate"):
+        obj.validate(where)
+    return obj
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise KsacError(f"{key}: expected a mapping of keys, got {value!r}")
+        return from_dict(tp, value, key)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, key)
+    if origin is tuple:
+        if isinstance(value, str) and typing.get_args(tp)[0] is int:
+            return parse_rates(value, option=key)
+        if not isinstance(value, (list, tuple)):
+            raise KsacError(f"{key}: expected a list, got {value!r}")
+        item = typing.get_args(tp)[0]
+        return tuple(_coerce(item, v, key) for v in value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise KsacError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise KsacError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise KsacError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise KsacError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {tp} for {key}")
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """A plain dict (tuples as lists) for YAML/JSON."""
+    return json.loads(json.dumps(dataclasses.asdict(obj)))
+
+
+def dump_yaml(obj: Any) -> str:
+    return yaml.safe_dump(to_dict(obj), sort_keys=False)
+
+
+def short_hash(obj: Any) -> str:
+    """8 hex digits identifying a resolved config; goes into every result row."""
+    text = json.dumps(to_dict(obj), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a recipe; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise KsacError(f"recipe {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise KsacError(f"recipe {path} is not valid YAML: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise KsacError(f"recipe {path}: expected a mapping of keys at the top level, got {type(data).__name__}")
+    return data
+
+
+def merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Recursive dict merge; `None` in overrides means 'not given on the command line'."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+
+# ---- ksac profile ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProfileGrid:
+    """A cross product of model variants; `merge` only varies KSAC (ASPP always concatenates)."""
+
+    backbone: tuple[str, ...] = ("mobilenetv2",)
+    head: tuple[str, ...] = ("aspp", "ksac")
+    rates: tuple[tuple[int, ...], ...] = ((6, 12, 18), (6, 12, 18, 24))
+    merge: tuple[str, ...] = ("concat",)
+    output_stride: tuple[int, ...] = (16,)
+    decoder: tuple[bool, ...] = (True,)
+
+    def validate(self, where: str = "grid") -> None:
+        for name in ("backbone", "head", "rates", "merge", "output_stride", "decoder"):
+            if not getattr(self, name):
+                raise KsacError(f"{where}.{name}: empty; give at least one value")
+        for stride in self.output_stride:
+            check_choice(f"{where}.output_stride", stride, OUTPUT_STRIDES)
+        for merge in self.merge:
+            check_choice(f"{where}.merge", merge, MERGES)
+
+    def models(self, base: ModelConfig) -> list[ModelConfig]:
+        """Expand into model configs, in a stable order, without duplicate ASPP merges."""
+        out: list[ModelConfig] = []
+        for backbone in self.backbone:
+            for decoder in self.decoder:
+                for stride in self.output_stride:
+                    for rates in self.rates:
+                        for head in self.head:
+                            for merge in self.merge if head == "ksac" else ("concat",):
+                                cfg = dataclasses.replace(base, backbone=backbone, head=head, rates=rates,
+                                                          merge=merge, output_stride=stride, decoder=decoder)
+                                if cfg not in out:
+                                    out.append(cfg)
+        return out
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    """`ksac profile`: parameters, MACs and latency for every model of one or more grids."""
+
+    grids: tuple[ProfileGrid, ...] = (ProfileGrid(),)
+    size: int = 513  # square input side, pixels
+    num_classes: int = 21
+    batch_size: int = 1
+    runs: int = 10  # timed forward passes per model
+    warmup: int = 3
+    latency: bool = True
+    device: str = "auto"  # auto: cuda when present, else cpu
+    out: str = "results/profile.csv"
+
+    def validate(self, where: str = "profile") -> None:
+        for name in ("size", "num_classes", "batch_size", "runs"):
+            if getattr(self, name) < 1:
+                raise KsacError(f"{where}.{name}: {getattr(self, name)} must be a positive integer")
+        if self.warmup < 0:
+            raise KsacError(f"{where}.warmup: {self.warmup} must be >= 0")
+        if not self.grids:
+            raise KsacError(f"{where}.grids: empty; give at least one grid")
+
+    def models(self) -> list[ModelConfig]:
+        base = ModelConfig(num_classes=self.num_classes)
+        out: list[ModelConfig] = []
+        for grid in self.grids:
+            out += [cfg for cfg in grid.models(base) if cfg not in out]
+        return out

@@ -1,0 +1,25 @@
+"""The one user-facing error type.
+
+Raised anywhere in the toolkit when the *user* can fix something (a bad option, a missing file, a bad
+value in a recipe). The CLI renders it once, as a one-line message, and exits with code 2. Bugs stay
+ordinary exceptions with tracebacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class KsacError(Exception):
+    """A problem the user can fix; the message says what was wrong and what is allowed."""
+
+    exit_code = 2
+
+
+class KsacWarning(UserWarning):
+    """Something suspicious but legal (for example an atrous rate wider than the feature map)."""
+
+
+def unknown_name(kind: str, value: object, allowed: Iterable[str]) -> KsacError:
+    """The error for a name that is not in one of the toolkit's name tables."""
+    return KsacError(f"unknown {kind} {value!r}; expected one of: {', '.join(sorted(allowed))}")

@@ -1,0 +1,75 @@
+"""DeepLab = backbone -> head (ASPP or KSAC) -> decoder -> bilinear upsample; `build_model` reads the config."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ksac_cli.config import ModelConfig
+from ksac_cli.errors import KsacWarning, unknown_name
+from ksac_cli.models.backbones import BACKBONES, Backbone
+from ksac_cli.models.decoder import DeepLabV3Decoder, DeepLabV3PlusDecoder
+from ksac_cli.models.heads import HEADS
+
+
+class DeepLab(nn.Module):
+    """x (B, 3, H, W) -> logits (B, num_classes, H, W). Parts: `backbone`, `head`, `decoder`."""
+
+    def __init__(self, backbone: Backbone, head: nn.Module, decoder: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.decoder = decoder
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.backbone(x)
+        logits = self.decoder(features, self.head(features["out"]))
+        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def check_names(cfg: ModelConfig) -> None:
+    """Raise a KsacError for an unknown backbone or head, listing the valid names."""
+    if cfg.backbone not in BACKBONES:
+        raise unknown_name("backbone", cfg.backbone, BACKBONES)
+    if cfg.head not in HEADS:
+        raise unknown_name("head", cfg.head, HEADS)
+
+
+def build_model(cfg: ModelConfig) -> DeepLab:
+    """The one place that translates a ModelConfig into modules."""
+    check_names(cfg)
+    backbone = Backbone(cfg.backbone, cfg.output_stride, cfg.pretrained, cfg.backbone_weights)
+    merge = cfg.merge if cfg.head == "ksac" else "concat"
+    head = HEADS[cfg.head](backbone.channels["out"], cfg.channels, cfg.rates, merge=merge,
+                           separable=cfg.separable, dropout=cfg.dropout)
+    if cfg.decoder:
+        decoder = DeepLabV3PlusDecoder(backbone.channels["low"], cfg.channels, cfg.num_classes,
+                                       cfg.low_level_channels, cfg.decoder_channels)
+    else:
+        decoder = DeepLabV3Decoder(cfg.channels, cfg.num_classes)
+    return DeepLab(backbone, head, decoder)
+
+
+def feature_map_size(input_size: int, output_stride: int) -> int:
+    """Side of the head's input for a square input (every supported backbone pads 'same')."""
+    return math.ceil(input_size / output_stride)
+
+
+def warn_large_rates(rates: tuple[int, ...], input_size: int, output_stride: int) -> list[str]:
+    """Warn about rates >= the feature-map side: such a branch sees only its centre tap (a 1x1 conv)."""
+    side = feature_map_size(input_size, output_stride)
+    messages = []
+    for rate in rates:
+        if rate >= side:
+            message = (
+                f"atrous rate {rate} >= the {side}x{side} feature map (input {input_size} at output stride "
+                f"{output_stride}): that branch sees only its centre tap; use a larger input size, a smaller "
+                f"output stride, or smaller rates"
+            )
+            warnings.warn(message, KsacWarning, stacklevel=2)
+            messages.append(message)
+    return messages

@@ -1,0 +1,1 @@
+"""CSV in -> tables (Markdown / CSV / LaTeX) and plots out. Never imports torch."""
