@@ -190,6 +190,54 @@ def merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 
+# ---- data ------------------------------------------------------------------------------------------
+
+DATASET_NAMES = ("synthetic", "voc", "ade20k", "cityscapes", "folder")  # readers live in ksac_cli.data
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """The built-in dataset (`ksac data synth --help` explains its design)."""
+
+    train: int = 600  # images
+    val: int = 100
+    size: int = 256  # square image side, pixels
+    seed: int = 0
+
+    def validate(self, where: str = "synthetic") -> None:
+        for name in ("train", "val"):
+            if getattr(self, name) < 1:
+                raise KsacError(f"{where}.{name}: {getattr(self, name)} must be a positive integer")
+        if self.size < 32:
+            raise KsacError(f"{where}.size: {self.size} must be at least 32 pixels")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "synthetic"
+    data_root: str | None = None  # synthetic: default cache folder under $KSAC_HOME or ~/.cache/ksac
+    split: str = "train"  # training split
+    val_split: str = "val"  # evaluation split
+    crop_size: int = 256  # training crop side, pixels
+    scale_min: float = 0.5  # random scale range of the training augmentation
+    scale_max: float = 2.0
+    workers: int = 2  # DataLoader worker processes
+    skip_bad: bool = False  # skip unreadable/invalid samples (counted) instead of stopping
+    synthetic: SyntheticConfig = SyntheticConfig()
+
+    def validate(self, where: str = "data") -> None:
+        check_choice(f"{where}.dataset", self.dataset, DATASET_NAMES)
+        if self.dataset != "synthetic" and not self.data_root:
+            raise KsacError(f"{where}.data_root: dataset {self.dataset!r} needs --data-root (the folder of your copy)")
+        if self.crop_size < 16:
+            raise KsacError(f"{where}.crop_size: {self.crop_size} must be at least 16 pixels")
+        if not 0 < self.scale_min <= self.scale_max:
+            raise KsacError(f"{where}.scale_min/scale_max: need 0 < scale_min <= scale_max, got "
+                            f"{self.scale_min}, {self.scale_max}")
+        if self.workers < 0:
+            raise KsacError(f"{where}.workers: {self.workers} must be >= 0")
+
+
 # ---- ksac profile ---------------------------------------------------------------------------------
 
 
