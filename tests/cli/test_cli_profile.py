@@ -1,0 +1,93 @@
+"""`ksac profile` as a real subprocess: the CSV it writes, the recipe path, and bad input."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+COLUMNS = ("backbone, head, merge, rates, output_stride, decoder, input_size, num_classes, params_total, "
+           "params_backbone, params_head, params_decoder, gmacs_total, gmacs_head, latency_ms_median, "
+           "latency_ms_p90, images_per_s, device, dtype").split(", ")
+
+
+def ksac(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ksac_cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_profile_writes_the_csv_with_the_documented_columns(tmp_path):
+    out = tmp_path / "profile.csv"
+    proc = ksac("profile", "--backbone", "mobilenetv2_035", "--head", "aspp", "--head", "ksac",
+                "--rates", "1,2", "--rates", "1,2,3", "--merge", "concat", "--merge", "sum", "--size", "65",
+                "--runs", "2", "--warmup", "1", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    with open(out, newline="") as f:
+        assert next(csv.reader(f)) == COLUMNS
+    rows = read_csv(out)
+    # 2 rate sets x (aspp + ksac concat + ksac sum): ASPP is not duplicated per merge
+    assert [(r["head"], r["merge"], r["rates"]) for r in rows] == [
+        ("aspp", "concat", "1,2"), ("ksac", "concat", "1,2"), ("ksac", "sum", "1,2"),
+        ("aspp", "concat", "1,2,3"), ("ksac", "concat", "1,2,3"), ("ksac", "sum", "1,2,3")]
+    for r in rows:
+        assert int(r["params_total"]) == sum(int(r[f"params_{p}"]) for p in ("backbone", "head", "decoder"))
+        assert float(r["latency_ms_median"]) > 0 and float(r["images_per_s"]) > 0
+        assert float(r["gmacs_total"]) > float(r["gmacs_head"]) > 0
+        assert r["input_size"] == "65" and r["dtype"] == "float32" and r["device"].startswith("cpu")
+    assert int(rows[1]["params_head"]) < int(rows[0]["params_head"])  # KSAC shares the kernel
+    md = out.with_suffix(".md").read_text()
+    assert "| mobilenetv2_035 | V3+ | 16 | 1,2,3 | sum |" in md
+    assert "mobilenetv2_035" in proc.stdout
+
+
+def test_profile_recipe_with_two_grids_and_no_latency(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("size: 33\nlatency: false\ngrids:\n"
+                      "  - {backbone: [mobilenetv2_035], decoder: [false], head: [aspp, ksac], rates: ['1,2']}\n"
+                      "  - {backbone: [mobilenetv2_050], decoder: [true], head: [ksac], rates: ['1,2']}\n")
+    out = tmp_path / "p.csv"
+    proc = ksac("profile", "--recipe", str(recipe), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    rows = read_csv(out)
+    assert [(r["backbone"], r["head"], r["decoder"]) for r in rows] == [
+        ("mobilenetv2_035", "aspp", "False"), ("mobilenetv2_035", "ksac", "False"), ("mobilenetv2_050", "ksac", "True")]
+    assert all(r["latency_ms_median"] == "" for r in rows)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--backbone", "vgg16"], "unknown backbone 'vgg16'; expected one of: mobilenetv2"),
+    (["--head", "psp"], "unknown head 'psp'; expected one of: aspp, ksac"),
+    (["--rates", "6,x"], "--rates: 'x' in '6,x' is not an integer"),
+    (["--rates", "6,-12"], "--rates: rate -12 in '6,-12' must be a positive integer"),
+    (["--rates", "0"], "rate 0 in '0' must be a positive integer"),
+    (["--output-stride", "4"], "--output-stride: 4 is not allowed; expected one of: 8, 16, 32"),
+    (["--merge", "mean"], "--merge: 'mean' is not allowed; expected one of: concat, sum"),
+    (["--size", "abc"], "'--size'"),
+    (["--size", "0"], "size: 0 must be a positive integer"),
+    (["--device", "tpu"], "--device: 'tpu' is not a device; expected auto, cpu, cuda"),
+    (["--recipe", "missing.yaml"], "recipe missing.yaml does not exist"),
+])
+def test_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path, args, message):
+    proc = ksac("profile", "--no-latency", "--out", str(tmp_path / "x.csv"), *args)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_bad_recipe_key_names_the_file_and_the_key(tmp_path):
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text("sise: 33\n")
+    proc = ksac("profile", "--recipe", str(recipe))
+    assert proc.returncode == 2
+    assert f"{recipe}: unknown key(s) sise; allowed keys: grids, size" in proc.stderr
