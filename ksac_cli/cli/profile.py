@@ -58,12 +58,13 @@ def profile(
 
         rows = workflows.profile(cfg, progress=on_model)
 
-    output.table(
-        f"ksac profile: {cfg.size}x{cfg.size}, batch {cfg.batch_size} for latency, {rows[0].device}",
-        ["model", "params (M)", "backbone (M)", "head (M)", "decoder (M)", "GMACs", "head GMACs",
-         "ms median", "ms p90", "images/s"],
-        [[workflows.describe_row(r), f"{r.params_total / 1e6:.3f}", f"{r.params_backbone / 1e6:.3f}",
-          f"{r.params_head / 1e6:.3f}", f"{r.params_decoder / 1e6:.3f}", f"{r.gmacs_total:.2f}",
-          f"{r.gmacs_head:.2f}", r.latency_ms_median, r.latency_ms_p90, r.images_per_s] for r in rows],
-    )
+    columns = ["model", "params (M)", "backbone (M)", "head (M)", "decoder (M)", "GMACs", "head GMACs"]
+    table = [[workflows.describe_row(r), f"{r.params_total / 1e6:.3f}", f"{r.params_backbone / 1e6:.3f}",
+              f"{r.params_head / 1e6:.3f}", f"{r.params_decoder / 1e6:.3f}", f"{r.gmacs_total:.2f}",
+              f"{r.gmacs_head:.2f}"] for r in rows]
+    if cfg.latency:
+        columns += ["ms median", "ms p90", "images/s"]
+        for line, r in zip(table, rows):
+            line += [f"{r.latency_ms_median:.1f}", f"{r.latency_ms_p90:.1f}", f"{r.images_per_s:.2f}"]
+    output.table(f"ksac profile: {cfg.size}x{cfg.size}, batch {cfg.batch_size}, {rows[0].device}", columns, table)
     output.info(f"wrote {cfg.out}" + (f" and {Path(cfg.out).with_suffix('.md')}" if any(r.head == "ksac" for r in rows) else ""))
