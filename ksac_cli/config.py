@@ -45,6 +45,14 @@ def parse_rates(text: str | list | tuple, option: str = "--rates") -> tuple[int,
     return tuple(rates)
 
 
+def parse_floats(text: str, option: str) -> tuple[float, ...]:
+    """'0.5,1.0,1.5' -> (0.5, 1.0, 1.5)."""
+    try:
+        return tuple(float(item) for item in text.split(","))
+    except ValueError:
+        raise KsacError(f"{option}: {text!r} is not a comma list of numbers (e.g. 0.5,0.75,1.0)") from None
+
+
 def format_rates(rates: tuple[int, ...]) -> str:
     return ",".join(str(r) for r in rates)
 
@@ -96,7 +104,7 @@ def from_dict(cls: type, data: dict[str, Any] | None, where: str) -> Any:
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(data) - set(names))
     if unknown:
-        raise KsacError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed keys: {', '.join(names)}")
+        raise KsacError(f"{where or 'config'}: unknown key(s) {', '.join(unknown)}; allowed keys: {', '.join(names)}")
     values = {}
     for name, value in data.items():
         key = f"{where}.{name}" if where else name
@@ -110,6 +118,8 @@ def from_dict(cls: type, data: dict[str, Any] | None, where: str) -> Any:
 def _coerce(tp: Any, value: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
         if not isinstance(value, dict):
             raise KsacError(f"{key}: expected a mapping of keys, got {value!r}")
         return from_dict(tp, value, key)
@@ -122,6 +132,8 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     if origin is tuple:
         if isinstance(value, str) and typing.get_args(tp)[0] is int:
             return parse_rates(value, option=key)
+        if isinstance(value, str) and typing.get_args(tp)[0] is float:
+            return parse_floats(value, option=key)
         if not isinstance(value, (list, tuple)):
             raise KsacError(f"{key}: expected a list, got {value!r}")
         item = typing.get_args(tp)[0]
@@ -306,3 +318,88 @@ class ProfileConfig:
         for grid in self.grids:
             out += [cfg for cfg in grid.models(base) if cfg not in out]
         return out
+
+
+# ---- ksac train / ksac eval -------------------------------------------------------------------------
+
+AMP_MODES = ("off", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and run bookkeeping (DeepLabV3+ protocol defaults: SGD 0.9, poly 0.9)."""
+
+    iters: int = 300
+    batch_size: int = 8  # the global batch
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4  # conv weights only
+    poly_power: float = 0.9
+    warmup_iters: int = 0  # linear warm-up from 0 to lr
+    amp: str = "off"  # off | bf16 (CPU or CUDA autocast) | fp16 (CUDA, gradient scaling)
+    seed: int = 0
+    deterministic: bool = False  # torch deterministic algorithms; exact resume on CPU
+    device: str = "auto"
+    eval_every: int = 0  # iterations between evaluations; 0: only at the end
+    save_every: int = 50  # iterations between checkpoints (and always at the end)
+    log_every: int = 10  # iterations between metrics.jsonl lines
+    run_dir: str | None = None  # default runs/<name>
+
+    def validate(self, where: str = "train") -> None:
+        for name in ("iters", "batch_size", "save_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise KsacError(f"{where}.{name}: {getattr(self, name)} must be a positive integer")
+        for name in ("warmup_iters", "eval_every"):
+            if getattr(self, name) < 0:
+                raise KsacError(f"{where}.{name}: {getattr(self, name)} must be >= 0")
+        if self.lr <= 0:
+            raise KsacError(f"{where}.lr: {self.lr} must be > 0")
+        if not 0 <= self.momentum < 1:
+            raise KsacError(f"{where}.momentum: {self.momentum} must be in [0, 1)")
+        if self.weight_decay < 0:
+            raise KsacError(f"{where}.weight_decay: {self.weight_decay} must be >= 0")
+        check_choice(f"{where}.amp", self.amp, AMP_MODES)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Inference settings: single scale by default; DeepLab's multi-scale is 0.5..1.75 with flip."""
+
+    scales: tuple[float, ...] = (1.0,)
+    flip: bool = False
+    batch_size: int = 1
+    output_stride: int | None = None  # evaluate at another stride than training (e.g. 8)
+
+    def validate(self, where: str = "eval") -> None:
+        if not self.scales or any(s <= 0 for s in self.scales):
+            raise KsacError(f"{where}.scales: {self.scales} must be a non-empty list of positive numbers")
+        if self.batch_size < 1:
+            raise KsacError(f"{where}.batch_size: {self.batch_size} must be a positive integer")
+        if self.output_stride is not None:
+            check_choice(f"{where}.output_stride", self.output_stride, OUTPUT_STRIDES)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything `ksac train` needs; dumped as config.yaml in the run directory."""
+
+    name: str = "run"
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+
+    def validate(self, where: str = "") -> None:
+        if not self.name or "/" in self.name:
+            raise KsacError(f"name: {self.name!r} must be a non-empty name without '/'")
+
+
+def load_run_config(recipe: str | Path | None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Recipe (or the defaults) + command-line overrides -> a validated RunConfig.
+
+    Errors name the recipe file and the key. `overrides` is nested like the recipe; None values are
+    'not given'."""
+    base = load_yaml(recipe) if recipe else {}
+    if recipe and "name" not in base:
+        base["name"] = Path(recipe).stem
+    return from_dict(RunConfig, merged(base, overrides or {}), where=str(recipe) if recipe else "")

@@ -1,0 +1,1 @@
+"""The training loop and evaluation as plain functions, metrics, checkpoints, data order."""

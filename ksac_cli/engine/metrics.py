@@ -1,0 +1,65 @@
+"""Segmentation metrics from ONE confusion matrix accumulated over the whole split.
+
+Conventions (stated in `ksac eval --help` and README): pixels labelled `ignore_index` (255) are ignored;
+IoU_c = TP / (TP + FP + FN); a class absent from both the ground truth and the predictions has no IoU
+and is left out of the mean (it is not counted as 0 or 1). All values are fractions in [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+class ConfusionMatrix:
+    """`mat[t, p]` counts pixels of true class t predicted as p. Accumulate with `update`, then `compute`."""
+
+    def __init__(self, num_classes: int, ignore_index: int = 255, device: torch.device | str = "cpu") -> None:
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+        self.mat = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
+
+    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+        """pred, target: integer tensors of the same shape (any), values in [0, K) or ignore_index."""
+        if pred.shape != target.shape:
+            raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
+        k = self.num_classes
+        keep = target != self.ignore_index
+        t = target[keep].to(torch.int64)
+        p = pred[keep].to(torch.int64)
+        if t.numel() and (int(t.max()) >= k or int(t.min()) < 0):
+            raise ValueError(f"target labels must be in [0, {k}) or {self.ignore_index}")
+        self.mat += torch.bincount(t * k + p, minlength=k * k).reshape(k, k).to(self.mat.device)
+
+    def merge(self, other: "ConfusionMatrix") -> None:
+        self.mat += other.mat.to(self.mat.device)
+
+    def compute(self) -> dict:
+        return metrics_from_matrix(self.mat)
+
+
+def metrics_from_matrix(mat: torch.Tensor) -> dict:
+    """miou, per-class IoU (None where undefined), pixel accuracy, mean class accuracy, frequency-weighted IoU."""
+    mat = mat.to(torch.float64)
+    tp = mat.diag()
+    gt = mat.sum(dim=1)  # pixels of each true class
+    pred = mat.sum(dim=0)
+    union = gt + pred - tp
+    total = mat.sum()
+    present = union > 0
+    iou = torch.where(present, tp / union.clamp(min=1), torch.full_like(tp, float("nan")))
+    has_gt = gt > 0
+    acc = torch.where(has_gt, tp / gt.clamp(min=1), torch.full_like(tp, float("nan")))
+    freq = gt / total if total > 0 else gt
+    return {
+        "miou": _mean(iou[present]),
+        "per_class_iou": [None if math.isnan(v) else v for v in iou.tolist()],
+        "pixel_accuracy": float(tp.sum() / total) if total > 0 else float("nan"),
+        "mean_class_accuracy": _mean(acc[has_gt]),
+        "fw_iou": float((freq[present] * iou[present]).sum()) if total > 0 else float("nan"),
+    }
+
+
+def _mean(values: torch.Tensor) -> float:
+    return float(values.mean()) if values.numel() else float("nan")
