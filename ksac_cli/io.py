@@ -67,3 +67,39 @@ def write_csv(path: str | os.PathLike, rows: Sequence[Mapping[str, object]], col
         writer.writeheader()
         for row in rows:
             writer.writerow(row)
+
+
+def append_jsonl(path: str | os.PathLike, record: Mapping[str, object]) -> None:
+    """Append one JSON line and fsync it. A crash can leave at most one partial last line, which
+    `read_jsonl` skips and `truncate_jsonl` removes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record, sort_keys=False) + "\n"
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise KsacError(f"could not append to {path}: {e.strerror or e}") from e
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """Every complete JSON line of `path` ([] when it does not exist)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut by a crash
+    return records
+
+
+def truncate_jsonl(path: str | os.PathLike, keep) -> None:
+    """Rewrite `path` atomically with only the complete records for which `keep(record)` is true."""
+    path = Path(path)
+    if path.is_file():
+        write_text(path, "".join(json.dumps(r) + "\n" for r in read_jsonl(path) if keep(r)))

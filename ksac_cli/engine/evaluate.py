@@ -1,0 +1,91 @@
+"""Evaluation: (multi-scale, flipped) inference and one confusion matrix over the whole split,
+plus one per object-size bucket (pixels of ground-truth objects of that size only)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ksac_cli.engine.metrics import ConfusionMatrix
+
+SIZE_BUCKETS = ("small", "medium", "large")
+
+
+def autocast(device: torch.device, amp: str):
+    if amp == "off":
+        return nullcontext()
+    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def predict(model: nn.Module, images: torch.Tensor, scales: Iterable[float] = (1.0,), flip: bool = False,
+            amp: str = "off") -> torch.Tensor:
+    """Class scores (B, K, H, W) for images (B, 3, H, W): softmax probabilities summed over scales (and
+    horizontal flips), each resized back to H x W. With one scale of 1.0 and no flip the argmax equals
+    the plain forward pass's."""
+    size = images.shape[-2:]
+    total = None
+    for scale in scales:
+        x = images if scale == 1.0 else F.interpolate(images, scale_factor=scale, mode="bilinear",
+                                                       align_corners=False)
+        for flipped in ((False, True) if flip else (False,)):
+            inp = x.flip(-1) if flipped else x
+            with autocast(images.device, amp):
+                logits = model(inp).float()
+            if flipped:
+                logits = logits.flip(-1)
+            if logits.shape[-2:] != size:
+                logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+            probs = logits.softmax(dim=1)
+            total = probs if total is None else total + probs
+    return total
+
+
+@dataclass
+class EvalResult:
+    confusion: ConfusionMatrix
+    by_size: dict[str, ConfusionMatrix]
+    images: int = 0
+    bad: list = field(default_factory=list)
+
+    def metrics(self) -> dict:
+        out = self.confusion.compute()
+        out["size_iou"] = {b: self.by_size[b].compute()["miou"] for b in SIZE_BUCKETS}
+        return out
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, batches: Iterable, num_classes: int, device: torch.device,
+             size_masks: Callable[[torch.Tensor], dict[str, torch.Tensor]] | None = None,
+             scales: Iterable[float] = (1.0,), flip: bool = False, amp: str = "off",
+             on_batch: Callable[[int, torch.Tensor, list], None] | None = None) -> EvalResult:
+    """`batches` yields (images, masks, ids, bad) as `ksac_cli.data.collate` makes them.
+    `size_masks(mask (H, W)) -> {bucket: bool (H, W)}` selects the pixels of objects of each size."""
+    was_training = model.training
+    model.eval()
+    result = EvalResult(ConfusionMatrix(num_classes, device=device),
+                        {b: ConfusionMatrix(num_classes, device=device) for b in SIZE_BUCKETS})
+    try:
+        for images, masks, ids, bad in batches:
+            result.bad.extend(bad)
+            if images is None:
+                continue
+            images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
+            pred = predict(model, images, scales, flip, amp).argmax(dim=1)  # (B, H, W)
+            result.confusion.update(pred, masks)
+            if size_masks is not None:
+                for p, m in zip(pred, masks):
+                    for bucket, keep in size_masks(m.cpu()).items():
+                        keep = keep.to(device)
+                        result.by_size[bucket].update(p[keep], m[keep])
+            result.images += images.shape[0]
+            if on_batch is not None:
+                on_batch(images.shape[0], pred, ids)
+    finally:
+        model.train(was_training)
+    return result

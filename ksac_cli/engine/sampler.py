@@ -1,0 +1,63 @@
+"""The data order: a resumable, rank-aware, infinite stream of (sample index, augmentation seed).
+
+The global stream is a sequence of positions 0, 1, 2, ...; position p belongs to epoch p // n and picks
+sample perm_e[p % n], where perm_e is a permutation drawn from a generator seeded by (seed, e). Global
+batch i is positions [i*B, (i+1)*B); rank r of W takes its contiguous share of B/W. Each draw also carries
+its own augmentation seed derived from (seed, p), so the augmentation of a sample does not depend on
+which worker process loads it, and a resumed run sees exactly the samples and crops it would have seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import Dataset, Sampler
+
+_MIX = 1_000_003  # a prime: spreads (seed, position) pairs over distinct generator seeds
+
+
+class ResumableSampler(Sampler):
+    def __init__(self, num_samples: int, global_batch: int, seed: int = 0, start: int = 0,
+                 rank: int = 0, world_size: int = 1) -> None:
+        if num_samples < 1:
+            raise ValueError("empty dataset")
+        if global_batch % world_size:
+            raise ValueError("the global batch must split evenly across ranks")
+        self.n = num_samples
+        self.global_batch = global_batch
+        self.local_batch = global_batch // world_size
+        self.seed = seed
+        self.start = start  # global positions already consumed (a multiple of global_batch)
+        self.rank = rank
+        self._perm: tuple[int, torch.Tensor] | None = None
+
+    def _index(self, position: int) -> int:
+        epoch = position // self.n
+        if self._perm is None or self._perm[0] != epoch:
+            g = torch.Generator().manual_seed(self.seed * _MIX + epoch)
+            self._perm = (epoch, torch.randperm(self.n, generator=g))
+        return int(self._perm[1][position % self.n])
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        batch = self.start // self.global_batch
+        while True:
+            first = batch * self.global_batch + self.rank * self.local_batch
+            for position in range(first, first + self.local_batch):
+                yield self._index(position), (self.seed * _MIX + position) % (2**63)
+            batch += 1
+
+
+class SeededSamples(Dataset):
+    """Wraps a dataset so that item (index, seed) is loaded with torch's RNG seeded by `seed`."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, item: tuple[int, int]):
+        index, seed = item
+        torch.manual_seed(seed)  # the transforms draw from torch's global RNG (in this worker)
+        return self.dataset[index]
