@@ -194,8 +194,9 @@ def merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     for key, value in overrides.items():
         if value is None:
             continue
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merged(out[key], value)
+        if isinstance(value, dict):
+            base_value = out.get(key)
+            out[key] = merged(base_value if isinstance(base_value, dict) else {}, value)
         else:
             out[key] = value
     return out
@@ -402,4 +403,7 @@ def load_run_config(recipe: str | Path | None, overrides: dict[str, Any] | None 
     base = load_yaml(recipe) if recipe else {}
     if recipe and "name" not in base:
         base["name"] = Path(recipe).stem
-    return from_dict(RunConfig, merged(base, overrides or {}), where=str(recipe) if recipe else "")
+    try:
+        return from_dict(RunConfig, merged(base, overrides or {}), where="")
+    except KsacError as e:
+        raise KsacError(f"{recipe}: {e}" if recipe else str(e)) from None

@@ -9,7 +9,9 @@ import typer
 from typer.exceptions import TyperException
 
 from ksac_cli.cli import output
+from ksac_cli.cli.eval import evaluate
 from ksac_cli.cli.profile import profile
+from ksac_cli.cli.train import train
 from ksac_cli.errors import KsacError, KsacWarning
 
 app = typer.Typer(
@@ -28,6 +30,8 @@ def _root() -> None:
     """Keeps `ksac` a group of commands even while it has one."""
 
 
+app.command("train")(train)
+app.command("eval")(evaluate)
 app.command("profile")(profile)
 
 

@@ -43,3 +43,10 @@ def progress() -> Progress:
 
 def is_terminal() -> bool:
     return sys.stdout.isatty()
+
+
+def train_progress() -> Progress:
+    """Training bar: iterations, loss, lr, images/s, elapsed and ETA."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("loss {task.fields[loss]:.4f} lr {task.fields[lr]:.5f} {task.fields[ips]:.1f} img/s"),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=err_console)

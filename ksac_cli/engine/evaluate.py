@@ -63,9 +63,10 @@ class EvalResult:
 def evaluate(model: nn.Module, batches: Iterable, num_classes: int, device: torch.device,
              size_masks: Callable[[torch.Tensor], dict[str, torch.Tensor]] | None = None,
              scales: Iterable[float] = (1.0,), flip: bool = False, amp: str = "off",
-             on_batch: Callable[[int, torch.Tensor, list], None] | None = None) -> EvalResult:
+             on_batch: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, list], None] | None = None) -> EvalResult:
     """`batches` yields (images, masks, ids, bad) as `ksac_cli.data.collate` makes them.
-    `size_masks(mask (H, W)) -> {bucket: bool (H, W)}` selects the pixels of objects of each size."""
+    `size_masks(mask (H, W)) -> {bucket: bool (H, W)}` selects the pixels of objects of each size;
+    `on_batch(images, masks, predictions, ids)` sees every batch (saving predictions, progress)."""
     was_training = model.training
     model.eval()
     result = EvalResult(ConfusionMatrix(num_classes, device=device),
@@ -85,7 +86,7 @@ def evaluate(model: nn.Module, batches: Iterable, num_classes: int, device: torc
                         result.by_size[bucket].update(p[keep], m[keep])
             result.images += images.shape[0]
             if on_batch is not None:
-                on_batch(images.shape[0], pred, ids)
+                on_batch(images, masks, pred, ids)
     finally:
         model.train(was_training)
     return result

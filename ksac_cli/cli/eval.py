@@ -1,0 +1,62 @@
+"""`ksac eval`: metrics of a checkpoint on a split, with multi-scale + flip inference if asked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ksac_cli import workflows
+from ksac_cli.cli import options, output
+
+
+def evaluate(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="A checkpoint written by ksac train (last.pt or best.pt).")],
+    dataset: options.Dataset = None,
+    data_root: options.DataRoot = None,
+    split: Annotated[Optional[str], typer.Option("--split", help="Split to evaluate [default: the checkpoint's val split].")] = None,
+    device: options.Device = None,
+    output_stride: Annotated[Optional[int], typer.Option("--output-stride", help="Evaluate at another output stride than training (8, 16 or 32).")] = None,
+    scales: Annotated[Optional[str], typer.Option("--scales", help="Inference scales, a comma list (DeepLab: 0.5,0.75,1.0,1.25,1.5,1.75) [default: 1.0].")] = None,
+    flip: Annotated[Optional[bool], typer.Option("--flip/--no-flip", help="Also infer on the horizontally flipped image.")] = None,
+    batch_size: options.BatchSize = None,
+    workers: options.Workers = None,
+    skip_bad: options.SkipBad = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="eval.json to write [default: eval.json in the checkpoint's run directory]; confusion.csv/.png go beside it.")] = None,
+    save_predictions: Annotated[Optional[Path], typer.Option("--save-predictions", help="Write <id>.png (palette PNG of class indices, original size) and <id>_overlay.jpg per image into this folder.")] = None,
+) -> None:
+    """Evaluate a checkpoint: mIoU, per-class IoU, pixel accuracy, mean class accuracy, frequency-weighted
+    IoU and IoU per object size (small < 32x32 px, medium < 96x96, large), written to eval.json as fractions.
+
+    Conventions: ONE confusion matrix accumulated over the whole split (not a mean of per-image IoUs);
+    pixels labelled 255 are ignored; a class absent from both the ground truth and the predictions is left
+    out of the mean. Multi-scale inference sums the softmax probabilities over scales (and flips).
+    """
+    overrides = {
+        "data": {"dataset": dataset, "data_root": data_root, "val_split": split, "workers": workers, "skip_bad": skip_bad},
+        "eval": {"scales": scales, "flip": flip, "batch_size": batch_size, "output_stride": output_stride},
+        "train": {"device": device},
+    }
+    with output.progress() as bar:
+        task = bar.add_task("evaluating", total=None)
+
+        def on_event(kind: str, data: dict) -> None:
+            if kind == "eval_start":
+                bar.update(task, total=data["images"])
+            elif kind == "eval_batch":
+                bar.advance(task, data["images"])
+
+        record = workflows.evaluate_checkpoint(checkpoint, overrides, out, save_predictions, on_event)
+    output.table(
+        f"ksac eval: {record['dataset']} {record['split']}, {record['images']} images, OS{record['output_stride']}, "
+        f"scales {','.join(map(str, record['scales']))}{' + flip' if record['flip'] else ''}",
+        ["class", "IoU (%)"],
+        [[name, "-" if iou is None else f"{100 * iou:.2f}"] for name, iou in record["per_class_iou"].items()]
+        + [["mIoU", f"{100 * record['miou']:.2f}"], ["pixel accuracy", f"{100 * record['pixel_accuracy']:.2f}"],
+           ["mean class accuracy", f"{100 * record['mean_class_accuracy']:.2f}"], ["fw IoU", f"{100 * record['fw_iou']:.2f}"]]
+        + [[f"IoU {b} objects", "-" if v is None else f"{100 * v:.2f}"] for b, v in record["size_iou"].items()],
+    )
+    if record["skipped_bad_samples"]:
+        output.warning(f"skipped {record['skipped_bad_samples']} bad samples (--skip-bad)")
+    output.info("wrote " + ", ".join(record["files"]) + (f" and predictions in {save_predictions}" if save_predictions else ""))

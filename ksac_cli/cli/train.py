@@ -1,0 +1,100 @@
+"""`ksac train`: a recipe plus flags -> a run directory with checkpoints, logs and evaluations."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Annotated, Optional
+
+import typer
+
+from ksac_cli import workflows
+from ksac_cli.cli import options, output
+from ksac_cli.config import format_rates
+
+
+def train(
+    recipe: Annotated[Optional[str], typer.Option("--recipe", help="YAML recipe, or the name of one in recipes/ (e.g. quick, voc_mobilenetv2_ksac) [default: quick].")] = None,
+    backbone: options.Backbone = None, head: options.Head = None, rates: options.Rates = None,
+    merge: options.Merge = None, output_stride: options.OutputStride = None, decoder: options.Decoder = None,
+    dataset: options.Dataset = None, data_root: options.DataRoot = None, split: options.Split = None,
+    crop_size: options.CropSize = None, batch_size: options.BatchSize = None, iters: options.Iters = None,
+    lr: options.Lr = None, weight_decay: options.WeightDecay = None, momentum: options.Momentum = None,
+    warmup_iters: options.WarmupIters = None, workers: options.Workers = None, amp: options.Amp = None,
+    seed: options.Seed = None, device: options.Device = None, run_dir: options.RunDir = None,
+    eval_every: options.EvalEvery = None, save_every: options.SaveEvery = None, log_every: options.LogEvery = None,
+    deterministic: options.Deterministic = None, skip_bad: options.SkipBad = None,
+    pretrained: options.Pretrained = None, backbone_weights: options.BackboneWeights = None,
+    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue from <run-dir>/checkpoints/last.pt when it exists.")] = True,
+    force: Annotated[bool, typer.Option("--force", help="With --no-resume: delete the run directory's checkpoints and logs and start over.")] = False,
+) -> None:
+    """Train a DeepLab model with an ASPP or KSAC head: SGD with momentum, poly learning rate, cross-entropy
+    ignoring label 255, evaluation on the val split (every --eval-every iterations and at the end).
+
+    With no options it trains the quick recipe on the built-in dataset. The run directory holds
+    config.yaml, metrics.jsonl, eval.jsonl, checkpoints/last.pt and checkpoints/best.pt, all written
+    atomically. Running the same command again resumes from last.pt; Ctrl-C saves a checkpoint and exits 130.
+    """
+    overrides = options.run_overrides(
+        backbone=backbone, head=head, rates=rates, merge=merge, output_stride=output_stride, decoder=decoder,
+        pretrained=pretrained, backbone_weights=backbone_weights, dataset=dataset, data_root=data_root,
+        split=split, crop_size=crop_size, workers=workers, skip_bad=skip_bad, batch_size=batch_size, iters=iters,
+        lr=lr, weight_decay=weight_decay, momentum=momentum, warmup_iters=warmup_iters, amp=amp, seed=seed,
+        device=device, run_dir=run_dir, eval_every=eval_every, save_every=save_every, log_every=log_every,
+        deterministic=deterministic)
+    cfg = workflows.resolve_run_config(recipe, overrides)
+    main_process = workflows.is_main_process()
+    m = cfg.model
+    if main_process:
+        output.info(f"training {m.backbone} {m.head}{' (' + m.merge + ')' if m.head == 'ksac' else ''} rates "
+                    f"{format_rates(m.rates)} OS{m.output_stride} on {cfg.data.dataset} for {cfg.train.iters} "
+                    f"iterations")
+    with TrainDisplay(cfg.train.iters, enabled=main_process) as display:
+        summary = workflows.train(cfg, resume=resume, force=force, on_event=display.event)
+    if main_process:
+        final = summary["final"] or {}
+        bad = f", skipped {summary['skipped_bad_samples']} bad samples" if summary["skipped_bad_samples"] else ""
+        output.info(f"done: best mIoU {100 * summary['best_miou']:.2f}% at iteration {summary['best_iteration']}, "
+                    f"final mIoU {100 * final.get('miou', float('nan')):.2f}%, {summary['trained_now']} iterations in "
+                    f"{summary['seconds']:.0f} s{bad}; files in {summary['run_dir']}")
+
+
+class TrainDisplay:
+    """A rich progress bar with loss, lr, images/s and ETA on a terminal; plain log lines otherwise."""
+
+    def __init__(self, total: int, enabled: bool = True) -> None:
+        self.total = total
+        self.enabled = enabled
+        self.live = enabled and sys.stderr.isatty()
+        self.bar = output.train_progress() if self.live else None
+        self.task = None
+        self.started = time.perf_counter()
+
+    def __enter__(self) -> "TrainDisplay":
+        if self.bar is not None:
+            self.bar.__enter__()
+            self.task = self.bar.add_task("train", total=self.total, loss=float("nan"), lr=0.0, ips=0.0)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+    def event(self, kind: str, data: dict) -> None:
+        if not self.enabled:
+            return
+        if kind == "resume":
+            output.info(f"resuming from {data['path']} at iteration {data['iteration']}")
+            if self.bar is not None:
+                self.bar.update(self.task, completed=data["iteration"])
+        elif kind == "step" and self.bar is not None:
+            self.bar.update(self.task, completed=data["iteration"], loss=data["loss"], lr=data["lr"])
+        elif kind == "log":
+            if self.bar is not None:
+                self.bar.update(self.task, ips=data["images_per_s"] or 0.0)
+            else:
+                output.info(f"iter {data['iteration']}/{self.total} loss {data['loss']:.4f} lr {data['lr']:.5f} "
+                            f"{data['images_per_s'] or 0:.1f} images/s")
+        elif kind == "eval":
+            output.info(f"eval at iteration {data['iteration']}: mIoU {100 * data['miou']:.2f}%, pixel accuracy "
+                        f"{100 * data['pixel_accuracy']:.2f}%")

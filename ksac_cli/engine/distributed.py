@@ -1,0 +1,73 @@
+"""torch.distributed, when the process was started by torchrun (WORLD_SIZE > 1); a no-op otherwise.
+
+Backend nccl on CUDA, gloo on CPU. Only rank 0 writes files and prints progress; losses are averaged and
+confusion matrices summed across ranks, so metrics equal the single-process ones exactly."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as torch_dist
+from torch import nn
+
+from ksac_cli.env import resolve_device
+
+
+@dataclass
+class Dist:
+    device: torch.device
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+    def barrier(self) -> None:
+        if self.active:
+            torch_dist.barrier()
+
+    def wrap(self, model: nn.Module, train_cfg) -> nn.Module:
+        """DistributedDataParallel (with SyncBatchNorm when `train_cfg.sync_bn`) when distributed."""
+        if not self.active:
+            return model
+        if getattr(train_cfg, "sync_bn", True):
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+    def mean(self, value: torch.Tensor) -> torch.Tensor:
+        value = value.detach().clone()
+        torch_dist.all_reduce(value, op=torch_dist.ReduceOp.SUM)
+        return value / self.world_size
+
+    def sum_(self, value: torch.Tensor) -> torch.Tensor:
+        """In-place sum across ranks (no-op when single-process)."""
+        if self.active:
+            torch_dist.all_reduce(value, op=torch_dist.ReduceOp.SUM)
+        return value
+
+    def close(self) -> None:
+        if self.active and torch_dist.is_initialized():
+            torch_dist.destroy_process_group()
+
+
+def init(device_name: str) -> Dist:
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return Dist(resolve_device(device_name))
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    device = resolve_device(device_name)
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    if not torch_dist.is_initialized():
+        torch_dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return Dist(device, rank, world_size, local_rank)

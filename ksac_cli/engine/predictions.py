@@ -1,0 +1,45 @@
+"""`ksac eval --save-predictions DIR`: one palette PNG of class indices per image (`<id>.png`, the size
+of the original image), and a side-by-side overlay (`<id>_overlay.jpg`: image | prediction | truth)."""
+
+from __future__ import annotations
+
+import io as _io
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ksac_cli import io
+
+
+def _encode(image: Image.Image, fmt: str) -> bytes:
+    buffer = _io.BytesIO()
+    image.save(buffer, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+    return buffer.getvalue()
+
+
+def colourise(labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """(H, W) class indices (255 = ignore) -> (H, W, 3) uint8 colours."""
+    return palette[labels.astype(np.int64).clip(0, 255)]
+
+
+class PredictionWriter:
+    def __init__(self, out_dir: str | Path, palette, mean: tuple, std: tuple) -> None:
+        self.out_dir = Path(out_dir)
+        self.palette = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
+        if len(self.palette) < 256:
+            self.palette = np.concatenate([self.palette, np.zeros((256 - len(self.palette), 3), np.uint8)])
+        self.mean = np.asarray(mean, dtype=np.float32).reshape(3, 1, 1)
+        self.std = np.asarray(std, dtype=np.float32).reshape(3, 1, 1)
+
+    def write(self, image: torch.Tensor, pred: torch.Tensor, truth: torch.Tensor, sample_id: str) -> None:
+        labels = pred.cpu().numpy().astype(np.uint8)  # (H, W)
+        png = Image.fromarray(labels, mode="P")
+        png.putpalette(self.palette.reshape(-1).tolist())
+        io.write_bytes(self.out_dir / f"{sample_id}.png", _encode(png, "PNG"))
+        rgb = ((image.cpu().numpy() * self.std + self.mean) * 255).clip(0, 255).astype(np.uint8).transpose(1, 2, 0)
+        pred_rgb = colourise(labels, self.palette)
+        blend = (0.5 * rgb + 0.5 * pred_rgb).astype(np.uint8)
+        side = np.concatenate([rgb, blend, colourise(truth.cpu().numpy(), self.palette)], axis=1)
+        io.write_bytes(self.out_dir / f"{sample_id}_overlay.jpg", _encode(Image.fromarray(side), "JPEG"))

@@ -1,0 +1,45 @@
+"""The run directory: what exists, whether to resume, and what a resumed run may change.
+
+Layout: config.yaml, metrics.jsonl, eval.jsonl, checkpoints/last.pt, checkpoints/best.pt (+ eval.json
+and friends written by `ksac eval`)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ksac_cli.errors import KsacError
+
+RUN_FILES = ("metrics.jsonl", "eval.jsonl", "config.yaml")
+
+
+def last_checkpoint(run_dir: Path) -> Path:
+    return run_dir / "checkpoints" / "last.pt"
+
+
+def prepare(run_dir: Path, resume: bool, force: bool) -> bool:
+    """Returns True when the run should resume from `last.pt`. Starting over on a run that has a
+    checkpoint needs --force (it deletes the previous checkpoints and logs)."""
+    last = last_checkpoint(run_dir)
+    if not last.exists():
+        return False
+    if resume:
+        return True
+    if not force:
+        raise KsacError(f"{run_dir} already holds a run ({last}); run the same command with --resume to "
+                        f"continue it, add --force to delete it and start over, or choose another --run-dir")
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    for name in RUN_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+    return False
+
+
+def config_differences(saved: dict, current: dict, sections=("model", "data")) -> list[str]:
+    """Keys under `sections` whose values differ ('model.head: aspp -> ksac')."""
+    out = []
+    for section in sections:
+        a, b = saved.get(section, {}), current.get(section, {})
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key):
+                out.append(f"{section}.{key}: {a.get(key)!r} -> {b.get(key)!r}")
+    return out
