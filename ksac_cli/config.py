@@ -407,3 +407,26 @@ def load_run_config(recipe: str | Path | None, overrides: dict[str, Any] | None 
         return from_dict(RunConfig, merged(base, overrides or {}), where="")
     except KsacError as e:
         raise KsacError(f"{recipe}: {e}" if recipe else str(e)) from None
+
+
+# ---- ksac ablate ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AblationGrid:
+    """The cross product `ksac ablate` runs; an empty tuple means 'the recipe's value'."""
+
+    head: tuple[str, ...] = ("aspp", "ksac")
+    rates: tuple[tuple[int, ...], ...] = ((6, 12, 18), (6, 12, 18, 24))
+    backbone: tuple[str, ...] = ()
+    merge: tuple[str, ...] = ()
+    output_stride: tuple[int, ...] = ()
+    seeds: int = 1  # seeds recipe seed, seed + 1, ...
+
+    def validate(self, where: str = "grid") -> None:
+        if self.seeds < 1:
+            raise KsacError(f"{where}.seeds: {self.seeds} must be a positive integer")
+        for stride in self.output_stride:
+            check_choice(f"{where}.output_stride", stride, OUTPUT_STRIDES)
+        for merge in self.merge:
+            check_choice(f"{where}.merge", merge, MERGES)

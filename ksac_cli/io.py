@@ -103,3 +103,45 @@ def truncate_jsonl(path: str | os.PathLike, keep) -> None:
     path = Path(path)
     if path.is_file():
         write_text(path, "".join(json.dumps(r) + "\n" for r in read_jsonl(path) if keep(r)))
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike, blocking: bool = True) -> Iterator[bool]:
+    """An advisory lock on `path` + '.lock' (fcntl.flock: released by the OS if the holder dies).
+    Yields True when held; with blocking=False yields False at once when another process holds it."""
+    import fcntl
+
+    lock_path = Path(f"{path}.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def read_csv_rows(path: str | os.PathLike) -> list[dict[str, str]]:
+    path = Path(path)
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def upsert_csv_row(path: str | os.PathLike, row: Mapping[str, object], columns: Sequence[str],
+                   key: Sequence[str]) -> None:
+    """Put `row` into the CSV at `path`: it replaces the row with the same `key` values, if any (the
+    newest outcome of a cell wins), or is appended. Every other row is kept as it was.
+
+    Safe when several processes finish at once: under a lock, the file is read and rewritten atomically,
+    so no row is lost, duplicated or half-written."""
+    wanted = tuple(str(row[k]) for k in key)
+    with file_lock(path):
+        rows = [{c: r.get(c, "") for c in columns} for r in read_csv_rows(path)
+                if tuple(r.get(k, "") for k in key) != wanted]
+        write_csv(path, rows + [dict(row)], columns)

@@ -308,3 +308,13 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: dict, out: str | Path
     record["files"] = [str(out), str(out.with_name("confusion.csv")), str(out.with_name("confusion.png"))]
     return record
 
+
+
+def report(results: str | Path = "results", out: str | Path | None = None):
+    """Tables and plots from what `results` holds (see report/document.py); returns the Report."""
+    from ksac_cli.report.document import make_report
+
+    results = Path(results)
+    if not results.is_dir():
+        raise KsacError(f"--results: folder {results} does not exist; run ksac ablate or ksac profile first")
+    return make_report(results, Path(out) if out else results)

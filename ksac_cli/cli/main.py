@@ -11,6 +11,7 @@ from typer.exceptions import TyperException
 from ksac_cli.cli import output
 from ksac_cli.cli.eval import evaluate
 from ksac_cli.cli.profile import profile
+from ksac_cli.cli.report import report
 from ksac_cli.cli.train import train
 from ksac_cli.errors import KsacError, KsacWarning
 
@@ -33,6 +34,7 @@ def _root() -> None:
 app.command("train")(train)
 app.command("eval")(evaluate)
 app.command("profile")(profile)
+app.command("report")(report)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -1,0 +1,36 @@
+"""`ksac report`: paper-style tables (Markdown, CSV, LaTeX) and plots from results/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ksac_cli import workflows
+from ksac_cli.cli import output
+
+
+def report(
+    results: Annotated[Path, typer.Option("--results", help="Folder holding ablation.csv, profile.csv and paper_params.csv.")] = Path("results"),
+    out: Annotated[Path, typer.Option("--out", help="Folder for report.md, report_*.csv/.tex and the plots [default: --results].")] = None,
+) -> None:
+    """Write paper-style tables and plots from the toolkit's CSVs: (a) parameters and MACs, ASPP vs KSAC;
+    (b) mIoU per head and rate set (mean ± std over seeds) and KSAC minus ASPP paired by seed; (c) per-class
+    IoU; (d) IoU per object size. Each as Markdown (one report.md with the plots embedded), CSV and LaTeX
+    (booktabs). A missing input is reported with the command that makes it."""
+    result = workflows.report(results, out)
+    for title, df in result.tables.items():
+        rows = [[_fmt(v) for v in row] for row in df.itertuples(index=False)]
+        output.table(title, [str(c) for c in df.columns], rows)
+    for message in result.missing:
+        output.warning(message)
+    output.info(f"wrote {len(result.files)} files, starting with {result.files[0]}")
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)

@@ -1,0 +1,51 @@
+"""One row of results/ablation.csv: one cell and seed. The dataclass IS the CSV schema (results/README.md).
+Plain Python only, so the report can read the schema without torch."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class AblationRow:
+    grid: str  # the grid's name (runs/ablate/<grid>)
+    cell: str  # the cell's name (its run directory under the grid)
+    seed: int
+    config_hash: str  # short hash of the cell's resolved config (config.short_hash)
+    status: str  # ok | failed
+    backbone: str
+    head: str
+    merge: str
+    rates: str  # "6,12,18"
+    output_stride: int
+    decoder: bool
+    dataset: str
+    iterations: int
+    crop_size: int
+    batch_size: int
+    params_total: int | None
+    params_head: int | None
+    gmacs_total: float | None  # fvcore MACs (one multiply-add = one flop) at the training crop, batch 1
+    gmacs_head: float | None
+    miou: float | None  # final evaluation, fraction in [0, 1]
+    pixel_accuracy: float | None
+    iou_small: float | None  # IoU over pixels of ground-truth objects < 32x32 px
+    iou_medium: float | None  # < 96x96 px
+    iou_large: float | None
+    per_class_iou: str  # JSON {class name: IoU}
+    best_miou: float | None
+    best_iteration: int | None
+    train_seconds: float | None
+    images_per_s: float | None  # median training throughput over the log intervals
+    run_dir: str
+    error: str  # the failure's message when status is failed
+    git_commit: str
+    toolkit_version: str
+    torch_version: str
+    device: str
+    date: str
+
+
+COLUMNS = [f.name for f in dataclasses.fields(AblationRow)]
+KEY = ("grid", "cell", "seed", "config_hash")  # a rerun never adds a second row with the same key

@@ -1,0 +1,114 @@
+"""Paper-style tables from results/ablation.csv (rows: see experiments/rows.py and results/README.md).
+
+All mIoU/IoU values are shown in percent; the CSV holds fractions."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+SIZES = ("small", "medium", "large")
+
+
+def load(path) -> pd.DataFrame:
+    df = pd.read_csv(path, dtype={"rates": str})
+    df = df[df["status"] == "ok"].copy()
+    df["model"] = [label(r) for r in df.itertuples()]
+    return df
+
+
+def label(row) -> str:
+    merge = f" ({row.merge})" if row.head == "ksac" else ""
+    return f"{row.head.upper()}{merge} {row.rates}"
+
+
+def _setting(df: pd.DataFrame) -> list[str]:
+    """Columns that identify a setting apart from the head (and merge) and the seed."""
+    return ["backbone", "output_stride", "rates"]
+
+
+def params_table(df: pd.DataFrame) -> pd.DataFrame:
+    """(a) parameters and MACs of each model, with the reduction vs the ASPP model of the same setting."""
+    models = df.drop_duplicates(["backbone", "output_stride", "rates", "head", "merge"])
+    out = []
+    for r in models.itertuples():
+        aspp = models[(models["head"] == "aspp") & (models["backbone"] == r.backbone)
+                      & (models["output_stride"] == r.output_stride) & (models["rates"] == r.rates)]
+        base = aspp.iloc[0] if len(aspp) else None
+        saved = None if base is None else int(base["params_total"]) - int(r.params_total)
+        out.append({
+            "backbone": r.backbone, "OS": int(r.output_stride), "model": r.model,
+            "params (M)": r.params_total / 1e6, "head params (M)": r.params_head / 1e6,
+            "GMACs": float(r.gmacs_total), "head GMACs": float(r.gmacs_head),
+            "saved vs ASPP (M)": None if saved is None else saved / 1e6,
+            "saved vs ASPP (%)": None if saved is None else 100.0 * saved / int(base["params_total"]),
+        })
+    return pd.DataFrame(out)
+
+
+def _mean_std(values: pd.Series) -> str:
+    values = 100.0 * values.dropna()
+    if len(values) == 0:
+        return "-"
+    if len(values) == 1:
+        return f"{values.iloc[0]:.2f}"
+    return f"{values.mean():.2f} ± {values.std(ddof=1):.2f}"
+
+
+def rates_table(df: pd.DataFrame) -> pd.DataFrame:
+    """(b) mIoU per head and rate set: mean ± std over seeds (n seeds)."""
+    out = []
+    for (backbone, stride, model), group in df.groupby(["backbone", "output_stride", "model"], sort=False):
+        out.append({"backbone": backbone, "OS": int(stride), "model": model, "seeds": len(group),
+                    "mIoU (%)": _mean_std(group["miou"]), "best mIoU (%)": _mean_std(group["best_miou"]),
+                    "params (M)": group["params_total"].iloc[0] / 1e6})
+    return pd.DataFrame(out)
+
+
+def paired_table(df: pd.DataFrame) -> pd.DataFrame:
+    """(b') KSAC minus ASPP, paired by seed (same backbone, output stride, rates and seed)."""
+    keys = ["backbone", "output_stride", "rates", "seed"]
+    aspp = df[df["head"] == "aspp"].set_index(keys)
+    out = []
+    for r in df[df["head"] == "ksac"].itertuples():
+        key = (r.backbone, r.output_stride, r.rates, r.seed)
+        if key not in aspp.index:
+            continue
+        a = aspp.loc[key]
+        a = a.iloc[0] if isinstance(a, pd.DataFrame) else a
+        out.append({"backbone": r.backbone, "OS": int(r.output_stride), "rates": r.rates, "KSAC merge": r.merge,
+                    "seed": int(r.seed), "ASPP mIoU (%)": 100 * a["miou"], "KSAC mIoU (%)": 100 * r.miou,
+                    "KSAC - ASPP (points)": 100 * (r.miou - a["miou"])})
+    return pd.DataFrame(out)
+
+
+def per_class_table(df: pd.DataFrame) -> pd.DataFrame:
+    """(c) per-class IoU (%) of each model, averaged over seeds."""
+    rows = []
+    for model, group in df.groupby("model", sort=False):
+        per_seed = [json.loads(v) for v in group["per_class_iou"]]
+        classes = list(per_seed[0])
+        row = {"model": model}
+        for c in classes:
+            values = [s[c] for s in per_seed if s.get(c) is not None]
+            row[c] = 100 * sum(values) / len(values) if values else None
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def size_table(df: pd.DataFrame) -> pd.DataFrame:
+    """(d) IoU (%) over pixels of ground-truth objects of each size, averaged over seeds, and the
+    KSAC - ASPP difference per size for the same rates (the paper's claim is about scale)."""
+    rows = []
+    for (backbone, stride, rates, model), group in df.groupby(["backbone", "output_stride", "rates", "model"], sort=False):
+        row = {"backbone": backbone, "OS": int(stride), "model": model}
+        for s in SIZES:
+            row[f"{s} (%)"] = 100 * group[f"iou_{s}"].mean()
+        aspp = df[(df["head"] == "aspp") & (df["backbone"] == backbone) & (df["output_stride"] == stride)
+                  & (df["rates"] == rates)]
+        for s in SIZES:
+            row[f"{s} vs ASPP"] = (100 * (group[f"iou_{s}"].mean() - aspp[f"iou_{s}"].mean())
+                                   if len(aspp) and group["head"].iloc[0] == "ksac" else None)
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,39 @@
+"""Inference: multi-scale + flip reduces to the plain forward pass at scale 1.0 without flip."""
+
+from __future__ import annotations
+
+import torch
+
+from ksac_cli.config import ModelConfig
+from ksac_cli.engine.evaluate import evaluate, predict
+from ksac_cli.models import build_model
+
+
+def test_single_scale_predict_equals_the_forward_pass():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(backbone="mobilenetv2_035", rates=(1, 2), channels=16, decoder_channels=16,
+                                    num_classes=4)).eval()
+    x = torch.randn(2, 3, 64, 48)
+    with torch.no_grad():
+        plain = model(x).argmax(1)
+        assert torch.equal(predict(model, x, scales=(1.0,), flip=False).argmax(1), plain)
+        multi = predict(model, x, scales=(0.5, 1.0, 1.5), flip=True)
+    assert multi.shape == (2, 4, 64, 48)
+    assert torch.allclose(multi.sum(1), torch.full((2, 64, 48), 6.0), atol=1e-4)  # 3 scales x 2 flips
+
+
+def test_evaluate_accumulates_one_matrix_and_size_buckets():
+    model = build_model(ModelConfig(backbone="mobilenetv2_035", rates=(1,), channels=8, decoder_channels=8,
+                                    num_classes=3)).eval()
+    images = torch.randn(2, 3, 32, 32)
+    masks = torch.zeros(2, 32, 32, dtype=torch.int64)
+    masks[:, :4, :4] = 255
+
+    def buckets(mask):
+        return {"small": mask == 0, "medium": torch.zeros_like(mask, dtype=torch.bool),
+                "large": torch.zeros_like(mask, dtype=torch.bool)}
+
+    result = evaluate(model, [(images, masks, ["a", "b"], [])], 3, torch.device("cpu"), size_masks=buckets)
+    assert int(result.confusion.mat.sum()) == 2 * (32 * 32 - 16)
+    assert torch.equal(result.by_size["small"].mat, result.confusion.mat)
+    assert int(result.by_size["medium"].mat.sum()) == 0 and result.images == 2

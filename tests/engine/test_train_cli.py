@@ -1,0 +1,147 @@
+"""`ksac train` and `ksac eval` as real subprocesses: files, exact resume, interruption, errors."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tiny_run import ksac
+
+RUN_FILES = ["config.yaml", "metrics.jsonl", "eval.jsonl", "checkpoints/last.pt", "checkpoints/best.pt"]
+
+
+def test_train_writes_every_file_and_eval_reads_the_checkpoint(tmp_path, tiny_recipe):
+    run = tmp_path / "run"
+    proc = ksac("train", "--recipe", str(tiny_recipe()), "--run-dir", str(run))
+    assert proc.returncode == 0, proc.stderr
+    for name in RUN_FILES:
+        assert (run / name).is_file(), name
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["iteration"] for m in metrics] == [1, 2, 3, 4]
+    assert set(metrics[0]) == {"iteration", "loss", "lr", "images_per_s", "seconds"}
+    evals = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines()]
+    assert [e["iteration"] for e in evals] == [4]
+    state = torch.load(run / "checkpoints/last.pt", weights_only=True)
+    for key in ("model", "optimizer", "scheduler", "iteration", "config", "rng", "samples_seen"):
+        assert key in state
+    assert state["iteration"] == 4 and state["samples_seen"] == 8
+    assert "done: best mIoU" in proc.stdout
+
+    preds = tmp_path / "preds"
+    proc = ksac("eval", "--checkpoint", str(run / "checkpoints/last.pt"), "--save-predictions", str(preds))
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((run / "eval.json").read_text())
+    for key in ("miou", "per_class_iou", "pixel_accuracy", "mean_class_accuracy", "fw_iou", "size_iou"):
+        assert key in record
+    assert 0 <= record["miou"] <= 1 and set(record["size_iou"]) == {"small", "medium", "large"}
+    # the same checkpoint evaluated in training and by ksac eval gives the same mIoU
+    assert record["miou"] == pytest.approx(evals[-1]["miou"], abs=1e-12)
+    assert (run / "confusion.csv").is_file() and (run / "confusion.png").is_file()
+    pngs = sorted(p for p in preds.glob("*.png"))
+    assert len(pngs) == record["images"] == 4
+    with Image.open(pngs[0]) as im:
+        assert im.mode == "P" and im.size == (96, 96)
+        assert np.asarray(im).max() < 255
+
+
+def _weights(path: Path) -> dict:
+    state = torch.load(path, weights_only=True)
+    return {"model": state["model"], "momentum": state["optimizer"]["state"], "iteration": state["iteration"]}
+
+
+def test_sigkill_then_resume_gives_the_same_weights_bit_for_bit(tmp_path, tiny_recipe):
+    recipe = tiny_recipe(iters=12, save_every=3, crop=96)
+    straight = tmp_path / "straight"
+    assert ksac("train", "--recipe", str(recipe), "--run-dir", str(straight)).returncode == 0
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "ksac_cli", "train", "--recipe", str(recipe), "--run-dir",
+                             str(killed)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    while not (killed / "checkpoints/last.pt").exists():
+        assert proc.poll() is None and time.time() < deadline, "the run ended before its first checkpoint"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    interrupted_at = torch.load(killed / "checkpoints/last.pt", weights_only=True)["iteration"]
+    assert interrupted_at < 12, "the kill came too late to test resuming"
+
+    resumed = ksac("train", "--recipe", str(recipe), "--run-dir", str(killed))
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming from {killed / 'checkpoints/last.pt'} at iteration {interrupted_at}" in resumed.stdout
+    a, b = _weights(straight / "checkpoints/last.pt"), _weights(killed / "checkpoints/last.pt")
+    assert a["iteration"] == b["iteration"] == 12
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+    for index, slot in a["momentum"].items():
+        assert torch.equal(slot["momentum_buffer"], b["momentum"][index]["momentum_buffer"])
+    # the logs hold each iteration once, as if never interrupted
+    iterations = [json.loads(line)["iteration"] for line in (killed / "metrics.jsonl").read_text().splitlines()]
+    assert iterations == list(range(1, 13))
+
+
+def test_sigint_saves_a_checkpoint_and_exits_130(tmp_path, tiny_recipe):
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "ksac_cli", "train", "--recipe",
+                             str(tiny_recipe(iters=400, save_every=1000, crop=96)), "--run-dir", str(run)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while not (run / "metrics.jsonl").exists() or not (run / "metrics.jsonl").read_text().strip():
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    state = torch.load(run / "checkpoints/last.pt", weights_only=True)
+    assert 1 <= state["iteration"] < 400
+    assert f"SIGINT received: saved {run / 'checkpoints/last.pt'} at iteration {state['iteration']}" in err
+
+
+def test_no_resume_needs_force(tmp_path, tiny_recipe):
+    run = tmp_path / "run"
+    recipe = str(tiny_recipe(iters=2))
+    assert ksac("train", "--recipe", recipe, "--run-dir", str(run)).returncode == 0
+    proc = ksac("train", "--recipe", recipe, "--run-dir", str(run), "--no-resume")
+    assert proc.returncode == 2 and "already holds a run" in proc.stderr and "--force" in proc.stderr
+    proc = ksac("train", "--recipe", recipe, "--run-dir", str(run), "--no-resume", "--force")
+    assert proc.returncode == 0 and "resuming" not in proc.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "--recipe", "{bad_recipe}"], "model: unknown key(s) colour; allowed keys: backbone"),
+    (["train", "--recipe", "{recipe}", "--amp", "fp8"], "train.amp: 'fp8' is not allowed; expected one of: off, bf16, fp16"),
+    (["train", "--recipe", "{recipe}", "--amp", "fp16", "--device", "cpu"], "--amp fp16 needs a CUDA device"),
+    (["eval", "--checkpoint", "{tmp}/missing.pt"], "checkpoint {tmp}/missing.pt does not exist"),
+    (["eval", "--checkpoint", "{tmp}/garbage.pt"], "checkpoint {tmp}/garbage.pt is truncated or corrupted"),
+])
+def test_bad_input_gives_exit_2_and_a_clear_message(tmp_path, tiny_recipe, args, message):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: {colour: red}\n")
+    (tmp_path / "garbage.pt").write_bytes(b"PK\x03\x04 not really a zip")
+    fill = {"bad_recipe": str(bad), "recipe": str(tiny_recipe()), "tmp": str(tmp_path)}
+    proc = ksac(*[a.format(**fill) for a in args], "--run-dir" if args[0] == "train" else "--out",
+                str(tmp_path / ("run" if args[0] == "train" else "e.json")))
+    assert proc.returncode == 2, proc.stderr
+    assert message.format(**fill) in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_checkpoint_of_another_architecture_names_the_mismatched_keys(tmp_path, tiny_recipe):
+    run = tmp_path / "run"
+    assert ksac("train", "--recipe", str(tiny_recipe(iters=1, save_every=1)), "--run-dir", str(run)).returncode == 0
+    state = torch.load(run / "checkpoints/last.pt", weights_only=True)
+    state["config"]["model"]["head"] = "aspp"  # the weights are KSAC's, the config now says ASPP
+    torch.save(state, tmp_path / "other.pt")
+    proc = ksac("eval", "--checkpoint", str(tmp_path / "other.pt"), "--out", str(tmp_path / "e.json"))
+    assert proc.returncode == 2
+    assert "does not match the model built from its config" in proc.stderr
+    assert "head.atrous.0" in proc.stderr and "head.weight" in proc.stderr
