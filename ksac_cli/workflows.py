@@ -167,6 +167,8 @@ def train(cfg: RunConfig, resume: bool = True, force: bool = False, on_event: Ev
     evals = io.read_jsonl(run_dir / "eval.jsonl")
     summary = {"run_dir": str(run_dir), "iterations": progress.iteration, "trained_now": progress.iteration - done_before,
                "best_miou": progress.best_miou, "best_iteration": progress.best_iteration, "seconds": seconds,
+               "train_seconds": sum(r.get("seconds") or 0.0 for r in io.read_jsonl(run_dir / "metrics.jsonl")),
+               "num_classes": cfg.model.num_classes,
                "final": evals[-1] if evals else None, "skipped_bad_samples": len(bad)}
     dist.close()
     return summary
@@ -318,3 +320,99 @@ def report(results: str | Path = "results", out: str | Path | None = None):
     if not results.is_dir():
         raise KsacError(f"--results: folder {results} does not exist; run ksac ablate or ksac profile first")
     return make_report(results, Path(out) if out else results)
+
+
+# ---- ksac ablate ---------------------------------------------------------------------------------------
+
+
+def ablate_cells(base: RunConfig, grid, out: str | Path | None = None):
+    """(grid name, output folder, cells) of an ablation over `base` (recipe + train flags)."""
+    from ksac_cli.experiments.grid import expand
+
+    out = Path(out) if out else Path("runs") / "ablate" / base.name
+    cells = expand(base, grid, out)
+    for cell in cells:
+        check_names(cell.cfg.model)
+    return out.name, out, cells
+
+
+def measure_cell(cell, num_classes: int) -> dict:
+    """Parameters and MACs (fvcore, batch 1) of the cell's model at its training crop."""
+    from ksac_cli.measure.profile import profile_model
+
+    cfg = cell.cfg
+    model_cfg = dataclasses.replace(cfg.model, num_classes=num_classes, pretrained=False, backbone_weights=None)
+    row = profile_model(model_cfg, cfg.data.crop_size, 1, resolve_device("cpu"), latency=False, runs=1, warmup=0)
+    return {"params_total": row.params_total, "params_head": row.params_head, "gmacs_total": row.gmacs_total,
+            "gmacs_head": row.gmacs_head}
+
+
+def plan_cell(cell) -> dict:
+    """`ksac ablate --dry-run`: measures of the cell's model and an estimate of its training time from
+    a short measured step (one warm-up step, then the median of three), evaluation not included."""
+    import statistics
+
+    import torch
+
+    from ksac_cli.data import build_dataset
+    from ksac_cli.engine.train import build_optimizer, train_step
+
+    cfg = cell.cfg
+    num_classes = build_dataset(cfg.data, cfg.data.val_split, train=False).num_classes
+    measures = measure_cell(cell, num_classes)
+    device = resolve_device(cfg.train.device)
+    model_cfg = dataclasses.replace(cfg.model, num_classes=num_classes, pretrained=False, backbone_weights=None)
+    model = build_model(model_cfg).to(device).train()
+    optimizer = build_optimizer(model, cfg.train)
+    images = torch.randn(cfg.train.batch_size, 3, cfg.data.crop_size, cfg.data.crop_size, device=device)
+    masks = torch.randint(0, num_classes, images.shape[:1] + images.shape[2:], device=device)
+    times = []
+    for _ in range(4):
+        start = time.perf_counter()
+        train_step(model, images, masks, optimizer, None, cfg.train.amp)
+        times.append(time.perf_counter() - start)
+    step = statistics.median(times[1:])
+    return {**measures, "seconds_per_step": step, "estimate_s": step * cfg.train.iters}
+
+
+def ablate(base: RunConfig, grid, out: str | Path | None = None, csv_path: str | Path = "results/ablation.csv",
+           on_event: EventFn | None = None) -> list:
+    """Run every cell not done yet (each a normal train run + eval in its own run directory), retrying a
+    failing cell once; append one row per cell to `csv_path`. Returns the rows of this invocation
+    (failed ones included) and skips cells done before or running in another process."""
+    from ksac_cli.env import provenance
+    from ksac_cli.experiments import cells as cell_state
+
+    emit = on_event or (lambda kind, data: None)
+    grid_name, out, cells = ablate_cells(base, grid, out)
+    csv_path = Path(csv_path)
+    rows = []
+    emit("grid", {"cells": len(cells), "out": str(out)})
+    for index, cell in enumerate(cells):
+        emit("cell_start", {"index": index, "cell": cell.name, "iters": cell.cfg.train.iters})
+        if cell_state.is_done(cell, grid_name, io.read_csv_rows(csv_path)):
+            emit("cell_skip", {"cell": cell.name, "why": "done"})
+            continue
+        with io.file_lock(Path(cell.cfg.train.run_dir) / "cell", blocking=False) as held:
+            if not held:
+                emit("cell_skip", {"cell": cell.name, "why": "running in another process"})
+                continue
+            summary, error = None, ""
+            for attempt in (1, 2):
+                try:
+                    summary = train(cell.cfg, resume=True, on_event=on_event)
+                    break
+                except KsacError as e:
+                    if getattr(e, "exit_code", 2) in (130, 143):
+                        raise  # an interruption stops the grid; the cell resumes next time
+                    error = str(e)
+                except Exception as e:  # a crashing cell must not stop the others
+                    error = f"{type(e).__name__}: {e}"
+                emit("cell_retry" if attempt == 1 else "cell_failed", {"cell": cell.name, "error": error})
+            measures = measure_cell(cell, summary["num_classes"]) if summary is not None else {}
+            device = resolve_device(cell.cfg.train.device)
+            row = cell_state.make_row(cell, grid_name, measures, summary, "" if summary else error, provenance(device))
+            cell_state.record(csv_path, row, cell)
+            rows.append(row)
+            emit("cell_done", {"cell": cell.name, "row": row})
+    return rows

@@ -9,6 +9,7 @@ import typer
 from typer.exceptions import TyperException
 
 from ksac_cli.cli import output
+from ksac_cli.cli.ablate import ablate
 from ksac_cli.cli.eval import evaluate
 from ksac_cli.cli.profile import profile
 from ksac_cli.cli.report import report
@@ -22,6 +23,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts contain [default: ...] brackets, not markup
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -31,6 +33,7 @@ def _root() -> None:
     """Keeps `ksac` a group of commands even while it has one."""
 
 
+app.command("ablate")(ablate)
 app.command("train")(train)
 app.command("eval")(evaluate)
 app.command("profile")(profile)

@@ -50,3 +50,9 @@ def train_progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("loss {task.fields[loss]:.4f} lr {task.fields[lr]:.5f} {task.fields[ips]:.1f} img/s"),
                     TimeElapsedColumn(), TimeRemainingColumn(), console=err_console)
+
+
+def progress_ablate() -> Progress:
+    """Two rows: cells done / total, and the current cell's iterations; each with elapsed time and ETA."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TimeRemainingColumn(), console=err_console)

@@ -1,0 +1,133 @@
+"""`ksac ablate`: the paper's experiments as one command: a grid of train runs, one CSV row per cell."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ksac_cli import workflows
+from ksac_cli.cli import options, output
+from ksac_cli.config import AblationGrid, format_rates, from_dict, parse_rates
+
+
+def ablate(
+    recipe: Annotated[Optional[str], typer.Option("--recipe", help="Base recipe of every cell (file or name in recipes/) [default: quick].")] = None,
+    head: options.Heads = None,
+    rates: options.RatesList = None,
+    backbone: options.Backbones = None,
+    merge: options.Merges = None,
+    output_stride: options.OutputStrides = None,
+    seeds: Annotated[Optional[int], typer.Option("--seeds", help="Seeds per cell: the recipe's seed, seed+1, ... [default: 1].")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Folder of the cells' run directories [default: runs/ablate/<recipe name>].")] = None,
+    results: Annotated[Path, typer.Option("--results", help="CSV the rows are added to (one per cell and seed; safe to share between processes).")] = Path("results/ablation.csv"),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the grid, each model's parameters and MACs and a time estimate from a short measured step; train nothing.")] = False,
+    decoder: options.Decoder = None, dataset: options.Dataset = None, data_root: options.DataRoot = None,
+    split: options.Split = None, crop_size: options.CropSize = None, batch_size: options.BatchSize = None,
+    iters: options.Iters = None, lr: options.Lr = None, weight_decay: options.WeightDecay = None,
+    momentum: options.Momentum = None, warmup_iters: options.WarmupIters = None, workers: options.Workers = None,
+    amp: options.Amp = None, seed: options.Seed = None, device: options.Device = None,
+    eval_every: options.EvalEvery = None, save_every: options.SaveEvery = None, log_every: options.LogEvery = None,
+    deterministic: options.Deterministic = None, skip_bad: options.SkipBad = None,
+    pretrained: options.Pretrained = None, backbone_weights: options.BackboneWeights = None,
+) -> None:
+    """Run a grid of training runs over --head x --rates x --backbone x --merge x --output-stride x seeds
+    (default: aspp and ksac x rates 6,12,18 and 6,12,18,24, on the quick recipe and the built-in dataset).
+
+    Every cell is a normal `ksac train` run + evaluation in its own run directory, so each is resumable and
+    inspectable. Run the same command again: finished cells are skipped, interrupted ones resume from their
+    checkpoint, failed ones are retried. A failing cell is recorded with its error and the others go on;
+    the exit code is 1 if any cell failed. Then `ksac report` makes the tables and plots.
+    """
+    overrides = options.run_overrides(
+        decoder=decoder, dataset=dataset, data_root=data_root, split=split, crop_size=crop_size, batch_size=batch_size,
+        iters=iters, lr=lr, weight_decay=weight_decay, momentum=momentum, warmup_iters=warmup_iters, workers=workers,
+        amp=amp, seed=seed, device=device, eval_every=eval_every, save_every=save_every, log_every=log_every,
+        deterministic=deterministic, skip_bad=skip_bad, pretrained=pretrained, backbone_weights=backbone_weights)
+    base = workflows.resolve_run_config(recipe, overrides)
+    grid_values = {"head": head, "backbone": backbone, "merge": merge, "output_stride": output_stride, "seeds": seeds,
+                   "rates": [list(parse_rates(r)) for r in rates] if rates else None}
+    grid = from_dict(AblationGrid, {k: v for k, v in grid_values.items() if v is not None}, "grid")
+    name, folder, cells = workflows.ablate_cells(base, grid, out)
+
+    if dry_run:
+        rows, total = [], 0.0
+        for cell in cells:
+            plan = workflows.plan_cell(cell)
+            total += plan["estimate_s"]
+            rows.append([cell.name, f"{plan['params_total'] / 1e6:.3f}", f"{plan['params_head'] / 1e6:.3f}",
+                         f"{plan['gmacs_total']:.2f}", f"{plan['seconds_per_step']:.2f}", f"{plan['estimate_s'] / 60:.1f}"])
+        output.table(f"ksac ablate --dry-run: {len(cells)} cells in {folder} (crop {base.data.crop_size}, "
+                     f"{base.train.iters} iterations each)",
+                     ["cell", "params (M)", "head (M)", "GMACs", "s/step", "est. minutes"], rows)
+        output.info(f"estimated training time {total / 60:.1f} min (evaluation not included); nothing was run")
+        return
+
+    display = AblateDisplay(len(cells))
+    started = time.perf_counter()
+    with display:
+        rows = workflows.ablate(base, grid, out, results, on_event=display.event)
+    failed = [r for r in rows if r.status != "ok"]
+    if rows:
+        output.table(f"ksac ablate: {name}", ["cell", "status", "mIoU (%)", "small", "medium", "large", "minutes"],
+                     [[r.cell, r.status, _pct(r.miou), _pct(r.iou_small), _pct(r.iou_medium), _pct(r.iou_large),
+                       "-" if r.train_seconds is None else f"{r.train_seconds / 60:.1f}"] for r in rows])
+    output.info(f"{len(rows)} cells run, {len(cells) - len(rows)} skipped, {len(failed)} failed in "
+                f"{(time.perf_counter() - started) / 60:.1f} min; rows in {results}; next: ksac report")
+    for r in failed:
+        output.error(f"cell {r.cell} failed: {r.error}")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.2f}"
+
+
+class AblateDisplay:
+    """Cells done / total and the current cell's iterations, with ETA, on a terminal; log lines otherwise."""
+
+    def __init__(self, cells: int) -> None:
+        self.live = sys.stderr.isatty()
+        self.bar = output.progress_ablate() if self.live else None
+        self.cells = cells
+        self.grid_task = self.cell_task = None
+
+    def __enter__(self) -> "AblateDisplay":
+        if self.bar is not None:
+            self.bar.__enter__()
+            self.grid_task = self.bar.add_task("cells", total=self.cells)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+    def event(self, kind: str, data: dict) -> None:
+        if kind == "cell_start":
+            if self.bar is not None:
+                if self.cell_task is not None:
+                    self.bar.remove_task(self.cell_task)
+                self.cell_task = self.bar.add_task(data["cell"], total=data["iters"])
+            else:
+                output.info(f"cell {data['index'] + 1}/{self.cells}: {data['cell']}")
+        elif kind == "cell_skip":
+            output.info(f"  skipped {data['cell']}: {data['why']}")
+            if self.bar is not None:
+                self.bar.advance(self.grid_task)
+        elif kind in ("cell_done",):
+            r = data["row"]
+            output.info(f"  {r.cell}: {r.status}" + (f", mIoU {100 * r.miou:.2f}%" if r.miou is not None else ""))
+            if self.bar is not None:
+                self.bar.advance(self.grid_task)
+        elif kind in ("cell_retry", "cell_failed"):
+            output.warning(f"  {data['cell']} {'failed; retrying once' if kind == 'cell_retry' else 'failed again'}: {data['error']}")
+        elif kind == "resume":
+            output.info(f"  resuming from {data['path']} at iteration {data['iteration']}")
+        elif kind == "step" and self.bar is not None and self.cell_task is not None:
+            self.bar.update(self.cell_task, completed=data["iteration"])
+        elif kind == "eval":
+            output.info(f"  eval at iteration {data['iteration']}: mIoU {100 * data['miou']:.2f}%")

@@ -1,0 +1,63 @@
+"""A cell's state on disk and its result row. A cell is done when its row is in the CSV with status ok
+and its run directory holds result.json (written last, atomically)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+from pathlib import Path
+
+from ksac_cli import io
+from ksac_cli.config import RunConfig, format_rates, short_hash
+from ksac_cli.experiments.grid import Cell
+from ksac_cli.experiments.rows import COLUMNS, KEY, AblationRow
+
+
+def config_hash(cfg: RunConfig) -> str:
+    """The hash of what the cell computes (its run directory's location is left out)."""
+    return short_hash(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, run_dir=None)))
+
+
+def result_path(cell: Cell) -> Path:
+    return Path(cell.cfg.train.run_dir) / "result.json"
+
+
+def is_done(cell: Cell, grid: str, csv_rows: list[dict]) -> bool:
+    key = (grid, cell.name, str(cell.seed), config_hash(cell.cfg))
+    in_csv = any(tuple(r.get(k, "") for k in KEY) == key and r.get("status") == "ok" for r in csv_rows)
+    return in_csv and result_path(cell).is_file()
+
+
+def median_images_per_s(run_dir: Path) -> float | None:
+    values = [r["images_per_s"] for r in io.read_jsonl(run_dir / "metrics.jsonl") if r.get("images_per_s")]
+    return statistics.median(values) if values else None
+
+
+def make_row(cell: Cell, grid: str, measures: dict, summary: dict | None, error: str,
+             provenance: dict) -> AblationRow:
+    cfg, final = cell.cfg, (summary or {}).get("final") or {}
+    size = final.get("size_iou") or {}
+    ok = summary is not None and bool(final)
+    return AblationRow(
+        grid=grid, cell=cell.name, seed=cell.seed, config_hash=config_hash(cfg), status="ok" if ok else "failed",
+        backbone=cfg.model.backbone, head=cfg.model.head, merge=cfg.model.merge if cfg.model.head == "ksac" else "concat",
+        rates=format_rates(cfg.model.rates), output_stride=cfg.model.output_stride, decoder=cfg.model.decoder,
+        dataset=cfg.data.dataset, iterations=cfg.train.iters, crop_size=cfg.data.crop_size,
+        batch_size=cfg.train.batch_size, params_total=measures.get("params_total"),
+        params_head=measures.get("params_head"), gmacs_total=measures.get("gmacs_total"),
+        gmacs_head=measures.get("gmacs_head"), miou=final.get("miou"), pixel_accuracy=final.get("pixel_accuracy"),
+        iou_small=size.get("small"), iou_medium=size.get("medium"), iou_large=size.get("large"),
+        per_class_iou=json.dumps(final.get("per_class_iou") or {}),
+        best_miou=(summary or {}).get("best_miou") if ok else None,
+        best_iteration=(summary or {}).get("best_iteration") if ok else None,
+        train_seconds=round(summary["train_seconds"], 1) if ok and summary.get("train_seconds") else None,
+        images_per_s=median_images_per_s(Path(cfg.train.run_dir)), run_dir=str(cfg.train.run_dir),
+        error=error, **provenance)
+
+
+def record(csv_path: Path, row: AblationRow, cell: Cell) -> None:
+    """Put the row in the CSV (locked, atomic, no duplicates), then mark the cell done."""
+    io.upsert_csv_row(csv_path, dataclasses.asdict(row), COLUMNS, KEY)
+    if row.status == "ok":
+        io.write_json(result_path(cell), dataclasses.asdict(row))
