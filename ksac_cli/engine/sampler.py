@@ -59,5 +59,8 @@ class SeededSamples(Dataset):
 
     def __getitem__(self, item: tuple[int, int]):
         index, seed = item
-        torch.manual_seed(seed)  # the transforms draw from torch's global RNG (in this worker)
-        return self.dataset[index]
+        # The transforms draw from torch's global RNG: seed it for this sample only, and leave the
+        # process's own stream (dropout, with workers=0) untouched.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.dataset[index]
