@@ -325,12 +325,18 @@ def report(results: str | Path = "results", out: str | Path | None = None):
 # ---- ksac ablate ---------------------------------------------------------------------------------------
 
 
-def ablate_cells(base: RunConfig, grid, out: str | Path | None = None):
-    """(grid name, output folder, cells) of an ablation over `base` (recipe + train flags)."""
+def ablate_cells(base: RunConfig, grid, out: str | Path | None = None, only: str | None = None):
+    """(grid name, output folder, cells) of an ablation over `base` (recipe + train flags); `only`
+    keeps the one cell of that name."""
     from ksac_cli.experiments.grid import expand
 
     out = Path(out) if out else Path("runs") / "ablate" / base.name
     cells = expand(base, grid, out)
+    if only is not None:
+        names = [c.name for c in cells]
+        if only not in names:
+            raise KsacError(f"--cell: {only!r} is not a cell of this grid; its cells: {', '.join(names)}")
+        cells = [c for c in cells if c.name == only]
     for cell in cells:
         check_names(cell.cfg.model)
     return out.name, out, cells
@@ -375,8 +381,23 @@ def plan_cell(cell) -> dict:
     return {**measures, "seconds_per_step": step, "estimate_s": step * cfg.train.iters}
 
 
+def emit_jobs(path: str | Path, cells, argv: list[str]) -> int:
+    """Write a bash script with one line per cell: `cd <here> && ksac ablate <the same arguments> --cell <name>`.
+    Returns the number of lines."""
+    import os
+    import shlex
+
+    here = shlex.quote(os.getcwd())
+    base = " ".join(shlex.quote(a) for a in argv)
+    lines = [f"cd {here} && ksac {base} --cell {shlex.quote(cell.name)}" for cell in cells]
+    io.write_text(path, "#!/usr/bin/env bash\n# One ksac ablate cell per line (ksac ablate --emit-jobs); e.g. a SLURM array:\n"
+                        "#   sbatch --array=1-%d --wrap 'bash -c \"$(sed -n \"$((SLURM_ARRAY_TASK_ID+3))p\" %s)\"'\n"
+                        % (len(lines), path) + "\n".join(lines) + "\n")
+    return len(lines)
+
+
 def ablate(base: RunConfig, grid, out: str | Path | None = None, csv_path: str | Path = "results/ablation.csv",
-           on_event: EventFn | None = None) -> list:
+           on_event: EventFn | None = None, only: str | None = None) -> list:
     """Run every cell not done yet (each a normal train run + eval in its own run directory), retrying a
     failing cell once; append one row per cell to `csv_path`. Returns the rows of this invocation
     (failed ones included) and skips cells done before or running in another process."""
@@ -384,7 +405,7 @@ def ablate(base: RunConfig, grid, out: str | Path | None = None, csv_path: str |
     from ksac_cli.experiments import cells as cell_state
 
     emit = on_event or (lambda kind, data: None)
-    grid_name, out, cells = ablate_cells(base, grid, out)
+    grid_name, out, cells = ablate_cells(base, grid, out, only)
     csv_path = Path(csv_path)
     rows = []
     emit("grid", {"cells": len(cells), "out": str(out)})

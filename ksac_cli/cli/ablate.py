@@ -25,6 +25,8 @@ def ablate(
     out: Annotated[Optional[Path], typer.Option("--out", help="Folder of the cells' run directories [default: runs/ablate/<recipe name>].")] = None,
     results: Annotated[Path, typer.Option("--results", help="CSV the rows are added to (one per cell and seed; safe to share between processes).")] = Path("results/ablation.csv"),
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the grid, each model's parameters and MACs and a time estimate from a short measured step; train nothing.")] = False,
+    emit_jobs: Annotated[Optional[Path], typer.Option("--emit-jobs", help="Write a shell script with one self-contained command per cell (for SLURM arrays, Kubernetes jobs, ...) and run nothing; the cells add their rows to the same --results CSV safely.")] = None,
+    cell: Annotated[Optional[str], typer.Option("--cell", help="Run only the cell of this name (what --emit-jobs writes).")] = None,
     decoder: options.Decoder = None, dataset: options.Dataset = None, data_root: options.DataRoot = None,
     split: options.Split = None, crop_size: options.CropSize = None, batch_size: options.BatchSize = None,
     iters: options.Iters = None, lr: options.Lr = None, weight_decay: options.WeightDecay = None,
@@ -51,7 +53,12 @@ def ablate(
     grid_values = {"head": head, "backbone": backbone, "merge": merge, "output_stride": output_stride, "seeds": seeds,
                    "rates": [list(parse_rates(r)) for r in rates] if rates else None}
     grid = from_dict(AblationGrid, {k: v for k, v in grid_values.items() if v is not None}, "grid")
-    name, folder, cells = workflows.ablate_cells(base, grid, out)
+    name, folder, cells = workflows.ablate_cells(base, grid, out, only=cell)
+
+    if emit_jobs is not None:
+        lines = workflows.emit_jobs(emit_jobs, cells, _argv_without("--emit-jobs"))
+        output.info(f"wrote {emit_jobs}: {lines} cell commands (run each line as one job; then ksac report)")
+        return
 
     if dry_run:
         rows, total = [], 0.0
@@ -69,7 +76,7 @@ def ablate(
     display = AblateDisplay(len(cells))
     started = time.perf_counter()
     with display:
-        rows = workflows.ablate(base, grid, out, results, on_event=display.event)
+        rows = workflows.ablate(base, grid, out, results, on_event=display.event, only=cell)
     failed = [r for r in rows if r.status != "ok"]
     if rows:
         output.table(f"ksac ablate: {name}", ["cell", "status", "mIoU (%)", "small", "medium", "large", "minutes"],
@@ -81,6 +88,19 @@ def ablate(
         output.error(f"cell {r.cell} failed: {r.error}")
     if failed:
         raise typer.Exit(1)
+
+
+def _argv_without(option: str) -> list[str]:
+    """This command's own arguments, without `option` and its value."""
+    args, out, skip = sys.argv[1:], [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == option:
+            skip = True
+        elif not arg.startswith(option + "="):
+            out.append(arg)
+    return out
 
 
 def _pct(value) -> str:

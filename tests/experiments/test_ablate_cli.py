@@ -1,0 +1,103 @@
+"""`ksac ablate` as real subprocesses on a tiny grid: skip, resume, failures recorded."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from ksac_cli import io
+
+RECIPE = """\
+name: tinygrid
+model: {{backbone: mobilenetv2_035, head: ksac, rates: [1, 2], output_stride: 16, channels: 16,
+        decoder_channels: 16, low_level_channels: 8}}
+data:
+  dataset: synthetic
+  data_root: {root}
+  crop_size: {crop}
+  workers: 0
+  synthetic: {{train: 12, val: 4, size: 96, seed: 3}}
+train: {{iters: {iters}, batch_size: 2, lr: 0.01, save_every: 2, log_every: 1, deterministic: true, device: cpu}}
+"""
+
+
+def ablate(recipe: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ksac_cli", "ablate", "--recipe", str(recipe), "--out",
+                           str(tmp / "grid"), "--results", str(tmp / "ablation.csv"), *args],
+                          capture_output=True, text=True, timeout=600)
+
+
+def make_recipe(tmp: Path, iters: int = 2, crop: int = 64) -> Path:
+    path = tmp / "grid.yaml"
+    path.write_text(RECIPE.format(root=tmp / "synth", iters=iters, crop=crop))
+    return path
+
+
+def test_grid_runs_every_cell_then_skips_them(tmp_path):
+    recipe = make_recipe(tmp_path)
+    proc = ablate(recipe, tmp_path, "--rates", "1,2", "--rates", "1,2,3")
+    assert proc.returncode == 0, proc.stderr
+    rows = io.read_csv_rows(tmp_path / "ablation.csv")
+    assert [(r["head"], r["rates"], r["status"]) for r in rows] == [
+        ("aspp", "1,2", "ok"), ("ksac", "1,2", "ok"), ("aspp", "1,2,3", "ok"), ("ksac", "1,2,3", "ok")]
+    for r in rows:
+        assert 0 <= float(r["miou"]) <= 1 and int(r["params_total"]) > int(r["params_head"]) > 0
+        assert r["torch_version"] == torch.__version__ and r["device"].startswith("cpu")
+        assert (Path(r["run_dir"]) / "checkpoints/last.pt").is_file()
+    assert int(rows[1]["params_head"]) < int(rows[0]["params_head"])
+
+    again = ablate(recipe, tmp_path, "--rates", "1,2", "--rates", "1,2,3")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("skipped") == 4 and "0 cells run, 4 skipped" in again.stdout
+    assert len(io.read_csv_rows(tmp_path / "ablation.csv")) == 4  # no duplicated row
+
+    dry = ablate(recipe, tmp_path, "--rates", "1,2", "--seeds", "2", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "4 cells" in dry.stdout and "nothing was run" in dry.stdout
+    assert "mobilenetv2_035_ksac-concat_r1-2_os16_seed1" in dry.stdout
+
+
+def test_a_failing_cell_is_recorded_and_the_others_finish(tmp_path):
+    recipe = make_recipe(tmp_path)
+    weights = tmp_path / "mnv2_035.pt"
+    from ksac_cli.models import Backbone
+
+    torch.save(Backbone("mobilenetv2_035").body.state_dict(), weights)  # fits one backbone, not the other
+    proc = ablate(recipe, tmp_path, "--head", "ksac", "--rates", "1,2", "--backbone", "mobilenetv2_035",
+                  "--backbone", "mobilenetv2_050", "--backbone-weights", str(weights))
+    assert proc.returncode == 1
+    rows = {r["backbone"]: r for r in io.read_csv_rows(tmp_path / "ablation.csv")}
+    assert rows["mobilenetv2_035"]["status"] == "ok"
+    assert rows["mobilenetv2_050"]["status"] == "failed"
+    assert "does not fit this backbone" in rows["mobilenetv2_050"]["error"]
+    assert "failed; retrying once" in proc.stderr
+    assert "cell mobilenetv2_050_ksac-concat_r1-2_os16_seed0 failed" in proc.stderr
+
+
+def test_a_killed_ablate_resumes_its_interrupted_cell(tmp_path):
+    recipe = make_recipe(tmp_path, iters=16, crop=96)
+    cmd = [sys.executable, "-m", "ksac_cli", "ablate", "--recipe", str(recipe), "--out", str(tmp_path / "grid"),
+           "--results", str(tmp_path / "ablation.csv"), "--head", "ksac", "--rates", "1,2", "--rates", "1,2,3"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    second = tmp_path / "grid" / "mobilenetv2_035_ksac-concat_r1-2-3_os16_seed0" / "checkpoints" / "last.pt"
+    deadline = time.time() + 300
+    while not second.exists():
+        assert proc.poll() is None and time.time() < deadline, "the grid ended before the kill"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = torch.load(second, weights_only=True)["iteration"]
+    assert killed_at < 16
+    assert len(io.read_csv_rows(tmp_path / "ablation.csv")) == 1  # the first cell had finished
+
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "skipped mobilenetv2_035_ksac-concat_r1-2_os16_seed0: done" in rerun.stdout
+    assert f"resuming from {second} at iteration {killed_at}" in rerun.stdout
+    rows = io.read_csv_rows(tmp_path / "ablation.csv")
+    assert [r["rates"] for r in rows] == ["1,2", "1,2,3"] and all(r["status"] == "ok" for r in rows)
