@@ -345,6 +345,7 @@ class TrainConfig:
     save_every: int = 50  # iterations between checkpoints (and always at the end)
     log_every: int = 10  # iterations between metrics.jsonl lines
     run_dir: str | None = None  # default runs/<name>
+    sync_bn: bool = True  # SyncBatchNorm across processes when distributed (world size > 1)
 
     def validate(self, where: str = "train") -> None:
         for name in ("iters", "batch_size", "save_every", "log_every"):

@@ -236,6 +236,23 @@ def _unwrap(model):
     return model.module if hasattr(model, "module") else model
 
 
+def is_distributed() -> bool:
+    import os
+
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def launch_torchrun(nproc: int, argv: list[str]) -> int:
+    """`ksac train --nproc-per-node N ...` -> `torchrun --nproc-per-node N -m ksac_cli train ...`; its exit code."""
+    import subprocess
+    import sys
+
+    if nproc < 1:
+        raise KsacError(f"--nproc-per-node: {nproc} must be a positive integer")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m", "ksac_cli", *argv]
+    return subprocess.call(cmd)
+
+
 def is_main_process() -> bool:
     """False on ranks other than 0 of a torchrun launch: only rank 0 prints and writes."""
     import os

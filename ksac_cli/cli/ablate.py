@@ -56,7 +56,7 @@ def ablate(
     name, folder, cells = workflows.ablate_cells(base, grid, out, only=cell)
 
     if emit_jobs is not None:
-        lines = workflows.emit_jobs(emit_jobs, cells, _argv_without("--emit-jobs"))
+        lines = workflows.emit_jobs(emit_jobs, cells, options.argv_without("--emit-jobs"))
         output.info(f"wrote {emit_jobs}: {lines} cell commands (run each line as one job; then ksac report)")
         return
 
@@ -88,19 +88,6 @@ def ablate(
         output.error(f"cell {r.cell} failed: {r.error}")
     if failed:
         raise typer.Exit(1)
-
-
-def _argv_without(option: str) -> list[str]:
-    """This command's own arguments, without `option` and its value."""
-    args, out, skip = sys.argv[1:], [], False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg == option:
-            skip = True
-        elif not arg.startswith(option + "="):
-            out.append(arg)
-    return out
 
 
 def _pct(value) -> str:

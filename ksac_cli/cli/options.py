@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Optional
 
+import sys
+
 import typer
 
 Recipe = Annotated[Optional[Path], typer.Option("--recipe", help="YAML recipe; flags given on the command line override it.")]
@@ -52,11 +54,15 @@ LogEvery = Annotated[Optional[int], typer.Option("--log-every", help="Write a me
 Deterministic = Annotated[Optional[bool], typer.Option("--deterministic/--no-deterministic", help="Deterministic algorithms: on the CPU a killed and resumed run ends bit for bit like an uninterrupted one.")]
 
 
+SyncBn = Annotated[Optional[bool], typer.Option("--sync-bn/--no-sync-bn", help="SyncBatchNorm across processes under torchrun [default: on when world size > 1].")]
+
+
 def run_overrides(*, backbone=None, head=None, rates=None, merge=None, output_stride=None, decoder=None,
                   pretrained=None, backbone_weights=None, dataset=None, data_root=None, split=None,
                   crop_size=None, workers=None, skip_bad=None, batch_size=None, iters=None, lr=None,
                   weight_decay=None, momentum=None, warmup_iters=None, amp=None, seed=None, device=None,
-                  run_dir=None, eval_every=None, save_every=None, log_every=None, deterministic=None) -> dict:
+                  run_dir=None, eval_every=None, save_every=None, log_every=None, deterministic=None,
+                  sync_bn=None) -> dict:
     """Flags -> the nested override dict of a RunConfig (None: not given)."""
     return {
         "model": {"backbone": backbone, "head": head, "rates": rates, "merge": merge, "output_stride": output_stride,
@@ -67,5 +73,18 @@ def run_overrides(*, backbone=None, head=None, rates=None, merge=None, output_st
         "train": {"batch_size": batch_size, "iters": iters, "lr": lr, "weight_decay": weight_decay,
                   "momentum": momentum, "warmup_iters": warmup_iters, "amp": amp, "seed": seed, "device": device,
                   "run_dir": run_dir, "eval_every": eval_every, "save_every": save_every, "log_every": log_every,
-                  "deterministic": deterministic},
+                  "deterministic": deterministic, "sync_bn": sync_bn},
     }
+
+
+def argv_without(option: str) -> list[str]:
+    """This command's own arguments without `option` and its value (for re-running it elsewhere)."""
+    out, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif arg == option:
+            skip = True
+        elif not arg.startswith(option + "="):
+            out.append(arg)
+    return out

@@ -25,6 +25,8 @@ def train(
     eval_every: options.EvalEvery = None, save_every: options.SaveEvery = None, log_every: options.LogEvery = None,
     deterministic: options.Deterministic = None, skip_bad: options.SkipBad = None,
     pretrained: options.Pretrained = None, backbone_weights: options.BackboneWeights = None,
+    sync_bn: options.SyncBn = None,
+    nproc_per_node: Annotated[Optional[int], typer.Option("--nproc-per-node", help="Launch this many processes on this machine with torchrun (DistributedDataParallel; gloo on CPU, nccl on CUDA). --batch-size stays the global batch.")] = None,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue from <run-dir>/checkpoints/last.pt when it exists.")] = True,
     force: Annotated[bool, typer.Option("--force", help="With --no-resume: delete the run directory's checkpoints and logs and start over.")] = False,
 ) -> None:
@@ -41,7 +43,9 @@ def train(
         split=split, crop_size=crop_size, workers=workers, skip_bad=skip_bad, batch_size=batch_size, iters=iters,
         lr=lr, weight_decay=weight_decay, momentum=momentum, warmup_iters=warmup_iters, amp=amp, seed=seed,
         device=device, run_dir=run_dir, eval_every=eval_every, save_every=save_every, log_every=log_every,
-        deterministic=deterministic)
+        deterministic=deterministic, sync_bn=sync_bn)
+    if nproc_per_node is not None and nproc_per_node > 1 and not workflows.is_distributed():
+        raise typer.Exit(workflows.launch_torchrun(nproc_per_node, options.argv_without("--nproc-per-node")))
     cfg = workflows.resolve_run_config(recipe, overrides)
     main_process = workflows.is_main_process()
     m = cfg.model
