@@ -1,0 +1,40 @@
+"""Datasets: the name table, the one translation point `build_dataset`, and the batch contract.
+
+Every reader returns a `SegmentationDataset` whose items are (image (3, H, W) float32, mask (H, W) int64
+with 255 = ignore, id) or a `BadSample`; `collate` makes batches (images, masks, ids, bad)."""
+
+from __future__ import annotations
+
+from ksac_cli.config import DataConfig
+from ksac_cli.data.ade20k import ade20k
+from ksac_cli.data.base import BadSample, SegmentationDataset, collate
+from ksac_cli.data.cityscapes import cityscapes
+from ksac_cli.data.folder import folder
+from ksac_cli.data.objects import object_size_masks
+from ksac_cli.data.synthetic import ensure_synthetic
+from ksac_cli.data.transforms import eval_transform, train_transform
+from ksac_cli.data.voc import voc
+from ksac_cli.errors import unknown_name
+
+DATASETS = {"synthetic": voc, "voc": voc, "ade20k": ade20k, "cityscapes": cityscapes, "folder": folder}
+
+
+def dataset_root(cfg: DataConfig):
+    """The folder the reader reads; for the built-in dataset, generated on first use."""
+    if cfg.dataset == "synthetic":
+        return ensure_synthetic(cfg.synthetic, cfg.data_root)
+    return cfg.data_root
+
+
+def build_dataset(cfg: DataConfig, split: str, train: bool) -> SegmentationDataset:
+    """`split` of `cfg.dataset`, with the training transform (random scale, crop, flip) or the evaluation one."""
+    if cfg.dataset not in DATASETS:
+        raise unknown_name("dataset", cfg.dataset, DATASETS)
+    transform = train_transform(cfg.crop_size, cfg.scale_min, cfg.scale_max) if train else eval_transform()
+    dataset = DATASETS[cfg.dataset](dataset_root(cfg), split, transform)
+    dataset.name = cfg.dataset
+    return dataset
+
+
+__all__ = ["BadSample", "DATASETS", "SegmentationDataset", "build_dataset", "collate", "dataset_root",
+           "object_size_masks"]

@@ -1,0 +1,136 @@
+"""The common dataset: a list of (id, image path, mask path) samples, read and validated one at a time.
+
+Contract of `SegmentationDataset[i]`: `(image, mask, id)` with image float32 (3, H, W) normalised and mask
+int64 (H, W), 255 = ignore; or, for a sample that cannot be used, a `BadSample(path, problem)`. Problems
+are never raised inside a DataLoader worker (where they would surface as a worker traceback): `collate`
+passes them on and the engine stops with one clear message or counts them (`--skip-bad`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import Dataset
+
+from ksac_cli.data.classes import IGNORE_INDEX
+from ksac_cli.errors import KsacError
+
+
+@dataclass(frozen=True)
+class Sample:
+    id: str
+    image: Path
+    mask: Path
+
+
+@dataclass(frozen=True)
+class BadSample:
+    path: str  # the file at fault
+    problem: str  # what is wrong with it
+
+
+class SampleProblem(Exception):
+    def __init__(self, path: Path | str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.bad = BadSample(str(path), problem)
+
+
+def read_image(path: Path) -> Image.Image:
+    if not path.is_file():
+        raise SampleProblem(path, "missing image")
+    try:
+        with Image.open(path) as im:
+            im.load()  # decodes everything: a truncated file fails here
+            return im.convert("RGB")
+    except (OSError, UnidentifiedImageError, SyntaxError) as e:
+        raise SampleProblem(path, f"unreadable or truncated image ({e})") from None
+
+
+def read_mask(path: Path, num_classes: int, table: np.ndarray | None) -> np.ndarray:
+    """(H, W) uint8 class indices with 255 = ignore, after the dataset's raw-value table."""
+    if not path.is_file():
+        raise SampleProblem(path, "missing mask")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            mask = np.asarray(im)
+    except (OSError, UnidentifiedImageError, SyntaxError) as e:
+        raise SampleProblem(path, f"unreadable or truncated mask ({e})") from None
+    if mode not in ("P", "L") or mask.ndim != 2:
+        raise SampleProblem(path, f"mask has mode {mode}; expected a single-channel (L) or palette (P) PNG of "
+                                  f"class indices")
+    if table is not None:
+        mask = table[mask]
+    bad = np.unique(mask[(mask >= num_classes) & (mask != IGNORE_INDEX)])
+    if bad.size:
+        raise SampleProblem(path, f"mask has labels {', '.join(map(str, bad[:10].tolist()))} outside the "
+                                  f"dataset's classes 0..{num_classes - 1} and {IGNORE_INDEX}")
+    return mask
+
+
+def read_sample(sample: Sample, num_classes: int, table: np.ndarray | None) -> tuple[Image.Image, np.ndarray]:
+    """The validated (image, mask) pair; raises SampleProblem naming the file and the problem."""
+    image = read_image(sample.image)
+    mask = read_mask(sample.mask, num_classes, table)
+    if image.size != (mask.shape[1], mask.shape[0]):
+        raise SampleProblem(sample.mask, f"mask is {mask.shape[1]}x{mask.shape[0]} but image {sample.image.name} "
+                                         f"is {image.size[0]}x{image.size[1]}")
+    return image, mask
+
+
+class SegmentationDataset(Dataset):
+    def __init__(self, name: str, split: str, samples: list[Sample], classes: list[str], palette: np.ndarray,
+                 transform=None, table: np.ndarray | None = None, list_file: Path | str | None = None) -> None:
+        if not samples:
+            where = f" (list {list_file})" if list_file else ""
+            raise KsacError(f"dataset {name!r} split {split!r} is empty{where}; check --data-root and --split")
+        self.name, self.split = name, split
+        self.samples = samples
+        self.classes = list(classes)
+        self.num_classes = len(classes)
+        self.palette = palette
+        self.transform = transform
+        self.table = table
+        self.ignore_index = IGNORE_INDEX
+        # classes whose connected components count as objects for the per-size metrics
+        self.object_classes = [i for i, c in enumerate(self.classes) if c != "background"]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def sample_path(self, index: int) -> Path:
+        """The image file of sample `index`."""
+        return self.samples[index].image
+
+    def read(self, index: int) -> tuple[Image.Image, np.ndarray]:
+        return read_sample(self.samples[index], self.num_classes, self.table)
+
+    def __getitem__(self, index: int):
+        sample = self.samples[index]
+        try:
+            image, mask = self.read(index)
+        except SampleProblem as e:
+            return e.bad
+        if self.transform is None:
+            from ksac_cli.data.transforms import eval_transform
+
+            self.transform = eval_transform()
+        image_t, mask_t = self.transform(image, mask)
+        return image_t, mask_t, sample.id
+
+
+def collate(batch: list) -> tuple[torch.Tensor | None, torch.Tensor | None, list[str], list[BadSample]]:
+    """Stack the good samples; pass the bad ones on. (None, None, [], bad) when every sample is bad."""
+    good = [b for b in batch if not isinstance(b, BadSample)]
+    bad = [b for b in batch if isinstance(b, BadSample)]
+    if not good:
+        return None, None, [], bad
+    shapes = {tuple(g[0].shape) for g in good}
+    if len(shapes) > 1:
+        raise KsacError(f"images of different sizes {sorted(shapes)} in one evaluation batch; use --batch-size 1")
+    return torch.stack([g[0] for g in good]), torch.stack([g[1] for g in good]), [g[2] for g in good], bad

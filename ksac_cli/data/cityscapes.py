@@ -1,0 +1,42 @@
+"""Cityscapes (fine annotations), 19 training classes.
+
+Layout under --data-root:
+  leftImg8bit/{train,val,test}/<city>/<stem>_leftImg8bit.png
+  gtFine/{train,val,test}/<city>/<stem>_gtFine_labelTrainIds.png   0..18, 255 = ignore
+When only <stem>_gtFine_labelIds.png exist (cityscapesScripts' createTrainIdLabelImgs was not run),
+the official labelId -> trainId mapping is applied on reading.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ksac_cli.data.base import Sample, SegmentationDataset
+from ksac_cli.data.classes import CITYSCAPES_CLASSES, CITYSCAPES_ID_TO_TRAIN_ID, cityscapes_palette, lookup_table
+from ksac_cli.errors import KsacError
+
+ID_TABLE = lookup_table(CITYSCAPES_ID_TO_TRAIN_ID)
+SUFFIX = "_leftImg8bit.png"
+
+
+def cityscapes(root: str | Path, split: str, transform=None) -> SegmentationDataset:
+    root = Path(root)
+    images = root / "leftImg8bit" / split
+    if not images.is_dir():
+        raise KsacError(f"--data-root {root}: no {images} (expected leftImg8bit/{{train,val}}/<city>/ and "
+                        f"gtFine/{{train,val}}/<city>/)")
+    paths = sorted(images.glob(f"*/*{SUFFIX}"))
+    samples, table = [], None
+    for path in paths:
+        stem = path.name[: -len(SUFFIX)]
+        gt = root / "gtFine" / split / path.parent.name
+        train_ids = gt / f"{stem}_gtFine_labelTrainIds.png"
+        samples.append(Sample(stem, path, train_ids if train_ids.exists() else gt / f"{stem}_gtFine_labelIds.png"))
+    if samples and not any(s.mask.name.endswith("labelTrainIds.png") for s in samples):
+        table = ID_TABLE  # only labelIds: map them
+    elif any(s.mask.name.endswith("_labelIds.png") for s in samples):
+        missing = next(s for s in samples if s.mask.name.endswith("_labelIds.png"))
+        raise KsacError(f"{gt}: some images have *_labelTrainIds.png and some only *_labelIds.png (e.g. "
+                        f"{missing.mask.name}); make them all one kind")
+    return SegmentationDataset("cityscapes", split, samples, CITYSCAPES_CLASSES, cityscapes_palette(), transform,
+                               table, list_file=images)

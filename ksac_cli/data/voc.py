@@ -1,0 +1,56 @@
+"""PASCAL VOC 2012 (and the built-in dataset, written in the same layout).
+
+Layout under --data-root (VOC2012 itself, or a folder holding VOCdevkit/VOC2012 or VOC2012):
+  JPEGImages/<id>.jpg
+  SegmentationClass/<id>.png            palette PNG, 0..20, 255 = object borders (ignored)
+  ImageSets/Segmentation/{train,val,trainval}.txt
+  SegmentationClassAug/<id>.png         'trainaug' (VOC train + SBD, 10,582 images), the DeepLab layout,
+  ImageSets/Segmentation/train_aug.txt  listed here (one id per line, or 'JPEGImages/x.jpg SegmentationClassAug/x.png')
+A dataset.json beside them (the built-in dataset) names the classes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ksac_cli.data.base import Sample, SegmentationDataset
+from ksac_cli.data.classes import VOC_CLASSES, voc_palette
+from ksac_cli.errors import KsacError
+
+SPLIT_FILES = {"trainaug": "train_aug.txt", "train_aug": "train_aug.txt"}
+
+
+def find_root(root: Path) -> Path:
+    for candidate in (root, root / "VOC2012", root / "VOCdevkit" / "VOC2012"):
+        if (candidate / "JPEGImages").is_dir():
+            return candidate
+    raise KsacError(f"--data-root {root}: no PASCAL VOC layout there (expected JPEGImages/, SegmentationClass/ and "
+                    f"ImageSets/Segmentation/ in it, in VOC2012/ or in VOCdevkit/VOC2012/)")
+
+
+def read_ids(list_file: Path) -> list[str]:
+    if not list_file.is_file():
+        raise KsacError(f"split list {list_file} does not exist")
+    ids = []
+    for line in list_file.read_text().splitlines():
+        if line.strip():
+            ids.append(Path(line.split()[0]).stem)
+    return ids
+
+
+def voc(root: str | Path, split: str, transform=None) -> SegmentationDataset:
+    root = find_root(Path(root))
+    sets = root / "ImageSets" / "Segmentation"
+    list_file = sets / SPLIT_FILES.get(split, f"{split}.txt")
+    if not list_file.is_file():
+        found = sorted(p.stem for p in sets.glob("*.txt")) if sets.is_dir() else []
+        raise KsacError(f"--split {split!r}: no list {list_file}; splits found there: {', '.join(found) or 'none'} "
+                        f"(trainaug reads train_aug.txt)")
+    masks = "SegmentationClassAug" if split in SPLIT_FILES else "SegmentationClass"
+    samples = [Sample(i, root / "JPEGImages" / f"{i}.jpg", root / masks / f"{i}.png") for i in read_ids(list_file)]
+    classes = VOC_CLASSES
+    info = root / "dataset.json"
+    if info.is_file():
+        classes = json.loads(info.read_text())["classes"]
+    return SegmentationDataset("voc", split, samples, classes, voc_palette(), transform, list_file=list_file)
