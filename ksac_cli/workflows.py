@@ -454,3 +454,39 @@ def ablate(base: RunConfig, grid, out: str | Path | None = None, csv_path: str |
             rows.append(row)
             emit("cell_done", {"cell": cell.name, "row": row})
     return rows
+
+
+# ---- ksac data -----------------------------------------------------------------------------------------
+
+
+def data_synth(out, train: int, val: int, size: int, seed: int, workers: int | None = None):
+    """Make (or reuse) the built-in dataset; returns (folder, seconds, reused)."""
+    from ksac_cli.config import SyntheticConfig, from_dict
+    from ksac_cli.data.synthetic import ensure_synthetic, generate, is_complete, settings_of
+
+    cfg = from_dict(SyntheticConfig, {"train": train, "val": val, "size": size, "seed": seed}, "synth")
+    start = time.perf_counter()
+    if out is None:
+        folder = ensure_synthetic(cfg, None, workers)
+    else:
+        reused = is_complete(Path(out), settings_of(cfg))
+        folder = generate(Path(out), cfg, workers)
+        return folder, time.perf_counter() - start, reused
+    return folder, time.perf_counter() - start, time.perf_counter() - start < 0.5
+
+
+def data_check(dataset: str, data_root, split: str, out=None, workers: int = 0, on_start=None, on_sample=None):
+    """Check every sample of a split; write the JSON report; returns (report, path)."""
+    from ksac_cli.config import DataConfig, from_dict
+    from ksac_cli.data import DATASETS, dataset_root
+    from ksac_cli.data.check import check_dataset
+
+    cfg = from_dict(DataConfig, {"dataset": dataset, "data_root": data_root}, "data")
+    ds = DATASETS[cfg.dataset](dataset_root(cfg), split)
+    ds.name = cfg.dataset
+    if on_start:
+        on_start(len(ds))
+    report = check_dataset(ds, workers, progress=on_sample)
+    path = Path(out) if out else Path(f"data-check-{dataset}-{split}.json")
+    io.write_json(path, report)
+    return report, path

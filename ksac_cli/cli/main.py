@@ -10,6 +10,7 @@ from typer.exceptions import TyperException
 
 from ksac_cli.cli import output
 from ksac_cli.cli.ablate import ablate
+from ksac_cli.cli.data import app as data_app
 from ksac_cli.cli.eval import evaluate
 from ksac_cli.cli.profile import profile
 from ksac_cli.cli.report import report
@@ -36,6 +37,7 @@ def _root() -> None:
 app.command("ablate")(ablate)
 app.command("train")(train)
 app.command("eval")(evaluate)
+app.add_typer(data_app, name="data")
 app.command("profile")(profile)
 app.command("report")(report)
 
@@ -51,7 +53,9 @@ def main(argv: list[str] | None = None) -> None:
     warnings.showwarning = _show_warning
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv if argv is not None else sys.argv[1:], prog_name="ksac", standalone_mode=False)
+        code = command.main(args=argv if argv is not None else sys.argv[1:], prog_name="ksac", standalone_mode=False)
+        if isinstance(code, int) and code:  # typer.Exit(n) inside a command comes back as a return value
+            sys.exit(code)
     except KsacError as e:
         output.error(str(e))
         sys.exit(e.exit_code)

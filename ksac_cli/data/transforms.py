@@ -64,7 +64,7 @@ class Pair:
 
     def __call__(self, image: Image.Image, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         img = tv_tensors.Image(TF.pil_to_tensor(image))  # (3, H, W) uint8
-        msk = tv_tensors.Mask(torch.from_numpy(np.ascontiguousarray(mask)))  # (H, W) uint8
+        msk = tv_tensors.Mask(torch.from_numpy(np.array(mask, dtype=np.uint8)))  # (H, W) uint8
         if self.transforms is not None:
             img, msk = self.transforms(img, msk)
         return self.normalise(img).as_subclass(torch.Tensor), msk.as_subclass(torch.Tensor).to(torch.int64)

@@ -1,0 +1,56 @@
+"""`ksac data check` as a real subprocess: each planted problem named by its file; a clean set passes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+from layouts import make_voc, palette_png
+
+
+def check(root, split, out):
+    return subprocess.run([sys.executable, "-m", "ksac_cli", "data", "check", "--dataset", "voc", "--data-root",
+                           str(root), "--split", split, "--out", str(out)], capture_output=True, text=True, timeout=120)
+
+
+def test_clean_fixture_passes(tmp_path):
+    root = make_voc(tmp_path)
+    proc = check(root, "trainval", tmp_path / "r.json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["samples"] == report["readable"] == 3 and report["problems"] == []
+    assert report["objects"]["person"] == {"small": 3, "medium": 0, "large": 0}
+    assert "no problems found" in proc.stdout
+
+
+def test_every_planted_problem_is_named_with_its_file(tmp_path):
+    root = make_voc(tmp_path, ids=[f"2007_{i:06d}" for i in range(6)])
+    voc = root / "VOCdevkit/VOC2012"
+    jpg = voc / "JPEGImages/2007_000000.jpg"
+    jpg.write_bytes(jpg.read_bytes()[: len(jpg.read_bytes()) // 2])  # truncated JPEG
+    bad_labels = np.zeros((20, 24), np.uint8)
+    bad_labels[0, 0] = 42
+    palette_png(bad_labels, voc / "SegmentationClass/2007_000001.png")  # label 42 > 20
+    (voc / "SegmentationClass/2007_000002.png").unlink()  # missing mask
+    palette_png(np.zeros((10, 24), np.uint8), voc / "SegmentationClass/2007_000003.png")  # size mismatch
+    Image.fromarray(np.zeros((20, 24, 3), np.uint8)).save(voc / "SegmentationClass/2007_000004.png")  # RGB mask
+    proc = check(root, "trainval", tmp_path / "r.json")
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    expected = {
+        "JPEGImages/2007_000000.jpg": "unreadable or truncated image",
+        "SegmentationClass/2007_000001.png": "mask has labels 42 outside the dataset's classes 0..20 and 255",
+        "SegmentationClass/2007_000002.png": "missing mask",
+        "SegmentationClass/2007_000003.png": "mask is 24x10 but image 2007_000003.jpg is 24x20",
+        "SegmentationClass/2007_000004.png": "mask has mode RGB; expected a single-channel (L) or palette (P) PNG",
+    }
+    problems = json.loads((tmp_path / "r.json").read_text())["problems"]
+    assert len(problems) == 5
+    for path, problem in expected.items():
+        assert any(p["path"].endswith(path) and problem in p["problem"] for p in problems), path
+        assert path.split("/")[-1] in proc.stderr
+    assert "5 problems in voc trainval" in proc.stderr

@@ -1,0 +1,96 @@
+"""The built-in dataset: deterministic, every class at every size, and colour says nothing of the class."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ksac_cli.config import DataConfig, SyntheticConfig
+from ksac_cli.data import build_dataset
+from ksac_cli.data.classes import SYNTHETIC_CLASSES
+from ksac_cli.data.objects import bucket, object_sizes
+from ksac_cli.data.synthetic import ensure_synthetic, generate
+
+
+def files(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+            and not p.name.endswith(".lock")}
+
+
+def test_same_seed_same_bytes_whatever_the_workers(tmp_path):
+    cfg = SyntheticConfig(train=6, val=2, size=96, seed=5)
+    a, b = files(generate(tmp_path / "a", cfg, workers=1)), files(generate(tmp_path / "b", cfg, workers=2))
+    assert a == b and len(a) == 2 * 8 + 3  # images + masks, two lists, dataset.json
+    c = files(generate(tmp_path / "c", SyntheticConfig(train=6, val=2, size=96, seed=6), workers=1))
+    assert c.keys() == a.keys() and c != a
+
+
+def test_cache_reuse_and_a_folder_per_setting(tmp_path):
+    one = ensure_synthetic(SyntheticConfig(train=3, val=1, size=64), tmp_path)
+    stamp = (one / "dataset.json").stat().st_mtime_ns
+    assert ensure_synthetic(SyntheticConfig(train=3, val=1, size=64), tmp_path) == one
+    assert (one / "dataset.json").stat().st_mtime_ns == stamp  # reused, not rewritten
+    other = ensure_synthetic(SyntheticConfig(train=3, val=1, size=64, seed=1), tmp_path)
+    assert other != one and other.parent == one.parent
+    info = json.loads((one / "dataset.json").read_text())
+    assert info["classes"] == SYNTHETIC_CLASSES and info["settings"]["size"] == 64
+    # a folder made with --out and these settings is used as it is
+    assert ensure_synthetic(SyntheticConfig(train=3, val=1, size=64), one) == one
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    folder = generate(tmp_path_factory.mktemp("synth") / "d", SyntheticConfig(train=80, val=1, size=256, seed=0))
+    pairs = []
+    for i in range(80):
+        image = np.asarray(Image.open(folder / "JPEGImages" / f"train_{i:05d}.jpg"))
+        mask = np.asarray(Image.open(folder / "SegmentationClass" / f"train_{i:05d}.png"))
+        pairs.append((image, mask))
+    return folder, pairs
+
+
+def test_every_class_at_small_medium_and_large_sizes(sample):
+    folder, pairs = sample
+    counts = {(c, b): 0 for c in range(1, 6) for b in ("small", "medium", "large")}
+    for _, mask in pairs:
+        for c, area in object_sizes(mask, set(range(1, 6))):
+            counts[(c, bucket(area))] += 1
+    assert min(counts.values()) >= 3, counts
+    ds = build_dataset(DataConfig(data_root=str(folder)), "train", train=False)
+    assert ds.classes == SYNTHETIC_CLASSES and ds.object_classes == [1, 2, 3, 4, 5]
+
+
+def test_colour_does_not_tell_the_classes_apart(sample):
+    """A nearest-class-mean classifier on each object pixel's RGB (and on each object's mean RGB) is at
+    chance on held-out images, while it separates a deliberately colour-coded copy of the same data."""
+    _, pairs = sample
+    train, test = pairs[:50], pairs[50:]
+
+    def pixels(subset, coded=False):
+        xs, ys = [], []
+        rng = np.random.default_rng(0)
+        for image, mask in subset:
+            keep = (mask > 0) & (mask < 255)
+            idx = np.flatnonzero(keep)
+            idx = rng.choice(idx, min(len(idx), 2000), replace=False) if len(idx) else idx
+            x = image.reshape(-1, 3)[idx].astype(np.float64)
+            y = mask.reshape(-1)[idx].astype(np.int64)
+            if coded:  # control: shift each class's colour
+                x = x + 40.0 * np.eye(3)[y % 3] * (1 + y // 3)[:, None]
+            xs.append(x), ys.append(y)
+        return np.concatenate(xs), np.concatenate(ys)
+
+    def accuracy(coded):
+        x, y = pixels(train, coded)
+        means = np.stack([x[y == c].mean(0) for c in range(1, 6)])
+        xt, yt = pixels(test, coded)
+        pred = 1 + np.argmin(((xt[:, None, :] - means[None]) ** 2).sum(-1), axis=1)
+        return float((pred == yt).mean()), float(np.bincount(yt).max() / len(yt))
+
+    acc, majority = accuracy(coded=False)
+    assert acc < max(0.2 + 0.07, majority + 0.05), (acc, majority)  # chance is 1/5
+    coded_acc, _ = accuracy(coded=True)
+    assert coded_acc > 0.5  # the same classifier does see colour when colour carries the class
