@@ -53,7 +53,7 @@ def test_grid_runs_every_cell_then_skips_them(tmp_path):
 
     again = ablate(recipe, tmp_path, "--rates", "1,2", "--rates", "1,2,3")
     assert again.returncode == 0, again.stderr
-    assert again.stdout.count("skipped") == 4 and "0 cells run, 4 skipped" in again.stdout
+    assert again.stdout.count(": done") == 4 and "0 cells run, 4 skipped" in again.stdout
     assert len(io.read_csv_rows(tmp_path / "ablation.csv")) == 4  # no duplicated row
 
     dry = ablate(recipe, tmp_path, "--rates", "1,2", "--seeds", "2", "--dry-run")
