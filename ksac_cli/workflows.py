@@ -267,6 +267,7 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: dict, out: str | Path
     `overrides` is nested like a RunConfig ({"data": {...}, "eval": {...}, "model": {"output_stride": 8},
     "train": {"device": ...}}); the dataset and its root default to the checkpoint's config."""
     import numpy as np
+    import torch
 
     from ksac_cli.config import from_dict, merged
     from ksac_cli.data import build_dataset
@@ -284,7 +285,10 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: dict, out: str | Path
     cfg: RunConfig = from_dict(RunConfig, merged(saved, overrides), where=f"{path} (config)")
     if cfg.eval.output_stride is not None:
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, output_stride=cfg.eval.output_stride))
-    dist_device = resolve_device(cfg.train.device)
+    from ksac_cli.engine import distributed
+
+    dist = distributed.init(cfg.train.device)
+    dist_device = dist.device
     split = cfg.data.val_split
     dataset = build_dataset(cfg.data, split, train=False)
     if dataset.num_classes != cfg.model.num_classes:
@@ -300,7 +304,7 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: dict, out: str | Path
         from ksac_cli.engine.predictions import PredictionWriter
 
         writer = PredictionWriter(save_predictions, dataset.palette, MEAN, STD)
-    loader = eval_loader(dataset, cfg.eval.batch_size, cfg.data.workers)
+    loader = eval_loader(dataset, cfg.eval.batch_size, cfg.data.workers, dist.rank, dist.world_size)
     bad: list = []
     emit = on_event or (lambda kind, data: None)
     emit("eval_start", {"images": len(dataset)})
@@ -311,20 +315,26 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: dict, out: str | Path
                 writer.write(image, p, m, sample_id)
         emit("eval_batch", {"images": images.shape[0]})
 
-    result = evaluate_split(model, loader, dataset, dist_device, cfg, bad, on_batch=on_batch)
+    result = evaluate_split(model, loader, dataset, dist_device, cfg, bad, dist, on_batch=on_batch)
+    images = torch.tensor(float(result.images))
+    result.images = int(dist.sum_(images).item())
     record = {"checkpoint": str(path), "iteration": state["iteration"], "dataset": cfg.data.dataset, "split": split,
               "output_stride": cfg.model.output_stride, "scales": list(cfg.eval.scales), "flip": cfg.eval.flip,
               "images": result.images, "skipped_bad_samples": len(bad),
               **metrics_record(result.metrics(), dataset.classes)}
     out = Path(out) if out else (path.parent.parent if path.parent.name == "checkpoints" else path.parent) / "eval.json"
-    io.write_json(out, record)
+    record["files"] = [str(out), str(out.with_name("confusion.csv")), str(out.with_name("confusion.png"))]
+    if not dist.is_main:
+        dist.close()
+        return record
+    io.write_json(out, {k: v for k, v in record.items() if k != "files"})
     matrix = result.confusion.mat.cpu().numpy()
     io.write_csv(out.with_name("confusion.csv"),
                  [{"true_class": c, **{p: int(v) for p, v in zip(dataset.classes, row)}}
                   for c, row in zip(dataset.classes, matrix)], ["true_class", *dataset.classes])
     confusion_heatmap(np.asarray(matrix), dataset.classes, out.with_name("confusion.png"),
                       title=f"{cfg.data.dataset} {split}: mIoU {100 * record['miou']:.2f}%")
-    record["files"] = [str(out), str(out.with_name("confusion.csv")), str(out.with_name("confusion.png"))]
+    dist.close()
     return record
 
 

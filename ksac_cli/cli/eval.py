@@ -48,6 +48,8 @@ def evaluate(
                 bar.advance(task, data["images"])
 
         record = workflows.evaluate_checkpoint(checkpoint, overrides, out, save_predictions, on_event)
+    if not workflows.is_main_process():
+        return
     output.table(
         f"ksac eval: {record['dataset']} {record['split']}, {record['images']} images, OS{record['output_stride']}, "
         f"scales {','.join(map(str, record['scales']))}{' + flip' if record['flip'] else ''}",

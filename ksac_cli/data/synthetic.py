@@ -2,9 +2,10 @@
 
 Why it looks like this (the paper's question is whether one kernel seeing the input at several rates
 handles objects of very different sizes):
-- 5 object classes (disc, square, triangle, ring, cross) + background. Every object and the background
-  are filled with textures drawn from ONE distribution (two random colours blended by low-frequency noise,
-  plus pixel noise), so colour and texture say nothing about the class: only the outline does.
+- 5 object classes (disc, square, triangle, ring, cross) + background. Every object is filled with a
+  texture drawn from ONE distribution (two random saturated colours blended by low-frequency noise, plus
+  pixel noise), so colour and texture say nothing about WHICH class: only the outline does. The
+  background's textures are greyish: colour says "object or not", never which one.
 - Object sizes are log-uniform from 6 px to 95% of the image side, so small (< 32x32 px), medium
   (< 96x96 px) and large objects are all common; a pixel deep inside a large object sees only texture
   in a small window and needs wide context (large receptive field) to be classified.
@@ -33,13 +34,24 @@ from ksac_cli import io
 from ksac_cli.config import SyntheticConfig
 from ksac_cli.data.classes import SYNTHETIC_CLASSES, voc_palette
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SPLITS = {"train": 0, "val": 1}
 
 
-def texture(rng: np.random.Generator, size: int) -> np.ndarray:
+def colour(rng: np.random.Generator, saturated: bool) -> np.ndarray:
+    """An RGB colour: saturated (any hue) for objects, greyish for the background."""
+    if not saturated:
+        return rng.uniform(30, 225) + rng.uniform(-12, 12, 3)
+    hue, sat, val = rng.uniform(0, 1), rng.uniform(0.55, 1.0), rng.uniform(0.45, 1.0)
+    i, f = int(hue * 6) % 6, hue * 6 - int(hue * 6)
+    p, q, t = val * (1 - sat), val * (1 - f * sat), val * (1 - (1 - f) * sat)
+    rgb = [(val, t, p), (q, val, p), (p, val, t), (p, q, val), (t, p, val), (val, p, q)][i]
+    return 255 * np.asarray(rgb)
+
+
+def texture(rng: np.random.Generator, size: int, saturated: bool = True) -> np.ndarray:
     """(size, size, 3) float32: two random colours blended by smooth noise, plus pixel noise."""
-    c1, c2 = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+    c1, c2 = colour(rng, saturated), colour(rng, saturated)
     cells = int(rng.integers(2, 9))
     coarse = Image.fromarray((rng.random((cells, cells)) * 255).astype(np.uint8))
     t = np.asarray(coarse.resize((size, size), Image.BICUBIC), dtype=np.float32)[..., None] / 255.0
@@ -95,11 +107,11 @@ def clutter(rng: np.random.Generator, size: int) -> np.ndarray:
 
 def render(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
     """One image (size, size, 3) uint8 and its mask (size, size) uint8 of class indices."""
-    image = texture(rng, size)
+    image = texture(rng, size, saturated=False)
     strokes = clutter(rng, size)
-    image[strokes] = texture(rng, size)[strokes]
+    image[strokes] = texture(rng, size, saturated=False)[strokes]
     mask = np.zeros((size, size), dtype=np.uint8)
-    n = int(rng.integers(2, 8))
+    n = int(rng.integers(3, 9))
     kinds = rng.integers(1, len(SYNTHETIC_CLASSES), n)
     diameters = np.exp(rng.uniform(math.log(6), math.log(0.95 * size), n))
     for k, d in sorted(zip(kinds.tolist(), diameters.tolist()), key=lambda kd: -kd[1]):  # large first
