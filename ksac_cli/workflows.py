@@ -469,20 +469,24 @@ def ablate(base: RunConfig, grid, out: str | Path | None = None, csv_path: str |
 # ---- ksac data -----------------------------------------------------------------------------------------
 
 
-def data_synth(out, train: int, val: int, size: int, seed: int, workers: int | None = None):
-    """Make (or reuse) the built-in dataset; returns (folder, seconds, reused)."""
+def data_synth(out, train: int, val: int, size: int, seed: int, workers: int | None = None, figure=None):
+    """Make (or reuse) the built-in dataset, and optionally a PNG of a few images and masks;
+    returns (folder, seconds, reused)."""
     from ksac_cli.config import SyntheticConfig, from_dict
-    from ksac_cli.data.synthetic import ensure_synthetic, generate, is_complete, settings_of
+    from ksac_cli.data import synthetic
 
     cfg = from_dict(SyntheticConfig, {"train": train, "val": val, "size": size, "seed": seed}, "synth")
     start = time.perf_counter()
     if out is None:
-        folder = ensure_synthetic(cfg, None, workers)
+        folder = synthetic.ensure_synthetic(cfg, None, workers)
+        reused = time.perf_counter() - start < 0.5
     else:
-        reused = is_complete(Path(out), settings_of(cfg))
-        folder = generate(Path(out), cfg, workers)
-        return folder, time.perf_counter() - start, reused
-    return folder, time.perf_counter() - start, time.perf_counter() - start < 0.5
+        reused = synthetic.is_complete(Path(out), synthetic.settings_of(cfg))
+        folder = synthetic.generate(Path(out), cfg, workers)
+    seconds = time.perf_counter() - start
+    if figure is not None:
+        synthetic.figure(folder, figure, min(4, train))
+    return folder, seconds, reused
 
 
 def data_check(dataset: str, data_root, split: str, out=None, workers: int = 0, on_start=None, on_sample=None):

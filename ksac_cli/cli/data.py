@@ -23,10 +23,12 @@ def synth(
     size: Annotated[int, typer.Option("--size", help="Image side in pixels.")] = 256,
     seed: Annotated[int, typer.Option("--seed", help="Seed; the same settings give the same bytes.")] = 0,
     workers: Annotated[Optional[int], typer.Option("--workers", help="Processes [default: the CPU count, at most 8].")] = None,
+    figure: Annotated[Optional[Path], typer.Option("--figure", help="Also write a PNG of the first 4 training images above their masks.")] = None,
 ) -> None:
-    folder, seconds, reused = workflows.data_synth(out, train, val, size, seed, workers)
+    folder, seconds, reused = workflows.data_synth(out, train, val, size, seed, workers, figure)
     verb = "reused" if reused else f"wrote in {seconds:.1f} s"
-    output.info(f"{verb}: {folder} ({train} train + {val} val images of {size}x{size}, seed {seed})")
+    output.info(f"{verb}: {folder} ({train} train + {val} val images of {size}x{size}, seed {seed})"
+                + (f"; figure {figure}" if figure else ""))
 
 
 @app.command("check")

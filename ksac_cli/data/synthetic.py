@@ -201,3 +201,18 @@ def ensure_synthetic(cfg: SyntheticConfig, root: str | Path | None = None, worke
         return root
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
     return generate(root / f"synthetic-{digest}", cfg, workers)
+
+
+def figure(folder: Path, path: str | Path, count: int = 4) -> None:
+    """A PNG of the first `count` training images above their masks (VOC colours)."""
+    columns = []
+    for i in range(count):
+        name = sample_id("train", i)
+        image = np.asarray(Image.open(folder / "JPEGImages" / f"{name}.jpg").convert("RGB"))
+        mask = np.asarray(Image.open(folder / "SegmentationClass" / f"{name}.png"))
+        columns.append(np.concatenate([image, voc_palette()[mask]], axis=0))
+    gap = np.full((columns[0].shape[0], 4, 3), 255, np.uint8)
+    grid = np.concatenate([c for col in columns for c in (col, gap)][:-1], axis=1)
+    buffer = BytesIO()
+    Image.fromarray(grid).save(buffer, format="PNG")
+    io.write_bytes(path, buffer.getvalue())
