@@ -6,6 +6,7 @@ confusion matrices summed across ranks, so metrics equal the single-process ones
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -13,6 +14,7 @@ import torch.distributed as torch_dist
 from torch import nn
 
 from ksac_cli.env import resolve_device
+from ksac_cli.errors import KsacWarning
 
 
 @dataclass
@@ -35,11 +37,16 @@ class Dist:
             torch_dist.barrier()
 
     def wrap(self, model: nn.Module, train_cfg) -> nn.Module:
-        """DistributedDataParallel (with SyncBatchNorm when `train_cfg.sync_bn`) when distributed."""
+        """DistributedDataParallel (with SyncBatchNorm when `train_cfg.sync_bn`) when distributed.
+        PyTorch's SyncBatchNorm runs on CUDA only: on the CPU each process keeps its own BN statistics."""
         if not self.active:
             return model
         if getattr(train_cfg, "sync_bn", True):
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            if self.device.type == "cuda":
+                model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            elif self.is_main:
+                warnings.warn("SyncBatchNorm needs CUDA; on the CPU each process normalises with its own batch "
+                              "statistics (use --no-sync-bn to silence this)", KsacWarning, stacklevel=2)
         ids = [self.device.index] if self.device.type == "cuda" else None
         return nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
