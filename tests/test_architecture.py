@@ -16,7 +16,7 @@ FORBIDDEN = [
                 "ksac_cli.io")),
     ("report", ("torch", "torchvision", "timm", "fvcore", "ksac_cli.models", "ksac_cli.engine")),
     ("config.py", ("torch", "ksac_cli.models", "ksac_cli.workflows", "ksac_cli.cli")),
-    ("workflows.py", ("ksac_cli.cli",)),
+    ("workflows", ("ksac_cli.cli",)),
 ]
 
 

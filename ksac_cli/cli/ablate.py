@@ -11,7 +11,7 @@ import typer
 
 from ksac_cli import workflows
 from ksac_cli.cli import options, output
-from ksac_cli.config import AblationGrid, format_rates, from_dict, parse_rates
+from ksac_cli.config import AblationGrid, from_dict, parse_rates
 
 
 def ablate(

@@ -55,8 +55,17 @@ class EvalResult:
 
     def metrics(self) -> dict:
         out = self.confusion.compute()
-        out["size_iou"] = {b: self.by_size[b].compute()["miou"] for b in SIZE_BUCKETS}
+        out["size_iou"] = {b: object_miou(self.by_size[b]) for b in SIZE_BUCKETS}
         return out
+
+
+def object_miou(confusion: ConfusionMatrix) -> float:
+    """Mean IoU over the classes that have ground-truth pixels in a size bucket's matrix (only object
+    pixels are in it, so a class that is merely predicted there, such as background, is left out)."""
+    per_class = confusion.compute()["per_class_iou"]
+    truth = confusion.mat.sum(dim=1) > 0
+    values = [iou for iou, present in zip(per_class, truth.tolist()) if present and iou is not None]
+    return sum(values) / len(values) if values else float("nan")
 
 
 @torch.inference_mode()

@@ -37,3 +37,14 @@ def test_evaluate_accumulates_one_matrix_and_size_buckets():
     assert int(result.confusion.mat.sum()) == 2 * (32 * 32 - 16)
     assert torch.equal(result.by_size["small"].mat, result.confusion.mat)
     assert int(result.by_size["medium"].mat.sum()) == 0 and result.images == 2
+
+
+def test_size_iou_averages_the_classes_present_in_the_bucket():
+    from ksac_cli.engine.evaluate import object_miou
+    from ksac_cli.engine.metrics import ConfusionMatrix
+
+    cm = ConfusionMatrix(3)
+    # object pixels only: class 1 (4 px, 3 right, 1 taken for background), class 2 (2 px, both right)
+    cm.update(torch.tensor([1, 1, 1, 0, 2, 2]), torch.tensor([1, 1, 1, 1, 2, 2]))
+    assert object_miou(cm) == (3 / 4 + 1.0) / 2  # background (predicted, never true) is left out
+    assert cm.compute()["miou"] == (0 + 3 / 4 + 1.0) / 3

@@ -1,0 +1,90 @@
+"""`ksac eval`: a checkpoint's metrics on a split, written as eval.json + confusion matrix."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from ksac_cli import io
+from ksac_cli.config import RunConfig
+from ksac_cli.errors import KsacError
+from ksac_cli.models import build_model
+from ksac_cli.workflows.train import EventFn, evaluate_split, metrics_record
+
+
+def evaluate_checkpoint(checkpoint: str | Path, overrides: dict, out: str | Path | None = None,
+                        save_predictions: str | Path | None = None, on_event: EventFn | None = None) -> dict:
+    """Evaluate a checkpoint; write eval.json, confusion.csv and confusion.png; returns the eval record.
+
+    `overrides` is nested like a RunConfig ({"data": {...}, "eval": {...}, "model": {"output_stride": 8},
+    "train": {"device": ...}}); the dataset and its root default to the checkpoint's config."""
+    import numpy as np
+    import torch
+
+    from ksac_cli.config import from_dict, merged
+    from ksac_cli.data import build_dataset
+    from ksac_cli.engine.checkpoint import load_checkpoint, load_model_state
+    from ksac_cli.engine.loaders import eval_loader
+    from ksac_cli.report.plots import confusion_heatmap
+
+    path = Path(checkpoint)
+    state = load_checkpoint(path)
+    saved = state["config"]
+    saved = merged(saved, {"model": {"pretrained": False, "backbone_weights": None}})  # weights come from the checkpoint
+    dataset_changed = (overrides.get("data", {}).get("dataset") not in (None, saved.get("data", {}).get("dataset")))
+    if dataset_changed and overrides["data"].get("data_root") is None:
+        saved["data"]["data_root"] = None
+    cfg: RunConfig = from_dict(RunConfig, merged(saved, overrides), where=f"{path} (config)")
+    if cfg.eval.output_stride is not None:
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, output_stride=cfg.eval.output_stride))
+    from ksac_cli.engine import distributed
+
+    dist = distributed.init(cfg.train.device)
+    dist_device = dist.device
+    split = cfg.data.val_split
+    dataset = build_dataset(cfg.data, split, train=False)
+    if dataset.num_classes != cfg.model.num_classes:
+        raise KsacError(f"{path} predicts {cfg.model.num_classes} classes but dataset {cfg.data.dataset!r} has "
+                        f"{dataset.num_classes}; evaluate it on the dataset it was trained on")
+    model = build_model(cfg.model)
+    load_model_state(model, state["model"], path)
+    model.to(dist_device).eval()
+
+    writer = None
+    if save_predictions is not None:
+        from ksac_cli.data.transforms import MEAN, STD
+        from ksac_cli.engine.predictions import PredictionWriter
+
+        writer = PredictionWriter(save_predictions, dataset.palette, MEAN, STD)
+    loader = eval_loader(dataset, cfg.eval.batch_size, cfg.data.workers, dist.rank, dist.world_size)
+    bad: list = []
+    emit = on_event or (lambda kind, data: None)
+    emit("eval_start", {"images": len(dataset)})
+
+    def on_batch(images, masks, pred, ids) -> None:
+        if writer is not None:
+            for image, p, m, sample_id in zip(images, pred, masks, ids):
+                writer.write(image, p, m, sample_id)
+        emit("eval_batch", {"images": images.shape[0]})
+
+    result = evaluate_split(model, loader, dataset, dist_device, cfg, bad, dist, on_batch=on_batch)
+    images = torch.tensor(float(result.images))
+    result.images = int(dist.sum_(images).item())
+    record = {"checkpoint": str(path), "iteration": state["iteration"], "dataset": cfg.data.dataset, "split": split,
+              "output_stride": cfg.model.output_stride, "scales": list(cfg.eval.scales), "flip": cfg.eval.flip,
+              "images": result.images, "skipped_bad_samples": len(bad),
+              **metrics_record(result.metrics(), dataset.classes)}
+    out = Path(out) if out else (path.parent.parent if path.parent.name == "checkpoints" else path.parent) / "eval.json"
+    record["files"] = [str(out), str(out.with_name("confusion.csv")), str(out.with_name("confusion.png"))]
+    if not dist.is_main:
+        dist.close()
+        return record
+    io.write_json(out, {k: v for k, v in record.items() if k != "files"})
+    matrix = result.confusion.mat.cpu().numpy()
+    io.write_csv(out.with_name("confusion.csv"),
+                 [{"true_class": c, **{p: int(v) for p, v in zip(dataset.classes, row)}}
+                  for c, row in zip(dataset.classes, matrix)], ["true_class", *dataset.classes])
+    confusion_heatmap(np.asarray(matrix), dataset.classes, out.with_name("confusion.png"),
+                      title=f"{cfg.data.dataset} {split}: mIoU {100 * record['miou']:.2f}%")
+    dist.close()
+    return record

@@ -1,0 +1,71 @@
+"""`ksac profile`: parameters, MACs and latency of every model of a grid."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from ksac_cli import io
+from ksac_cli.config import ModelConfig, ProfileConfig
+from ksac_cli.env import resolve_device
+from ksac_cli.models import check_names, warn_large_rates
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+def profile(cfg: ProfileConfig, progress: ProgressFn | None = None) -> list:
+    """Profile every model of `cfg`'s grids; write `cfg.out` (CSV) and the reduction table beside it (.md)."""
+    from ksac_cli.measure.profile import (  # torch-heavy; imported on use
+        COLUMNS,
+        profile_model,
+    )
+    from ksac_cli.report.params import reduction_table
+
+    models = cfg.models()
+    for model_cfg in models:  # fail on any bad name before spending time on the others
+        check_names(model_cfg)
+    device = resolve_device(cfg.device)
+    warned: set[tuple[int, int]] = set()
+    rows = []
+    for i, model_cfg in enumerate(models):
+        if progress:
+            progress(i, len(models), describe(model_cfg))
+        new = tuple(r for r in model_cfg.rates if (r, model_cfg.output_stride) not in warned)
+        warned.update((r, model_cfg.output_stride) for r in new)
+        warn_large_rates(new, cfg.size, model_cfg.output_stride)
+        rows.append(profile_model(model_cfg, cfg.size, cfg.batch_size, device, cfg.latency, cfg.runs, cfg.warmup))
+    if progress:
+        progress(len(models), len(models), "done")
+    out = Path(cfg.out)
+    io.write_csv(out, [dataclasses.asdict(r) for r in rows], COLUMNS)
+    table = reduction_table(pd.DataFrame([dataclasses.asdict(r) for r in rows]))
+    if len(table):
+        io.write_text(out.with_suffix(".md"), reductions_markdown(table, cfg))
+    return rows
+
+
+def reductions_markdown(table: pd.DataFrame, cfg: ProfileConfig) -> str:
+    from ksac_cli.report.tables import to_markdown
+
+    return (
+        f"# KSAC vs ASPP: whole-model parameters\n\n"
+        f"Input {cfg.size}x{cfg.size}, {cfg.num_classes} classes. MACs from fvcore (one multiply-add = one "
+        f"flop), batch 1. Made by `ksac profile`, rows in `{Path(cfg.out).name}`.\n\n" + to_markdown(table)
+    )
+
+
+def describe(cfg: ModelConfig) -> str:
+    merge = f" ({cfg.merge})" if cfg.head == "ksac" else ""
+    decoder = "V3+" if cfg.decoder else "V3"
+    return (f"{cfg.backbone} {cfg.head}{merge} rates {','.join(map(str, cfg.rates))} "
+            f"OS{cfg.output_stride} {decoder}")
+
+
+def describe_row(row) -> str:
+    """The same label as `describe`, from a profile row."""
+    merge = f" ({row.merge})" if row.head == "ksac" else ""
+    return (f"{row.backbone} {row.head}{merge} rates {row.rates} OS{row.output_stride} "
+            f"{'V3+' if row.decoder else 'V3'}")

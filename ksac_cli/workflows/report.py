@@ -1,0 +1,17 @@
+"""`ksac report`: tables and plots from results/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ksac_cli.errors import KsacError
+
+
+def report(results: str | Path = "results", out: str | Path | None = None):
+    """Tables and plots from what `results` holds (see report/document.py); returns the Report."""
+    from ksac_cli.report.document import make_report
+
+    results = Path(results)
+    if not results.is_dir():
+        raise KsacError(f"--results: folder {results} does not exist; run ksac ablate or ksac profile first")
+    return make_report(results, Path(out) if out else results)
