@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from ksac_cli.config import DataConfig, ModelConfig, ProfileConfig, ProfileGrid, from_dict, parse_rates, short_hash
+from ksac_cli.config import (
+    DataConfig,
+    ModelConfig,
+    ProfileConfig,
+    ProfileGrid,
+    from_dict,
+    parse_rates,
+    short_hash,
+)
 from ksac_cli.errors import KsacError
 
 

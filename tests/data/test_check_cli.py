@@ -7,9 +7,8 @@ import subprocess
 import sys
 
 import numpy as np
-from PIL import Image
-
 from layouts import make_voc, palette_png
+from PIL import Image
 
 
 def check(root, split, out):

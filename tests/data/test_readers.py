@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from layouts import make_ade, make_cityscapes, make_folder, make_voc
 
 from ksac_cli.config import DataConfig
 from ksac_cli.data import BadSample, build_dataset, collate
 from ksac_cli.data.classes import VOC_CLASSES
 from ksac_cli.engine.loaders import checked
 from ksac_cli.errors import KsacError
-from layouts import make_ade, make_cityscapes, make_folder, make_voc
 
 
 def load(dataset: str, root, split: str):

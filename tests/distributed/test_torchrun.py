@@ -10,19 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-
-RECIPE = """\
-name: ddp
-model: {{backbone: mobilenetv2_035, head: ksac, rates: [1, 2], output_stride: 16, channels: 16,
-        decoder_channels: 16, low_level_channels: 8, dropout: 0.0}}
-data:
-  dataset: synthetic
-  data_root: {root}
-  crop_size: 64
-  workers: 0
-  synthetic: {{train: 12, val: 5, size: 96, seed: 3}}
-train: {{iters: {iters}, batch_size: 4, lr: 0.01, save_every: 2, log_every: 1, deterministic: true, device: cpu}}
-"""
+from tiny_run import write_tiny_recipe
 
 
 def torchrun(*args: str, nproc: int = 2) -> subprocess.CompletedProcess:
@@ -38,8 +26,7 @@ def single(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def recipe(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("ddp")
-    path = folder / "ddp.yaml"
-    path.write_text(RECIPE.format(root=folder / "synth", iters=4))
+    path = write_tiny_recipe(folder / "ddp.yaml", folder / "synth", name="ddp", batch_size=4, val=5, dropout=0.0)
     # make the dataset once, before two processes would race for it (they would wait on a lock)
     assert single("data", "synth", "--out", str(folder / "synth"), "--train", "12", "--val", "5", "--size", "96",
                   "--seed", "3").returncode == 0

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-
 from tiny_run import ksac
 
 RUN_FILES = ["config.yaml", "metrics.jsonl", "eval.jsonl", "checkpoints/last.pt", "checkpoints/best.pt"]

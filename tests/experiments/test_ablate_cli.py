@@ -9,21 +9,9 @@ import time
 from pathlib import Path
 
 import torch
+from tiny_run import write_tiny_recipe
 
 from ksac_cli import io
-
-RECIPE = """\
-name: tinygrid
-model: {{backbone: mobilenetv2_035, head: ksac, rates: [1, 2], output_stride: 16, channels: 16,
-        decoder_channels: 16, low_level_channels: 8}}
-data:
-  dataset: synthetic
-  data_root: {root}
-  crop_size: {crop}
-  workers: 0
-  synthetic: {{train: 12, val: 4, size: 96, seed: 3}}
-train: {{iters: {iters}, batch_size: 2, lr: 0.01, save_every: 2, log_every: 1, deterministic: true, device: cpu}}
-"""
 
 
 def ablate(recipe: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess:
@@ -33,9 +21,7 @@ def ablate(recipe: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def make_recipe(tmp: Path, iters: int = 2, crop: int = 64) -> Path:
-    path = tmp / "grid.yaml"
-    path.write_text(RECIPE.format(root=tmp / "synth", iters=iters, crop=crop))
-    return path
+    return write_tiny_recipe(tmp / "grid.yaml", tmp / "synth", name="tinygrid", iters=iters, crop=crop)
 
 
 def test_grid_runs_every_cell_then_skips_them(tmp_path):

@@ -1,0 +1,36 @@
+"""A tiny training setup for the tests that run `ksac` as a subprocess (imported by name: tests/conftest.py
+puts tests/ on the path)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+TINY_RECIPE = """\
+name: {name}
+model: {{backbone: mobilenetv2_035, head: {head}, rates: [1, 2], output_stride: 16, channels: 16,
+        decoder_channels: 16, low_level_channels: 8, dropout: {dropout}}}
+data:
+  dataset: synthetic
+  data_root: {root}
+  crop_size: {crop}
+  workers: 0
+  synthetic: {{train: 12, val: {val}, size: 96, seed: 3}}
+train: {{iters: {iters}, batch_size: {batch_size}, lr: 0.01, save_every: {save_every}, log_every: 1, eval_every: 0,
+        deterministic: true, device: cpu}}
+"""
+
+
+def write_tiny_recipe(path: Path, root: Path, name: str = "tiny", head: str = "ksac", iters: int = 4,
+                      save_every: int = 2, crop: int = 64, batch_size: int = 2, val: int = 4,
+                      dropout: float = 0.1) -> Path:
+    """A recipe of a MobileNetV2-0.35 DeepLabV3+ with 16 channels on a 12-image built-in dataset in `root`."""
+    path.write_text(TINY_RECIPE.format(name=name, head=head, root=root, iters=iters, save_every=save_every,
+                                       crop=crop, batch_size=batch_size, val=val, dropout=dropout))
+    return path
+
+
+def ksac(*args: str, timeout: int = 300, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ksac_cli", *args], capture_output=True, text=True,
+                          timeout=timeout, **kwargs)
