@@ -23,6 +23,7 @@ from ksac_cli.engine.schedule import poly_factor
 from ksac_cli.errors import KsacError
 
 IGNORE_INDEX = 255
+MAX_EMPTY_BATCHES = 50
 
 
 class Interrupted(KsacError):
@@ -122,11 +123,17 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, scaler, b
 
     model.train()
     window_start, window_images, window_loss, window_steps = time.perf_counter(), 0, 0.0, 0
+    empty = 0  # consecutive batches in which every sample was bad (--skip-bad)
     with _Signals() as signals:
         while progress.iteration < cfg.iters:
             images, masks, ids, bad = next(batches)
             if images is None:
+                empty += 1
+                if empty >= MAX_EMPTY_BATCHES:
+                    raise KsacError(f"{empty} batches in a row held no readable sample (all skipped by --skip-bad, "
+                                    f"e.g. {bad[0].path}: {bad[0].problem}); run ksac data check on the dataset")
                 continue
+            empty = 0
             images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
             lr = optimizer.param_groups[0]["lr"]
             loss = train_step(model, images, masks, optimizer, scaler, cfg.amp)

@@ -144,3 +144,19 @@ def test_checkpoint_of_another_architecture_names_the_mismatched_keys(tmp_path, 
     assert proc.returncode == 2
     assert "does not match the model built from its config" in proc.stderr
     assert "head.atrous.0" in proc.stderr and "head.weight" in proc.stderr
+
+
+def test_skip_bad_on_a_dataset_with_no_readable_sample_stops_instead_of_looping(tmp_path):
+    from ksac_cli.config import SyntheticConfig
+    from ksac_cli.data.synthetic import generate
+    from tiny_run import write_tiny_recipe
+
+    root = generate(tmp_path / "synth", SyntheticConfig(train=12, val=4, size=96, seed=3))
+    for mask in (root / "SegmentationClass").glob("train_*.png"):
+        mask.unlink()
+    recipe = write_tiny_recipe(tmp_path / "r.yaml", root)
+    proc = ksac("train", "--recipe", str(recipe), "--run-dir", str(tmp_path / "run"), "--skip-bad")
+    assert proc.returncode == 2
+    assert "batches in a row held no readable sample" in proc.stderr and "missing mask" in proc.stderr
+    proc = ksac("train", "--recipe", str(recipe), "--run-dir", str(tmp_path / "run2"))
+    assert proc.returncode == 2 and "bad sample" in proc.stderr and "--skip-bad" in proc.stderr
