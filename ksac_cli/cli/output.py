@@ -41,10 +41,6 @@ def progress() -> Progress:
                     TimeRemainingColumn(), console=err_console, disable=not err_console.is_terminal)
 
 
-def is_terminal() -> bool:
-    return sys.stdout.isatty()
-
-
 def train_progress() -> Progress:
     """Training bar: iterations, loss, lr, images/s, elapsed and ETA."""
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

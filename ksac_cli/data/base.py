@@ -103,10 +103,6 @@ class SegmentationDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def sample_path(self, index: int) -> Path:
-        """The image file of sample `index`."""
-        return self.samples[index].image
-
     def read(self, index: int) -> tuple[Image.Image, np.ndarray]:
         return read_sample(self.samples[index], self.num_classes, self.table)
 

@@ -16,43 +16,29 @@ def bucket(area: int) -> str:
     return "small" if area < SMALL else "medium" if area < MEDIUM else "large"
 
 
-def components(mask: np.ndarray, classes) -> list[tuple[int, np.ndarray]]:
-    """[(class, bool mask of one 8-connected component)] for every class in `classes` present in `mask`."""
-    out = []
+def _labelled(mask: np.ndarray, classes):
+    """For each class of `classes` present in `mask`: (class, 8-connected component labels, count)."""
+    classes = set(classes)
     for c in np.unique(mask):
-        if int(c) not in classes:
-            continue
-        labels, n = ndimage.label(mask == c, structure=np.ones((3, 3), dtype=bool))
-        for i in range(1, n + 1):
-            out.append((int(c), labels == i))
-    return out
+        if int(c) in classes:
+            labels, n = ndimage.label(mask == c, structure=np.ones((3, 3), dtype=bool))
+            if n:
+                yield int(c), labels, n
 
 
 def object_sizes(mask: np.ndarray, classes) -> list[tuple[int, int]]:
     """[(class, area in pixels)] of every object (connected component) of the given classes."""
-    out = []
-    for c in np.unique(mask):
-        if int(c) not in classes:
-            continue
-        labels, n = ndimage.label(mask == c, structure=np.ones((3, 3), dtype=bool))
-        if n:
-            out += [(int(c), int(a)) for a in np.bincount(labels.ravel())[1:]]
-    return out
+    return [(c, int(a)) for c, labels, _ in _labelled(mask, classes) for a in np.bincount(labels.ravel())[1:]]
 
 
 def object_size_masks(mask: torch.Tensor, classes) -> dict[str, torch.Tensor]:
     """{bucket: bool (H, W)}: the pixels of the ground-truth objects of each size."""
     m = mask.cpu().numpy()
     areas = np.zeros(m.shape, dtype=np.int64)  # per pixel: the area of the object it belongs to (0: none)
-    classes = set(classes)
-    for c in np.unique(m):
-        if int(c) not in classes:
-            continue
-        labels, n = ndimage.label(m == c, structure=np.ones((3, 3), dtype=bool))
-        if n:
-            sizes = np.bincount(labels.ravel())
-            sizes[0] = 0
-            areas = np.where(labels > 0, sizes[labels], areas)
+    for _, labels, _ in _labelled(m, classes):
+        sizes = np.bincount(labels.ravel())
+        sizes[0] = 0
+        areas = np.where(labels > 0, sizes[labels], areas)
     return {
         "small": torch.from_numpy((areas > 0) & (areas < SMALL)),
         "medium": torch.from_numpy((areas >= SMALL) & (areas < MEDIUM)),

@@ -42,7 +42,7 @@ def test_two_processes_write_one_set_of_files_and_match_one_process(recipe, tmp_
     proc = torchrun("train", "--recipe", str(recipe), "--run-dir", str(two), "--no-sync-bn")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("done: best mIoU") == 1  # only rank 0 prints
-    assert [json.loads(l)["iteration"] for l in (two / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
+    assert [json.loads(line)["iteration"] for line in (two / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
     state = torch.load(two / "checkpoints/last.pt", weights_only=True)
     assert not any(k.startswith("module.") for k in state["model"])
     assert state["samples_seen"] == 16  # the global batch
