@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import types
 import typing
@@ -23,6 +24,7 @@ from ksac_cli.errors import KsacError
 
 OUTPUT_STRIDES = (8, 16, 32)
 MERGES = ("concat", "sum")
+KSAC_IMPLS = ("conv", "taps")  # how the shared kernel is applied; same parameters, same checkpoints
 
 
 def parse_rates(text: str | list | tuple, option: str = "--rates") -> tuple[int, ...]:
@@ -65,6 +67,7 @@ class ModelConfig:
     head: str = "ksac"
     rates: tuple[int, ...] = (6, 12, 18)
     merge: str = "concat"  # KSAC only: concat (paper Fig. 4) or sum (paper Alg. 1)
+    ksac_impl: str = "taps"  # KSAC only: conv (one dilated conv per rate) or taps (9 tap products, shifted)
     output_stride: int = 16
     decoder: bool = True  # DeepLabV3+ decoder; False gives DeepLabV3
     channels: int = 256  # head channels
@@ -80,6 +83,7 @@ class ModelConfig:
         parse_rates(list(self.rates), option=f"{where}.rates")
         check_choice(f"{where}.output_stride", self.output_stride, OUTPUT_STRIDES)
         check_choice(f"{where}.merge", self.merge, MERGES)
+        check_choice(f"{where}.ksac_impl", self.ksac_impl, KSAC_IMPLS)
         for name in ("channels", "decoder_channels", "low_level_channels", "num_classes"):
             if getattr(self, name) < 1:
                 raise KsacError(f"{where}.{name}: {getattr(self, name)} must be a positive integer")
@@ -262,29 +266,35 @@ class ProfileGrid:
     head: tuple[str, ...] = ("aspp", "ksac")
     rates: tuple[tuple[int, ...], ...] = ((6, 12, 18), (6, 12, 18, 24))
     merge: tuple[str, ...] = ("concat",)
+    ksac_impl: tuple[str, ...] = ("conv", "taps")  # KSAC only: both, so the MACs each performs are listed
     output_stride: tuple[int, ...] = (16,)
     decoder: tuple[bool, ...] = (True,)
 
     def validate(self, where: str = "grid") -> None:
-        for name in ("backbone", "head", "rates", "merge", "output_stride", "decoder"):
+        for name in ("backbone", "head", "rates", "merge", "ksac_impl", "output_stride", "decoder"):
             if not getattr(self, name):
                 raise KsacError(f"{where}.{name}: empty; give at least one value")
         for stride in self.output_stride:
             check_choice(f"{where}.output_stride", stride, OUTPUT_STRIDES)
         for merge in self.merge:
             check_choice(f"{where}.merge", merge, MERGES)
+        for impl in self.ksac_impl:
+            check_choice(f"{where}.ksac_impl", impl, KSAC_IMPLS)
 
     def models(self, base: ModelConfig) -> list[ModelConfig]:
-        """Expand into model configs, in a stable order, without duplicate ASPP merges."""
+        """Expand into model configs, in a stable order, without duplicate ASPP merges or impls."""
         out: list[ModelConfig] = []
         for backbone in self.backbone:
             for decoder in self.decoder:
                 for stride in self.output_stride:
                     for rates in self.rates:
                         for head in self.head:
-                            for merge in self.merge if head == "ksac" else ("concat",):
+                            ksac = head == "ksac"
+                            for merge, impl in itertools.product(self.merge if ksac else ("concat",),
+                                                                 self.ksac_impl if ksac else (base.ksac_impl,)):
                                 cfg = dataclasses.replace(base, backbone=backbone, head=head, rates=rates,
-                                                          merge=merge, output_stride=stride, decoder=decoder)
+                                                          merge=merge, ksac_impl=impl, output_stride=stride,
+                                                          decoder=decoder)
                                 if cfg not in out:
                                     out.append(cfg)
         return out
@@ -303,6 +313,11 @@ class ProfileConfig:
     latency: bool = True
     device: str = "auto"  # auto: cuda when present, else cpu
     out: str = "results/profile.csv"
+    # execution variants, timed for every model (their cross product): memory format, autocast, torch.compile
+    channels_last: tuple[bool, ...] = (False,)
+    amp: tuple[str, ...] = ("off",)  # off (float32) | bf16 | fp16 (CUDA)
+    compile: tuple[bool, ...] = (False,)
+    peak: bool = False  # also time a large matmul per dtype: the machine's achievable GFLOP/s
 
     def validate(self, where: str = "profile") -> None:
         for name in ("size", "num_classes", "batch_size", "runs"):
@@ -312,6 +327,15 @@ class ProfileConfig:
             raise KsacError(f"{where}.warmup: {self.warmup} must be >= 0")
         if not self.grids:
             raise KsacError(f"{where}.grids: empty; give at least one grid")
+        for name in ("channels_last", "amp", "compile"):
+            if not getattr(self, name):
+                raise KsacError(f"{where}.{name}: empty; give at least one value")
+        for amp in self.amp:
+            check_choice(f"{where}.amp", amp, AMP_MODES)
+
+    def variants(self) -> list[tuple[bool, str, bool]]:
+        """(channels_last, amp, compile) of every timed variant."""
+        return list(itertools.product(self.channels_last, self.amp, self.compile))
 
     def models(self) -> list[ModelConfig]:
         base = ModelConfig(num_classes=self.num_classes)

@@ -49,10 +49,14 @@ def test_from_dict_round_trip_and_hash():
 
 
 def test_profile_grid_expansion():
-    grid = ProfileGrid(backbone=("a",), head=("aspp", "ksac"), rates=((1,), (1, 2)), merge=("concat", "sum"))
+    grid = ProfileGrid(backbone=("a",), head=("aspp", "ksac"), rates=((1,), (1, 2)), merge=("concat", "sum"),
+                       ksac_impl=("taps",))
     models = grid.models(ModelConfig())
     assert [(m.head, m.merge, m.rates) for m in models] == [
         ("aspp", "concat", (1,)), ("ksac", "concat", (1,)), ("ksac", "sum", (1,)),
         ("aspp", "concat", (1, 2)), ("ksac", "concat", (1, 2)), ("ksac", "sum", (1, 2))]
     cfg = ProfileConfig(grids=(grid, grid), num_classes=5)
     assert len(cfg.models()) == 6 and all(m.num_classes == 5 for m in cfg.models())
+    # both KSAC implementations (the default): ASPP is not duplicated per impl
+    both = ProfileGrid(backbone=("a",), head=("aspp", "ksac"), rates=((1,),)).models(ModelConfig())
+    assert [(m.head, m.ksac_impl) for m in both] == [("aspp", "taps"), ("ksac", "conv"), ("ksac", "taps")]

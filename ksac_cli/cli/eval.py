@@ -18,6 +18,7 @@ def evaluate(
     split: Annotated[Optional[str], typer.Option("--split", help="Split to evaluate [default: the checkpoint's val split].")] = None,
     device: options.Device = None,
     output_stride: Annotated[Optional[int], typer.Option("--output-stride", help="Evaluate at another output stride than training (8, 16 or 32).")] = None,
+    ksac_impl: options.KsacImpl = None,
     scales: Annotated[Optional[str], typer.Option("--scales", help="Inference scales, a comma list (DeepLab: 0.5,0.75,1.0,1.25,1.5,1.75) [default: 1.0].")] = None,
     flip: Annotated[Optional[bool], typer.Option("--flip/--no-flip", help="Also infer on the horizontally flipped image.")] = None,
     batch_size: options.BatchSize = None,
@@ -37,6 +38,7 @@ def evaluate(
         "data": {"dataset": dataset, "data_root": data_root, "val_split": split, "workers": workers, "skip_bad": skip_bad},
         "eval": {"scales": scales, "flip": flip, "batch_size": batch_size, "output_stride": output_stride},
         "train": {"device": device},
+        "model": {"ksac_impl": ksac_impl},
     }
     with output.progress() as bar:
         task = bar.add_task("evaluating", total=None)

@@ -31,6 +31,7 @@ Backbone = Annotated[Optional[str], typer.Option("--backbone", help="Backbone: m
 Head = Annotated[Optional[str], typer.Option("--head", help="Head: aspp or ksac.")]
 Rates = Annotated[Optional[str], typer.Option("--rates", help="Atrous rates, a comma list such as 6,12,18.")]
 Merge = Annotated[Optional[str], typer.Option("--merge", help="KSAC only: concat (paper Fig. 4) or sum (paper Alg. 1).")]
+KsacImpl = Annotated[Optional[str], typer.Option("--ksac-impl", help="KSAC only, how the shared kernel is applied (same parameters and checkpoints): taps (9 tap products computed once by one 1x1 conv, shifted per rate: one conv's multiply-adds whatever the number of rates) or conv (one dilated conv per rate).")]
 OutputStride = Annotated[Optional[int], typer.Option("--output-stride", help="Backbone output stride: 8, 16 or 32.")]
 Pretrained = Annotated[Optional[bool], typer.Option("--pretrained/--no-pretrained", help="Start the backbone from timm's ImageNet weights (a download).")]
 BackboneWeights = Annotated[Optional[Path], typer.Option("--backbone-weights", help="Load the backbone from a local state-dict file instead.")]
@@ -57,7 +58,7 @@ Deterministic = Annotated[Optional[bool], typer.Option("--deterministic/--no-det
 SyncBn = Annotated[Optional[bool], typer.Option("--sync-bn/--no-sync-bn", help="SyncBatchNorm across processes under torchrun [default: on when world size > 1].")]
 
 
-def run_overrides(*, backbone=None, head=None, rates=None, merge=None, output_stride=None, decoder=None,
+def run_overrides(*, backbone=None, head=None, rates=None, merge=None, ksac_impl=None, output_stride=None, decoder=None,
                   pretrained=None, backbone_weights=None, dataset=None, data_root=None, split=None,
                   crop_size=None, workers=None, skip_bad=None, batch_size=None, iters=None, lr=None,
                   weight_decay=None, momentum=None, warmup_iters=None, amp=None, seed=None, device=None,
@@ -65,7 +66,8 @@ def run_overrides(*, backbone=None, head=None, rates=None, merge=None, output_st
                   sync_bn=None) -> dict:
     """Flags -> the nested override dict of a RunConfig (None: not given)."""
     return {
-        "model": {"backbone": backbone, "head": head, "rates": rates, "merge": merge, "output_stride": output_stride,
+        "model": {"backbone": backbone, "head": head, "rates": rates, "merge": merge, "ksac_impl": ksac_impl,
+                  "output_stride": output_stride,
                   "decoder": decoder, "pretrained": pretrained,
                   "backbone_weights": None if backbone_weights is None else str(backbone_weights)},
         "data": {"dataset": dataset, "data_root": data_root, "split": split, "crop_size": crop_size,

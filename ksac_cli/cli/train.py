@@ -16,7 +16,8 @@ from ksac_cli.config import format_rates
 def train(
     recipe: Annotated[Optional[str], typer.Option("--recipe", help="YAML recipe, or the name of one in recipes/ (e.g. quick, voc_mobilenetv2_ksac) [default: quick].")] = None,
     backbone: options.Backbone = None, head: options.Head = None, rates: options.Rates = None,
-    merge: options.Merge = None, output_stride: options.OutputStride = None, decoder: options.Decoder = None,
+    merge: options.Merge = None, ksac_impl: options.KsacImpl = None, output_stride: options.OutputStride = None,
+    decoder: options.Decoder = None,
     dataset: options.Dataset = None, data_root: options.DataRoot = None, split: options.Split = None,
     crop_size: options.CropSize = None, batch_size: options.BatchSize = None, iters: options.Iters = None,
     lr: options.Lr = None, weight_decay: options.WeightDecay = None, momentum: options.Momentum = None,
@@ -38,8 +39,8 @@ def train(
     atomically. Running the same command again resumes from last.pt; Ctrl-C saves a checkpoint and exits 130.
     """
     overrides = options.run_overrides(
-        backbone=backbone, head=head, rates=rates, merge=merge, output_stride=output_stride, decoder=decoder,
-        pretrained=pretrained, backbone_weights=backbone_weights, dataset=dataset, data_root=data_root,
+        backbone=backbone, head=head, rates=rates, merge=merge, ksac_impl=ksac_impl, output_stride=output_stride,
+        decoder=decoder, pretrained=pretrained, backbone_weights=backbone_weights, dataset=dataset, data_root=data_root,
         split=split, crop_size=crop_size, workers=workers, skip_bad=skip_bad, batch_size=batch_size, iters=iters,
         lr=lr, weight_decay=weight_decay, momentum=momentum, warmup_iters=warmup_iters, amp=amp, seed=seed,
         device=device, run_dir=run_dir, eval_every=eval_every, save_every=save_every, log_every=log_every,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from dataclasses import dataclass
@@ -18,9 +19,19 @@ class Latency:
     runs: int
 
 
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def autocast(device: torch.device, amp: str):
+    """The autocast context of an amp mode (off: none)."""
+    if amp == "off":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=AUTOCAST_DTYPES[amp])
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -32,21 +43,40 @@ def percentile(values: list[float], q: float) -> float:
 
 
 @torch.inference_mode()
-def measure_latency(model: nn.Module, x: torch.Tensor, runs: int = 10, warmup: int = 3) -> Latency:
-    """Forward-pass wall time of `model(x)` in eval mode; images/s = batch / median time."""
+def measure_latency(model: nn.Module, x: torch.Tensor, runs: int = 10, warmup: int = 3, amp: str = "off") -> Latency:
+    """Forward-pass wall time of `model(x)` in eval mode (under autocast when `amp` is bf16/fp16);
+    images/s = batch / median time."""
     was_training = model.training
     model.eval()
     try:
-        for _ in range(warmup):
-            model(x)
-        _sync(x.device)
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            model(x)
-            _sync(x.device)
-            times.append((time.perf_counter() - start) * 1000.0)
+        with autocast(x.device, amp):
+            times = time_calls(lambda: model(x), x.device, runs, warmup)
     finally:
         model.train(was_training)
     median = statistics.median(times)
     return Latency(median, percentile(times, 90), x.shape[0] / (median / 1000.0), runs)
+
+
+def time_calls(fn, device: torch.device, runs: int, warmup: int) -> list[float]:
+    """Milliseconds of each of `runs` calls of fn() after `warmup` untimed ones, the device synchronised."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append((time.perf_counter() - start) * 1000.0)
+    return times
+
+
+@torch.inference_mode()
+def matmul_peak_gflops(device: torch.device, amp: str = "off", size: int = 4096, runs: int = 5) -> float:
+    """The GFLOP/s (2 flops per multiply-add) of a large square matmul in the dtype of `amp`: what this
+    device achieves on the most compute-bound operation there is, a practical peak to compare models with."""
+    dtype = AUTOCAST_DTYPES.get(amp, torch.float32)
+    a = torch.randn(size, size, device=device).to(dtype)
+    b = torch.randn(size, size, device=device).to(dtype)
+    median = statistics.median(time_calls(lambda: a @ b, device, runs, warmup=2))
+    return 2.0 * size**3 / (median / 1000.0) / 1e9

@@ -9,7 +9,7 @@ import torch
 
 from ksac_cli.config import ModelConfig, format_rates
 from ksac_cli.env import device_name
-from ksac_cli.measure.latency import measure_latency
+from ksac_cli.measure.latency import AUTOCAST_DTYPES, measure_latency
 from ksac_cli.measure.macs import count_macs
 from ksac_cli.measure.params import model_parameters
 from ksac_cli.models import build_model
@@ -20,6 +20,7 @@ class ProfileRow:
     backbone: str
     head: str
     merge: str
+    ksac_impl: str  # KSAC: conv or taps; ASPP: "-"
     rates: str  # "6,12,18"
     output_stride: int
     decoder: bool
@@ -31,34 +32,61 @@ class ProfileRow:
     params_decoder: int
     gmacs_total: float  # fvcore: one multiply-add = one flop; 1 GMAC = 1e9 multiply-adds
     gmacs_head: float
+    memory_format: str  # contiguous | channels_last
+    dtype: str  # float32, or the autocast dtype
+    compiled: bool  # torch.compile
     latency_ms_median: float | None
     latency_ms_p90: float | None
     images_per_s: float | None
+    gflops_per_s: float | None  # 2 * MACs * batch / median time: what the model achieves
+    peak_gflops_per_s: float | None  # a large matmul of the same dtype on the same device (--peak)
+    share_of_peak: float | None  # gflops_per_s / peak_gflops_per_s
     device: str
-    dtype: str
 
 
 COLUMNS = [f.name for f in dataclasses.fields(ProfileRow)]
+BASELINE = (False, "off", False)  # (channels_last, amp, compile): eager float32, contiguous
 
 
 def profile_model(cfg: ModelConfig, size: int, batch_size: int, device: torch.device, latency: bool,
-                  runs: int, warmup: int) -> ProfileRow:
-    """Build `cfg`, count its parameters and MACs (batch 1), and time it (batch `batch_size`)."""
+                  runs: int, warmup: int, variants: tuple[tuple[bool, str, bool], ...] = (BASELINE,),
+                  peaks: dict[str, float] | None = None) -> list[ProfileRow]:
+    """Build `cfg`, count its parameters and MACs (batch 1), and time it (batch `batch_size`) in every
+    variant (channels_last, amp, compile); one row per variant. `peaks`: matmul GFLOP/s per amp mode."""
     model = build_model(cfg).to(device).eval()
     params = model_parameters(model)
     macs = count_macs(model, torch.randn(1, 3, size, size, device=device))
-    timing = None
-    if latency:
-        timing = measure_latency(model, torch.randn(batch_size, 3, size, size, device=device), runs, warmup)
-    return ProfileRow(
-        backbone=cfg.backbone, head=cfg.head, merge=cfg.merge if cfg.head == "ksac" else "concat",
-        rates=format_rates(cfg.rates), output_stride=cfg.output_stride, decoder=cfg.decoder,
-        input_size=size, num_classes=cfg.num_classes,
-        params_total=params["total"], params_backbone=params["backbone"], params_head=params["head"],
-        params_decoder=params["decoder"],
-        gmacs_total=round(macs["total"] / 1e9, 4), gmacs_head=round(macs["head"] / 1e9, 4),
-        latency_ms_median=None if timing is None else round(timing.ms_median, 3),
-        latency_ms_p90=None if timing is None else round(timing.ms_p90, 3),
-        images_per_s=None if timing is None else round(timing.images_per_s, 3),
-        device=device_name(device), dtype="float32",
-    )
+    rows = []
+    for channels_last, amp, compiled in variants:
+        timing = None
+        if latency:
+            x = torch.randn(batch_size, 3, size, size, device=device)
+            runnable = model
+            if channels_last:
+                runnable, x = model.to(memory_format=torch.channels_last), x.to(memory_format=torch.channels_last)
+            if compiled:
+                runnable = torch.compile(runnable)
+            timing = measure_latency(runnable, x, runs, warmup, amp)
+            model.to(memory_format=torch.contiguous_format)
+        gflops = None if timing is None else 2 * macs["total"] * batch_size / (timing.ms_median / 1000.0) / 1e9
+        peak = (peaks or {}).get(amp)
+        rows.append(ProfileRow(
+            backbone=cfg.backbone, head=cfg.head, merge=cfg.merge if cfg.head == "ksac" else "concat",
+            ksac_impl=cfg.ksac_impl if cfg.head == "ksac" else "-",
+            rates=format_rates(cfg.rates), output_stride=cfg.output_stride, decoder=cfg.decoder,
+            input_size=size, num_classes=cfg.num_classes,
+            params_total=params["total"], params_backbone=params["backbone"], params_head=params["head"],
+            params_decoder=params["decoder"],
+            gmacs_total=round(macs["total"] / 1e9, 4), gmacs_head=round(macs["head"] / 1e9, 4),
+            memory_format="channels_last" if channels_last else "contiguous",
+            dtype=str(AUTOCAST_DTYPES[amp]).removeprefix("torch.") if amp != "off" else "float32",
+            compiled=compiled,
+            latency_ms_median=None if timing is None else round(timing.ms_median, 3),
+            latency_ms_p90=None if timing is None else round(timing.ms_p90, 3),
+            images_per_s=None if timing is None else round(timing.images_per_s, 3),
+            gflops_per_s=None if gflops is None else round(gflops, 3),
+            peak_gflops_per_s=None if peak is None else round(peak, 2),
+            share_of_peak=None if gflops is None or peak is None else round(gflops / peak, 6),
+            device=device_name(device),
+        ))
+    return rows

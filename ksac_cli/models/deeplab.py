@@ -43,9 +43,9 @@ def build_model(cfg: ModelConfig) -> DeepLab:
     """The one place that translates a ModelConfig into modules."""
     check_names(cfg)
     backbone = Backbone(cfg.backbone, cfg.output_stride, cfg.pretrained, cfg.backbone_weights)
-    merge = cfg.merge if cfg.head == "ksac" else "concat"
-    head = HEADS[cfg.head](backbone.channels["out"], cfg.channels, cfg.rates, merge=merge,
-                           separable=cfg.separable, dropout=cfg.dropout)
+    ksac_only = {"merge": cfg.merge, "impl": cfg.ksac_impl} if cfg.head == "ksac" else {}
+    head = HEADS[cfg.head](backbone.channels["out"], cfg.channels, cfg.rates, separable=cfg.separable,
+                           dropout=cfg.dropout, **ksac_only)
     if cfg.decoder:
         decoder = DeepLabV3PlusDecoder(backbone.channels["low"], cfg.channels, cfg.num_classes,
                                        cfg.low_level_channels, cfg.decoder_channels)

@@ -12,6 +12,9 @@ def reduction_table(rows: pd.DataFrame) -> pd.DataFrame:
     decoder, output stride and rates, and the reduction in millions and in percent of the whole model."""
     rows = rows.copy()
     rows["rates"] = rows["rates"].astype(str)
+    if "ksac_impl" not in rows:  # written before the taps implementation existed: conv
+        rows["ksac_impl"] = rows["head"].map(lambda h: "conv" if h == "ksac" else "-")
+    rows = rows.drop_duplicates(subset=["head", "merge", "ksac_impl", *KEYS])  # timing variants: same counts
     aspp = rows[rows["head"] == "aspp"].set_index(KEYS)
     out = []
     for _, k in rows[rows["head"] == "ksac"].iterrows():
@@ -28,6 +31,7 @@ def reduction_table(rows: pd.DataFrame) -> pd.DataFrame:
             "OS": int(k["output_stride"]),
             "rates": k["rates"],
             "KSAC merge": k["merge"],
+            "KSAC impl": k["ksac_impl"],
             "ASPP params (M)": int(a["params_total"]) / 1e6,
             "KSAC params (M)": int(k["params_total"]) / 1e6,
             "saved (M)": saved / 1e6,

@@ -10,7 +10,7 @@ from ksac_cli.workflows.ablate import (
 )
 from ksac_cli.workflows.data import data_check, data_synth
 from ksac_cli.workflows.evaluate import evaluate_checkpoint
-from ksac_cli.workflows.profile import describe, describe_row, profile
+from ksac_cli.workflows.profile import describe, describe_row, describe_variant, profile
 from ksac_cli.workflows.report import report
 from ksac_cli.workflows.train import (
                                       is_distributed,
@@ -21,6 +21,7 @@ from ksac_cli.workflows.train import (
                                       train,
 )
 
-__all__ = ["ablate", "ablate_cells", "data_check", "data_synth", "describe", "describe_row", "emit_jobs",
+__all__ = ["ablate", "ablate_cells", "data_check", "data_synth", "describe", "describe_row", "describe_variant",
+           "emit_jobs",
            "evaluate_checkpoint", "is_distributed", "is_main_process", "launch_torchrun", "measure_cell",
            "plan_cell", "profile", "recipe_path", "report", "resolve_run_config", "train"]

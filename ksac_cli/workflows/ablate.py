@@ -37,7 +37,7 @@ def measure_cell(cell, num_classes: int) -> dict:
 
     cfg = cell.cfg
     model_cfg = dataclasses.replace(cfg.model, num_classes=num_classes, pretrained=False, backbone_weights=None)
-    row = profile_model(model_cfg, cfg.data.crop_size, 1, resolve_device("cpu"), latency=False, runs=1, warmup=0)
+    row = profile_model(model_cfg, cfg.data.crop_size, 1, resolve_device("cpu"), latency=False, runs=1, warmup=0)[0]
     return {"params_total": row.params_total, "params_head": row.params_head, "gmacs_total": row.gmacs_total,
             "gmacs_head": row.gmacs_head}
 

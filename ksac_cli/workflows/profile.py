@@ -18,16 +18,20 @@ ProgressFn = Callable[[int, int, str], None]
 
 def profile(cfg: ProfileConfig, progress: ProgressFn | None = None) -> list:
     """Profile every model of `cfg`'s grids; write `cfg.out` (CSV) and the reduction table beside it (.md)."""
-    from ksac_cli.measure.profile import (  # torch-heavy; imported on use
-        COLUMNS,
-        profile_model,
-    )
+    from ksac_cli.measure.latency import matmul_peak_gflops  # torch-heavy; imported on use
+    from ksac_cli.measure.profile import COLUMNS, profile_model
     from ksac_cli.report.params import reduction_table
 
     models = cfg.models()
     for model_cfg in models:  # fail on any bad name before spending time on the others
         check_names(model_cfg)
     device = resolve_device(cfg.device)
+    peaks = {}
+    if cfg.peak:
+        for amp in cfg.amp:
+            if progress:
+                progress(0, len(models), f"peak: {amp} matmul")
+            peaks[amp] = matmul_peak_gflops(device, amp)
     warned: set[tuple[int, int]] = set()
     rows = []
     for i, model_cfg in enumerate(models):
@@ -36,7 +40,8 @@ def profile(cfg: ProfileConfig, progress: ProgressFn | None = None) -> list:
         new = tuple(r for r in model_cfg.rates if (r, model_cfg.output_stride) not in warned)
         warned.update((r, model_cfg.output_stride) for r in new)
         warn_large_rates(new, cfg.size, model_cfg.output_stride)
-        rows.append(profile_model(model_cfg, cfg.size, cfg.batch_size, device, cfg.latency, cfg.runs, cfg.warmup))
+        rows += profile_model(model_cfg, cfg.size, cfg.batch_size, device, cfg.latency, cfg.runs, cfg.warmup,
+                              tuple(cfg.variants()), peaks)
     if progress:
         progress(len(models), len(models), "done")
     out = Path(cfg.out)
@@ -58,14 +63,19 @@ def reductions_markdown(table: pd.DataFrame, cfg: ProfileConfig) -> str:
 
 
 def describe(cfg: ModelConfig) -> str:
-    merge = f" ({cfg.merge})" if cfg.head == "ksac" else ""
+    merge = f" ({cfg.merge}, {cfg.ksac_impl})" if cfg.head == "ksac" else ""
     decoder = "V3+" if cfg.decoder else "V3"
     return (f"{cfg.backbone} {cfg.head}{merge} rates {','.join(map(str, cfg.rates))} "
             f"OS{cfg.output_stride} {decoder}")
 
 
+def describe_variant(row) -> str:
+    """How a profile row was timed: dtype, memory format, compiled or eager."""
+    return f"{row.dtype} {row.memory_format}{' compiled' if row.compiled else ''}"
+
+
 def describe_row(row) -> str:
     """The same label as `describe`, from a profile row."""
-    merge = f" ({row.merge})" if row.head == "ksac" else ""
+    merge = f" ({row.merge}, {row.ksac_impl})" if row.head == "ksac" else ""
     return (f"{row.backbone} {row.head}{merge} rates {row.rates} OS{row.output_stride} "
             f"{'V3+' if row.decoder else 'V3'}")

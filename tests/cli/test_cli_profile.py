@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-COLUMNS = ("backbone, head, merge, rates, output_stride, decoder, input_size, num_classes, params_total, "
-           "params_backbone, params_head, params_decoder, gmacs_total, gmacs_head, latency_ms_median, "
-           "latency_ms_p90, images_per_s, device, dtype").split(", ")
+COLUMNS = ("backbone, head, merge, ksac_impl, rates, output_stride, decoder, input_size, num_classes, params_total, "
+           "params_backbone, params_head, params_decoder, gmacs_total, gmacs_head, memory_format, dtype, compiled, "
+           "latency_ms_median, latency_ms_p90, images_per_s, gflops_per_s, peak_gflops_per_s, share_of_peak, "
+           "device").split(", ")
 
 
 def ksac(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -27,7 +28,8 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 def test_profile_writes_the_csv_with_the_documented_columns(tmp_path):
     out = tmp_path / "profile.csv"
     proc = ksac("profile", "--backbone", "mobilenetv2_035", "--head", "aspp", "--head", "ksac",
-                "--rates", "1,2", "--rates", "1,2,3", "--merge", "concat", "--merge", "sum", "--size", "65",
+                "--rates", "1,2", "--rates", "1,2,3", "--merge", "concat", "--merge", "sum", "--ksac-impl", "taps",
+                "--size", "65",
                 "--runs", "2", "--warmup", "1", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     with open(out, newline="") as f:
@@ -48,11 +50,38 @@ def test_profile_writes_the_csv_with_the_documented_columns(tmp_path):
     assert "mobilenetv2_035" in proc.stdout
 
 
+def test_profile_counts_the_macs_each_ksac_impl_performs_and_times_the_variants(tmp_path):
+    out = tmp_path / "profile.csv"
+    proc = ksac("profile", "--backbone", "mobilenetv2_035", "--rates", "1,2,3", "--size", "65", "--runs", "1",
+                "--warmup", "0", "--channels-last", "--amp", "bf16", "--peak", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    rows = read_csv(out)
+    # default: aspp, ksac conv, ksac taps; each timed float32/bf16 x contiguous/channels_last
+    assert [(r["head"], r["ksac_impl"]) for r in rows[::4]] == [("aspp", "-"), ("ksac", "conv"), ("ksac", "taps")]
+    assert {(r["memory_format"], r["dtype"]) for r in rows[:4]} == {
+        ("contiguous", "float32"), ("contiguous", "bfloat16"), ("channels_last", "float32"),
+        ("channels_last", "bfloat16")}
+    aspp, conv, taps = (rows[i] for i in (0, 4, 8))
+    assert conv["params_total"] == taps["params_total"]
+    # fvcore sees the 1x1 conv of the 9 tap products: one 3x3 conv's multiply-adds instead of one per rate
+    head_in, head_out = 112, 256  # mobilenetv2_035's last features, the default head width
+    side = 5  # 65 px at output stride 16
+    saved = 2 * 9 * head_in * head_out * side * side  # 3 rates -> 1: two convolutions fewer
+    # (the CSV keeps GMACs to 4 decimals: 1e5 multiply-adds)
+    assert 1e9 * (float(conv["gmacs_head"]) - float(taps["gmacs_head"])) == pytest.approx(saved, abs=1e5)
+    assert float(aspp["gmacs_head"]) == pytest.approx(float(conv["gmacs_head"]), rel=1e-6)
+    for r in rows:
+        assert float(r["gflops_per_s"]) > 0 and float(r["peak_gflops_per_s"]) > 0
+        assert float(r["share_of_peak"]) == pytest.approx(float(r["gflops_per_s"]) / float(r["peak_gflops_per_s"]),
+                                                           rel=2e-2)  # both rounded in the CSV
+    assert "% of peak" in proc.stdout
+
+
 def test_profile_recipe_with_two_grids_and_no_latency(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("size: 33\nlatency: false\ngrids:\n"
-                      "  - {backbone: [mobilenetv2_035], decoder: [false], head: [aspp, ksac], rates: ['1,2']}\n"
-                      "  - {backbone: [mobilenetv2_050], decoder: [true], head: [ksac], rates: ['1,2']}\n")
+                      "  - {backbone: [mobilenetv2_035], decoder: [false], head: [aspp, ksac], ksac_impl: [taps], rates: ['1,2']}\n"
+                      "  - {backbone: [mobilenetv2_050], decoder: [true], head: [ksac], ksac_impl: [taps], rates: ['1,2']}\n")
     out = tmp_path / "p.csv"
     proc = ksac("profile", "--recipe", str(recipe), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
@@ -70,6 +99,8 @@ def test_profile_recipe_with_two_grids_and_no_latency(tmp_path):
     (["--rates", "0"], "rate 0 in '0' must be a positive integer"),
     (["--output-stride", "4"], "--output-stride: 4 is not allowed; expected one of: 8, 16, 32"),
     (["--merge", "mean"], "--merge: 'mean' is not allowed; expected one of: concat, sum"),
+    (["--ksac-impl", "fft"], "--ksac-impl: 'fft' is not allowed; expected one of: conv, taps"),
+    (["--amp", "int8"], "--amp: 'int8' is not allowed; expected one of: off, bf16, fp16"),
     (["--size", "abc"], "'--size'"),
     (["--size", "0"], "size: 0 must be a positive integer"),
     (["--device", "tpu"], "--device: 'tpu' is not a device; expected auto, cpu, cuda"),

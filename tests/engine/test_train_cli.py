@@ -52,6 +52,26 @@ def test_train_writes_every_file_and_eval_reads_the_checkpoint(tmp_path, tiny_re
         assert np.asarray(im).max() < 255
 
 
+def test_ksac_impl_is_recorded_and_a_model_trained_with_one_evaluates_with_the_other(tmp_path, tiny_recipe):
+    run = tmp_path / "run"
+    proc = ksac("train", "--recipe", str(tiny_recipe()), "--run-dir", str(run), "--ksac-impl", "conv")
+    assert proc.returncode == 0, proc.stderr
+    assert "ksac_impl: conv" in (run / "config.yaml").read_text()
+    state = torch.load(run / "checkpoints/last.pt", weights_only=True)
+    assert state["config"]["model"]["ksac_impl"] == "conv"
+    trained = json.loads((run / "eval.jsonl").read_text().splitlines()[-1])
+    for impl in ("taps", "conv"):
+        out = tmp_path / f"eval_{impl}.json"
+        proc = ksac("eval", "--checkpoint", str(run / "checkpoints/last.pt"), "--ksac-impl", impl, "--out", str(out))
+        assert proc.returncode == 0, proc.stderr
+        record = json.loads(out.read_text())
+        assert record["ksac_impl"] == impl
+        # same weights, same function: equal up to pixels whose two best logits tie within float rounding
+        assert record["miou"] == pytest.approx(trained["miou"], abs=2e-3)
+    proc = ksac("eval", "--checkpoint", str(run / "checkpoints/last.pt"), "--ksac-impl", "fft")
+    assert proc.returncode == 2 and "ksac_impl" in proc.stderr and "conv, taps" in proc.stderr
+
+
 def _weights(path: Path) -> dict:
     state = torch.load(path, weights_only=True)
     return {"model": state["model"], "momentum": state["optimizer"]["state"], "iteration": state["iteration"]}

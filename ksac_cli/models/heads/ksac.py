@@ -14,11 +14,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ksac_cli.config import KSAC_IMPLS
+from ksac_cli.models.heads.taps import shared_kernel_taps
 from ksac_cli.models.layers import ConvBNReLU, ImagePooling, Projection
 
 
 class KSAC(nn.Module):
     """Same constructor signature and output shape as `ASPP`, so the two are swapped by name.
+
+    `impl` picks how the shared dense kernel is applied (the parameters, and so checkpoints, are the same):
+    `conv`, one dilated convolution per rate; `taps`, the 9 tap products computed once and shifted per rate
+    (`taps.py`: one convolution's multiply-adds whatever the number of rates). The separable form always
+    runs as convolutions (its depthwise products are cheap already).
 
     With `separable=True` the shared operation is DeepLab's separable conv: a shared depthwise 3x3 kernel
     (each rate its own BN + ReLU) then a shared pointwise 1x1 kernel (each rate its own BN + ReLU).
@@ -26,10 +33,13 @@ class KSAC(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int = 256, rates: tuple[int, ...] = (6, 12, 18),
                  merge: str = "concat", separable: bool = False, dropout: float = 0.1,
-                 norm_layer: type[nn.Module] = nn.BatchNorm2d) -> None:
+                 norm_layer: type[nn.Module] = nn.BatchNorm2d, impl: str = "taps") -> None:
         super().__init__()
         if merge not in ("concat", "sum"):
             raise ValueError(f"merge must be 'concat' or 'sum', got {merge!r}")
+        if impl not in KSAC_IMPLS:
+            raise ValueError(f"impl must be one of {KSAC_IMPLS}, got {impl!r}")
+        self.impl = impl
         self.rates = tuple(rates)
         self.merge = merge
         self.separable = separable
@@ -56,6 +66,9 @@ class KSAC(nn.Module):
 
     def atrous(self, x: torch.Tensor) -> list[torch.Tensor]:
         """One (B, C_out, H, W) map per rate, all computed with the shared kernel."""
+        if self.impl == "taps" and not self.separable:
+            return [F.relu(bn(y)) for bn, y in zip(self.bns, shared_kernel_taps(x, self.weight, self.rates),
+                                                   strict=True)]
         outputs = []
         for i, rate in enumerate(self.rates):
             if self.separable:
