@@ -238,7 +238,7 @@ class DataConfig:
     crop_size: int = 256  # training crop side, pixels
     scale_min: float = 0.5  # random scale range of the training augmentation
     scale_max: float = 2.0
-    workers: int = 2  # DataLoader worker processes
+    workers: int | None = None  # DataLoader worker processes; None: auto (`engine.loaders.worker_count`)
     skip_bad: bool = False  # skip unreadable/invalid samples (counted) instead of stopping
     synthetic: SyntheticConfig = SyntheticConfig()
 
@@ -251,7 +251,7 @@ class DataConfig:
         if not 0 < self.scale_min <= self.scale_max:
             raise KsacError(f"{where}.scale_min/scale_max: need 0 < scale_min <= scale_max, got "
                             f"{self.scale_min}, {self.scale_max}")
-        if self.workers < 0:
+        if self.workers is not None and self.workers < 0:
             raise KsacError(f"{where}.workers: {self.workers} must be >= 0")
 
 
@@ -348,6 +348,7 @@ class ProfileConfig:
 # ---- ksac train / ksac eval -------------------------------------------------------------------------
 
 AMP_MODES = ("off", "bf16", "fp16")
+OPTIMIZERS = ("sgd", "adamw")
 
 
 @dataclass(frozen=True)
@@ -356,8 +357,9 @@ class TrainConfig:
 
     iters: int = 300
     batch_size: int = 8  # the global batch
+    optimizer: str = "sgd"  # sgd (DeepLab's: momentum, poly schedule) | adamw (same schedule; faster from scratch)
     lr: float = 0.01
-    momentum: float = 0.9
+    momentum: float = 0.9  # SGD only
     weight_decay: float = 1e-4  # conv weights only
     poly_power: float = 0.9
     warmup_iters: int = 0  # linear warm-up from 0 to lr
@@ -385,6 +387,7 @@ class TrainConfig:
         if self.weight_decay < 0:
             raise KsacError(f"{where}.weight_decay: {self.weight_decay} must be >= 0")
         check_choice(f"{where}.amp", self.amp, AMP_MODES)
+        check_choice(f"{where}.optimizer", self.optimizer, OPTIMIZERS)
 
 
 @dataclass(frozen=True)
@@ -423,15 +426,26 @@ class RunConfig:
 def load_run_config(recipe: str | Path | None, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Recipe (or the defaults) + command-line overrides -> a validated RunConfig.
 
-    Errors name the recipe file and the key. `overrides` is nested like the recipe; None values are
-    'not given'."""
+    Errors name the key and where its value came from: the flag when it was given on the command line,
+    else the recipe file. `overrides` is nested like the recipe; None values are 'not given'."""
     base = load_yaml(recipe) if recipe else {}
     if recipe and "name" not in base:
         base["name"] = Path(recipe).stem
     try:
         return from_dict(RunConfig, merged(base, overrides or {}), where="")
     except KsacError as e:
-        raise KsacError(f"{recipe}: {e}" if recipe else str(e)) from None
+        raise KsacError(blame(str(e), recipe, overrides or {})) from None
+
+
+def blame(message: str, recipe: str | Path | None, overrides: dict[str, Any]) -> str:
+    """'train.lr: -1 must be > 0' -> '--lr: ...' when train.lr was a flag, '<recipe>: train.lr: ...' otherwise."""
+    key, _, rest = message.partition(": ")
+    value: Any = overrides
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if rest and value is not None:
+        return f"--{key.rsplit('.', 1)[-1].replace('_', '-')}: {rest} (given on the command line; {key})"
+    return f"{recipe}: {message}" if recipe else message
 
 
 # ---- ksac ablate ---------------------------------------------------------------------------------------

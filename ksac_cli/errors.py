@@ -1,8 +1,8 @@
 """The one user-facing error type.
 
 Raised anywhere in the toolkit when the *user* can fix something (a bad option, a missing file, a bad
-value in a recipe). The CLI renders it once, as a one-line message, and exits with code 2. Bugs stay
-ordinary exceptions with tracebacks.
+value in a recipe). The CLI renders it once, as a one-line message, and exits with code 2 (bad input) or
+1 (`KsacRuntimeError`: the run failed, e.g. a full disk). Bugs stay ordinary exceptions with tracebacks.
 """
 
 from __future__ import annotations
@@ -14,6 +14,13 @@ class KsacError(Exception):
     """A problem the user can fix; the message says what was wrong and what is allowed."""
 
     exit_code = 2
+
+
+class KsacRuntimeError(KsacError):
+    """The input was fine but the run could not go on (a full disk, a diverging loss): exit code 1. The
+    message says what happened, what was kept, and what to do."""
+
+    exit_code = 1
 
 
 class KsacWarning(UserWarning):

@@ -15,7 +15,8 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from ksac_cli.errors import KsacError
+from ksac_cli import faults
+from ksac_cli.errors import KsacRuntimeError
 
 
 @contextlib.contextmanager
@@ -32,10 +33,11 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[io.IOBase]
             yield f
             f.flush()
             os.fsync(f.fileno())
+            faults.hit(f"write:{path.name}")  # tests: a kill or a full disk at the worst moment
         os.replace(tmp, path)
     except OSError as e:
         _remove_quietly(tmp)
-        raise KsacError(f"could not write {path}: {e.strerror or e}; the previous version is intact") from e
+        raise KsacRuntimeError(f"could not write {path}: {e.strerror or e}; the previous version is intact") from e
     except BaseException:
         _remove_quietly(tmp)
         raise
@@ -77,11 +79,14 @@ def append_jsonl(path: str | os.PathLike, record: Mapping[str, object]) -> None:
     line = json.dumps(record, sort_keys=False) + "\n"
     try:
         with open(path, "a", encoding="utf-8") as f:
-            f.write(line)
+            f.write(line[: len(line) // 2])
+            f.flush()
+            faults.hit(f"write:{path.name}")  # tests: a kill with half a line on disk
+            f.write(line[len(line) // 2:])
             f.flush()
             os.fsync(f.fileno())
     except OSError as e:
-        raise KsacError(f"could not append to {path}: {e.strerror or e}") from e
+        raise KsacRuntimeError(f"could not append to {path}: {e.strerror or e}") from e
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:

@@ -29,7 +29,8 @@ def ablate(
     cell: Annotated[Optional[str], typer.Option("--cell", help="Run only the cell of this name (what --emit-jobs writes).")] = None,
     ksac_impl: options.KsacImpl = None, decoder: options.Decoder = None, dataset: options.Dataset = None, data_root: options.DataRoot = None,
     split: options.Split = None, crop_size: options.CropSize = None, batch_size: options.BatchSize = None,
-    iters: options.Iters = None, lr: options.Lr = None, weight_decay: options.WeightDecay = None,
+    iters: options.Iters = None, optimizer: options.Optimizer = None, lr: options.Lr = None,
+    weight_decay: options.WeightDecay = None,
     momentum: options.Momentum = None, warmup_iters: options.WarmupIters = None, workers: options.Workers = None,
     amp: options.Amp = None, seed: options.Seed = None, device: options.Device = None,
     eval_every: options.EvalEvery = None, save_every: options.SaveEvery = None, log_every: options.LogEvery = None,
@@ -46,7 +47,8 @@ def ablate(
     """
     overrides = options.run_overrides(
         ksac_impl=ksac_impl, decoder=decoder, dataset=dataset, data_root=data_root, split=split, crop_size=crop_size, batch_size=batch_size,
-        iters=iters, lr=lr, weight_decay=weight_decay, momentum=momentum, warmup_iters=warmup_iters, workers=workers,
+        iters=iters, optimizer=optimizer, lr=lr, weight_decay=weight_decay, momentum=momentum,
+        warmup_iters=warmup_iters, workers=workers,
         amp=amp, seed=seed, device=device, eval_every=eval_every, save_every=save_every, log_every=log_every,
         deterministic=deterministic, skip_bad=skip_bad, pretrained=pretrained, backbone_weights=backbone_weights)
     base = workflows.resolve_run_config(recipe, overrides)

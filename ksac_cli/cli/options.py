@@ -39,12 +39,13 @@ Dataset = Annotated[Optional[str], typer.Option("--dataset", help="synthetic (bu
 DataRoot = Annotated[Optional[str], typer.Option("--data-root", help="Folder of the dataset (synthetic: a cache folder, made on first use).")]
 Split = Annotated[Optional[str], typer.Option("--split", help="Split to train on (voc: train, trainaug, trainval; ade20k: training; cityscapes: train).")]
 CropSize = Annotated[Optional[int], typer.Option("--crop-size", help="Training crop side in pixels.")]
-Workers = Annotated[Optional[int], typer.Option("--workers", help="DataLoader worker processes (0: load in the main process).")]
+Workers = Annotated[Optional[int], typer.Option("--workers", help="DataLoader worker processes (0: load in the main process) [default: the cores the model leaves free: on the CPU, cores minus torch threads; with CUDA, cores minus one; at most 8].")]
 SkipBad = Annotated[Optional[bool], typer.Option("--skip-bad/--no-skip-bad", help="Skip (and count) unreadable or invalid samples instead of stopping.")]
-Iters = Annotated[Optional[int], typer.Option("--iters", help="Training iterations (SGD steps).")]
+Iters = Annotated[Optional[int], typer.Option("--iters", help="Training iterations (optimizer steps).")]
+Optimizer = Annotated[Optional[str], typer.Option("--optimizer", help="sgd (DeepLab's: momentum 0.9) or adamw (learns faster from random weights; use lr ~1e-3..3e-3); both under the poly schedule.")]
 Lr = Annotated[Optional[float], typer.Option("--lr", help="Base learning rate of the poly schedule.")]
 WeightDecay = Annotated[Optional[float], typer.Option("--weight-decay", help="Weight decay, applied to convolution weights only.")]
-Momentum = Annotated[Optional[float], typer.Option("--momentum", help="SGD momentum.")]
+Momentum = Annotated[Optional[float], typer.Option("--momentum", help="SGD momentum (--optimizer sgd only).")]
 WarmupIters = Annotated[Optional[int], typer.Option("--warmup-iters", help="Linear learning-rate warm-up iterations (0: none).")]
 Amp = Annotated[Optional[str], typer.Option("--amp", help="Mixed precision: off, bf16 (CPU or CUDA) or fp16 (CUDA only, with gradient scaling).")]
 Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed of initialisation, data order and augmentation.")]
@@ -60,7 +61,7 @@ SyncBn = Annotated[Optional[bool], typer.Option("--sync-bn/--no-sync-bn", help="
 
 def run_overrides(*, backbone=None, head=None, rates=None, merge=None, ksac_impl=None, output_stride=None, decoder=None,
                   pretrained=None, backbone_weights=None, dataset=None, data_root=None, split=None,
-                  crop_size=None, workers=None, skip_bad=None, batch_size=None, iters=None, lr=None,
+                  crop_size=None, workers=None, skip_bad=None, batch_size=None, iters=None, optimizer=None, lr=None,
                   weight_decay=None, momentum=None, warmup_iters=None, amp=None, seed=None, device=None,
                   run_dir=None, eval_every=None, save_every=None, log_every=None, deterministic=None,
                   sync_bn=None) -> dict:
@@ -72,7 +73,7 @@ def run_overrides(*, backbone=None, head=None, rates=None, merge=None, ksac_impl
                   "backbone_weights": None if backbone_weights is None else str(backbone_weights)},
         "data": {"dataset": dataset, "data_root": data_root, "split": split, "crop_size": crop_size,
                  "workers": workers, "skip_bad": skip_bad},
-        "train": {"batch_size": batch_size, "iters": iters, "lr": lr, "weight_decay": weight_decay,
+        "train": {"batch_size": batch_size, "iters": iters, "optimizer": optimizer, "lr": lr, "weight_decay": weight_decay,
                   "momentum": momentum, "warmup_iters": warmup_iters, "amp": amp, "seed": seed, "device": device,
                   "run_dir": run_dir, "eval_every": eval_every, "save_every": save_every, "log_every": log_every,
                   "deterministic": deterministic, "sync_bn": sync_bn},

@@ -20,6 +20,7 @@ def train(
     decoder: options.Decoder = None,
     dataset: options.Dataset = None, data_root: options.DataRoot = None, split: options.Split = None,
     crop_size: options.CropSize = None, batch_size: options.BatchSize = None, iters: options.Iters = None,
+    optimizer: options.Optimizer = None,
     lr: options.Lr = None, weight_decay: options.WeightDecay = None, momentum: options.Momentum = None,
     warmup_iters: options.WarmupIters = None, workers: options.Workers = None, amp: options.Amp = None,
     seed: options.Seed = None, device: options.Device = None, run_dir: options.RunDir = None,
@@ -31,8 +32,8 @@ def train(
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue from <run-dir>/checkpoints/last.pt when it exists.")] = True,
     force: Annotated[bool, typer.Option("--force", help="With --no-resume: delete the run directory's checkpoints and logs and start over.")] = False,
 ) -> None:
-    """Train a DeepLab model with an ASPP or KSAC head: SGD with momentum, poly learning rate, cross-entropy
-    ignoring label 255, evaluation on the val split (every --eval-every iterations and at the end).
+    """Train a DeepLab model with an ASPP or KSAC head: SGD with momentum (or AdamW), poly learning rate,
+    cross-entropy ignoring label 255, evaluation on the val split (every --eval-every iterations and at the end).
 
     With no options it trains the quick recipe on the built-in dataset. The run directory holds
     config.yaml, metrics.jsonl, eval.jsonl, checkpoints/last.pt and checkpoints/best.pt, all written
@@ -42,8 +43,8 @@ def train(
         backbone=backbone, head=head, rates=rates, merge=merge, ksac_impl=ksac_impl, output_stride=output_stride,
         decoder=decoder, pretrained=pretrained, backbone_weights=backbone_weights, dataset=dataset, data_root=data_root,
         split=split, crop_size=crop_size, workers=workers, skip_bad=skip_bad, batch_size=batch_size, iters=iters,
-        lr=lr, weight_decay=weight_decay, momentum=momentum, warmup_iters=warmup_iters, amp=amp, seed=seed,
-        device=device, run_dir=run_dir, eval_every=eval_every, save_every=save_every, log_every=log_every,
+        optimizer=optimizer, lr=lr, weight_decay=weight_decay, momentum=momentum, warmup_iters=warmup_iters, amp=amp,
+        seed=seed, device=device, run_dir=run_dir, eval_every=eval_every, save_every=save_every, log_every=log_every,
         deterministic=deterministic, sync_bn=sync_bn)
     if nproc_per_node is not None and nproc_per_node > 1 and not workflows.is_distributed():
         raise typer.Exit(workflows.launch_torchrun(nproc_per_node, options.argv_without("--nproc-per-node")))

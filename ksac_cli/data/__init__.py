@@ -1,16 +1,16 @@
 """Datasets: the name table, the one translation point `build_dataset`, and the batch contract.
 
 Every reader returns a `SegmentationDataset` whose items are (image (3, H, W) float32, mask (H, W) int64
-with 255 = ignore, id) or a `BadSample`; `collate` makes batches (images, masks, ids, bad)."""
+with 255 = ignore, id) or a `BadSample`; `collate` makes `Batch`es (images, masks, ids, bad, sizes)."""
 
 from __future__ import annotations
 
 from ksac_cli.config import DataConfig
 from ksac_cli.data.ade20k import ade20k
-from ksac_cli.data.base import BadSample, SegmentationDataset, collate
+from ksac_cli.data.base import BadSample, Batch, SegmentationDataset, collate
 from ksac_cli.data.cityscapes import cityscapes
 from ksac_cli.data.folder import folder
-from ksac_cli.data.objects import object_size_masks
+from ksac_cli.data.objects import WithObjectSizes, object_size_map
 from ksac_cli.data.synthetic import ensure_synthetic
 from ksac_cli.data.transforms import eval_transform, train_transform
 from ksac_cli.data.voc import voc
@@ -36,5 +36,5 @@ def build_dataset(cfg: DataConfig, split: str, train: bool) -> SegmentationDatas
     return dataset
 
 
-__all__ = ["BadSample", "DATASETS", "SegmentationDataset", "build_dataset", "collate", "dataset_root",
-           "object_size_masks"]
+__all__ = ["BadSample", "Batch", "DATASETS", "SegmentationDataset", "build_dataset", "collate", "dataset_root",
+           "WithObjectSizes", "object_size_map"]

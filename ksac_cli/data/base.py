@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -120,13 +121,23 @@ class SegmentationDataset(Dataset):
         return image_t, mask_t, sample.id
 
 
-def collate(batch: list) -> tuple[torch.Tensor | None, torch.Tensor | None, list[str], list[BadSample]]:
-    """Stack the good samples; pass the bad ones on. (None, None, [], bad) when every sample is bad."""
+class Batch(NamedTuple):
+    images: torch.Tensor | None  # (B, 3, H, W) float, normalised; None when every sample was bad
+    masks: torch.Tensor | None  # (B, H, W) int64 class indices, 255 = ignore
+    ids: list[str]
+    bad: list[BadSample]
+    sizes: torch.Tensor | None = None  # (B, H, W) uint8 object-size map (evaluation, `WithObjectSizes`)
+
+
+def collate(batch: list) -> Batch:
+    """Stack the good samples; pass the bad ones on. (None, None, [], bad, None) when every sample is bad."""
     good = [b for b in batch if not isinstance(b, BadSample)]
     bad = [b for b in batch if isinstance(b, BadSample)]
     if not good:
-        return None, None, [], bad
+        return Batch(None, None, [], bad)
     shapes = {tuple(g[0].shape) for g in good}
     if len(shapes) > 1:
         raise KsacError(f"images of different sizes {sorted(shapes)} in one evaluation batch; use --batch-size 1")
-    return torch.stack([g[0] for g in good]), torch.stack([g[1] for g in good]), [g[2] for g in good], bad
+    sizes = torch.stack([g[3] for g in good]) if len(good[0]) > 3 else None
+    return Batch(torch.stack([g[0] for g in good]), torch.stack([g[1] for g in good]), [g[2] for g in good], bad,
+                 sizes)

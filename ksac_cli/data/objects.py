@@ -1,12 +1,15 @@
 """Objects as connected components of one class, and their size buckets (COCO's convention in pixels
 of area: small < 32x32, medium < 96x96, large otherwise). Used by `ksac data check` and by the
-per-size IoU of the evaluation."""
+per-size IoU of the evaluation, whose loader adds each sample's size map in its worker processes."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 from scipy import ndimage
+from torch.utils.data import Dataset
+
+from ksac_cli.data.base import BadSample
 
 SMALL, MEDIUM = 32 * 32, 96 * 96
 BUCKETS = ("small", "medium", "large")
@@ -31,16 +34,31 @@ def object_sizes(mask: np.ndarray, classes) -> list[tuple[int, int]]:
     return [(c, int(a)) for c, labels, _ in _labelled(mask, classes) for a in np.bincount(labels.ravel())[1:]]
 
 
-def object_size_masks(mask: torch.Tensor, classes) -> dict[str, torch.Tensor]:
-    """{bucket: bool (H, W)}: the pixels of the ground-truth objects of each size."""
-    m = mask.cpu().numpy()
-    areas = np.zeros(m.shape, dtype=np.int64)  # per pixel: the area of the object it belongs to (0: none)
-    for _, labels, _ in _labelled(m, classes):
+def object_size_map(mask: np.ndarray, classes) -> np.ndarray:
+    """(H, W) uint8: per pixel, 1 + the index in BUCKETS of the size of the ground-truth object it belongs
+    to, 0 for pixels of no object (background, non-object classes, ignored)."""
+    areas = np.zeros(mask.shape, dtype=np.int64)  # per pixel: the area of the object it belongs to (0: none)
+    for _, labels, _ in _labelled(mask, classes):
         sizes = np.bincount(labels.ravel())
         sizes[0] = 0
         areas = np.where(labels > 0, sizes[labels], areas)
-    return {
-        "small": torch.from_numpy((areas > 0) & (areas < SMALL)),
-        "medium": torch.from_numpy((areas >= SMALL) & (areas < MEDIUM)),
-        "large": torch.from_numpy(areas >= MEDIUM),
-    }
+    return ((areas > 0).astype(np.uint8) + (areas >= SMALL) + (areas >= MEDIUM)).astype(np.uint8)
+
+
+class WithObjectSizes(Dataset):
+    """A segmentation dataset whose samples carry their object-size map as a 4th item (computed where
+    the sample is read: in the loader's workers, not in the evaluation loop). Bad samples pass through."""
+
+    def __init__(self, dataset) -> None:
+        self.dataset = dataset
+        self.classes = dataset.object_classes
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        item = self.dataset[index]
+        if isinstance(item, BadSample):
+            return item
+        image, mask, sample_id = item
+        return image, mask, sample_id, torch.from_numpy(object_size_map(mask.numpy(), self.classes))

@@ -7,6 +7,7 @@ best (best mIoU so far and its iteration), version.
 
 from __future__ import annotations
 
+import io as _io
 import random
 from pathlib import Path
 from typing import Any
@@ -43,10 +44,14 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Write atomically: a kill at any moment leaves the previous complete file or the new one."""
-    state = {**state, "version": __version__}
-    with io.atomic_open(path, "wb") as f:
-        torch.save(state, f)
+    """Write atomically: a kill at any moment leaves the previous complete file or the new one.
+
+    Serialised in memory first, then written in one piece: a write the OS refuses (a full disk) then
+    fails in `io`, as one clear error, instead of inside torch's zip writer (which turns it into an
+    unrelated RuntimeError)."""
+    buffer = _io.BytesIO()
+    torch.save({**state, "version": __version__}, buffer)
+    io.write_bytes(path, buffer.getbuffer())
 
 
 def load_checkpoint(path: str | Path, for_resume: bool = False) -> dict[str, Any]:

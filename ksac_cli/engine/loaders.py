@@ -3,13 +3,14 @@ and the one place that turns bad samples met by a worker into a clear error or a
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from ksac_cli.data import collate
+from ksac_cli.data import WithObjectSizes, collate
 from ksac_cli.engine.sampler import ResumableSampler, SeededSamples
 from ksac_cli.errors import KsacError
 
@@ -19,6 +20,21 @@ def ignore_interrupts(worker_id: int) -> None:
     them (it saves a checkpoint, then shuts the workers down)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def worker_count(requested: int | None, device: torch.device, world_size: int = 1) -> int:
+    """`requested`, or (None) as many worker processes as there are cores the compute leaves free, at most 8.
+
+    On a CUDA device the model runs on the GPU: every core but one may load data. On the CPU the model's
+    own threads take `torch.get_num_threads()` cores; a worker on a busy core delays every parallel op
+    (each waits for its slowest thread), so on a 2-core machine loading in the main process is faster
+    (benchmarks/bench_train.py measures it)."""
+    if requested is not None:
+        return requested
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores //= world_size
+    free = cores - 1 if device.type == "cuda" else cores - torch.get_num_threads()
+    return max(0, min(8, free))
 
 
 def train_loader(dataset: Dataset, global_batch: int, workers: int, seed: int, samples_seen: int,
@@ -34,7 +50,9 @@ def train_loader(dataset: Dataset, global_batch: int, workers: int, seed: int, s
 
 
 def eval_loader(dataset: Dataset, batch_size: int, workers: int, rank: int = 0, world_size: int = 1) -> DataLoader:
-    """Rank r evaluates samples r, r+W, r+2W, ...: every sample exactly once across ranks (no padding)."""
+    """Rank r evaluates samples r, r+W, r+2W, ...: every sample exactly once across ranks (no padding).
+    Batches carry each image's object-size map (for the per-size IoU), made in the workers."""
+    dataset = WithObjectSizes(dataset)
     shard = dataset if world_size == 1 else Subset(dataset, list(range(rank, len(dataset), world_size)))
     return DataLoader(shard, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate,
                       worker_init_fn=ignore_interrupts)
@@ -43,11 +61,12 @@ def eval_loader(dataset: Dataset, batch_size: int, workers: int, rank: int = 0, 
 def checked(batches: Iterator, skip_bad: bool, skipped: list) -> Iterator:
     """Pass batches through; a bad sample stops the run with its file and problem, or with `skip_bad`
     is appended to `skipped` (the count is reported at the end)."""
-    for images, masks, ids, bad in batches:
+    for batch in batches:
+        bad = batch.bad
         if bad:
             if not skip_bad:
                 first = bad[0]
                 raise KsacError(f"bad sample {first.path}: {first.problem}; fix or remove it, or pass --skip-bad "
                                 f"to skip such samples")
             skipped.extend(bad)
-        yield images, masks, ids, bad
+        yield batch

@@ -22,21 +22,32 @@ class ConfusionMatrix:
 
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         """pred, target: integer tensors of the same shape (any), values in [0, K) or ignore_index."""
-        if pred.shape != target.shape:
-            raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
-        k = self.num_classes
-        keep = target != self.ignore_index
-        t = target[keep].to(torch.int64)
-        p = pred[keep].to(torch.int64)
-        if t.numel() and (int(t.max()) >= k or int(t.min()) < 0):
-            raise ValueError(f"target labels must be in [0, {k}) or {self.ignore_index}")
-        self.mat += torch.bincount(t * k + p, minlength=k * k).reshape(k, k).to(self.mat.device)
+        self.mat += confusion_counts(pred, target, self.num_classes, self.ignore_index)[0].to(self.mat.device)
 
     def merge(self, other: "ConfusionMatrix") -> None:
         self.mat += other.mat.to(self.mat.device)
 
     def compute(self) -> dict:
         return metrics_from_matrix(self.mat)
+
+
+def confusion_counts(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int = 255,
+                     groups: torch.Tensor | None = None, num_groups: int = 1) -> torch.Tensor:
+    """(num_groups, K, K) pixel counts [g, true, predicted], in ONE bincount: `groups` (same shape, values
+    in [0, num_groups)) splits the pixels, for example by the size of the object they belong to."""
+    if pred.shape != target.shape or (groups is not None and groups.shape != target.shape):
+        raise ValueError(f"prediction {tuple(pred.shape)}, target {tuple(target.shape)} and groups "
+                         f"{None if groups is None else tuple(groups.shape)} differ in shape")
+    k = num_classes
+    keep = target != ignore_index
+    t = target[keep].to(torch.int64)
+    p = pred[keep].to(torch.int64)
+    if t.numel() and (int(t.max()) >= k or int(t.min()) < 0):
+        raise ValueError(f"target labels must be in [0, {k}) or {ignore_index}")
+    index = t * k + p
+    if groups is not None:
+        index += groups[keep].to(torch.int64) * (k * k)
+    return torch.bincount(index, minlength=num_groups * k * k).reshape(num_groups, k, k)
 
 
 def metrics_from_matrix(mat: torch.Tensor) -> dict:

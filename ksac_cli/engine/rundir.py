@@ -19,9 +19,16 @@ def last_checkpoint(run_dir: Path) -> Path:
 
 def prepare(run_dir: Path, resume: bool, force: bool) -> bool:
     """Returns True when the run should resume from `last.pt`. Starting over on a run that has a
-    checkpoint needs --force (it deletes the previous checkpoints and logs)."""
+    checkpoint needs --force (it deletes the previous checkpoints and logs). Temporary files of writes
+    a kill interrupted are removed; so are the logs of a run killed before its first checkpoint (they
+    describe iterations that will be trained again)."""
     last = last_checkpoint(run_dir)
+    for folder in (run_dir, run_dir / "checkpoints"):
+        for tmp in folder.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
     if not last.exists():
+        for name in ("metrics.jsonl", "eval.jsonl"):
+            (run_dir / name).unlink(missing_ok=True)
         return False
     if resume:
         return True

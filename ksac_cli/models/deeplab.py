@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ksac_cli.config import ModelConfig
-from ksac_cli.errors import KsacWarning, unknown_name
+from ksac_cli.errors import KsacError, KsacWarning, unknown_name
 from ksac_cli.models.backbones import BACKBONES, Backbone
 from ksac_cli.models.decoder import DeepLabV3Decoder, DeepLabV3PlusDecoder
 from ksac_cli.models.heads import HEADS
@@ -31,12 +31,12 @@ class DeepLab(nn.Module):
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
-def check_names(cfg: ModelConfig) -> None:
-    """Raise a KsacError for an unknown backbone or head, listing the valid names."""
-    if cfg.backbone not in BACKBONES:
-        raise unknown_name("backbone", cfg.backbone, BACKBONES)
-    if cfg.head not in HEADS:
-        raise unknown_name("head", cfg.head, HEADS)
+def check_names(cfg: ModelConfig, prefix: str = "model.") -> None:
+    """Raise a KsacError for an unknown backbone or head, naming the key (`prefix` + name: model.head,
+    or --head for a flag) and listing the valid names."""
+    for key, value, table in (("backbone", cfg.backbone, BACKBONES), ("head", cfg.head, HEADS)):
+        if value not in table:
+            raise KsacError(f"{prefix}{key}: {unknown_name(key, value, table)}")
 
 
 def build_model(cfg: ModelConfig) -> DeepLab:

@@ -27,7 +27,7 @@ def ablate_cells(base: RunConfig, grid, out: str | Path | None = None, only: str
             raise KsacError(f"--cell: {only!r} is not a cell of this grid; its cells: {', '.join(names)}")
         cells = [c for c in cells if c.name == only]
     for cell in cells:
-        check_names(cell.cfg.model)
+        check_names(cell.cfg.model, prefix="--")  # the grid is given by flags
     return out.name, out, cells
 
 
@@ -106,6 +106,9 @@ def ablate(base: RunConfig, grid, out: str | Path | None = None, csv_path: str |
         with io.file_lock(Path(cell.cfg.train.run_dir) / "cell", blocking=False) as held:
             if not held:
                 emit("cell_skip", {"cell": cell.name, "why": "running in another process"})
+                continue
+            if cell_state.is_done(cell, grid_name, io.read_csv_rows(csv_path)):  # finished while we looked
+                emit("cell_skip", {"cell": cell.name, "why": "done"})
                 continue
             summary, error = None, ""
             for attempt in (1, 2):

@@ -24,7 +24,7 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: dict, out: str | Path
     from ksac_cli.config import from_dict, merged
     from ksac_cli.data import build_dataset
     from ksac_cli.engine.checkpoint import load_checkpoint, load_model_state
-    from ksac_cli.engine.loaders import eval_loader
+    from ksac_cli.engine.loaders import eval_loader, worker_count
     from ksac_cli.report.plots import confusion_heatmap
 
     path = Path(checkpoint)
@@ -56,7 +56,8 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: dict, out: str | Path
         from ksac_cli.engine.predictions import PredictionWriter
 
         writer = PredictionWriter(save_predictions, dataset.palette, MEAN, STD)
-    loader = eval_loader(dataset, cfg.eval.batch_size, cfg.data.workers, dist.rank, dist.world_size)
+    workers = worker_count(cfg.data.workers, dist_device, dist.world_size)
+    loader = eval_loader(dataset, cfg.eval.batch_size, workers, dist.rank, dist.world_size)
     bad: list = []
     emit = on_event or (lambda kind, data: None)
     emit("eval_start", {"images": len(dataset)})

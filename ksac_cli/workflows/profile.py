@@ -24,7 +24,7 @@ def profile(cfg: ProfileConfig, progress: ProgressFn | None = None) -> list:
 
     models = cfg.models()
     for model_cfg in models:  # fail on any bad name before spending time on the others
-        check_names(model_cfg)
+        check_names(model_cfg, prefix="--")  # the grid keys are the flags' names
     device = resolve_device(cfg.device)
     peaks = {}
     if cfg.peak:

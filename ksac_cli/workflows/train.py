@@ -8,12 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ksac_cli import io
-from ksac_cli.config import RunConfig, dump_yaml, load_run_config, to_dict
+from ksac_cli.config import RunConfig, blame, dump_yaml, from_dict, load_run_config, to_dict
 from ksac_cli.errors import KsacError
 from ksac_cli.models import build_model, check_names, warn_large_rates
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 EventFn = Callable[[str, dict], None]
+# settings a resumed run may change: they do not change what is computed (ksac_impl: the same function)
+RESUMABLE_CHANGES = ("data.workers", "data.skip_bad", "model.ksac_impl")
 
 
 def recipe_path(recipe: str | Path | None) -> Path:
@@ -28,8 +30,12 @@ def recipe_path(recipe: str | Path | None) -> Path:
 
 def resolve_run_config(recipe: str | Path | None, overrides: dict) -> RunConfig:
     """Recipe + flags, validated, with the class count taken from the dataset."""
-    cfg = load_run_config(recipe_path(recipe), overrides)
-    check_names(cfg.model)
+    path = recipe_path(recipe)
+    cfg = load_run_config(path, overrides)
+    try:
+        check_names(cfg.model)
+    except KsacError as e:
+        raise KsacError(blame(str(e), path, overrides)) from None
     return cfg
 
 
@@ -42,7 +48,7 @@ def train(cfg: RunConfig, resume: bool = True, force: bool = False, on_event: Ev
         load_model_state,
         set_rng_state,
     )
-    from ksac_cli.engine.loaders import checked, eval_loader, train_loader
+    from ksac_cli.engine.loaders import checked, eval_loader, train_loader, worker_count
     from ksac_cli.engine.train import Progress, build_optimizer, build_scheduler, fit
 
     emit = on_event or (lambda kind, data: None)
@@ -69,8 +75,10 @@ def train(cfg: RunConfig, resume: bool = True, force: bool = False, on_event: Ev
     if resuming:
         path = rundir.last_checkpoint(run_dir)
         state = load_checkpoint(path, for_resume=True)
-        changed = rundir.config_differences(state["config"], config_dict)
-        changed = [c for c in changed if not c.startswith(("data.workers", "data.skip_bad"))]
+        # the saved config with this version's defaults for keys added since (an older checkpoint)
+        saved = to_dict(from_dict(RunConfig, state["config"], where=f"{path} (config)"))
+        changed = rundir.config_differences(saved, config_dict)
+        changed = [c for c in changed if not c.startswith(RESUMABLE_CHANGES)]
         if changed:
             raise KsacError(f"{run_dir} holds a run of another configuration ({'; '.join(changed)}); use another "
                             f"--run-dir, or --no-resume --force to start over there")
@@ -90,10 +98,11 @@ def train(cfg: RunConfig, resume: bool = True, force: bool = False, on_event: Ev
     model = dist.wrap(model, cfg.train)
 
     bad: list = []
-    loader = train_loader(train_set, cfg.train.batch_size, cfg.data.workers, cfg.train.seed, progress.samples_seen,
+    workers = worker_count(cfg.data.workers, device, dist.world_size)
+    loader = train_loader(train_set, cfg.train.batch_size, workers, cfg.train.seed, progress.samples_seen,
                           dist.rank, dist.world_size, pin_memory=device.type == "cuda")
     batches = checked(iter(loader), cfg.data.skip_bad, bad)
-    val_loader = eval_loader(val_set, cfg.eval.batch_size, cfg.data.workers, dist.rank, dist.world_size)
+    val_loader = eval_loader(val_set, cfg.eval.batch_size, workers, dist.rank, dist.world_size)
 
     def evaluate_fn(iteration: int) -> dict:
         emit("eval_start", {"iteration": iteration, "images": len(val_set)})
@@ -151,13 +160,11 @@ def datasets_for(cfg: RunConfig):
 
 def evaluate_split(model, loader, dataset, device, cfg: RunConfig, bad: list, dist=None, on_batch=None):
     """Evaluate `model` on a (sharded) loader; confusion matrices are summed across ranks."""
-    from ksac_cli.data import object_size_masks
     from ksac_cli.engine.evaluate import evaluate
     from ksac_cli.engine.loaders import checked
 
     batches = checked(iter(loader), cfg.data.skip_bad, bad)
     result = evaluate(model, batches, dataset.num_classes, device,
-                      size_masks=lambda m: object_size_masks(m, dataset.object_classes),
                       scales=cfg.eval.scales, flip=cfg.eval.flip, amp=cfg.train.amp, on_batch=on_batch)
     if dist is not None and dist.active:
         for cm in [result.confusion, *result.by_size.values()]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ksac_cli.config import ModelConfig
-from ksac_cli.engine.evaluate import evaluate, predict
+from ksac_cli.engine.evaluate import evaluate, labels, predict
 from ksac_cli.models import build_model
 
 
@@ -16,10 +16,18 @@ def test_single_scale_predict_equals_the_forward_pass():
     x = torch.randn(2, 3, 64, 48)
     with torch.no_grad():
         plain = model(x).argmax(1)
-        assert torch.equal(predict(model, x, scales=(1.0,), flip=False).argmax(1), plain)
+        assert torch.equal(labels(predict(model, x, scales=(1.0,), flip=False)), plain)
         multi = predict(model, x, scales=(0.5, 1.0, 1.5), flip=True)
     assert multi.shape == (2, 4, 64, 48)
     assert torch.allclose(multi.sum(1), torch.full((2, 64, 48), 6.0), atol=1e-4)  # 3 scales x 2 flips
+
+
+def test_labels_equal_argmax_including_ties():
+    scores = torch.randn(2, 5, 7, 9)
+    scores[:, 3] = scores[:, 1]  # exact ties: the first index wins, as with argmax
+    scores[0, :, 0, 0] = 0.0
+    assert torch.equal(labels(scores), scores.argmax(1))
+    assert torch.equal(labels(scores.contiguous(memory_format=torch.channels_last)), scores.argmax(1))
 
 
 def test_evaluate_accumulates_one_matrix_and_size_buckets():
@@ -29,11 +37,9 @@ def test_evaluate_accumulates_one_matrix_and_size_buckets():
     masks = torch.zeros(2, 32, 32, dtype=torch.int64)
     masks[:, :4, :4] = 255
 
-    def buckets(mask):
-        return {"small": mask == 0, "medium": torch.zeros_like(mask, dtype=torch.bool),
-                "large": torch.zeros_like(mask, dtype=torch.bool)}
+    sizes = (masks == 0).to(torch.uint8)  # every class-0 pixel in "small" objects
 
-    result = evaluate(model, [(images, masks, ["a", "b"], [])], 3, torch.device("cpu"), size_masks=buckets)
+    result = evaluate(model, [(images, masks, ["a", "b"], [], sizes)], 3, torch.device("cpu"))
     assert int(result.confusion.mat.sum()) == 2 * (32 * 32 - 16)
     assert torch.equal(result.by_size["small"].mat, result.confusion.mat)
     assert int(result.by_size["medium"].mat.sum()) == 0 and result.images == 2

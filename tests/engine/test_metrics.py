@@ -75,3 +75,22 @@ def test_merge_equals_one_matrix_and_bad_labels_are_errors():
     assert torch.equal(a.mat, whole.mat)
     with pytest.raises(ValueError, match=r"\[0, 4\) or 255"):
         whole.update(torch.tensor([0]), torch.tensor([7]))
+
+
+def test_grouped_counts_equal_one_matrix_per_group():
+    from ksac_cli.engine.metrics import confusion_counts
+
+    gen = torch.Generator().manual_seed(1)
+    target = torch.randint(0, 4, (3, 17, 19), generator=gen)
+    target[0, :3] = 255
+    pred = torch.randint(0, 4, (3, 17, 19), generator=gen)
+    groups = torch.randint(0, 3, (3, 17, 19), generator=gen).to(torch.uint8)
+    counts = confusion_counts(pred, target, 4, groups=groups, num_groups=3)
+    for g in range(3):
+        cm = ConfusionMatrix(4)
+        keep = groups == g
+        cm.update(pred[keep], target[keep])
+        assert torch.equal(counts[g], cm.mat)
+    whole = ConfusionMatrix(4)
+    whole.update(pred, target)
+    assert torch.equal(counts.sum(0), whole.mat)

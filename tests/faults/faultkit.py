@@ -1,0 +1,80 @@
+"""Helpers of the fault-injection suite (a module name unique across tests/).
+
+Every case runs `python -m ksac_cli` as a real subprocess; faults are injected with KSAC_FAULT (see
+ksac_cli/faults.py) or by damaging files on disk. KSAC_FAULTS_FULL=1 runs the long version of the
+randomised cases (README, "Reliability")."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+FULL = os.environ.get("KSAC_FAULTS_FULL") == "1"
+
+
+def run(*args: str, fault: str | None = None, timeout: int = 300, **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KSAC_FAULT": fault or ""}
+    return subprocess.run([sys.executable, "-m", "ksac_cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, **kwargs)
+
+
+def error_lines(proc: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+
+
+def assert_clean_failure(proc: subprocess.CompletedProcess, code: int, *fragments: str) -> str:
+    """Exit `code`, ONE error line holding every fragment, no traceback; returns the line."""
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == code, (proc.returncode, out[-3000:])
+    assert "Traceback" not in out, out[-3000:]
+    lines = error_lines(proc)
+    assert len(lines) == 1, out[-3000:]
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+def assert_no_half_written_file(run_dir: Path) -> None:
+    """Every checkpoint loads, every JSON/YAML parses, every JSON line of a log is complete, no temp file."""
+    for path in run_dir.rglob("*"):
+        if not path.is_file() or path.name.endswith(".lock"):
+            continue
+        assert not path.name.endswith(".tmp"), f"temporary file left behind: {path}"
+        if path.suffix == ".pt":
+            state = torch.load(path, weights_only=True)
+            assert "model" in state and "iteration" in state, path
+        elif path.suffix == ".json":
+            json.loads(path.read_text())
+        elif path.suffix == ".jsonl":
+            for line in path.read_text().splitlines():
+                json.loads(line)
+
+
+def final_state(run_dir: Path) -> dict:
+    state = torch.load(run_dir / "checkpoints/last.pt", weights_only=True)
+    return {"iteration": state["iteration"], "model": state["model"], "optimizer": state["optimizer"]["state"]}
+
+
+def assert_same_state(a: dict, b: dict) -> None:
+    assert a["iteration"] == b["iteration"]
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+    for index, slot in a["optimizer"].items():
+        for name, value in slot.items():
+            assert torch.equal(value, b["optimizer"][index][name]), (index, name)
+
+
+def iterations(path: Path) -> list[int]:
+    return [json.loads(line)["iteration"] for line in path.read_text().splitlines()]
+
+
+def draws(seed: int, count: int, choices: list) -> list:
+    """`count` reproducible random picks (the seed is in the test id, so a failure can be rerun)."""
+    rng = random.Random(seed)
+    return [rng.choice(choices) for _ in range(count)]

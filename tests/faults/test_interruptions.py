@@ -1,0 +1,77 @@
+"""SIGKILL and SIGTERM at chosen and at random points of `ksac train` (during a step, a checkpoint write, a
+log write, an evaluation), then the same command again: the run ends bit for bit like an uninterrupted
+one (deterministic CPU mode), each iteration is logged once, and no file is ever half-written."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+from faultkit import (
+    FULL,
+    assert_no_half_written_file,
+    assert_same_state,
+    draws,
+    final_state,
+    iterations,
+    run,
+)
+
+ITERS, SAVE_EVERY, EVAL_EVERY, VAL = 8, 3, 4, 4  # checkpoints at 3, 6, 8; evaluations at 4 and 8 (4 batches)
+FLAGS = ("--eval-every", str(EVAL_EVERY))
+
+# each moment the issue names, at least once
+FIXED = [
+    "step@2=kill",  # before the first checkpoint: the resume starts over
+    "step@5=term",  # SIGTERM between steps: saved, exit 143
+    "write:last.pt@2=kill",  # inside the second checkpoint write: the first one must survive
+    "write:last.pt@2=term",  # SIGTERM during a write: the write completes, then the run stops cleanly
+    "write:best.pt@1=kill",
+    "write:metrics.jsonl@4=kill",  # half a log line on disk
+    "eval@2=kill",  # during the evaluation at iteration 4
+    "eval@6=term",  # during the final evaluation
+]
+POINTS = ([f"step@{n}" for n in range(1, ITERS + 1)] + [f"eval@{n}" for n in range(1, 2 * VAL + 1)]
+          + [f"write:last.pt@{n}" for n in (1, 2, 3)] + [f"write:metrics.jsonl@{n}" for n in range(1, ITERS + 1)]
+          + [f"write:eval.jsonl@{n}" for n in (1, 2)] + ["write:best.pt@1", "write:config.yaml@1"])
+RANDOM = [f"{point}={action}" for point, action in
+          zip(draws(7, 16 if FULL else 2, POINTS), draws(8, 16 if FULL else 2, ["kill", "term"]))]
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory, synth_root) -> Path:
+    from tiny_run import write_tiny_recipe
+
+    folder = tmp_path_factory.mktemp("interrupt")
+    return write_tiny_recipe(folder / "tiny.yaml", synth_root, iters=ITERS, save_every=SAVE_EVERY, crop=64, val=VAL)
+
+
+@pytest.fixture(scope="module")
+def reference(recipe, tmp_path_factory) -> dict:
+    run_dir = tmp_path_factory.mktemp("reference") / "run"
+    proc = run("train", "--recipe", str(recipe), "--run-dir", str(run_dir), *FLAGS)
+    assert proc.returncode == 0, proc.stderr
+    return final_state(run_dir)
+
+
+@pytest.mark.parametrize("fault", FIXED + RANDOM)
+def test_interrupted_then_resumed_run_equals_the_uninterrupted_one(fault, recipe, reference, tmp_path):
+    run_dir = tmp_path / "run"
+    args = ("train", "--recipe", str(recipe), "--run-dir", str(run_dir), *FLAGS)
+    proc = run(*args, fault=fault)
+    if fault.endswith("=kill"):
+        assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    else:  # SIGTERM: a checkpoint, a message, exit 143 (or a normal end when it came during the last step)
+        assert proc.returncode in (143, 0), proc.stderr[-2000:]
+        if proc.returncode == 143:
+            assert "SIGTERM received: saved" in proc.stderr and "run the same command again" in proc.stderr
+    if (run_dir / "checkpoints/last.pt").exists():  # whatever the moment, the checkpoint on disk is whole
+        final_state(run_dir)
+
+    resumed = run(*args)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert_same_state(final_state(run_dir), reference)
+    assert iterations(run_dir / "metrics.jsonl") == list(range(1, ITERS + 1))
+    assert iterations(run_dir / "eval.jsonl") == [EVAL_EVERY, ITERS]
+    assert_no_half_written_file(run_dir)
