@@ -126,15 +126,19 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, scaler, b
 
     model.train()
     window_start, window_images, window_loss, window_steps = time.perf_counter(), 0, 0.0, 0
-    empty = 0  # consecutive batches in which every sample was bad (--skip-bad)
+    empty = 0  # consecutive batches left with fewer than 2 samples by --skip-bad
     with _Signals() as signals:
         while progress.iteration < cfg.iters:
             images, masks, _, bad, _ = next(batches)
-            if images is None:
+            if images is None or (bad and images.shape[0] < 2):
+                # no sample left after --skip-bad, or one (BatchNorm cannot train on a single image): skip
+                # the batch; the data order still moved on, so a resumed run draws the same batches
+                progress.samples_seen += global_batch
                 empty += 1
                 if empty >= MAX_EMPTY_BATCHES:
-                    raise KsacError(f"{empty} batches in a row held no readable sample (all skipped by --skip-bad, "
-                                    f"e.g. {bad[0].path}: {bad[0].problem}); run ksac data check on the dataset")
+                    raise KsacError(f"{empty} batches in a row held fewer than 2 readable samples (the others "
+                                    f"skipped by --skip-bad, e.g. {bad[0].path}: {bad[0].problem}); run ksac data "
+                                    f"check on the dataset")
                 continue
             empty = 0
             images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)

@@ -177,6 +177,6 @@ def test_skip_bad_on_a_dataset_with_no_readable_sample_stops_instead_of_looping(
     recipe = write_tiny_recipe(tmp_path / "r.yaml", root)
     proc = ksac("train", "--recipe", str(recipe), "--run-dir", str(tmp_path / "run"), "--skip-bad")
     assert proc.returncode == 2
-    assert "batches in a row held no readable sample" in proc.stderr and "missing mask" in proc.stderr
+    assert "batches in a row held fewer than 2 readable samples" in proc.stderr and "missing mask" in proc.stderr
     proc = ksac("train", "--recipe", str(recipe), "--run-dir", str(tmp_path / "run2"))
     assert proc.returncode == 2 and "bad sample" in proc.stderr and "--skip-bad" in proc.stderr

@@ -68,7 +68,7 @@ def damage(root: Path, fault: str, split: str) -> str:
     return f"split {split!r} is empty"
 
 
-PROBLEMS = {"truncated jpeg": "", "illegal label": "50", "missing mask": "missing mask", "size mismatch": "size"}
+PROBLEMS = {"truncated jpeg": "", "illegal label": "50", "missing mask": "missing mask", "size mismatch": "is 30x30 but image"}
 
 
 @pytest.fixture(scope="module")
