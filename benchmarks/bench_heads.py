@@ -87,22 +87,24 @@ def plot(rows: list[dict], path: Path, device: str) -> None:
 
     from ksac_cli.report.plots import save_figure
 
-    keys = list(dict.fromkeys((r["in_channels"], r["map_size"], r["rates"], r["batch"]) for r in rows))
-    fig, axes = plt.subplots(1, 2, figsize=(max(8, 1.1 * len(keys) + 3), 4.8), sharey=True)
+    keys = list(dict.fromkeys((int(r["in_channels"]), int(r["map_size"]), r["rates"], int(r["batch"])) for r in rows))
+    fig, axes = plt.subplots(2, 1, figsize=(max(8, 0.75 * len(keys) + 2), 8), sharex=True)
     width = 0.38
     for ax, kind in zip(axes, PASSES):
         for offset, impl in ((-width / 2, "ksac-conv"), (width / 2, "ksac-taps")):
-            values = [next(r["ratio_to_aspp"] for r in rows if (r["in_channels"], r["map_size"], r["rates"],
-                           r["batch"]) == k and r["pass"] == kind and r["impl"] == impl) for k in keys]
+            values = [next(float(r["ratio_to_aspp"]) for r in rows
+                           if (int(r["in_channels"]), int(r["map_size"]), r["rates"], int(r["batch"])) == k
+                           and r["pass"] == kind and r["impl"] == impl) for k in keys]
             ax.bar([i + offset for i in range(len(keys))], values, width, label=impl)
         ax.axhline(1.0, color="black", linewidth=0.8)
-        ax.set_xticks(range(len(keys)))
-        ax.set_xticklabels([f"{c}ch {s}x{s}\nr {r}\nbatch {b}" for c, s, r, b in keys], fontsize=7)
-        ax.set_title(f"{kind.replace('_', ' + ')}")
+        ax.set_title(kind.replace("_", " + "))
+        ax.set_ylabel("time / ASPP's time")
         ax.grid(axis="y", alpha=0.3)
-    axes[0].set_ylabel("time / ASPP's time (median)")
+    axes[1].set_xticks(range(len(keys)))
+    axes[1].set_xticklabels([f"{c} ch, {s}x{s}\nrates {r}\nbatch {b}" for c, s, r, b in keys], fontsize=7,
+                            rotation=60, ha="right")
     axes[0].legend()
-    fig.suptitle(f"KSAC head time relative to ASPP (256 output channels), {device}")
+    fig.suptitle(f"KSAC head time relative to ASPP (medians; 256 output channels), {device}")
     fig.tight_layout()
     save_figure(fig, path)
 
@@ -116,7 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--channels-last", action="store_true", help="inputs and heads in channels_last")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads [default: torch's]")
     parser.add_argument("--out", type=Path, default=Path("results/bench_heads.csv"), help="CSV; the plot goes beside it")
+    parser.add_argument("--replot", action="store_true", help="only redraw the plot from the CSV at --out")
     args = parser.parse_args(argv)
+    if args.replot:
+        rows = io.read_csv_rows(args.out)
+        plot(rows, args.out.with_suffix(".png"), rows[0]["device"])
+        return 0
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)

@@ -27,7 +27,8 @@ def ablate(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the grid, each model's parameters and MACs and a time estimate from a short measured step; train nothing.")] = False,
     emit_jobs: Annotated[Optional[Path], typer.Option("--emit-jobs", help="Write a shell script with one self-contained command per cell (for SLURM arrays, Kubernetes jobs, ...) and run nothing; the cells add their rows to the same --results CSV safely.")] = None,
     cell: Annotated[Optional[str], typer.Option("--cell", help="Run only the cell of this name (what --emit-jobs writes).")] = None,
-    ksac_impl: options.KsacImpl = None, decoder: options.Decoder = None, dataset: options.Dataset = None, data_root: options.DataRoot = None,
+    ksac_impl: options.KsacImpl = None, decoder: options.Decoder = None, dataset: options.Dataset = None,
+    data_root: options.DataRoot = None,
     split: options.Split = None, crop_size: options.CropSize = None, batch_size: options.BatchSize = None,
     iters: options.Iters = None, optimizer: options.Optimizer = None, lr: options.Lr = None,
     weight_decay: options.WeightDecay = None,
@@ -46,10 +47,9 @@ def ablate(
     the exit code is 1 if any cell failed. Then `ksac report` makes the tables and plots.
     """
     overrides = options.run_overrides(
-        ksac_impl=ksac_impl, decoder=decoder, dataset=dataset, data_root=data_root, split=split, crop_size=crop_size, batch_size=batch_size,
-        iters=iters, optimizer=optimizer, lr=lr, weight_decay=weight_decay, momentum=momentum,
-        warmup_iters=warmup_iters, workers=workers,
-        amp=amp, seed=seed, device=device, eval_every=eval_every, save_every=save_every, log_every=log_every,
+        ksac_impl=ksac_impl, decoder=decoder, dataset=dataset, data_root=data_root, split=split, crop_size=crop_size,
+        batch_size=batch_size, iters=iters, optimizer=optimizer, lr=lr, weight_decay=weight_decay, momentum=momentum,
+        warmup_iters=warmup_iters, workers=workers, amp=amp, seed=seed, device=device, eval_every=eval_every, save_every=save_every, log_every=log_every,
         deterministic=deterministic, skip_bad=skip_bad, pretrained=pretrained, backbone_weights=backbone_weights)
     base = workflows.resolve_run_config(recipe, overrides)
     grid_values = {"head": head, "backbone": backbone, "merge": merge, "output_stride": output_stride, "seeds": seeds,

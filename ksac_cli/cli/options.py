@@ -59,23 +59,22 @@ Deterministic = Annotated[Optional[bool], typer.Option("--deterministic/--no-det
 SyncBn = Annotated[Optional[bool], typer.Option("--sync-bn/--no-sync-bn", help="SyncBatchNorm across processes under torchrun [default: on when world size > 1].")]
 
 
-def run_overrides(*, backbone=None, head=None, rates=None, merge=None, ksac_impl=None, output_stride=None, decoder=None,
-                  pretrained=None, backbone_weights=None, dataset=None, data_root=None, split=None,
-                  crop_size=None, workers=None, skip_bad=None, batch_size=None, iters=None, optimizer=None, lr=None,
-                  weight_decay=None, momentum=None, warmup_iters=None, amp=None, seed=None, device=None,
+def run_overrides(*, backbone=None, head=None, rates=None, merge=None, ksac_impl=None, output_stride=None,
+                  decoder=None, pretrained=None, backbone_weights=None, dataset=None, data_root=None, split=None,
+                  crop_size=None, workers=None, skip_bad=None, batch_size=None, iters=None, optimizer=None,
+                  lr=None, weight_decay=None, momentum=None, warmup_iters=None, amp=None, seed=None, device=None,
                   run_dir=None, eval_every=None, save_every=None, log_every=None, deterministic=None,
                   sync_bn=None) -> dict:
     """Flags -> the nested override dict of a RunConfig (None: not given)."""
     return {
         "model": {"backbone": backbone, "head": head, "rates": rates, "merge": merge, "ksac_impl": ksac_impl,
-                  "output_stride": output_stride,
-                  "decoder": decoder, "pretrained": pretrained,
+                  "output_stride": output_stride, "decoder": decoder, "pretrained": pretrained,
                   "backbone_weights": None if backbone_weights is None else str(backbone_weights)},
         "data": {"dataset": dataset, "data_root": data_root, "split": split, "crop_size": crop_size,
                  "workers": workers, "skip_bad": skip_bad},
-        "train": {"batch_size": batch_size, "iters": iters, "optimizer": optimizer, "lr": lr, "weight_decay": weight_decay,
-                  "momentum": momentum, "warmup_iters": warmup_iters, "amp": amp, "seed": seed, "device": device,
-                  "run_dir": run_dir, "eval_every": eval_every, "save_every": save_every, "log_every": log_every,
+        "train": {"batch_size": batch_size, "iters": iters, "optimizer": optimizer, "lr": lr,
+                  "weight_decay": weight_decay, "momentum": momentum, "warmup_iters": warmup_iters, "amp": amp,
+                  "seed": seed, "device": device, "run_dir": run_dir, "eval_every": eval_every, "save_every": save_every, "log_every": log_every,
                   "deterministic": deterministic, "sync_bn": sync_bn},
     }
 

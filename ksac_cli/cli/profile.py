@@ -9,7 +9,18 @@ import typer
 
 from ksac_cli import workflows
 from ksac_cli.cli import options, output
-from ksac_cli.config import AMP_MODES, KSAC_IMPLS, MERGES, OUTPUT_STRIDES, ProfileConfig, check_choice, from_dict, load_yaml, merged, parse_rates
+from ksac_cli.config import (
+    AMP_MODES,
+    KSAC_IMPLS,
+    MERGES,
+    OUTPUT_STRIDES,
+    ProfileConfig,
+    check_choice,
+    from_dict,
+    load_yaml,
+    merged,
+    parse_rates,
+)
 
 
 def profile(
@@ -72,9 +83,10 @@ def profile(
         rows = workflows.profile(cfg, progress=on_model)
 
     variants = len(cfg.variants()) > 1
-    columns = ["model", *(["variant"] if variants else []), "params (M)", "backbone (M)", "head (M)", "decoder (M)", "GMACs", "head GMACs"]
-    table = [[workflows.describe_row(r), *([workflows.describe_variant(r)] if variants else []), f"{r.params_total / 1e6:.3f}", f"{r.params_backbone / 1e6:.3f}",
-              f"{r.params_head / 1e6:.3f}", f"{r.params_decoder / 1e6:.3f}", f"{r.gmacs_total:.2f}",
+    columns = ["model", *(["variant"] if variants else []), "params (M)", "backbone (M)", "head (M)", "decoder (M)",
+               "GMACs", "head GMACs"]
+    table = [[workflows.describe_row(r), *([workflows.describe_variant(r)] if variants else []),
+              f"{r.params_total / 1e6:.3f}", f"{r.params_backbone / 1e6:.3f}", f"{r.params_head / 1e6:.3f}", f"{r.params_decoder / 1e6:.3f}", f"{r.gmacs_total:.2f}",
               f"{r.gmacs_head:.2f}"] for r in rows]
     if cfg.latency:
         columns += ["ms median", "ms p90", "images/s"]

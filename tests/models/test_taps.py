@@ -51,6 +51,31 @@ def test_taps_equal_dilated_convolutions_forward_and_backward(batch, c_in, c_out
         torch.testing.assert_close(g, e, rtol=1e-10, atol=1e-10)
 
 
+def test_chunked_batches_and_bf16_autocast_give_the_same_function(monkeypatch):
+    from ksac_cli.models.heads import taps
+
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(5, 4, 9, 11, dtype=torch.float64, generator=gen, requires_grad=True)
+    weight = torch.randn(3, 4, 3, 3, dtype=torch.float64, generator=gen, requires_grad=True)
+    whole = shared_kernel_taps(x, weight, (2, 5))
+    g_whole = torch.autograd.grad(sum(o.sum() for o in whole), (x, weight))
+    monkeypatch.setattr(taps, "CHUNK_BYTES", 1)  # one image per chunk
+    parts = shared_kernel_taps(x, weight, (2, 5))
+    g_parts = torch.autograd.grad(sum(o.sum() for o in parts), (x, weight))
+    for a, b in zip(whole + list(g_whole), parts + list(g_parts)):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+    xf, wf = x.detach().float().requires_grad_(), weight.detach().float().requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = shared_kernel_taps(xf, wf, (2, 5))
+    assert all(o.dtype == torch.bfloat16 for o in low)
+    g_x, g_w = torch.autograd.grad(sum(o.float().sum() for o in low), (xf, wf))
+    assert g_x.dtype == torch.float32 and g_w.dtype == torch.float32
+    for a, b in zip(low, whole):
+        torch.testing.assert_close(a.double(), b, rtol=5e-2, atol=2e-1)
+    torch.testing.assert_close(g_w.double(), g_whole[1], rtol=5e-2, atol=1.0)
+
+
 def test_taps_pass_gradcheck():
     x = torch.randn(1, 3, 6, 5, dtype=torch.float64, requires_grad=True)
     weight = torch.randn(2, 3, 3, 3, dtype=torch.float64, requires_grad=True)

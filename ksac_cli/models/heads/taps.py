@@ -49,42 +49,84 @@ def add_shifted(out: torch.Tensor, products: torch.Tensor, rate: int, reverse: b
             out[..., out_rows, out_cols] += products[:, t, :, in_rows, in_cols]
 
 
-class ShiftedTapSum(torch.autograd.Function):
-    """products (B, 9, C, H, W) -> one (B, C, H, W) map per rate: the 9 taps shifted by the rate, summed."""
+def stacked_taps(weight: torch.Tensor) -> torch.Tensor:
+    """(C_out, C_in, 3, 3) -> (9*C_out, C_in, 1, 1), tap-major ([t*C_out + o]): the 9 taps as one 1x1 conv."""
+    c_out, c_in = weight.shape[:2]
+    return weight.permute(2, 3, 0, 1).reshape(9 * c_out, c_in, 1, 1)
+
+
+CHUNK_BYTES = 32 * 2**20  # tap products computed and summed at once: about what a CPU's caches hold
+
+
+def chunks(batch: int, per_image_bytes: int) -> list[slice]:
+    """Slices of the batch whose tap products stay within CHUNK_BYTES (at least one image each)."""
+    step = max(1, CHUNK_BYTES // max(1, per_image_bytes))
+    return [slice(i, min(i + step, batch)) for i in range(0, batch, step)]
+
+
+def compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype autocast would give a convolution here (this Function runs its own convolutions)."""
+    kind = x.device.type
+    return torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
+
+
+class SharedKernelTaps(torch.autograd.Function):
+    """x (B, C_in, H, W), weight (C_out, C_in, 3, 3) -> one (B, C_out, H, W) map per rate.
+
+    Chunk by chunk of the batch: the 9 tap products by one 1x1 conv, then each rate's map as the shifted
+    sum. The products live only while their chunk is summed (never saved for backward, never the whole
+    batch's worth at once: at batch 8, 65x65, 256 channels that would be 311 MB streamed through memory
+    several times). The backward recomputes nothing: per chunk, the products' gradient is the reversed
+    shifted sum of the outputs' gradients, and the 1x1 conv's two gradients are two matrix products."""
 
     @staticmethod
-    def forward(ctx, products: torch.Tensor, rates: tuple[int, ...]) -> tuple[torch.Tensor, ...]:
-        ctx.rates = rates
-        outputs = []
-        for rate in rates:
-            out = products[:, CENTRE].clone(memory_format=torch.preserve_format)
-            add_shifted(out, products, rate)
-            outputs.append(out)
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, rates: tuple[int, ...]) -> tuple[torch.Tensor, ...]:
+        dtype = compute_dtype(x)
+        xc, stacked = x.to(dtype), stacked_taps(weight).to(dtype)
+        ctx.save_for_backward(xc, stacked)
+        ctx.rates, ctx.dtypes = rates, (x.dtype, weight.dtype)
+        batch, _, height, width = x.shape
+        c_out = weight.shape[0]
+        layout = torch.channels_last if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) \
+            and not x.is_contiguous() else torch.contiguous_format
+        outputs = [torch.empty((batch, c_out, height, width), dtype=dtype, device=x.device, memory_format=layout)
+                   for _ in rates]
+        with torch.autocast(x.device.type, enabled=False):
+            for part in chunks(batch, 9 * c_out * height * width * xc.element_size()):
+                products = F.conv2d(xc[part], stacked).unflatten(1, (9, c_out))
+                for out, rate in zip(outputs, rates):
+                    view = out[part]
+                    view.copy_(products[:, CENTRE])
+                    add_shifted(view, products, rate)
         return tuple(outputs)
 
     @staticmethod
-    def backward(ctx, *grads: torch.Tensor | None) -> tuple[torch.Tensor | None, None]:
-        grad_products = None
-        for rate, grad in zip(ctx.rates, grads, strict=True):
-            if grad is None:
-                continue
-            if grad_products is None:
-                shape = (grad.shape[0], 9, *grad.shape[1:])
-                grad_products = grad.new_zeros(shape)
-            grad_products[:, CENTRE] += grad
-            add_shifted(grad, grad_products, rate, reverse=True)
-        return grad_products, None
-
-
-def tap_products(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """(B, C_in, H, W) x (C_out, C_in, 3, 3) -> (B, 9, C_out, H, W): every tap's 1x1 product, one conv."""
-    c_out, c_in = weight.shape[:2]
-    stacked = weight.permute(2, 3, 0, 1).reshape(9 * c_out, c_in, 1, 1)  # tap-major: [t*C_out + o]
-    products = F.conv2d(x, stacked)
-    return products.unflatten(1, (9, c_out))
+    def backward(ctx, *grads: torch.Tensor | None):
+        xc, stacked = ctx.saved_tensors
+        x_dtype, w_dtype = ctx.dtypes
+        batch, _, height, width = xc.shape
+        c_out = stacked.shape[0] // 9
+        need_x, need_w = ctx.needs_input_grad[:2]
+        grad_x = torch.empty_like(xc) if need_x else None
+        accumulate = torch.float32 if xc.element_size() < 4 else xc.dtype  # bf16/fp16 sum in float32
+        grad_w = torch.zeros(stacked.shape[:2], dtype=accumulate, device=xc.device) if need_w else None
+        present = [(rate, g.to(xc.dtype)) for rate, g in zip(ctx.rates, grads) if g is not None]
+        for part in chunks(batch, 9 * c_out * height * width * xc.element_size()):
+            n = part.stop - part.start
+            grad_products = xc.new_zeros((n, 9, c_out, height, width))
+            for rate, grad in present:
+                grad_products[:, CENTRE] += grad[part]
+                add_shifted(grad[part], grad_products, rate, reverse=True)
+            flat = grad_products.flatten(1, 2)  # (n, 9*C_out, H, W)
+            if need_x:
+                grad_x[part] = F.conv2d(flat, stacked.transpose(0, 1))
+            if need_w:
+                grad_w += torch.einsum("bkhw,bchw->kc", flat, xc[part]).to(accumulate)
+        if need_w:
+            grad_w = grad_w.reshape(3, 3, c_out, -1).permute(2, 3, 0, 1).to(w_dtype)
+        return (None if grad_x is None else grad_x.to(x_dtype)), grad_w, None
 
 
 def shared_kernel_taps(x: torch.Tensor, weight: torch.Tensor, rates: tuple[int, ...]) -> list[torch.Tensor]:
     """Equal (up to float rounding) to [conv2d(x, weight, padding=r, dilation=r) for r in rates]."""
-    return list(ShiftedTapSum.apply(tap_products(x, weight), tuple(rates)))
-
+    return list(SharedKernelTaps.apply(x, weight, tuple(rates)))
