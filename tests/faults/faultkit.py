@@ -74,6 +74,11 @@ def iterations(path: Path) -> list[int]:
     return [json.loads(line)["iteration"] for line in path.read_text().splitlines()]
 
 
+def ci_or_full(cases: list, ci: list) -> list:
+    """All `cases` with KSAC_FAULTS_FULL=1, else the CI subset `ci` (each kind of fault at least once)."""
+    return list(cases) if FULL else [c for c in cases if c in ci]
+
+
 def draws(seed: int, count: int, choices: list) -> list:
     """`count` reproducible random picks (the seed is in the test id, so a failure can be rerun)."""
     rng = random.Random(seed)
