@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import subprocess
 import sys
 from pathlib import Path
@@ -77,9 +76,3 @@ def iterations(path: Path) -> list[int]:
 def ci_or_full(cases: list, ci: list) -> list:
     """All `cases` with KSAC_FAULTS_FULL=1, else the CI subset `ci` (each kind of fault at least once)."""
     return list(cases) if FULL else [c for c in cases if c in ci]
-
-
-def draws(seed: int, count: int, choices: list) -> list:
-    """`count` reproducible random picks (the seed is in the test id, so a failure can be rerun)."""
-    rng = random.Random(seed)
-    return [rng.choice(choices) for _ in range(count)]
