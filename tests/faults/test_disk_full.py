@@ -63,3 +63,4 @@ def test_full_disk_on_the_results_csv_keeps_every_earlier_row(tiny_recipe, tmp_p
     rows = io.read_csv_rows(csv_path)
     assert [r["cell"] for r in rows] == ["c0", "c1", "c2", rows[3]["cell"]] and rows[3]["status"] == "ok"
     assert rows[:3] == before_rows
+    assert iterations(tmp_path / "cells" / rows[3]["cell"] / "metrics.jsonl") == [1, 2]  # trained once
