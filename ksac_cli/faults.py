@@ -13,7 +13,7 @@ actions:
   nan    the loss of that step becomes NaN (step only)
   enospc the write fails with ENOSPC, "No space left on device" (write only)
 
-The toolkit's code calls `hit(point, name)` at those places; with KSAC_FAULT unset it returns None at
+The toolkit's code calls `hit(point)` at those places; with KSAC_FAULT unset it returns None at
 the cost of one dict lookup.
 """
 

@@ -17,11 +17,14 @@ from ksac_cli.engine.metrics import ConfusionMatrix, confusion_counts
 SIZE_BUCKETS = ("small", "medium", "large")
 
 
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}  # the --amp modes other than off
+
+
 def autocast(device: torch.device, amp: str):
+    """The autocast context of an --amp mode (off: none)."""
     if amp == "off":
         return nullcontext()
-    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
+    return torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPES[amp])
 
 
 def predict(model: nn.Module, images: torch.Tensor, scales: Iterable[float] = (1.0,), flip: bool = False,

@@ -105,8 +105,9 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, scaler, b
         batch_images: int | None = None) -> Progress:
     """Train from `progress.iteration` to `cfg.iters`.
 
-    `batches` yields `Batch`es (images, masks, ids, bad, sizes) for this process; `evaluate_fn(iteration)` returns the
-    metrics dict of an evaluation; `reduce_fn` averages a tensor across processes (distributed runs).
+    `batches` yields `Batch`es (images, masks, ids, bad, sizes) for this process; `evaluate_fn(iteration)`
+    returns the metrics dict of an evaluation; `reduce_fn` averages a tensor across processes (distributed
+    runs).
     Files (rank 0 only): metrics.jsonl, eval.jsonl, checkpoints/last.pt and best.pt.
     """
     emit = on_event or (lambda kind, data: None)

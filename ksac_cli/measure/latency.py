@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import statistics
 import time
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from ksac_cli.engine.evaluate import AUTOCAST_DTYPES, autocast
 
 
 @dataclass(frozen=True)
@@ -19,19 +20,9 @@ class Latency:
     runs: int
 
 
-AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def autocast(device: torch.device, amp: str):
-    """The autocast context of an amp mode (off: none)."""
-    if amp == "off":
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=AUTOCAST_DTYPES[amp])
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -43,7 +34,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 @torch.inference_mode()
-def measure_latency(model: nn.Module, x: torch.Tensor, runs: int = 10, warmup: int = 3, amp: str = "off") -> Latency:
+def measure_latency(model: nn.Module, x: torch.Tensor, runs: int = 10, warmup: int = 3,
+                    amp: str = "off") -> Latency:
     """Forward-pass wall time of `model(x)` in eval mode (under autocast when `amp` is bf16/fp16);
     images/s = batch / median time."""
     was_training = model.training

@@ -9,7 +9,8 @@ import torch
 
 from ksac_cli.config import ModelConfig, format_rates
 from ksac_cli.env import device_name
-from ksac_cli.measure.latency import AUTOCAST_DTYPES, measure_latency
+from ksac_cli.engine.evaluate import AUTOCAST_DTYPES
+from ksac_cli.measure.latency import measure_latency
 from ksac_cli.measure.macs import count_macs
 from ksac_cli.measure.params import model_parameters
 from ksac_cli.models import build_model

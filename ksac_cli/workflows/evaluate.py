@@ -73,7 +73,8 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: dict, out: str | Path
     result.images = int(dist.sum_(images).item())
     record = {"checkpoint": str(path), "iteration": state["iteration"], "dataset": cfg.data.dataset, "split": split,
               "output_stride": cfg.model.output_stride,
-              "ksac_impl": cfg.model.ksac_impl if cfg.model.head == "ksac" else None, "scales": list(cfg.eval.scales), "flip": cfg.eval.flip,
+              "ksac_impl": cfg.model.ksac_impl if cfg.model.head == "ksac" else None,
+              "scales": list(cfg.eval.scales), "flip": cfg.eval.flip,
               "images": result.images, "skipped_bad_samples": len(bad),
               **metrics_record(result.metrics(), dataset.classes)}
     out = Path(out) if out else (path.parent.parent if path.parent.name == "checkpoints" else path.parent) / "eval.json"

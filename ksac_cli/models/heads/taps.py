@@ -10,7 +10,7 @@ with zero fill (paper.md, "Compute: where KSAC can really save FLOPs"). The mult
 convolution whatever the number of rates; what is left is 8 shifted adds per rate (the centre tap needs no
 shift), memory-bound and done in place on overlapping rectangles: nothing is padded, nothing is copied
 per tap. The backward of the shifted sum is the same sum with the shifts reversed, written out in
-`ShiftedTapSum.backward` so autograd does not materialise one zero-filled map per tap and rate.
+`SharedKernelTaps.backward` so autograd does not materialise one zero-filled map per tap and rate.
 """
 
 from __future__ import annotations
@@ -87,8 +87,8 @@ class SharedKernelTaps(torch.autograd.Function):
         ctx.rates, ctx.dtypes = rates, (x.dtype, weight.dtype)
         batch, _, height, width = x.shape
         c_out = weight.shape[0]
-        layout = torch.channels_last if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) \
-            and not x.is_contiguous() else torch.contiguous_format
+        channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+        layout = torch.channels_last if channels_last else torch.contiguous_format
         outputs = [torch.empty((batch, c_out, height, width), dtype=dtype, device=x.device, memory_format=layout)
                    for _ in rates]
         with torch.autocast(x.device.type, enabled=False):
