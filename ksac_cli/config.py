@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -48,11 +49,19 @@ def parse_rates(text: str | list | tuple, option: str = "--rates") -> tuple[int,
 
 
 def parse_floats(text: str, option: str) -> tuple[float, ...]:
-    """'0.5,1.0,1.5' -> (0.5, 1.0, 1.5)."""
+    """'0.5,1.0,1.5' -> (0.5, 1.0, 1.5); every item a finite number."""
     try:
-        return tuple(float(item) for item in text.split(","))
+        values = tuple(float(item) for item in text.split(","))
     except ValueError:
         raise KsacError(f"{option}: {text!r} is not a comma list of numbers (e.g. 0.5,0.75,1.0)") from None
+    return tuple(finite(v, option) for v in values)
+
+
+def finite(value: float, key: str) -> float:
+    """`value`, or an error naming `key` when it is nan or infinite (no setting here accepts either)."""
+    if not math.isfinite(value):
+        raise KsacError(f"{key}: {value} is not allowed; expected a finite number")
+    return value
 
 
 def format_rates(rates: tuple[int, ...]) -> str:
@@ -153,7 +162,7 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise KsacError(f"{key}: expected a number, got {value!r}")
-        return float(value)
+        return finite(float(value), key)
     if tp is str:
         if not isinstance(value, str):
             raise KsacError(f"{key}: expected a string, got {value!r}")
@@ -386,6 +395,8 @@ class TrainConfig:
             raise KsacError(f"{where}.momentum: {self.momentum} must be in [0, 1)")
         if self.weight_decay < 0:
             raise KsacError(f"{where}.weight_decay: {self.weight_decay} must be >= 0")
+        if self.poly_power < 0:
+            raise KsacError(f"{where}.poly_power: {self.poly_power} must be >= 0 (0: constant learning rate)")
         check_choice(f"{where}.amp", self.amp, AMP_MODES)
         check_choice(f"{where}.optimizer", self.optimizer, OPTIMIZERS)
 

@@ -6,10 +6,13 @@ import pytest
 
 from ksac_cli.config import (
     DataConfig,
+    EvalConfig,
     ModelConfig,
     ProfileConfig,
     ProfileGrid,
+    TrainConfig,
     from_dict,
+    load_run_config,
     parse_rates,
     short_hash,
 )
@@ -32,13 +35,29 @@ def test_parse_rates():
     ({"data": {"dataset": "coco"}}, "data.dataset: 'coco' is not allowed; expected one of: synthetic, voc"),
     ({"data": {"dataset": "voc"}}, "data.data_root: dataset 'voc' needs --data-root"),
     ({"data": {"synthetic": {"size": 8}}}, "data.synthetic.size: 8 must be at least 32"),
+    ({"model": {"dropout": float("nan")}}, "model.dropout: nan is not allowed; expected a finite number"),
+    ({"data": {"scale_max": float("inf")}}, "data.scale_max: inf is not allowed; expected a finite number"),
+    ({"data": {"scale_min": float("-inf")}}, "data.scale_min: -inf is not allowed; expected a finite number"),
+    ({"train": {"lr": float("nan")}}, "train.lr: nan is not allowed"),
+    ({"train": {"weight_decay": float("inf")}}, "train.weight_decay: inf is not allowed"),
+    ({"train": {"poly_power": -1.0}}, "train.poly_power: -1.0 must be >= 0"),
+    ({"eval": {"scales": "0.5,nan"}}, "eval.scales: nan is not allowed"),
+    ({"eval": {"scales": [1.0, float("inf")]}}, "eval.scales: inf is not allowed"),
 ])
 def test_errors_name_the_key_and_the_allowed_values(data, message):
     section = next(iter(data))
-    cls = {"model": ModelConfig, "data": DataConfig}[section]
+    cls = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig, "eval": EvalConfig}[section]
     with pytest.raises(KsacError) as e:
         from_dict(cls, data[section], section)
     assert message in str(e.value)
+
+
+def test_a_recipe_with_nan_names_the_file_and_key(tmp_path):
+    """YAML spells nan and infinity .nan and .inf: a recipe key holding one is refused like a flag."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("train:\n  lr: .nan\n")
+    with pytest.raises(KsacError, match=f"{recipe}: train.lr: nan is not allowed"):
+        load_run_config(recipe)
 
 
 def test_from_dict_round_trip_and_hash():

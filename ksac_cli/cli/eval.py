@@ -9,6 +9,7 @@ import typer
 
 from ksac_cli import workflows
 from ksac_cli.cli import options, output
+from ksac_cli.config import parse_floats
 
 
 def evaluate(
@@ -34,6 +35,8 @@ def evaluate(
     pixels labelled 255 are ignored; a class absent from both the ground truth and the predictions is left
     out of the mean. Multi-scale inference sums the softmax probabilities over scales (and flips).
     """
+    if scales is not None:  # checked before the checkpoint is read
+        scales = parse_floats(scales, "--scales")
     overrides = {
         "data": {"dataset": dataset, "data_root": data_root, "val_split": split, "workers": workers, "skip_bad": skip_bad},
         "eval": {"scales": scales, "flip": flip, "batch_size": batch_size, "output_stride": output_stride},

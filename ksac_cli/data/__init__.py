@@ -1,13 +1,14 @@
 """Datasets: the name table, the one translation point `build_dataset`, and the batch contract.
 
 Every reader returns a `SegmentationDataset` whose items are (image (3, H, W) float32, mask (H, W) int64
-with 255 = ignore, id) or a `BadSample`; `collate` makes `Batch`es (images, masks, ids, bad, sizes)."""
+with 255 = ignore, id) or a `BadSample`; `collate` makes `Batch`es (images, masks, ids, bad, sizes);
+`collate_by_size` one per image size (evaluation)."""
 
 from __future__ import annotations
 
 from ksac_cli.config import DataConfig
 from ksac_cli.data.ade20k import ade20k
-from ksac_cli.data.base import BadSample, Batch, SegmentationDataset, collate
+from ksac_cli.data.base import BadSample, Batch, SegmentationDataset, collate, collate_by_size
 from ksac_cli.data.cityscapes import cityscapes
 from ksac_cli.data.folder import folder
 from ksac_cli.data.objects import WithObjectSizes, object_size_map
@@ -36,5 +37,6 @@ def build_dataset(cfg: DataConfig, split: str, train: bool) -> SegmentationDatas
     return dataset
 
 
-__all__ = ["BadSample", "Batch", "DATASETS", "SegmentationDataset", "build_dataset", "collate", "dataset_root",
+__all__ = ["BadSample", "Batch", "DATASETS", "SegmentationDataset", "build_dataset", "collate", "collate_by_size",
+           "dataset_root",
            "WithObjectSizes", "object_size_map"]

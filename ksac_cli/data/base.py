@@ -130,14 +130,29 @@ class Batch(NamedTuple):
 
 
 def collate(batch: list) -> Batch:
-    """Stack the good samples; pass the bad ones on. (None, None, [], bad, None) when every sample is bad."""
+    """Stack the good samples (training crops: all one size); pass the bad ones on. (None, None, [], bad,
+    None) when every sample is bad."""
+    groups = collate_by_size(batch)
+    if len(groups) > 1:
+        shapes = sorted({tuple(g.images.shape[1:]) for g in groups})
+        raise KsacError(f"training samples of different sizes {shapes} in one batch; every training sample "
+                        f"must be cropped to --crop-size")
+    return groups[0]
+
+
+def collate_by_size(batch: list) -> list[Batch]:
+    """One `Batch` per image size, in order of first appearance (real datasets' images differ in size, so an
+    evaluation batch may hold several); the bad samples ride with the first. Always at least one Batch."""
     good = [b for b in batch if not isinstance(b, BadSample)]
     bad = [b for b in batch if isinstance(b, BadSample)]
     if not good:
-        return Batch(None, None, [], bad)
-    shapes = {tuple(g[0].shape) for g in good}
-    if len(shapes) > 1:
-        raise KsacError(f"images of different sizes {sorted(shapes)} in one evaluation batch; use --batch-size 1")
-    sizes = torch.stack([g[3] for g in good]) if len(good[0]) > 3 else None
-    return Batch(torch.stack([g[0] for g in good]), torch.stack([g[1] for g in good]), [g[2] for g in good], bad,
-                 sizes)
+        return [Batch(None, None, [], bad)]
+    by_shape: dict[tuple, list] = {}
+    for sample in good:
+        by_shape.setdefault(tuple(sample[0].shape), []).append(sample)
+    out = []
+    for i, same in enumerate(by_shape.values()):
+        sizes = torch.stack([g[3] for g in same]) if len(same[0]) > 3 else None
+        out.append(Batch(torch.stack([g[0] for g in same]), torch.stack([g[1] for g in same]), [g[2] for g in same],
+                         bad if i == 0 else [], sizes))
+    return out

@@ -61,6 +61,14 @@ class Dist:
             torch_dist.all_reduce(value, op=torch_dist.ReduceOp.SUM)
         return value
 
+    def broadcast_buffers(self, model: nn.Module) -> None:
+        """Copy rank 0's buffers (BatchNorm running statistics) to every rank. Without SyncBatchNorm each
+        process updates its own statistics in its last forward pass; a sharded evaluation must run ONE
+        model, the one rank 0 saves in the checkpoint."""
+        if self.active:
+            for buffer in model.buffers():
+                torch_dist.broadcast(buffer, src=0)
+
     def close(self) -> None:
         if self.active and torch_dist.is_initialized():
             torch_dist.destroy_process_group()

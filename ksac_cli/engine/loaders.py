@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from ksac_cli.data import WithObjectSizes, collate
+from ksac_cli.data import WithObjectSizes, collate, collate_by_size
 from ksac_cli.engine.sampler import ResumableSampler, SeededSamples
 from ksac_cli.errors import KsacError
 
@@ -49,13 +49,27 @@ def train_loader(dataset: Dataset, global_batch: int, workers: int, seed: int, s
     )
 
 
-def eval_loader(dataset: Dataset, batch_size: int, workers: int, rank: int = 0, world_size: int = 1) -> DataLoader:
+class SizeGroupedBatches:
+    """Iterates a DataLoader whose collate makes a list of `Batch`es (one per image size), one Batch at a
+    time: evaluation never stacks images of different sizes, and the confusion matrix (a sum over pixels)
+    is the same as with one image per batch."""
+
+    def __init__(self, loader: DataLoader) -> None:
+        self.loader = loader
+
+    def __iter__(self) -> Iterator:
+        for group in self.loader:
+            yield from group
+
+
+def eval_loader(dataset: Dataset, batch_size: int, workers: int, rank: int = 0, world_size: int = 1) -> SizeGroupedBatches:
     """Rank r evaluates samples r, r+W, r+2W, ...: every sample exactly once across ranks (no padding).
-    Batches carry each image's object-size map (for the per-size IoU), made in the workers."""
+    Batches carry each image's object-size map (for the per-size IoU), made in the workers; a loader batch
+    whose images differ in size is split into one Batch per size."""
     dataset = WithObjectSizes(dataset)
     shard = dataset if world_size == 1 else Subset(dataset, list(range(rank, len(dataset), world_size)))
-    return DataLoader(shard, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate,
-                      worker_init_fn=ignore_interrupts)
+    return SizeGroupedBatches(DataLoader(shard, batch_size=batch_size, shuffle=False, num_workers=workers,
+                                         collate_fn=collate_by_size, worker_init_fn=ignore_interrupts))
 
 
 def checked(batches: Iterator, skip_bad: bool, skipped: list) -> Iterator:

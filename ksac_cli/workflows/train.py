@@ -60,6 +60,11 @@ def train(cfg: RunConfig, resume: bool = True, force: bool = False, on_event: Ev
     if cfg.train.batch_size % dist.world_size:
         raise KsacError(f"--batch-size {cfg.train.batch_size} does not split evenly across {dist.world_size} "
                         f"processes; pick a multiple of {dist.world_size}")
+    synced = dist.world_size > 1 and cfg.train.sync_bn and device.type == "cuda"  # BN over the global batch
+    if (cfg.train.batch_size if synced else cfg.train.batch_size // dist.world_size) < 2:
+        raise KsacError(f"--batch-size {cfg.train.batch_size}: BatchNorm needs at least 2 images per batch"
+                        + ("" if dist.world_size == 1 else f" in each of the {dist.world_size} processes")
+                        + f"; use --batch-size {2 * dist.world_size} or more")
     seed_everything(cfg.train.seed, cfg.train.deterministic)
 
     train_set, val_set = datasets_for(cfg)
@@ -106,6 +111,7 @@ def train(cfg: RunConfig, resume: bool = True, force: bool = False, on_event: Ev
 
     def evaluate_fn(iteration: int) -> dict:
         emit("eval_start", {"iteration": iteration, "images": len(val_set)})
+        dist.broadcast_buffers(model)
         result = evaluate_split(_unwrap(model), val_loader, val_set, device, cfg, bad, dist)
         return metrics_record(result.metrics(), val_set.classes)
 

@@ -105,3 +105,35 @@ def make_folder(root: Path) -> Path:
 def _mk(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def make_voc_mixed_sizes(root: Path, train: int = 6, val: int = 7, seed: int = 0) -> Path:
+    """A VOC2012 copy whose images ALL differ in size (odd and even sides, portrait and landscape, as in the
+    real dataset): a few rectangles of random classes each (most of the 20 classes absent), their outlines
+    labelled 255 like VOC's object borders. Ids are VOC-like; train.txt and val.txt list them."""
+    rng = np.random.default_rng(seed)
+    voc = root / "VOCdevkit" / "VOC2012"
+    ids = [f"2008_{i:06d}" for i in range(train + val)]
+    seen = set()
+    for i, name in enumerate(ids):
+        while True:
+            h, w = int(rng.integers(37, 90)), int(rng.integers(37, 90))
+            if (h, w) not in seen:
+                seen.add((h, w))
+                break
+        m = np.zeros((h, w), np.uint8)
+        image = rng.integers(60, 120, (h, w, 3)).astype(np.uint8)
+        for _ in range(int(rng.integers(1, 4))):
+            c = int(rng.choice([1, 8, 12, 15]))  # aeroplane, cat, dog, person
+            y0, x0 = int(rng.integers(0, h - 8)), int(rng.integers(0, w - 8))
+            y1, x1 = min(h, y0 + int(rng.integers(6, h))), min(w, x0 + int(rng.integers(6, w)))
+            m[y0:y1, x0:x1] = 255
+            m[y0 + 1:y1 - 1, x0 + 1:x1 - 1] = c
+            image[y0:y1, x0:x1] = (40 * c % 255, 255 - 12 * c, 17 * c % 255)
+        jpeg(Image.fromarray(image), voc / "JPEGImages" / f"{name}.jpg")
+        palette_png(m, voc / "SegmentationClass" / f"{name}.png")
+    sets = voc / "ImageSets" / "Segmentation"
+    sets.mkdir(parents=True, exist_ok=True)
+    (sets / "train.txt").write_text("\n".join(ids[:train]) + "\n")
+    (sets / "val.txt").write_text("\n".join(ids[train:]) + "\n")
+    return root
