@@ -471,7 +471,7 @@ class AblationGrid:
     backbone: tuple[str, ...] = ()
     merge: tuple[str, ...] = ()
     output_stride: tuple[int, ...] = ()
-    seeds: int = 1  # seeds recipe seed, seed + 1, ...
+    seeds: int = 3  # seeds recipe seed, seed + 1, ...: 3 by default, so every difference comes with an interval
 
     def validate(self, where: str = "grid") -> None:
         if self.seeds < 1:

@@ -58,6 +58,16 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
         f.write(data)
 
 
+def write_npz(path: str | os.PathLike, **arrays) -> None:
+    """`numpy.savez_compressed(path, **arrays)`, made in memory and then written atomically (numpy
+    itself would write the file in place, and append `.npz` to a name without it)."""
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    write_bytes(path, buffer.getvalue())
+
+
 def write_json(path: str | os.PathLike, obj: object) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 

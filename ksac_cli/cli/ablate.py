@@ -21,7 +21,7 @@ def ablate(
     backbone: options.Backbones = None,
     merge: options.Merges = None,
     output_stride: options.OutputStrides = None,
-    seeds: Annotated[Optional[int], typer.Option("--seeds", help="Seeds per cell: the recipe's seed, seed+1, ... [default: 1].")] = None,
+    seeds: Annotated[Optional[int], typer.Option("--seeds", help="Seeds per cell: the recipe's seed, seed+1, ... [default: 3, the fewest that give a confidence interval worth reading].")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Folder of the cells' run directories [default: runs/ablate/<recipe name>].")] = None,
     results: Annotated[Path, typer.Option("--results", help="CSV the rows are added to (one per cell and seed; safe to share between processes).")] = Path("results/ablation.csv"),
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the grid, each model's parameters and MACs and a time estimate from a short measured step; train nothing.")] = False,

@@ -1,5 +1,6 @@
 """Evaluation: (multi-scale, flipped) inference and one confusion matrix over the whole split,
-plus one per object-size bucket (pixels of ground-truth objects of that size only)."""
+plus one per object-size bucket (pixels of ground-truth objects of that size only), plus the same per
+image (the evidence `ksac report` resamples: engine/evidence.py writes it as eval_images.npz)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ksac_cli import faults
 from ksac_cli.engine.metrics import ConfusionMatrix, confusion_counts
 
 SIZE_BUCKETS = ("small", "medium", "large")
+GROUPS = ("none", *SIZE_BUCKETS)  # per-pixel size groups: 0 = no object, then 1 + index in SIZE_BUCKETS
 
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}  # the --amp modes other than off
@@ -66,6 +68,9 @@ class EvalResult:
     by_size: dict[str, ConfusionMatrix]
     images: int = 0
     bad: list = field(default_factory=list)
+    # [(id, (len(GROUPS), K, K) int32 numpy [group, true, predicted])] of this process's images, in the
+    # order evaluated; summed over images and groups it is `confusion`, over images at 1 + i `by_size`
+    per_image: list = field(default_factory=list)
 
     def metrics(self) -> dict:
         out = self.confusion.compute()
@@ -88,7 +93,9 @@ def evaluate(model: nn.Module, batches: Iterable, num_classes: int, device: torc
              on_batch: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, list], None] | None = None) -> EvalResult:
     """`batches` yields `Batch`es (images, masks, ids, bad, sizes) as `ksac_cli.data.collate` makes them;
     `sizes`, the object-size map (0: no object, 1 + index in SIZE_BUCKETS), fills the per-size matrices
-    when present. `on_batch(images, masks, predictions, ids)` sees every batch (saving predictions, progress)."""
+    when present (without it every pixel is in group 0). One bincount per batch counts every image and
+    size group at once (`per_image_counts`). `on_batch(images, masks, predictions, ids)` sees every batch
+    (saving predictions, progress)."""
     was_training = model.training
     model.eval()
     result = EvalResult(ConfusionMatrix(num_classes, device=device),
@@ -101,17 +108,26 @@ def evaluate(model: nn.Module, batches: Iterable, num_classes: int, device: torc
                 continue
             images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
             pred = labels(predict(model, images, scales, flip, amp))  # (B, H, W)
-            if sizes is None:
-                result.confusion.update(pred, masks)
-            else:  # one pass over the pixels for the whole-split matrix and every size bucket
-                counts = confusion_counts(pred, masks, num_classes, groups=sizes.to(device),
-                                          num_groups=1 + len(SIZE_BUCKETS))
-                result.confusion.mat += counts.sum(dim=0)
-                for i, bucket in enumerate(SIZE_BUCKETS, start=1):
-                    result.by_size[bucket].mat += counts[i]
+            counts = per_image_counts(pred, masks, sizes, num_classes)  # (B, G, K, K)
+            result.confusion.mat += counts.sum(dim=(0, 1))
+            for i, bucket in enumerate(SIZE_BUCKETS, start=1):
+                result.by_size[bucket].mat += counts[:, i].sum(dim=0)
+            result.per_image.extend(zip(ids, counts.to("cpu", torch.int32).numpy()))
             result.images += images.shape[0]
             if on_batch is not None:
                 on_batch(images, masks, pred, ids)
     finally:
         model.train(was_training)
     return result
+
+
+def per_image_counts(pred: torch.Tensor, masks: torch.Tensor, sizes: torch.Tensor | None,
+                     num_classes: int) -> torch.Tensor:
+    """(B, len(GROUPS), K, K) pixel counts [image, size group, true, predicted] of a batch, in ONE
+    bincount: the group of a pixel is its image's index * len(GROUPS) + its size group (255 ignored)."""
+    b = pred.shape[0]
+    image = torch.arange(b, device=pred.device).view(b, 1, 1) * len(GROUPS)  # (B, 1, 1)
+    groups = image + (0 if sizes is None else sizes.to(pred.device, torch.int64))  # (B, H, W)
+    counts = confusion_counts(pred, masks, num_classes, groups=groups.expand_as(pred),
+                              num_groups=b * len(GROUPS))
+    return counts.view(b, len(GROUPS), num_classes, num_classes)

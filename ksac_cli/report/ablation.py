@@ -8,6 +8,8 @@ import json
 
 import pandas as pd
 
+from ksac_cli.report.stats import t_interval
+
 SIZES = ("small", "medium", "large")
 
 
@@ -56,12 +58,22 @@ def _mean_std(values: pd.Series) -> str:
     return f"{values.mean():.2f} ± {values.std(ddof=1):.2f}"
 
 
+def _t_ci(values: pd.Series) -> str:
+    """The 95% Student's t interval of the mean over seeds, in %; "-" with fewer than 2 seeds."""
+    values = 100.0 * values.dropna()
+    if len(values) < 2:
+        return "-"
+    ci = t_interval(values.to_numpy(float))
+    return f"[{ci.low:.2f}, {ci.high:.2f}]"
+
+
 def rates_table(df: pd.DataFrame) -> pd.DataFrame:
-    """(b) mIoU per head and rate set: mean ± std over seeds (n seeds)."""
+    """(b) mIoU per head and rate set: mean ± std over seeds (n seeds) and the 95% t interval of the mean."""
     out = []
     for (backbone, stride, model), group in df.groupby(["backbone", "output_stride", "model"], sort=False):
         out.append({"backbone": backbone, "OS": int(stride), "model": model, "seeds": len(group),
-                    "mIoU (%)": _mean_std(group["miou"]), "best mIoU (%)": _mean_std(group["best_miou"]),
+                    "mIoU (%)": _mean_std(group["miou"]), "mIoU 95% CI (t)": _t_ci(group["miou"]),
+                    "best mIoU (%)": _mean_std(group["best_miou"]),
                     "params (M)": group["params_total"].iloc[0] / 1e6})
     return pd.DataFrame(out)
 

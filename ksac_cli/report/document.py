@@ -9,8 +9,10 @@ from pathlib import Path
 import pandas as pd
 
 from ksac_cli import io
-from ksac_cli.report import ablation, figures
+from ksac_cli.report import ablation, compare, figures
+from ksac_cli.report.evidence import EvidenceStore
 from ksac_cli.report.params import reduction_table
+from ksac_cli.report.qualitative import qualitative_figure
 from ksac_cli.report.tables import to_latex, to_markdown
 
 MAKERS = {
@@ -18,6 +20,12 @@ MAKERS = {
     "profile.csv": "ksac profile",
     "paper_params.csv": "ksac profile --recipe recipes/paper_params.yaml",
 }
+
+VERDICT_NOTE = ("Differences are paired by seed (same backbone, output stride and rates; for rate 24 the same head). "
+                "A verdict rests on the 95% Student's t interval of the mean difference over seeds (n - 1 degrees "
+                "of freedom): 'better' when it excludes 0. With one seed it rests on the paired bootstrap over "
+                "the val images (1000 resamples), which measures the test set's sampling only, not training "
+                "randomness.")
 
 
 @dataclass
@@ -30,7 +38,8 @@ class Report:
 def make_report(results: Path, out: Path) -> Report:
     results, out = Path(results), Path(out)
     report = Report()
-    sections: list[str] = []
+    sections: list[str] = []  # tables
+    pictures: list[str] = []  # plots, after the tables
 
     def table(slug: str, title: str, df: pd.DataFrame, note: str) -> None:
         if df.empty:
@@ -46,7 +55,39 @@ def make_report(results: Path, out: Path) -> Report:
         if draw(path) is False:
             return
         report.files.append(path)
-        sections.append(f"![{title}]({name})\n")
+        pictures.append(f"![{title}]({name})\n")
+
+    verdicts: list[str] = []
+    if (results / "ablation.csv").is_file():
+        df = ablation.load(results / "ablation.csv")
+        if df.empty:
+            report.missing.append("ablation.csv has no successful rows: rerun `ksac ablate`")
+        else:
+            verdicts = _comparisons(df, table, report)
+            source = "Input: `ablation.csv` (ksac ablate)."
+            table("params", "(a) Parameters and MACs of the ablation's models", ablation.params_table(df),
+                  f"MACs from fvcore at the training crop, batch 1 (one multiply-add = one flop). {source}")
+            table("rates", "(b) mIoU per head and rate set", ablation.rates_table(df),
+                  f"Final val mIoU, mean ± std over seeds, and the 95% Student's t interval of the mean. {source}")
+            table("paired", "(b') KSAC minus ASPP, paired by seed", ablation.paired_table(df),
+                  f"Same backbone, output stride, rates and seed. {source}")
+            table("per_class", "(c) Per-class IoU (%)", ablation.per_class_table(df), f"Mean over seeds. {source}")
+            table("size", "(d) IoU by object size (%)", ablation.size_table(df),
+                  "IoU over the pixels of ground-truth objects of each size (connected components: small < "
+                  f"32x32 px, medium < 96x96 px, large); 'vs ASPP' is KSAC minus ASPP in points. {source}")
+            plot("miou_vs_params.png", "mIoU vs parameters", lambda p: figures.miou_vs_params(df, p))
+            plot("miou_by_rates.png", "mIoU per rate set", lambda p: figures.miou_by_rates(df, p))
+            plot("per_class_iou.png", "per-class IoU", lambda p: figures.per_class_bars(ablation.per_class_table(df), p))
+            plot("size_iou.png", "IoU by object size", lambda p: figures.size_bars(df, p))
+            plot("training_curves.png", "training curves", lambda p: figures.training_curves(df, p))
+            why_not = qualitative_figure(df, out / "qualitative.png")
+            if why_not is None:
+                report.files.append(out / "qualitative.png")
+                pictures.append("![qualitative: ground truth, ASPP and KSAC](qualitative.png)\n")
+            else:
+                report.missing.append(f"qualitative.png: {why_not}")
+    else:
+        report.missing.append("no ablation.csv: tables (a)-(d) and the plots need `ksac ablate`")
 
     for name in ("paper_params.csv", "profile.csv"):
         if (results / name).is_file():
@@ -57,35 +98,37 @@ def make_report(results: Path, out: Path) -> Report:
         else:
             report.missing.append(f"no {name}: the parameter table from it needs `{MAKERS[name]}`")
 
-    if (results / "ablation.csv").is_file():
-        df = ablation.load(results / "ablation.csv")
-        if df.empty:
-            report.missing.append("ablation.csv has no successful rows: rerun `ksac ablate`")
-        else:
-            source = "Input: `ablation.csv` (ksac ablate)."
-            table("params", "(a) Parameters and MACs of the ablation's models", ablation.params_table(df),
-                  f"MACs from fvcore at the training crop, batch 1 (one multiply-add = one flop). {source}")
-            table("rates", "(b) mIoU per head and rate set", ablation.rates_table(df),
-                  f"Final val mIoU, mean ± std over seeds. {source}")
-            table("paired", "(b') KSAC minus ASPP, paired by seed", ablation.paired_table(df),
-                  f"Same backbone, output stride, rates and seed. {source}")
-            table("per_class", "(c) Per-class IoU (%)", ablation.per_class_table(df), f"Mean over seeds. {source}")
-            size = ablation.size_table(df)
-            table("size", "(d) IoU by object size (%)", size,
-                  "IoU over the pixels of ground-truth objects of each size (connected components: small < "
-                  f"32x32 px, medium < 96x96 px, large); 'vs ASPP' is KSAC minus ASPP in points. {source}")
-            sections.append("## Plots\n")
-            plot("miou_vs_params.png", "mIoU vs parameters", lambda p: figures.miou_vs_params(df, p))
-            plot("miou_by_rates.png", "mIoU per rate set", lambda p: figures.miou_by_rates(df, p))
-            plot("per_class_iou.png", "per-class IoU", lambda p: figures.per_class_bars(ablation.per_class_table(df), p))
-            plot("size_iou.png", "IoU by object size", lambda p: figures.size_bars(size, p))
-            plot("training_curves.png", "training curves", lambda p: figures.training_curves(df, p))
-    else:
-        report.missing.append("no ablation.csv: tables (a)-(d) and the plots need `ksac ablate`")
-
     missing = "".join(f"- {m}\n" for m in report.missing)
-    text = ("# ksac report\n\nMade by `ksac report` from the files in `" + str(results) + "`.\n\n"
-            + "\n".join(sections) + (f"\n## Not made\n\n{missing}" if missing else ""))
+    lead = f"## Verdicts\n\n{VERDICT_NOTE}\n\n" + "".join(line + "\n" for line in verdicts) + "\n" if verdicts else ""
+    text = ("# ksac report\n\nMade by `ksac report` from the files in `" + str(results) + "`.\n\n" + lead
+            + "\n".join(sections) + ("\n## Plots\n\n" + "\n".join(pictures) if pictures else "")
+            + (f"\n## Not made\n\n{missing}" if missing else ""))
     io.write_text(out / "report.md", text)
     report.files.insert(0, out / "report.md")
     return report
+
+
+
+def _comparisons(df: pd.DataFrame, table, report: Report) -> list[str]:
+    """The paired-comparison tables (KSAC vs ASPP: mIoU and per size; adding rate 24); returns the verdict
+    lines that lead report.md. Bootstrap cells whose run directory is gone are counted in "Not made"."""
+    store = EvidenceStore()
+    source = ("Inputs: `ablation.csv` (ksac ablate) and each cell's `eval_images.npz` (its `run_dir`). "
+              "Δ = first minus second in points; '95% CI of Δ (t, seeds)': Student's t over the paired seeds; "
+              "bootstrap: 1000 resamples of the val images, the same for both runs, per seed.")
+    sizes = [m for m in compare.METRICS if m != "mIoU"]
+    groups = [("ksac_vs_aspp", "KSAC vs ASPP: mIoU", compare.ksac_vs_aspp(df, store), "KSAC", "ASPP"),
+              ("ksac_vs_aspp_size", "KSAC vs ASPP: IoU by object size", compare.ksac_vs_aspp(df, store, sizes),
+               "KSAC", "ASPP"),
+              ("rate24", "Adding rate 24 (rates + 24 minus rates, same head)", compare.with_rate(df, store, 24),
+               "with 24", "without 24")]
+    made = []
+    for slug, title, comparisons, first, second in groups:
+        table(slug, title, compare.comparison_table(comparisons, first, second), source)
+        made += comparisons
+    lines = [compare.verdict_line(c) for c in sorted(made, key=lambda c: c.metric != "mIoU")]  # mIoU first
+    gone = sorted({r for r in df["run_dir"] if isinstance(r, str) and r and not Path(r).is_dir()})
+    if gone:
+        report.missing.append(f"bootstrap intervals of {len(gone)} cells: run directory missing "
+                              f"({', '.join(gone[:3])}{', ...' if len(gone) > 3 else ''}); every other number is made")
+    return lines

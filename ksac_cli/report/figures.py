@@ -1,68 +1,102 @@
 """The report's plots (PNG): mIoU vs parameters, mIoU per rate set, per-class IoU, per-size IoU,
-training curves. Inputs are the tables of report/ablation.py and the run directories' JSON lines."""
+training curves. Inputs are the ablation rows, the tables of report/ablation.py and the run directories'
+JSON lines. Error bars are 95% Student's t intervals over seeds (none with one seed; the title says so).
+The qualitative figure is in report/qualitative.py."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from ksac_cli import io
 from ksac_cli.report.ablation import SIZES
 from ksac_cli.report.plots import save_figure
+from ksac_cli.report.stats import t_half_width
 
 HEAD_COLOURS = {"aspp": "#d95f02", "ksac": "#1b9e77"}
 
 
+def mean_ci(values: pd.Series) -> tuple[float, float, int]:
+    """(mean, half width of the 95% t interval (0 with one value), n) of fractions, in percent."""
+    values = 100.0 * values.dropna().to_numpy(float)
+    if values.size == 0:
+        return np.nan, 0.0, 0
+    half = t_half_width(values)
+    return float(values.mean()), 0.0 if half is None else half, int(values.size)
+
+
+def spread_note(counts) -> str:
+    """What the error bars are, for a title: 95% t intervals over seeds, or why there are none."""
+    counts = [n for n in counts if n]
+    if not counts or max(counts) < 2:
+        return "1 seed: no error bars"
+    if min(counts) < 2:
+        return "error bars: 95% t-CI over seeds (none where 1 seed)"
+    seeds = f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
+    return f"error bars: 95% t-CI over {seeds} seeds"
+
+
 def miou_vs_params(df: pd.DataFrame, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    counts = []
     for model, group in df.groupby("model", sort=False):
-        x, y = group["params_total"].iloc[0] / 1e6, 100 * group["miou"].mean()
-        err = 100 * group["miou"].std(ddof=1) if len(group) > 1 else 0.0
-        ax.errorbar(x, y, yerr=err, fmt="o", color=HEAD_COLOURS.get(group["head"].iloc[0], "grey"), capsize=3)
-        ax.annotate(model, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+        x = group["params_total"].iloc[0] / 1e6
+        y, err, n = mean_ci(group["miou"])
+        counts.append(n)
+        ax.errorbar(x, y, yerr=err if n > 1 else None, fmt="o",
+                    color=HEAD_COLOURS.get(group["head"].iloc[0], "grey"), capsize=3)
+        ax.annotate(f"{model} (n={n})", (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
     ax.set_xlabel("parameters (millions)")
-    ax.set_ylabel("val mIoU (%)")
-    ax.set_title("mIoU vs model size")
+    ax.set_ylabel("val mIoU (%), mean over seeds")
+    ax.set_title(f"mIoU vs model size ({spread_note(counts)})", fontsize=10)
     ax.grid(alpha=0.3)
     save_figure(fig, path)
 
 
+def _head_names(df: pd.DataFrame) -> pd.Series:
+    return df["head"] + df["merge"].where(df["head"] == "ksac", "")
+
+
 def miou_by_rates(df: pd.DataFrame, path: Path) -> None:
     rate_sets = list(dict.fromkeys(df["rates"]))
-    heads = list(dict.fromkeys(df["head"] + df["merge"].where(df["head"] == "ksac", "")))
+    names = _head_names(df)
+    heads = list(dict.fromkeys(names))
     width = 0.8 / max(len(heads), 1)
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    counts = []
     for i, head in enumerate(heads):
-        means, stds = [], []
-        for rates in rate_sets:
-            sel = df[(df["rates"] == rates) & ((df["head"] + df["merge"].where(df["head"] == "ksac", "")) == head)]
-            means.append(100 * sel["miou"].mean() if len(sel) else np.nan)
-            stds.append(100 * sel["miou"].std(ddof=1) if len(sel) > 1 else 0.0)
-        name = "ASPP" if head == "aspp" else f"KSAC ({head.removeprefix('ksac')})"
-        ax.bar(np.arange(len(rate_sets)) + i * width, means, width, yerr=stds, capsize=3, label=name,
-               color=HEAD_COLOURS.get(head[:4]), alpha=0.6 + 0.4 * (i % 2))
+        stats = [mean_ci(df[(df["rates"] == rates) & (names == head)]["miou"]) for rates in rate_sets]
+        counts += [n for _, _, n in stats]
+        label = "ASPP" if head == "aspp" else f"KSAC ({head.removeprefix('ksac')})"
+        seeds = sorted({n for _, _, n in stats if n})
+        ax.bar(np.arange(len(rate_sets)) + i * width, [m for m, _, _ in stats], width,
+               yerr=[e for _, e, _ in stats] if any(n > 1 for _, _, n in stats) else None, capsize=3,
+               label=f"{label} (n={','.join(map(str, seeds))} seeds)", color=HEAD_COLOURS.get(head[:4]),
+               alpha=0.6 + 0.4 * (i % 2))
     ax.set_xticks(np.arange(len(rate_sets)) + width * (len(heads) - 1) / 2, [f"rates {r}" for r in rate_sets])
-    ax.set_ylabel("val mIoU (%)")
-    ax.set_title("mIoU per rate set (mean ± std over seeds)")
-    ax.legend()
+    ax.set_ylabel("val mIoU (%), mean over seeds")
+    ax.set_title(f"mIoU per rate set ({spread_note(counts)})", fontsize=10)
+    ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     save_figure(fig, path)
 
 
-def grouped_bars(table: pd.DataFrame, columns: list[str], path: Path, ylabel: str, title: str) -> None:
-    """One group per column (a class or a size), one bar per model row."""
+def grouped_bars(table: pd.DataFrame, columns: list[str], path: Path, ylabel: str, title: str,
+                 errors: pd.DataFrame | None = None) -> None:
+    """One group per column (a class or a size), one bar per model row; `errors` (same shape) are the
+    half widths of the error bars (0: none)."""
     width = 0.8 / max(len(table), 1)
     fig, ax = plt.subplots(figsize=(max(6.5, 0.6 * len(columns) * max(len(table), 1) / 2), 4.5))
     for i, (_, row) in enumerate(table.iterrows()):
-        values = [row[c] for c in columns]
-        ax.bar(np.arange(len(columns)) + i * width, [np.nan if v is None else v for v in values], width,
-               label=row["model"])
+        values = [np.nan if row[c] is None else row[c] for c in columns]
+        yerr = None if errors is None else [errors.iloc[i][c] for c in columns]
+        ax.bar(np.arange(len(columns)) + i * width, values, width, yerr=yerr, capsize=3, label=row["model"])
     ax.set_xticks(np.arange(len(columns)) + width * (len(table) - 1) / 2, columns, rotation=30, ha="right")
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     save_figure(fig, path)
@@ -70,49 +104,59 @@ def grouped_bars(table: pd.DataFrame, columns: list[str], path: Path, ylabel: st
 
 def per_class_bars(table: pd.DataFrame, path: Path) -> None:
     grouped_bars(table, [c for c in table.columns if c != "model"], path,
-                 "IoU (%)", "per-class IoU")
+                 "IoU (%), mean over seeds", "per-class IoU (mean over seeds, no error bars)")
 
 
-def size_bars(table: pd.DataFrame, path: Path) -> None:
-    grouped_bars(table.rename(columns={f"{s} (%)": s for s in SIZES}), list(SIZES), path,
-                 "IoU (%)", "IoU by object size (small < 32², medium < 96² px)")
-
-
-def _jsonl(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
+def size_bars(df: pd.DataFrame, path: Path) -> None:
+    """IoU per object size and model from the ablation rows: mean over seeds, 95% t-CI error bars."""
+    means, errors, counts = [], [], []
+    for model, group in df.groupby("model", sort=False):
+        stats = {s: mean_ci(group[f"iou_{s}"]) for s in SIZES}
+        means.append({"model": f"{model} (n={len(group)})", **{s: m for s, (m, _, _) in stats.items()}})
+        errors.append({s: e for s, (_, e, _) in stats.items()})
+        counts += [n for _, _, n in stats.values()]
+    grouped_bars(pd.DataFrame(means), list(SIZES), path, "IoU (%), mean over seeds",
+                 f"IoU by object size (small < 32², medium < 96² px; {spread_note(counts)})",
+                 pd.DataFrame(errors) if max(counts, default=0) > 1 else None)
 
 
 def training_curves(df: pd.DataFrame, path: Path) -> bool:
-    """Loss and val mIoU vs iteration, one line per cell. False when no run directory has logs."""
-    fig, (loss_ax, miou_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
-    drawn = False
+    """Training loss vs iteration, one line per cell, and val mIoU: vs iteration when some run was evaluated
+    more than once, else (one evaluation per run, at its last iteration) the final mIoU of each run by
+    model, seeds as points. False when no run directory has logs."""
+    runs = []
     for r in df.itertuples():
-        metrics, evals = _jsonl(Path(r.run_dir) / "metrics.jsonl"), _jsonl(Path(r.run_dir) / "eval.jsonl")
-        if not metrics:
+        if not isinstance(r.run_dir, str) or not r.run_dir:  # an empty CSV cell reads as NaN
             continue
-        drawn = True
-        name = f"{r.model} s{r.seed}"
+        metrics, evals = io.read_jsonl(Path(r.run_dir) / "metrics.jsonl"), io.read_jsonl(Path(r.run_dir) / "eval.jsonl")
+        if metrics:
+            runs.append((r.model, f"{r.model} s{r.seed}", metrics, evals))
+    if not runs:
+        return False
+    fig, (loss_ax, miou_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
+    curves = any(len(evals) > 1 for *_, evals in runs)
+    models = list(dict.fromkeys(model for model, *_ in runs))
+    for model, name, metrics, evals in runs:
         line, = loss_ax.plot([m["iteration"] for m in metrics], [m["loss"] for m in metrics], label=name)
-        if evals:
+        if not evals:
+            continue
+        if curves:
             miou_ax.plot([e["iteration"] for e in evals], [100 * e["miou"] for e in evals], "o-",
                          color=line.get_color(), label=name)
+        else:
+            miou_ax.plot([models.index(model)], [100 * evals[-1]["miou"]], "o", color=line.get_color())
     loss_ax.set_xlabel("iteration")
     loss_ax.set_ylabel("training loss (cross-entropy)")
-    miou_ax.set_xlabel("iteration")
-    miou_ax.set_ylabel("val mIoU (%)")
     loss_ax.legend(fontsize=7)
+    miou_ax.set_ylabel("val mIoU (%)")
+    if curves:
+        miou_ax.set_xlabel("iteration")
+        miou_ax.set_title("val mIoU at each evaluation", fontsize=10)
+    else:
+        miou_ax.set_xticks(range(len(models)), models, rotation=30, ha="right", fontsize=8)
+        miou_ax.set_xlim(-0.5, len(models) - 0.5)
+        miou_ax.set_title("final val mIoU (one evaluation per run; a point per seed)", fontsize=10)
     for ax in (loss_ax, miou_ax):
         ax.grid(alpha=0.3)
-    if drawn:
-        save_figure(fig, path)
-    else:
-        plt.close(fig)
-    return drawn
+    save_figure(fig, path)
+    return True

@@ -6,11 +6,14 @@ import pandas as pd
 
 
 def _cell(value: object) -> str:
+    """A table cell: floats with 2 decimals; None and NaN (a value that does not exist) as an empty cell."""
+    if value is None or (pd.api.types.is_scalar(value) and not isinstance(value, str) and pd.isna(value)):
+        return ""  # None, NaN, pd.NA, NaT
     if isinstance(value, float):
         return f"{value:,.2f}"
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
-    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+    return str(value)
 
 
 def to_markdown(df: pd.DataFrame) -> str:
@@ -23,7 +26,7 @@ def to_markdown(df: pd.DataFrame) -> str:
 
 def _latex_escape(text: str) -> str:
     for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
-                 ("$", r"\$"), ("±", r"$\pm$")):
+                 ("$", r"\$"), ("±", r"$\pm$"), ("Δ", r"$\Delta$"), ("→", r"$\rightarrow$"), ("²", r"$^2$")):
         text = text.replace(a, b)
     return text
 

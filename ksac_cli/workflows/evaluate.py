@@ -1,4 +1,5 @@
-"""`ksac eval`: a checkpoint's metrics on a split, written as eval.json + confusion matrix."""
+"""`ksac eval`: a checkpoint's metrics on a split, written as eval.json + confusion matrix + the per-image
+matrices (eval_images.npz)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from ksac_cli.workflows.train import EventFn, evaluate_split, metrics_record
 
 def evaluate_checkpoint(checkpoint: str | Path, overrides: dict, out: str | Path | None = None,
                         save_predictions: str | Path | None = None, on_event: EventFn | None = None) -> dict:
-    """Evaluate a checkpoint; write eval.json, confusion.csv and confusion.png; returns the eval record.
+    """Evaluate a checkpoint; write eval.json, confusion.csv, confusion.png and eval_images.npz (per-image
+    matrices, engine/evidence.py) beside it; returns the eval record.
 
     `overrides` is nested like a RunConfig ({"data": {...}, "eval": {...}, "model": {"output_stride": 8},
     "train": {"device": ...}}); the dataset and its root default to the checkpoint's config."""
@@ -24,6 +26,7 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: dict, out: str | Path
     from ksac_cli.config import from_dict, merged
     from ksac_cli.data import build_dataset
     from ksac_cli.engine.checkpoint import load_checkpoint, load_model_state
+    from ksac_cli.engine.evidence import EVAL_IMAGES, gather_per_image, write_eval_images
     from ksac_cli.engine.loaders import eval_loader, worker_count
     from ksac_cli.report.plots import confusion_heatmap
 
@@ -78,7 +81,9 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: dict, out: str | Path
               "images": result.images, "skipped_bad_samples": len(bad),
               **metrics_record(result.metrics(), dataset.classes)}
     out = Path(out) if out else (path.parent.parent if path.parent.name == "checkpoints" else path.parent) / "eval.json"
-    record["files"] = [str(out), str(out.with_name("confusion.csv")), str(out.with_name("confusion.png"))]
+    record["files"] = [str(out), str(out.with_name("confusion.csv")), str(out.with_name("confusion.png")),
+                       str(out.with_name(EVAL_IMAGES))]
+    per_image = gather_per_image(result.per_image, dist)  # every rank takes part; rank 0 gets them all
     if not dist.is_main:
         dist.close()
         return record
@@ -89,5 +94,6 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: dict, out: str | Path
                   for c, row in zip(dataset.classes, matrix)], ["true_class", *dataset.classes])
     confusion_heatmap(np.asarray(matrix), dataset.classes, out.with_name("confusion.png"),
                       title=f"{cfg.data.dataset} {split}: mIoU {100 * record['miou']:.2f}%")
+    write_eval_images(out.with_name(EVAL_IMAGES), per_image, dataset.classes)
     dist.close()
     return record

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ksac_cli.config import ModelConfig
 from ksac_cli.engine.evaluate import evaluate, labels, predict
+from ksac_cli.engine.metrics import ConfusionMatrix
 from ksac_cli.models import build_model
 
 
@@ -47,10 +49,37 @@ def test_evaluate_accumulates_one_matrix_and_size_buckets():
 
 def test_size_iou_averages_the_classes_present_in_the_bucket():
     from ksac_cli.engine.evaluate import object_miou
-    from ksac_cli.engine.metrics import ConfusionMatrix
 
     cm = ConfusionMatrix(3)
     # object pixels only: class 1 (4 px, 3 right, 1 taken for background), class 2 (2 px, both right)
     cm.update(torch.tensor([1, 1, 1, 0, 2, 2]), torch.tensor([1, 1, 1, 1, 2, 2]))
     assert object_miou(cm) == (3 / 4 + 1.0) / 2  # background (predicted, never true) is left out
     assert cm.compute()["miou"] == (0 + 3 / 4 + 1.0) / 3
+
+
+def test_evaluate_keeps_one_matrix_per_image_and_size_group_summing_to_the_split():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(backbone="mobilenetv2_035", rates=(1,), channels=8, decoder_channels=8,
+                                    num_classes=3)).eval()
+    batches = []
+    for b, ids in enumerate((["a", "b"], ["c"])):
+        masks = torch.randint(0, 3, (len(ids), 32, 32))
+        masks[:, :3] = 255
+        sizes = torch.randint(0, 4, (len(ids), 32, 32), dtype=torch.uint8)
+        batches.append((torch.randn(len(ids), 3, 32, 32), masks, ids, [], sizes))
+    predictions = {}
+    result = evaluate(model, batches, 3, torch.device("cpu"),
+                      on_batch=lambda images, masks, pred, ids: predictions.update(zip(ids, pred)))
+    assert [i for i, _ in result.per_image] == ["a", "b", "c"]
+    stack = np.stack([m for _, m in result.per_image])
+    assert stack.shape == (3, 4, 3, 3) and stack.dtype == np.int32
+    assert (stack.sum(axis=(0, 1)) == result.confusion.mat.numpy()).all()
+    for g, bucket in enumerate(("small", "medium", "large"), start=1):
+        assert (stack[:, g].sum(axis=0) == result.by_size[bucket].mat.numpy()).all()
+    # image "c", group 2, counted on its own
+    _, masks, _, _, sizes = batches[1]
+    keep = (sizes[0] == 2) & (masks[0] != 255)
+    alone = ConfusionMatrix(3)
+    alone.update(predictions["c"][keep], masks[0][keep])
+    assert (stack[2, 2] == alone.mat.numpy()).all()
+    assert int(stack[:, :, :, :].sum()) == 3 * (32 * 32 - 3 * 32)  # every non-ignored pixel once

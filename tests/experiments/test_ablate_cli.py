@@ -15,8 +15,10 @@ from ksac_cli import io
 
 
 def ablate(recipe: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess:
+    """`ksac ablate` on the tiny recipe; one seed per cell unless --seeds is given (the default is 3)."""
+    seeds = [] if "--seeds" in args else ["--seeds", "1"]
     return subprocess.run([sys.executable, "-m", "ksac_cli", "ablate", "--recipe", str(recipe), "--out",
-                           str(tmp / "grid"), "--results", str(tmp / "ablation.csv"), *args],
+                           str(tmp / "grid"), "--results", str(tmp / "ablation.csv"), *seeds, *args],
                           capture_output=True, text=True, timeout=600)
 
 
@@ -68,7 +70,7 @@ def test_a_failing_cell_is_recorded_and_the_others_finish(tmp_path):
 def test_a_killed_ablate_resumes_its_interrupted_cell(tmp_path):
     recipe = make_recipe(tmp_path, iters=16, crop=96)
     cmd = [sys.executable, "-m", "ksac_cli", "ablate", "--recipe", str(recipe), "--out", str(tmp_path / "grid"),
-           "--results", str(tmp_path / "ablation.csv"), "--head", "ksac", "--rates", "1,2", "--rates", "1,2,3"]
+           "--results", str(tmp_path / "ablation.csv"), "--head", "ksac", "--rates", "1,2", "--rates", "1,2,3", "--seeds", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     second = tmp_path / "grid" / "mobilenetv2_035_ksac-concat_r1-2-3_os16_seed0" / "checkpoints" / "last.pt"
     deadline = time.time() + 300

@@ -1,0 +1,124 @@
+"""Statistics a reviewer accepts, from numbers and confusion matrices (numpy and scipy; no torch).
+
+- Over seeds: Student's t interval of a mean (of paired differences), n - 1 degrees of freedom.
+- Over images: a paired bootstrap (Efron & Tibshirani, "An Introduction to the Bootstrap", 1993, ch. 13
+  percentile intervals): the val images are resampled with replacement, the SAME resample for both models,
+  and each model's metric is recomputed from its summed per-image confusion matrices.
+
+mIoU follows engine/metrics.py: ONE matrix over the (resampled) images, IoU_c = TP / (TP + FP + FN), a class
+absent from both truth and predictions left out of the mean. The per-size IoU follows
+engine/evaluate.py::object_miou: the mean over the classes with ground-truth pixels in that size's matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+from scipy import stats as scipy_stats
+
+CONFIDENCE = 0.95
+
+
+class Interval(NamedTuple):
+    """(mean, low, high): unpacks like a tuple."""
+
+    mean: float
+    low: float | None  # None where it cannot be made (fewer than 2 values)
+    high: float | None
+
+
+def _iou(mats: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(..., K, K) [true, predicted] -> per-class IoU (..., K) (0 where the union is empty), union, truth."""
+    mats = np.asarray(mats, dtype=np.float64)
+    tp = np.diagonal(mats, axis1=-2, axis2=-1)
+    truth = mats.sum(axis=-1)
+    union = truth + mats.sum(axis=-2) - tp
+    return np.divide(tp, union, out=np.zeros_like(tp), where=union > 0), union, truth
+
+
+def _masked_mean(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    count = keep.sum(axis=-1)
+    total = np.where(keep, values, 0.0).sum(axis=-1)
+    return np.divide(total, count, out=np.full(total.shape, np.nan), where=count > 0)
+
+
+def miou(mats: np.ndarray) -> np.ndarray:
+    """mIoU of each (K, K) matrix of `mats` (..., K, K): the mean over the classes present in truth or
+    predictions; NaN where no class is."""
+    iou, union, _ = _iou(mats)
+    return _masked_mean(iou, union > 0)
+
+
+def size_iou(mats: np.ndarray) -> np.ndarray:
+    """IoU of a size bucket's matrices (..., K, K) (object pixels only): the mean over the classes with
+    ground-truth pixels; NaN where there are none."""
+    iou, _, truth = _iou(mats)
+    return _masked_mean(iou, truth > 0)
+
+
+def t_interval(values, confidence: float = CONFIDENCE) -> Interval:
+    """Mean and Student's t interval: mean ± t_{(1+c)/2, n-1} · s / √n (s with ddof 1). No interval
+    (low, high None) for fewer than 2 values; a zero-width one when all values are equal."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if values.size == 0:
+        raise ValueError("t_interval needs at least one value")
+    mean = float(values.mean())
+    if values.size < 2:
+        return Interval(mean, None, None)
+    half = scipy_stats.t.ppf(0.5 + confidence / 2, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size)
+    return Interval(mean, float(mean - half), float(mean + half))
+
+
+def t_half_width(values, confidence: float = CONFIDENCE) -> float | None:
+    """The half width of `t_interval` (error bars), None for fewer than 2 values."""
+    ci = t_interval(values, confidence)
+    return None if ci.low is None else ci.high - ci.mean
+
+
+def resample_counts(n: int, resamples: int, seed: int = 0) -> np.ndarray:
+    """(resamples, n) int64: how often each of n images is drawn in each resample. Draw r is
+    `numpy.random.default_rng(seed).integers(0, n, size=(resamples, n))[r]` (n indices with replacement)."""
+    draws = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    rows = np.repeat(np.arange(resamples), n)
+    return np.bincount(rows * n + draws.ravel(), minlength=resamples * n).reshape(resamples, n)
+
+
+def paired_bootstrap(conf_a: np.ndarray, conf_b: np.ndarray, resamples: int = 1000, seed: int = 0,
+                     score: Callable[[np.ndarray], np.ndarray] = miou,
+                     confidence: float = CONFIDENCE) -> Interval | None:
+    """score(a) - score(b) over bootstrap resamples of the images: conf_a, conf_b (N, K, K) per-image
+    matrices of the SAME N images in the same order. Returns the differences' mean and percentile interval
+    (NaN differences, from resamples where a score is undefined, are left out); None when every difference
+    is NaN. Vectorised: each model's R summed matrices are (R, N) counts @ (N, K*K) matrices."""
+    conf_a, conf_b = np.asarray(conf_a), np.asarray(conf_b)
+    if conf_a.shape != conf_b.shape or conf_a.ndim != 3 or conf_a.shape[1] != conf_a.shape[2]:
+        raise ValueError(f"paired_bootstrap needs two (N, K, K) arrays of one shape, got {conf_a.shape} "
+                         f"and {conf_b.shape}")
+    n, k, _ = conf_a.shape
+    if n == 0:
+        return None
+    counts = resample_counts(n, resamples, seed).astype(np.float64)  # exact: counts are far below 2**53
+    summed = [(counts @ c.reshape(n, k * k).astype(np.float64)).reshape(resamples, k, k) for c in (conf_a, conf_b)]
+    diff = score(summed[0]) - score(summed[1])
+    diff = diff[~np.isnan(diff)]
+    if diff.size == 0:
+        return None
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(diff, [tail, 100 - tail])
+    return Interval(float(diff.mean()), float(low), float(high))
+
+
+def verdict(low: float | None, high: float | None, better: str = "KSAC", worse: str = "ASPP",
+            unit: str = "points") -> str:
+    """What an interval of `better` minus `worse` supports: "<better> better" when it lies above 0,
+    "<worse> better" when below, else "no difference detectable (Δ within ±x <unit>)" with x the larger
+    distance of its ends from 0 (2 decimals). "-" without an interval."""
+    if low is None or high is None:
+        return "-"
+    if low > 0:
+        return f"{better} better"
+    if high < 0:
+        return f"{worse} better"
+    return f"no difference detectable (Δ within ±{max(abs(low), abs(high)):.2f} {unit})"

@@ -1,0 +1,96 @@
+"""The report's plots: error bars are 95% t intervals over seeds and say so; one seed draws none and says
+"1 seed"; the training-curves figure never spreads single evaluations over an iteration axis."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from handmade import ablation_row
+from scipy import stats as scipy_stats
+
+from ksac_cli.report import figures
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures handed to save_figure, instead of PNG files."""
+    figs = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path: figs.append(fig))
+    return figs
+
+
+def rows(mious: dict, run_dir="/nonexistent") -> pd.DataFrame:
+    """{(head, rates): [miou per seed]} -> the ablation rows as report/ablation.load makes them."""
+    out = [ablation_row(head, rates, seed, {"miou": m, "iou_small": m / 2, "iou_medium": m, "iou_large": m},
+                        f"{run_dir}/{head}-{rates}-{seed}")
+           for (head, rates), values in mious.items() for seed, m in enumerate(values)]
+    df = pd.DataFrame(out)
+    df["model"] = [("ASPP" if h == "aspp" else f"KSAC ({m})") + f" {r}"
+                   for h, m, r in zip(df["head"], df["merge"], df["rates"])]
+    return df
+
+
+def errorbar_half_widths(ax) -> list[float]:
+    """Half the height of every vertical error bar of `ax` (errorbar() and bar(yerr=...) both add an
+    ErrorbarContainer)."""
+    halves = []
+    for container in ax.containers:
+        if getattr(container, "has_yerr", False):
+            for segment in container.lines[2][0].get_segments():
+                halves.append((segment[1][1] - segment[0][1]) / 2)
+    return halves
+
+
+def test_error_bars_are_95_percent_t_intervals_over_seeds(drawn, tmp_path):
+    values = [0.50, 0.54, 0.49]
+    df = rows({("aspp", "6,12,18"): values, ("ksac", "6,12,18"): [0.6, 0.61, 0.62]})
+    figures.miou_vs_params(df, tmp_path / "a.png")
+    ax = drawn[0].axes[0]
+    ci = scipy_stats.ttest_1samp(100 * np.array(values), 0).confidence_interval(0.95)
+    assert errorbar_half_widths(ax)[0] == pytest.approx((ci.high - ci.low) / 2)
+    assert "95% t-CI over 3 seeds" in ax.get_title()
+    figures.miou_by_rates(rows({("aspp", "6,12,18"): values}), tmp_path / "b.png")
+    assert errorbar_half_widths(drawn[1].axes[0]) == pytest.approx([(ci.high - ci.low) / 2])
+    assert "95% t-CI over 3 seeds" in drawn[1].axes[0].get_title()
+    assert "n=3" in drawn[1].axes[0].get_legend().get_texts()[0].get_text()
+
+
+def test_one_seed_draws_no_error_bars_and_says_so(drawn, tmp_path):
+    df = rows({("aspp", "6,12,18"): [0.5], ("ksac", "6,12,18"): [0.55]})
+    figures.miou_vs_params(df, tmp_path / "a.png")
+    figures.miou_by_rates(df, tmp_path / "b.png")
+    figures.size_bars(df, tmp_path / "c.png")
+    for fig in drawn:
+        ax = fig.axes[0]
+        assert "1 seed" in ax.get_title() and errorbar_half_widths(ax) == []
+
+
+def write_logs(run_dir, evals: list[int]) -> None:
+    run_dir.mkdir(parents=True)
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps({"iteration": i, "loss": 2.0 / i}) + "\n"
+                                                   for i in range(1, 201)))
+    (run_dir / "eval.jsonl").write_text("".join(json.dumps({"iteration": i, "miou": 0.3 + i / 1000}) + "\n"
+                                                for i in evals))
+
+
+def test_training_curves_with_one_evaluation_per_run_show_final_miou_by_model(drawn, tmp_path):
+    df = rows({("aspp", "6,12,18"): [0.5, 0.52], ("ksac", "6,12,18"): [0.55, 0.56]}, run_dir=tmp_path)
+    for r in df.itertuples():
+        write_logs(tmp_path / f"{r.head}-{r.rates}-{r.seed}", evals=[200])
+    assert figures.training_curves(df, tmp_path / "t.png") is True
+    miou_ax = drawn[0].axes[1]
+    assert [t.get_text() for t in miou_ax.get_xticklabels()] == ["ASPP 6,12,18", "KSAC (concat) 6,12,18"]
+    assert miou_ax.get_xlim() == (-0.5, 1.5)  # categories, not an iteration axis around 200
+    assert "one evaluation per run" in miou_ax.get_title()
+
+
+def test_training_curves_with_several_evaluations_plot_val_miou_over_iterations(drawn, tmp_path):
+    df = rows({("aspp", "6,12,18"): [0.5]}, run_dir=tmp_path)
+    write_logs(tmp_path / "aspp-6,12,18-0", evals=[100, 200])
+    figures.training_curves(df, tmp_path / "t.png")
+    miou_ax = drawn[0].axes[1]
+    assert miou_ax.get_xlabel() == "iteration" and list(miou_ax.lines[0].get_xdata()) == [100, 200]
+    assert figures.training_curves(rows({("aspp", "6,12,18"): [0.5]}), tmp_path / "u.png") is False  # no logs
