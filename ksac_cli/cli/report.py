@@ -15,10 +15,12 @@ def report(
     results: Annotated[Path, typer.Option("--results", help="Folder holding ablation.csv, profile.csv and paper_params.csv.")] = Path("results"),
     out: Annotated[Path, typer.Option("--out", help="Folder for report.md, report_*.csv/.tex and the plots [default: --results].")] = None,
 ) -> None:
-    """Write paper-style tables and plots from the toolkit's CSVs: (a) parameters and MACs, ASPP vs KSAC;
-    (b) mIoU per head and rate set (mean ± std over seeds) and KSAC minus ASPP paired by seed; (c) per-class
-    IoU; (d) IoU per object size. Each as Markdown (one report.md with the plots embedded), CSV and LaTeX
-    (booktabs). A missing input is reported with the command that makes it."""
+    """Write paper-style tables and plots from the toolkit's CSVs. First the verdicts: KSAC minus ASPP, and
+    adding rate 24, paired by seed, each with its 95% confidence interval (Student's t over seeds) and a
+    paired bootstrap over val images per seed (1000 resamples, from each run's eval_images.npz); then
+    (a) parameters and MACs, (b) mIoU per head and rate set, (c) per-class IoU, (d) IoU per object size,
+    a qualitative figure (image | truth | ASPP | KSAC) and the plots. Each table as Markdown (report.md),
+    CSV and LaTeX (booktabs). A missing input is reported with the command that makes it."""
     result = workflows.report(results, out)
     for title, df in result.tables.items():
         rows = [[_fmt(v) for v in row] for row in df.itertuples(index=False)]
