@@ -42,5 +42,5 @@ def test_a_full_disk_is_a_clear_error_and_keeps_the_old_file(tmp_path, monkeypat
 
 
 def test_csv_rejects_unknown_columns(tmp_path):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not in fieldnames: 'y'"):
         io.write_csv(tmp_path / "b.csv", [{"x": 1, "y": 2}], ["x"])

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from ksac_cli.errors import KsacError
 
-RUN_FILES = ("metrics.jsonl", "eval.jsonl", "config.yaml")
+RUN_FILES = ("metrics.jsonl", "eval.jsonl", "config.yaml", "eval_images.npz")  # deleted by --no-resume --force
+RUN_FOLDERS = ("checkpoints", "samples")
 
 
 def last_checkpoint(run_dir: Path) -> Path:
@@ -35,7 +36,8 @@ def prepare(run_dir: Path, resume: bool, force: bool) -> bool:
     if not force:
         raise KsacError(f"{run_dir} already holds a run ({last}); run the same command with --resume to "
                         f"continue it, add --force to delete it and start over, or choose another --run-dir")
-    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    for folder in RUN_FOLDERS:
+        shutil.rmtree(run_dir / folder, ignore_errors=True)
     for name in RUN_FILES:
         (run_dir / name).unlink(missing_ok=True)
     return False

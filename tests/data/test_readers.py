@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
-from layouts import make_ade, make_cityscapes, make_folder, make_voc
+from layouts import jpeg, make_ade, make_cityscapes, make_folder, make_voc, palette_png
+from PIL import Image
 
 from ksac_cli.config import DataConfig
 from ksac_cli.data import BadSample, build_dataset, collate
@@ -109,3 +111,39 @@ def test_training_transform_crops_pads_and_keeps_labels(tmp_path):
     assert bool((mask[10:] == 255).all()) and bool((mask[:, 12:] == 255).all() or (mask[:, :52] == 255).all())
     assert float(image[:, 10:].abs().max()) < 0.03  # the pad is the mean colour: ~0 after normalisation
     assert (mask[:10] != 255).any()
+
+
+def test_training_transform_keeps_image_and_mask_aligned(tmp_path):
+    """The class is written in the image's colour; after random scale, pad, crop and flip (several seeds)
+    the colour at every pixel away from a class boundary still names the mask's class there."""
+    import torch.nn.functional as F
+
+    from ksac_cli.data.transforms import MEAN, STD
+
+    colours = {0: (30, 30, 30), 3: (230, 40, 40), 8: (40, 220, 60), 15: (60, 80, 235)}
+    mask = np.zeros((45, 61), np.uint8)  # asymmetric quadrants: a flip of one but not the other shows
+    mask[:20, 25:] = 3
+    mask[20:, :40] = 8
+    mask[30:, 40:] = 15
+    image = np.zeros((45, 61, 3), np.uint8)
+    for c, rgb in colours.items():
+        image[mask == c] = rgb
+    voc = tmp_path / "VOC2012"
+    jpeg(Image.fromarray(image), voc / "JPEGImages" / "a.jpg")
+    palette_png(mask, voc / "SegmentationClass" / "a.png")
+    (voc / "ImageSets" / "Segmentation").mkdir(parents=True)
+    (voc / "ImageSets" / "Segmentation" / "train.txt").write_text("a\n")
+    ds = build_dataset(DataConfig(dataset="voc", data_root=str(voc), crop_size=48, scale_min=0.5, scale_max=2.0),
+                       "train", train=True)
+    table = torch.tensor([colours[c] for c in sorted(colours)], dtype=torch.float32)  # (4, 3)
+    ids = torch.tensor(sorted(colours))
+    for seed in range(12):
+        torch.manual_seed(seed)
+        x, m, _ = ds[0]
+        rgb = (x * torch.tensor(STD).view(3, 1, 1) + torch.tensor(MEAN).view(3, 1, 1)) * 255  # (3, H, W)
+        nearest = ids[torch.cdist(rgb.permute(1, 2, 0).reshape(-1, 3), table).argmin(1)].view(m.shape)
+        # pixels whose 5x5 neighbourhood holds one class (no boundary, no padding)
+        mf = m.float()[None, None]
+        same = (F.max_pool2d(mf, 5, 1, 2) == -F.max_pool2d(-mf, 5, 1, 2))[0, 0] & (m != 255)
+        assert same.sum() > 100, seed
+        assert torch.equal(nearest[same], m[same]), f"seed {seed}: image and mask disagree"

@@ -44,12 +44,38 @@ def test_train_writes_every_file_and_eval_reads_the_checkpoint(tmp_path, tiny_re
     assert 0 <= record["miou"] <= 1 and set(record["size_iou"]) == {"small", "medium", "large"}
     # the same checkpoint evaluated in training and by ksac eval gives the same mIoU
     assert record["miou"] == pytest.approx(evals[-1]["miou"], abs=1e-12)
-    assert (run / "confusion.csv").is_file() and (run / "confusion.png").is_file()
+    assert (run / "confusion.png").is_file()
     pngs = sorted(p for p in preds.glob("*.png"))
     assert len(pngs) == record["images"] == 4
     with Image.open(pngs[0]) as im:
         assert im.mode == "P" and im.size == (96, 96)
         assert np.asarray(im).max() < 255
+    # confusion.csv: every labelled val pixel once, and the same matrix as one rebuilt from the saved
+    # predictions and the dataset's own masks
+    lines = (run / "confusion.csv").read_text().splitlines()
+    classes = lines[0].split(",")[1:]
+    csv_matrix = np.array([[int(v) for v in line.split(",")[1:]] for line in lines[1:]])
+    assert csv_matrix.sum() == 4 * 96 * 96  # the built-in dataset labels every pixel (no 255)
+    from ksac_cli.config import SyntheticConfig
+    from ksac_cli.data.synthetic import ensure_synthetic
+
+    folder = ensure_synthetic(SyntheticConfig(train=12, val=4, size=96, seed=3), tiny_recipe_root(run))
+    rebuilt = np.zeros((len(classes), len(classes)), np.int64)
+    for png in pngs:
+        pred = np.asarray(Image.open(png)).astype(np.int64)
+        truth = np.asarray(Image.open(folder / "SegmentationClass" / png.name)).astype(np.int64)
+        np.add.at(rebuilt, (truth.ravel(), pred.ravel()), 1)
+    assert (rebuilt == csv_matrix).all()
+    # best.pt holds the iteration of the best evaluation in eval.jsonl
+    best = max(evals, key=lambda e: e["miou"])
+    assert torch.load(run / "checkpoints/best.pt", weights_only=True)["iteration"] == best["iteration"]
+
+
+def tiny_recipe_root(run: Path) -> str:
+    """The built-in dataset's cache folder a run used (from its config.yaml)."""
+    import yaml
+
+    return yaml.safe_load((run / "config.yaml").read_text())["data"]["data_root"]
 
 
 def test_ksac_impl_is_recorded_and_a_model_trained_with_one_evaluates_with_the_other(tmp_path, tiny_recipe):
@@ -131,8 +157,15 @@ def test_no_resume_needs_force(tmp_path, tiny_recipe):
     assert ksac("train", "--recipe", recipe, "--run-dir", str(run)).returncode == 0
     proc = ksac("train", "--recipe", recipe, "--run-dir", str(run), "--no-resume")
     assert proc.returncode == 2 and "already holds a run" in proc.stderr and "--force" in proc.stderr
+    (run / "checkpoints" / "stale.txt").write_text("left by the first run")
+    (run / "samples" / "stale.txt").write_text("left by the first run")
     proc = ksac("train", "--recipe", recipe, "--run-dir", str(run), "--no-resume", "--force")
     assert proc.returncode == 0 and "resuming" not in proc.stdout
+    # the old logs and checkpoints are gone: each iteration logged once, one evaluation
+    assert [json.loads(line)["iteration"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    assert len((run / "eval.jsonl").read_text().splitlines()) == 1
+    assert not (run / "checkpoints" / "stale.txt").exists() and not (run / "samples" / "stale.txt").exists()
+    assert (run / "eval_images.npz").is_file() and (run / "samples" / "index.json").is_file()  # the new run's
 
 
 @pytest.mark.parametrize("args,message", [

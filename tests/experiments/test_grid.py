@@ -8,11 +8,12 @@ from ksac_cli.config import AblationGrid, RunConfig
 from ksac_cli.experiments.grid import expand
 
 
-def test_default_grid_is_two_heads_by_two_rate_sets():
+def test_default_grid_is_two_heads_by_two_rate_sets_by_three_seeds():
     cells = expand(RunConfig(), AblationGrid(), Path("out"))
-    assert [(c.cfg.model.head, c.cfg.model.rates) for c in cells] == [
-        ("aspp", (6, 12, 18)), ("ksac", (6, 12, 18)), ("aspp", (6, 12, 18, 24)), ("ksac", (6, 12, 18, 24))]
-    assert len({c.cfg.train.run_dir for c in cells}) == 4
+    assert [(c.cfg.model.head, c.cfg.model.rates, c.seed) for c in cells] == [
+        (head, rates, seed) for rates in ((6, 12, 18), (6, 12, 18, 24)) for head in ("aspp", "ksac")
+        for seed in (0, 1, 2)]
+    assert len({c.cfg.train.run_dir for c in cells}) == 12
     assert all(Path(c.cfg.train.run_dir).parent == Path("out") for c in cells)
 
 

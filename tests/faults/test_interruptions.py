@@ -33,6 +33,25 @@ RANDOM = random.Random(7).sample(sorted({f"{p}={a}" for p in POINTS for a in ("k
                                  16 if FULL else 1)  # seeded: a failing draw can be rerun by its test id
 
 
+def term_iteration(fault: str) -> int | None:
+    """The iteration a SIGTERM injected at `fault` stops the run at (its last.pt's iteration), or None when it
+    lands before training starts. The loop finishes the step it is in (and that step's log line,
+    evaluation and checkpoint), then saves and exits; at the last iteration the run simply ends."""
+    point, n = fault.split("=")[0].rsplit("@", 1)
+    n = int(n)
+    if point == "write:config.yaml":
+        return None
+    if point == "eval":
+        return EVAL_EVERY * -(-n // VAL)  # evaluation batches of one image
+    if point == "write:last.pt":
+        return [SAVE_EVERY, 2 * SAVE_EVERY, ITERS][n - 1]
+    if point == "write:eval.jsonl":
+        return EVAL_EVERY * n
+    if point == "write:best.pt":
+        return EVAL_EVERY
+    return n  # step, write:metrics.jsonl (one log line per iteration)
+
+
 @pytest.fixture(scope="module")
 def recipe(tmp_path_factory, synth_root) -> Path:
     from tiny_run import write_tiny_recipe
@@ -56,12 +75,18 @@ def test_interrupted_then_resumed_run_equals_the_uninterrupted_one(fault, recipe
     proc = run(*args, fault=fault)
     if fault.endswith("=kill"):
         assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
-    elif proc.returncode == -signal.SIGTERM:  # before training started: nothing to save, the default action
+    elif term_iteration(fault) is None:  # before training started: nothing to save, the default action
+        assert proc.returncode == -signal.SIGTERM, proc.stderr[-2000:]
         assert not (run_dir / "checkpoints").exists(), proc.stderr[-2000:]
-    else:  # SIGTERM: a checkpoint, a message, exit 143 (or a normal end when it came during the last step)
-        assert proc.returncode in (143, 0), proc.stderr[-2000:]
-        if proc.returncode == 143:
-            assert "SIGTERM received: saved" in proc.stderr and "run the same command again" in proc.stderr
+    elif term_iteration(fault) < ITERS:  # a checkpoint at that iteration, one message, exit 143
+        stop = term_iteration(fault)
+        assert proc.returncode == 143, proc.stderr[-2000:]
+        assert f"SIGTERM received: saved {run_dir / 'checkpoints' / 'last.pt'} at iteration {stop}" in proc.stderr
+        assert "run the same command again" in proc.stderr
+        assert final_state(run_dir)["iteration"] == stop
+    else:  # during the last iteration: the run ends normally
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert final_state(run_dir)["iteration"] == ITERS
     if (run_dir / "checkpoints/last.pt").exists():  # whatever the moment, the checkpoint on disk is whole
         final_state(run_dir)
 
