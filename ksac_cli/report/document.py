@@ -108,7 +108,6 @@ def make_report(results: Path, out: Path) -> Report:
     return report
 
 
-
 def _comparisons(df: pd.DataFrame, table, report: Report) -> list[str]:
     """The paired-comparison tables (KSAC vs ASPP: mIoU and per size; adding rate 24); returns the verdict
     lines that lead report.md. Bootstrap cells whose run directory is gone are counted in "Not made"."""

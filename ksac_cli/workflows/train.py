@@ -48,6 +48,7 @@ def train(cfg: RunConfig, resume: bool = True, force: bool = False, on_event: Ev
         load_model_state,
         set_rng_state,
     )
+    from ksac_cli.engine.evidence import write_evidence
     from ksac_cli.engine.loaders import checked, eval_loader, train_loader, worker_count
     from ksac_cli.engine.train import Progress, build_optimizer, build_scheduler, fit
 
@@ -113,8 +114,7 @@ def train(cfg: RunConfig, resume: bool = True, force: bool = False, on_event: Ev
         emit("eval_start", {"iteration": iteration, "images": len(val_set)})
         dist.broadcast_buffers(model)
         result = evaluate_split(_unwrap(model), val_loader, val_set, device, cfg, bad, dist)
-        from ksac_cli.engine.evidence import write_evidence  # eval_images.npz + samples/ (the last one wins)
-        write_evidence(run_dir, iteration, result, val_set, _unwrap(model), cfg, dist)
+        write_evidence(run_dir, iteration, result, val_set, _unwrap(model), cfg, dist)  # eval_images.npz, samples/
         return metrics_record(result.metrics(), val_set.classes)
 
     start = time.perf_counter()
