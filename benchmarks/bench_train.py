@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
 import statistics
 import sys
 import tempfile
@@ -29,10 +28,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ksac_cli import io, workflows
+from ksac_cli import io
+from ksac_cli.config import resolve_run_config
 from ksac_cli.env import device_name, resolve_device
 from ksac_cli.measure.latency import time_calls
 from ksac_cli.models import build_model
+from ksac_cli.workflows.evaluate import evaluate_checkpoint
+from ksac_cli.workflows.train import datasets_for, train
 
 COLUMNS = ["what", "toolkit_images_per_s", "bare_images_per_s", "ratio", "device", "recipe"]
 
@@ -101,13 +103,13 @@ def toolkit_train(cfg, run_dir: Path, warmup: int) -> float:
     clock = StepClock("step")
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, run_dir=str(run_dir)))
     batch = cfg.train.batch_size
-    workflows.train(cfg, resume=False, force=True, on_event=lambda kind, data: clock(kind, {"images": batch, **data}))
+    train(cfg, resume=False, force=True, on_event=lambda kind, data: clock(kind, {"images": batch, **data}))
     return clock.rate(warmup)
 
 
 def toolkit_eval(checkpoint: Path, device: torch.device, out: Path, warmup: int) -> tuple[float, int]:
     clock = StepClock("eval_batch")
-    workflows.evaluate_checkpoint(checkpoint, {"train": {"device": str(device)}}, out, None, clock)
+    evaluate_checkpoint(checkpoint, {"train": {"device": str(device)}}, out, None, clock)
     return clock.rate(warmup), len(clock.stamps)
 
 
@@ -122,11 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("results/bench_train.csv"))
     args = parser.parse_args(argv)
 
-    train_module = importlib.import_module("ksac_cli.workflows.train")
-    cfg = workflows.resolve_run_config(args.recipe, {"train": {"iters": args.iters, "device": args.device},
-                                                     "data": {"workers": args.workers}})
+    cfg = resolve_run_config(args.recipe, {"train": {"iters": args.iters, "device": args.device},
+                                           "data": {"workers": args.workers}})
     device = resolve_device(args.device)
-    num_classes = len(train_module.datasets_for(cfg)[0].classes)
+    num_classes = len(datasets_for(cfg)[0].classes)
     model_cfg = dataclasses.replace(cfg.model, num_classes=num_classes, pretrained=False, backbone_weights=None)
     results = {"train": ([], []), "eval": ([], [])}
     train_step = bare_train_step(model_cfg, cfg, device)

@@ -2,8 +2,9 @@
 
 Data flows recipe -> config -> model + data -> engine. Modules never read the config themselves: each
 component has one translation point (for example `models.deeplab.build_model`).
-Values are validated here (types, ranges, choices); names of backbones and heads are checked against
-their name tables where those live (`ksac_cli.models`), so this module never imports torch.
+Values are validated here (types, ranges, choices, names of backbones and heads), so a bad flag is
+refused before torch is imported; `ksac_cli.models` builds one module per name listed here (a test
+checks the two agree).
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ from typing import Any
 
 import yaml
 
-from ksac_cli.errors import KsacError
+from ksac_cli.errors import KsacError, unknown_name
 
+BACKBONE_NAMES = ("mobilenetv2", "mobilenetv2_140", "mobilenetv2_075", "mobilenetv2_050", "mobilenetv2_035",
+                  "resnet50", "resnet101", "xception65")  # modules: ksac_cli.models.backbones.BACKBONES
+HEAD_NAMES = ("aspp", "ksac")  # modules: ksac_cli.models.heads.HEADS
 OUTPUT_STRIDES = (8, 16, 32)
 MERGES = ("concat", "sum")
 KSAC_IMPLS = ("conv", "taps")  # how the shared kernel is applied; same parameters, same checkpoints
@@ -89,6 +93,8 @@ class ModelConfig:
     backbone_weights: str | None = None  # a local state_dict file for the backbone
 
     def validate(self, where: str = "model") -> None:
+        check_name(f"{where}.backbone", "backbone", self.backbone, BACKBONE_NAMES)
+        check_name(f"{where}.head", "head", self.head, HEAD_NAMES)
         parse_rates(list(self.rates), option=f"{where}.rates")
         check_choice(f"{where}.output_stride", self.output_stride, OUTPUT_STRIDES)
         check_choice(f"{where}.merge", self.merge, MERGES)
@@ -105,6 +111,12 @@ class ModelConfig:
 def check_choice(key: str, value: object, allowed: tuple) -> None:
     if value not in allowed:
         raise KsacError(f"{key}: {value!r} is not allowed; expected one of: {', '.join(map(str, allowed))}")
+
+
+def check_name(key: str, kind: str, value: str, names: tuple[str, ...]) -> None:
+    """A backbone or head name: 'model.head: unknown head 'psp'; expected one of: aspp, ksac'."""
+    if value not in names:
+        raise KsacError(f"{key}: {unknown_name(kind, value, names)}")
 
 
 # ---- generic dataclass <-> dict, with type checks that name the key ---------------------------------
@@ -283,6 +295,10 @@ class ProfileGrid:
         for name in ("backbone", "head", "rates", "merge", "ksac_impl", "output_stride", "decoder"):
             if not getattr(self, name):
                 raise KsacError(f"{where}.{name}: empty; give at least one value")
+        for backbone in self.backbone:
+            check_name(f"{where}.backbone", "backbone", backbone, BACKBONE_NAMES)
+        for head in self.head:
+            check_name(f"{where}.head", "head", head, HEAD_NAMES)
         for stride in self.output_stride:
             check_choice(f"{where}.output_stride", stride, OUTPUT_STRIDES)
         for merge in self.merge:
@@ -399,6 +415,14 @@ class TrainConfig:
             raise KsacError(f"{where}.poly_power: {self.poly_power} must be >= 0 (0: constant learning rate)")
         check_choice(f"{where}.amp", self.amp, AMP_MODES)
         check_choice(f"{where}.optimizer", self.optimizer, OPTIMIZERS)
+        check_device(f"{where}.device", self.device)
+
+
+def check_device(key: str, name: str) -> None:
+    """The spelling of a device (whether it is present is checked when the run starts: `env.resolve_device`)."""
+    kind, _, index = name.partition(":")
+    if name not in ("auto", "cpu", "cuda") and not (kind == "cuda" and index.isdigit()):
+        raise KsacError(f"{key}: {name!r} is not a device; expected auto, cpu, cuda or cuda:N")
 
 
 @dataclass(frozen=True)
@@ -432,6 +456,24 @@ class RunConfig:
     def validate(self, where: str = "") -> None:
         if not self.name or "/" in self.name:
             raise KsacError(f"name: {self.name!r} must be a non-empty name without '/'")
+
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+
+def recipe_path(recipe: str | Path | None) -> Path:
+    """A recipe file, or the name of one shipped in recipes/ ('quick' -> recipes/quick.yaml); default quick."""
+    if recipe is None:
+        return RECIPES / "quick.yaml"
+    path = Path(recipe)
+    if not path.exists() and not path.suffix and (RECIPES / f"{recipe}.yaml").exists():
+        return RECIPES / f"{recipe}.yaml"
+    return path
+
+
+def resolve_run_config(recipe: str | Path | None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """`ksac train` / `ksac ablate`: a recipe file or name (default quick) + flags -> a validated RunConfig."""
+    return load_run_config(recipe_path(recipe), overrides)
 
 
 def load_run_config(recipe: str | Path | None, overrides: dict[str, Any] | None = None) -> RunConfig:
@@ -476,6 +518,10 @@ class AblationGrid:
     def validate(self, where: str = "grid") -> None:
         if self.seeds < 1:
             raise KsacError(f"{where}.seeds: {self.seeds} must be a positive integer")
+        for backbone in self.backbone:
+            check_name(f"{where}.backbone", "backbone", backbone, BACKBONE_NAMES)
+        for head in self.head:
+            check_name(f"{where}.head", "head", head, HEAD_NAMES)
         for stride in self.output_stride:
             check_choice(f"{where}.output_stride", stride, OUTPUT_STRIDES)
         for merge in self.merge:

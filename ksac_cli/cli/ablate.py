@@ -9,9 +9,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from ksac_cli import workflows
 from ksac_cli.cli import options, output
-from ksac_cli.config import AblationGrid, from_dict, parse_rates
+from ksac_cli.config import AblationGrid, blame, from_dict, parse_rates, resolve_run_config
+from ksac_cli.errors import KsacError
 
 
 def ablate(
@@ -51,21 +51,27 @@ def ablate(
         batch_size=batch_size, iters=iters, optimizer=optimizer, lr=lr, weight_decay=weight_decay, momentum=momentum,
         warmup_iters=warmup_iters, workers=workers, amp=amp, seed=seed, device=device, eval_every=eval_every, save_every=save_every, log_every=log_every,
         deterministic=deterministic, skip_bad=skip_bad, pretrained=pretrained, backbone_weights=backbone_weights)
-    base = workflows.resolve_run_config(recipe, overrides)
+    base = resolve_run_config(recipe, overrides)
     grid_values = {"head": head, "backbone": backbone, "merge": merge, "output_stride": output_stride, "seeds": seeds,
                    "rates": [list(parse_rates(r)) for r in rates] if rates else None}
-    grid = from_dict(AblationGrid, {k: v for k, v in grid_values.items() if v is not None}, "grid")
-    name, folder, cells = workflows.ablate_cells(base, grid, out, only=cell)
+    grid_values = {k: v for k, v in grid_values.items() if v is not None}
+    try:
+        grid = from_dict(AblationGrid, grid_values, "grid")
+    except KsacError as e:  # every grid value is a flag: name it as one
+        raise KsacError(blame(str(e), None, {"grid": grid_values})) from None
+    from ksac_cli.workflows import ablate as workflow  # torch: imported once the flags are known to be good
+
+    name, folder, cells = workflow.ablate_cells(base, grid, out, only=cell)
 
     if emit_jobs is not None:
-        lines = workflows.emit_jobs(emit_jobs, cells, options.argv_without("--emit-jobs"))
+        lines = workflow.emit_jobs(emit_jobs, cells, options.argv_without("--emit-jobs"))
         output.info(f"wrote {emit_jobs}: {lines} cell commands (run each line as one job; then ksac report)")
         return
 
     if dry_run:
         rows, total = [], 0.0
         for cell in cells:
-            plan = workflows.plan_cell(cell)
+            plan = workflow.plan_cell(cell)
             total += plan["estimate_s"]
             rows.append([cell.name, f"{plan['params_total'] / 1e6:.3f}", f"{plan['params_head'] / 1e6:.3f}",
                          f"{plan['gmacs_total']:.2f}", f"{plan['seconds_per_step']:.2f}", f"{plan['estimate_s'] / 60:.1f}"])
@@ -78,7 +84,7 @@ def ablate(
     display = AblateDisplay(len(cells))
     started = time.perf_counter()
     with display:
-        rows = workflows.ablate(base, grid, out, results, on_event=display.event, only=cell)
+        rows = workflow.ablate(base, grid, out, results, on_event=display.event, only=cell)
     failed = [r for r in rows if r.status != "ok"]
     if rows:
         output.table(f"ksac ablate: {name}", ["cell", "status", "mIoU (%)", "small", "medium", "large", "minutes"],

@@ -7,9 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from ksac_cli import workflows
+from ksac_cli import launch
 from ksac_cli.cli import options, output
 from ksac_cli.config import parse_floats
+from ksac_cli.errors import KsacError
 
 
 def evaluate(
@@ -37,12 +38,16 @@ def evaluate(
     """
     if scales is not None:  # checked before the checkpoint is read
         scales = parse_floats(scales, "--scales")
+    if not checkpoint.is_file():
+        raise KsacError(f"checkpoint {checkpoint} does not exist")
     overrides = {
         "data": {"dataset": dataset, "data_root": data_root, "val_split": split, "workers": workers, "skip_bad": skip_bad},
         "eval": {"scales": scales, "flip": flip, "batch_size": batch_size, "output_stride": output_stride},
         "train": {"device": device},
         "model": {"ksac_impl": ksac_impl},
     }
+    from ksac_cli.workflows import evaluate as workflow  # torch: imported once the flags are known to be good
+
     with output.progress() as bar:
         task = bar.add_task("evaluating", total=None)
 
@@ -52,8 +57,8 @@ def evaluate(
             elif kind == "eval_batch":
                 bar.advance(task, data["images"])
 
-        record = workflows.evaluate_checkpoint(checkpoint, overrides, out, save_predictions, on_event)
-    if not workflows.is_main_process():
+        record = workflow.evaluate_checkpoint(checkpoint, overrides, out, save_predictions, on_event)
+    if not launch.is_main_process():
         return
     output.table(
         f"ksac eval: {record['dataset']} {record['split']}, {record['images']} images, OS{record['output_stride']}, "

@@ -7,7 +7,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from ksac_cli import workflows
 from ksac_cli.cli import options, output
 from ksac_cli.config import (
     AMP_MODES,
@@ -74,18 +73,20 @@ def profile(
              "compile": [False, True] if compile_ else None}
     cfg: ProfileConfig = from_dict(ProfileConfig, merged(base, flags), where=str(recipe) if recipe else "")
 
+    from ksac_cli.workflows import profile as workflow  # torch: imported once the flags are known to be good
+
     with output.progress() as bar:
         task = bar.add_task("profiling", total=None)
 
         def on_model(i: int, n: int, what: str) -> None:
             bar.update(task, completed=i, total=n, description=what)
 
-        rows = workflows.profile(cfg, progress=on_model)
+        rows = workflow.profile(cfg, progress=on_model)
 
     variants = len(cfg.variants()) > 1
     columns = ["model", *(["variant"] if variants else []), "params (M)", "backbone (M)", "head (M)", "decoder (M)",
                "GMACs", "head GMACs"]
-    table = [[workflows.describe_row(r), *([workflows.describe_variant(r)] if variants else []),
+    table = [[workflow.describe_row(r), *([workflow.describe_variant(r)] if variants else []),
               f"{r.params_total / 1e6:.3f}", f"{r.params_backbone / 1e6:.3f}", f"{r.params_head / 1e6:.3f}", f"{r.params_decoder / 1e6:.3f}", f"{r.gmacs_total:.2f}",
               f"{r.gmacs_head:.2f}"] for r in rows]
     if cfg.latency:

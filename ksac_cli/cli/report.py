@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from ksac_cli import workflows
 from ksac_cli.cli import output
 
 
@@ -21,7 +20,9 @@ def report(
     (a) parameters and MACs, (b) mIoU per head and rate set, (c) per-class IoU, (d) IoU per object size,
     a qualitative figure (image | truth | ASPP | KSAC) and the plots. Each table as Markdown (report.md),
     CSV and LaTeX (booktabs). A missing input is reported with the command that makes it."""
-    result = workflows.report(results, out)
+    from ksac_cli.workflows.report import report as make_report  # pandas and matplotlib: imported on use
+
+    result = make_report(results, out)
     for title, df in result.tables.items():
         rows = [[_fmt(v) for v in row] for row in df.itertuples(index=False)]
         output.table(title, [str(c) for c in df.columns], rows)

@@ -8,9 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from ksac_cli import workflows
+from ksac_cli import launch
 from ksac_cli.cli import options, output
-from ksac_cli.config import format_rates
+from ksac_cli.config import format_rates, resolve_run_config
 
 
 def train(
@@ -46,17 +46,19 @@ def train(
         optimizer=optimizer, lr=lr, weight_decay=weight_decay, momentum=momentum, warmup_iters=warmup_iters, amp=amp,
         seed=seed, device=device, run_dir=run_dir, eval_every=eval_every, save_every=save_every, log_every=log_every,
         deterministic=deterministic, sync_bn=sync_bn)
-    if nproc_per_node is not None and nproc_per_node > 1 and not workflows.is_distributed():
-        raise typer.Exit(workflows.launch_torchrun(nproc_per_node, options.argv_without("--nproc-per-node")))
-    cfg = workflows.resolve_run_config(recipe, overrides)
-    main_process = workflows.is_main_process()
+    if nproc_per_node is not None and nproc_per_node > 1 and not launch.is_distributed():
+        raise typer.Exit(launch.launch_torchrun(nproc_per_node, options.argv_without("--nproc-per-node")))
+    cfg = resolve_run_config(recipe, overrides)
+    from ksac_cli.workflows import train as workflow  # torch: imported once the flags are known to be good
+
+    main_process = launch.is_main_process()
     m = cfg.model
     if main_process:
         output.info(f"training {m.backbone} {m.head}{' (' + m.merge + ')' if m.head == 'ksac' else ''} rates "
                     f"{format_rates(m.rates)} OS{m.output_stride} on {cfg.data.dataset} for {cfg.train.iters} "
                     f"iterations")
     with TrainDisplay(cfg.train.iters, enabled=main_process) as display:
-        summary = workflows.train(cfg, resume=resume, force=force, on_event=display.event)
+        summary = workflow.train(cfg, resume=resume, force=force, on_event=display.event)
     if main_process:
         final = summary["final"] or {}
         bad = f", skipped {summary['skipped_bad_samples']} bad samples" if summary["skipped_bad_samples"] else ""

@@ -5,7 +5,6 @@ confusion matrices summed across ranks, so metrics equal the single-process ones
 
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass
 
@@ -15,6 +14,7 @@ from torch import nn
 
 from ksac_cli.env import resolve_device
 from ksac_cli.errors import KsacWarning
+from ksac_cli.launch import world
 
 
 @dataclass
@@ -75,10 +75,9 @@ class Dist:
 
 
 def init(device_name: str) -> Dist:
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, world_size, local_rank = world()
     if world_size <= 1:
         return Dist(resolve_device(device_name))
-    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     device = resolve_device(device_name)
     if device.type == "cuda":
         device = torch.device("cuda", local_rank)

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ksac_cli.config import ModelConfig
-from ksac_cli.errors import KsacError, KsacWarning, unknown_name
-from ksac_cli.models.backbones import BACKBONES, Backbone
+from ksac_cli.errors import KsacWarning
+from ksac_cli.models.backbones import Backbone
 from ksac_cli.models.decoder import DeepLabV3Decoder, DeepLabV3PlusDecoder
 from ksac_cli.models.heads import HEADS
 
@@ -31,17 +31,9 @@ class DeepLab(nn.Module):
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
-def check_names(cfg: ModelConfig, prefix: str = "model.") -> None:
-    """Raise a KsacError for an unknown backbone or head, naming the key (`prefix` + name: model.head,
-    or --head for a flag) and listing the valid names."""
-    for key, value, table in (("backbone", cfg.backbone, BACKBONES), ("head", cfg.head, HEADS)):
-        if value not in table:
-            raise KsacError(f"{prefix}{key}: {unknown_name(key, value, table)}")
-
-
 def build_model(cfg: ModelConfig) -> DeepLab:
     """The one place that translates a ModelConfig into modules."""
-    check_names(cfg)
+    cfg.validate()  # names, rates and ranges, for a ModelConfig built in code rather than loaded
     backbone = Backbone(cfg.backbone, cfg.output_stride, cfg.pretrained, cfg.backbone_weights)
     ksac_only = {"merge": cfg.merge, "impl": cfg.ksac_impl} if cfg.head == "ksac" else {}
     head = HEADS[cfg.head](backbone.channels["out"], cfg.channels, cfg.rates, separable=cfg.separable,

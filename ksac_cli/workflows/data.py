@@ -6,15 +6,14 @@ import time
 from pathlib import Path
 
 from ksac_cli import io
+from ksac_cli.config import DataConfig, SyntheticConfig
 
 
-def data_synth(out, train: int, val: int, size: int, seed: int, workers: int | None = None, figure=None):
+def data_synth(cfg: SyntheticConfig, out=None, workers: int | None = None, figure=None):
     """Make (or reuse) the built-in dataset, and optionally a PNG of a few images and masks;
     returns (folder, seconds, reused)."""
-    from ksac_cli.config import SyntheticConfig, from_dict
     from ksac_cli.data import synthetic
 
-    cfg = from_dict(SyntheticConfig, {"train": train, "val": val, "size": size, "seed": seed}, "synth")
     start = time.perf_counter()
     if out is None:
         folder = synthetic.ensure_synthetic(cfg, None, workers)
@@ -24,22 +23,20 @@ def data_synth(out, train: int, val: int, size: int, seed: int, workers: int | N
         folder = synthetic.generate(Path(out), cfg, workers)
     seconds = time.perf_counter() - start
     if figure is not None:
-        synthetic.figure(folder, figure, min(4, train))
+        synthetic.figure(folder, figure, min(4, cfg.train))
     return folder, seconds, reused
 
 
-def data_check(dataset: str, data_root, split: str, out=None, workers: int = 0, on_start=None, on_sample=None):
+def data_check(cfg: DataConfig, split: str, out=None, workers: int = 0, on_start=None, on_sample=None):
     """Check every sample of a split; write the JSON report; returns (report, path)."""
-    from ksac_cli.config import DataConfig, from_dict
     from ksac_cli.data import DATASETS, dataset_root
     from ksac_cli.data.check import check_dataset
 
-    cfg = from_dict(DataConfig, {"dataset": dataset, "data_root": data_root}, "data")
     ds = DATASETS[cfg.dataset](dataset_root(cfg), split)
     ds.name = cfg.dataset
     if on_start:
         on_start(len(ds))
     report = check_dataset(ds, workers, progress=on_sample)
-    path = Path(out) if out else Path(f"data-check-{dataset}-{split}.json")
+    path = Path(out) if out else Path(f"data-check-{cfg.dataset}-{split}.json")
     io.write_json(path, report)
     return report, path

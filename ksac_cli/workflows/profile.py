@@ -11,7 +11,7 @@ import pandas as pd
 from ksac_cli import io
 from ksac_cli.config import ModelConfig, ProfileConfig
 from ksac_cli.env import resolve_device
-from ksac_cli.models import check_names, warn_large_rates
+from ksac_cli.models import warn_large_rates
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -23,8 +23,6 @@ def profile(cfg: ProfileConfig, progress: ProgressFn | None = None) -> list:
     from ksac_cli.report.params import reduction_table
 
     models = cfg.models()
-    for model_cfg in models:  # fail on any bad name before spending time on the others
-        check_names(model_cfg, prefix="--")  # the grid keys are the flags' names
     device = resolve_device(cfg.device)
     peaks = {}
     if cfg.peak:

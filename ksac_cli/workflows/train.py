@@ -8,35 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ksac_cli import io
-from ksac_cli.config import RunConfig, blame, dump_yaml, from_dict, load_run_config, to_dict
+from ksac_cli.config import RunConfig, dump_yaml, from_dict, to_dict
 from ksac_cli.errors import KsacError
-from ksac_cli.models import build_model, check_names, warn_large_rates
+from ksac_cli.models import build_model, warn_large_rates
 
-RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 EventFn = Callable[[str, dict], None]
 # settings a resumed run may change: they do not change what is computed (ksac_impl: the same function)
 RESUMABLE_CHANGES = ("data.workers", "data.skip_bad", "model.ksac_impl")
-
-
-def recipe_path(recipe: str | Path | None) -> Path:
-    """A recipe file, or the name of one shipped in recipes/ ('quick' -> recipes/quick.yaml); default quick."""
-    if recipe is None:
-        return RECIPES / "quick.yaml"
-    path = Path(recipe)
-    if not path.exists() and not path.suffix and (RECIPES / f"{recipe}.yaml").exists():
-        return RECIPES / f"{recipe}.yaml"
-    return path
-
-
-def resolve_run_config(recipe: str | Path | None, overrides: dict) -> RunConfig:
-    """Recipe + flags, validated, with the class count taken from the dataset."""
-    path = recipe_path(recipe)
-    cfg = load_run_config(path, overrides)
-    try:
-        check_names(cfg.model)
-    except KsacError as e:
-        raise KsacError(blame(str(e), path, overrides)) from None
-    return cfg
 
 
 def train(cfg: RunConfig, resume: bool = True, force: bool = False, on_event: EventFn | None = None) -> dict:
@@ -192,27 +170,3 @@ def metrics_record(metrics: dict, classes: list[str]) -> dict:
 
 def _unwrap(model):
     return model.module if hasattr(model, "module") else model
-
-
-def is_distributed() -> bool:
-    import os
-
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
-
-
-def launch_torchrun(nproc: int, argv: list[str]) -> int:
-    """`ksac train --nproc-per-node N ...` -> `torchrun --nproc-per-node N -m ksac_cli train ...`; its exit code."""
-    import subprocess
-    import sys
-
-    if nproc < 1:
-        raise KsacError(f"--nproc-per-node: {nproc} must be a positive integer")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m", "ksac_cli", *argv]
-    return subprocess.call(cmd)
-
-
-def is_main_process() -> bool:
-    """False on ranks other than 0 of a torchrun launch: only rank 0 prints and writes."""
-    import os
-
-    return int(os.environ.get("RANK", "0")) == 0

@@ -2,19 +2,34 @@
 
 Every case runs `python -m ksac_cli` as a real subprocess; faults are injected with KSAC_FAULT (see
 ksac_cli/faults.py) or by damaging files on disk. KSAC_FAULTS_FULL=1 runs the long version of the
-randomised cases (README, "Reliability")."""
+randomised cases (README, "Reliability"). The sampled cases rotate: they are drawn with a seed that
+changes every day (or KSAC_FAULT_SEED), shown in each test id, so a failure can be replayed."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 FULL = os.environ.get("KSAC_FAULTS_FULL") == "1"
+SEED = int(os.environ.get("KSAC_FAULT_SEED") or datetime.date.today().toordinal())
+
+
+def rotating(cases: list, k: int, fixed: list = (), salt: str = "") -> list:
+    """`fixed`, plus `k` more of `cases` drawn with SEED (all of them with KSAC_FAULTS_FULL=1), as pytest
+    params whose id ends with the seed: `KSAC_FAULT_SEED=<seed> pytest ...` draws the same ones again.
+    `salt` lets two tests sampling the same list draw different cases."""
+    rest = [c for c in cases if c not in fixed]
+    drawn = rest if FULL else random.Random(f"{SEED}{salt}").sample(rest, min(k, len(rest)))
+    label = lambda c: "-".join(map(str, c)) if isinstance(c, tuple) else str(c)  # noqa: E731
+    return [*fixed, *[pytest.param(c, id=f"{label(c)}@seed{SEED}") for c in drawn]]
 
 
 def run(*args: str, fault: str | None = None, timeout: int = 300, **kwargs) -> subprocess.CompletedProcess:

@@ -14,7 +14,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ksac_cli.config import KSAC_IMPLS
 from ksac_cli.models.heads.taps import shared_kernel_taps
 from ksac_cli.models.layers import ConvBNReLU, ImagePooling, Projection
 
@@ -37,8 +36,8 @@ class KSAC(nn.Module):
         super().__init__()
         if merge not in ("concat", "sum"):
             raise ValueError(f"merge must be 'concat' or 'sum', got {merge!r}")
-        if impl not in KSAC_IMPLS:
-            raise ValueError(f"impl must be one of {KSAC_IMPLS}, got {impl!r}")
+        if impl not in ("conv", "taps"):
+            raise ValueError(f"impl must be 'conv' or 'taps', got {impl!r}")
         self.impl = impl
         self.rates = tuple(rates)
         self.merge = merge
