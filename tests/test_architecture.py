@@ -1,4 +1,4 @@
-"""Imports point one way (STYLE.md): cli -> workflows -> {config, models, data, engine, measure, report}.
+"""Imports point one way (STYLE.md): cli -> workflows -> {config, models, data, engine, measure, analysis, report}.
 Models know nothing of data or files; report knows nothing of torch; only cli imports typer or rich."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ FORBIDDEN = [
     ("report", ("torch", "torchvision", "timm", "fvcore", "ksac_cli.models", "ksac_cli.engine")),
     ("config.py", ("torch", "ksac_cli.models", "ksac_cli.workflows", "ksac_cli.cli")),
     ("workflows", ("ksac_cli.cli",)),
+    ("analysis", ("ksac_cli.cli", "ksac_cli.workflows", "ksac_cli.report", "ksac_cli.io")),
 ]
 
 

@@ -10,6 +10,7 @@ from typer.exceptions import TyperException
 
 from ksac_cli.cli import output
 from ksac_cli.cli.ablate import ablate
+from ksac_cli.cli.analyze import analyze
 from ksac_cli.cli.data import app as data_app
 from ksac_cli.cli.eval import evaluate
 from ksac_cli.cli.profile import profile
@@ -40,6 +41,7 @@ app.command("eval")(evaluate)
 app.add_typer(data_app, name="data")
 app.command("profile")(profile)
 app.command("report")(report)
+app.command("analyze")(analyze)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -27,11 +27,12 @@ def dataset_root(cfg: DataConfig):
     return cfg.data_root
 
 
-def build_dataset(cfg: DataConfig, split: str, train: bool) -> SegmentationDataset:
-    """`split` of `cfg.dataset`, with the training transform (random scale, crop, flip) or the evaluation one."""
+def build_dataset(cfg: DataConfig, split: str, train: bool, eval_scale: float = 1.0) -> SegmentationDataset:
+    """`split` of `cfg.dataset`, with the training transform (random scale, crop, flip) or the evaluation one
+    (every image and mask rescaled by `eval_scale`: `ksac analyze`'s scale sweep)."""
     if cfg.dataset not in DATASETS:
         raise unknown_name("dataset", cfg.dataset, DATASETS)
-    transform = train_transform(cfg.crop_size, cfg.scale_min, cfg.scale_max) if train else eval_transform()
+    transform = train_transform(cfg.crop_size, cfg.scale_min, cfg.scale_max) if train else eval_transform(eval_scale)
     dataset = DATASETS[cfg.dataset](dataset_root(cfg), split, transform)
     dataset.name = cfg.dataset
     return dataset

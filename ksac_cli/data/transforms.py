@@ -37,6 +37,23 @@ class RandomScale(v2.Transform):
         return TF.resize(inpt, params["size"], interpolation=v2.InterpolationMode.BILINEAR, antialias=True)
 
 
+class Rescale(v2.Transform):
+    """Resize image (bilinear, antialiased) and mask (nearest) by a fixed factor (`ksac analyze`'s scale sweep)."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def make_params(self, flat_inputs):
+        h, w = v2.query_size(flat_inputs)
+        return {"size": [max(1, round(h * self.factor)), max(1, round(w * self.factor))]}
+
+    def transform(self, inpt, params):
+        if isinstance(inpt, tv_tensors.Mask):
+            return TF.resize(inpt, params["size"], interpolation=v2.InterpolationMode.NEAREST)
+        return TF.resize(inpt, params["size"], interpolation=v2.InterpolationMode.BILINEAR, antialias=True)
+
+
 class PadTo(v2.Transform):
     """Pad right and bottom up to `size` x `size`: the image with the mean colour, the mask with 255."""
 
@@ -75,5 +92,6 @@ def train_transform(crop_size: int, scale_min: float = 0.5, scale_max: float = 2
                  v2.RandomHorizontalFlip()])
 
 
-def eval_transform() -> Pair:
-    return Pair([])
+def eval_transform(scale: float = 1.0) -> Pair:
+    """The whole image (and mask), optionally rescaled by `scale`; 1.0 leaves both untouched."""
+    return Pair([] if scale == 1.0 else [Rescale(scale)])

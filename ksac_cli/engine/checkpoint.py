@@ -70,7 +70,7 @@ def load_checkpoint(path: str | Path, for_resume: bool = False) -> dict[str, Any
     missing = [k for k in required if k not in state]
     if missing:
         raise KsacError(f"checkpoint {path} lacks the key(s) {', '.join(missing)}; it was not written by "
-                        f"this version of ksac train (or is from an older one)")
+                        f"ksac train (another toolkit's checkpoint, or one from an older ksac version)")
     return state
 
 

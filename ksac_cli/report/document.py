@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ksac_cli import io
-from ksac_cli.report import ablation, compare, figures
+from ksac_cli.report import ablation, analysis, compare, figures
 from ksac_cli.report.evidence import EvidenceStore
 from ksac_cli.report.params import reduction_table
 from ksac_cli.report.qualitative import qualitative_figure
@@ -88,6 +88,7 @@ def make_report(results: Path, out: Path) -> Report:
                 report.missing.append(f"qualitative.png: {why_not}")
     else:
         report.missing.append("no ablation.csv: tables (a)-(d) and the plots need `ksac ablate`")
+    verdicts += _analysis(results, table, plot, report)
 
     for name in ("paper_params.csv", "profile.csv"):
         if (results / name).is_file():
@@ -130,4 +131,38 @@ def _comparisons(df: pd.DataFrame, table, report: Report) -> list[str]:
     if gone:
         report.missing.append(f"bootstrap intervals of {len(gone)} cells: run directory missing "
                               f"({', '.join(gone[:3])}{', ...' if len(gone) > 3 else ''}); every other number is made")
+    return lines
+
+
+def _analysis(results: Path, table, plot, report: Report) -> list[str]:
+    """Tables (e)-(g) and the two plots of `ksac analyze`'s files, when present; returns verdict lines."""
+    found = analysis.load(results)
+    if found is None:
+        report.missing.append(f"no {analysis.SCALES_CSV}: the scale sweep, receptive fields and per-rate "
+                              f"contributions need `ksac analyze --ablation runs/ablate/<grid>`")
+        return []
+    source = f"Input: `{analysis.SCALES_CSV}` (ksac analyze)."
+    per_run = analysis.robustness(found.scales)
+    diffs, lines = analysis.ksac_minus_aspp(per_run)
+    table("analysis_scales", "(e) Scale sweep: mIoU away from the training scale",
+          analysis.robustness_table(per_run),
+          "Every val image and its mask rescaled by one factor, single-scale inference. miou_at_1: mIoU (%) at "
+          "factor 1; mean_over_range: the area under mIoU(factor) divided by the factors' range (%); change_at_x: "
+          "mIoU at factor x minus at 1 (points). Mean and [95% t-CI] over seeds. " + source)
+    table("analysis_scales_diff", "(e') Scale sweep: KSAC minus ASPP, paired by seed", diffs,
+          "Same rates and seed; the interval is Student's t over the paired seeds. " + source)
+    if not found.branches.empty:
+        table("analysis_branches", "(f) Per-rate contribution: mIoU drop with one atrous branch silenced",
+              analysis.branch_table(found.branches),
+              f"The branch's output set to 0 after its BN and ReLU at test time (factor 1). Mean [95% t-CI] over "
+              f"seeds. Input: `{analysis.BRANCHES_CSV}`.")
+    if not found.erf.empty:
+        table("analysis_erf", "(g) Effective receptive field: radii holding 50% and 90% of the gradient mass",
+              analysis.erf_table(found.erf),
+              "|d (head output at the centre, summed over channels) / d input|, mean over val images and input "
+              "channels (Luo et al. 2016); radius around the map's centre of mass. 'model': w.r.t. the image "
+              f"(pixels); 'head': w.r.t. the backbone's output (feature cells). Input: `{analysis.ERF_CSV}`.")
+    plot("analysis_scales.png", "scale sweep", lambda p: analysis.scale_plot(found.scales, p))
+    if found.maps is not None and not found.erf.empty:
+        plot("analysis_erf.png", "effective receptive fields", lambda p: analysis.erf_plot(found.erf, found.maps, p))
     return lines

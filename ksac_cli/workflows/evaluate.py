@@ -23,35 +23,20 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: dict, out: str | Path
     import numpy as np
     import torch
 
-    from ksac_cli.config import from_dict, merged
     from ksac_cli.data import build_dataset
-    from ksac_cli.engine.checkpoint import load_checkpoint, load_model_state
     from ksac_cli.engine.evidence import EVAL_IMAGES, gather_per_image, write_eval_images
     from ksac_cli.engine.loaders import eval_loader, worker_count
     from ksac_cli.report.plots import confusion_heatmap
 
     path = Path(checkpoint)
-    state = load_checkpoint(path)
-    saved = state["config"]
-    saved = merged(saved, {"model": {"pretrained": False, "backbone_weights": None}})  # weights come from the checkpoint
-    dataset_changed = (overrides.get("data", {}).get("dataset") not in (None, saved.get("data", {}).get("dataset")))
-    if dataset_changed and overrides["data"].get("data_root") is None:
-        saved["data"]["data_root"] = None
-    cfg: RunConfig = from_dict(RunConfig, merged(saved, overrides), where=f"{path} (config)")
-    if cfg.eval.output_stride is not None:
-        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, output_stride=cfg.eval.output_stride))
+    cfg, state = open_checkpoint(path, overrides)
     from ksac_cli.engine import distributed
 
     dist = distributed.init(cfg.train.device)
     dist_device = dist.device
     split = cfg.data.val_split
     dataset = build_dataset(cfg.data, split, train=False)
-    if dataset.num_classes != cfg.model.num_classes:
-        raise KsacError(f"{path} predicts {cfg.model.num_classes} classes but dataset {cfg.data.dataset!r} has "
-                        f"{dataset.num_classes}; evaluate it on the dataset it was trained on")
-    model = build_model(cfg.model)
-    load_model_state(model, state["model"], path)
-    model.to(dist_device).eval()
+    model = trained_model(cfg, state, path, dataset.num_classes).to(dist_device)
 
     writer = None
     if save_predictions is not None:
@@ -97,3 +82,33 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: dict, out: str | Path
     write_eval_images(out.with_name(EVAL_IMAGES), per_image, dataset.classes)
     dist.close()
     return record
+
+
+def open_checkpoint(path: Path, overrides: dict) -> tuple[RunConfig, dict]:
+    """(the run's config with `overrides` applied, the checkpoint's dict). The dataset and its root
+    default to the checkpoint's; a new --dataset without --data-root does not inherit the old root."""
+    from ksac_cli.config import from_dict, merged
+    from ksac_cli.engine.checkpoint import load_checkpoint
+
+    state = load_checkpoint(path)
+    saved = merged(state["config"], {"model": {"pretrained": False, "backbone_weights": None}})  # weights: the checkpoint's
+    dataset_changed = overrides.get("data", {}).get("dataset") not in (None, saved.get("data", {}).get("dataset"))
+    if dataset_changed and overrides["data"].get("data_root") is None:
+        saved["data"]["data_root"] = None
+    cfg: RunConfig = from_dict(RunConfig, merged(saved, overrides), where=f"{path} (config)")
+    if cfg.eval.output_stride is not None:
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, output_stride=cfg.eval.output_stride))
+    return cfg, state
+
+
+def trained_model(cfg: RunConfig, state: dict, path: Path, num_classes: int):
+    """The checkpoint's model in eval mode; an error when it predicts another number of classes than the
+    dataset it is about to be evaluated on has."""
+    from ksac_cli.engine.checkpoint import load_model_state
+
+    if num_classes != cfg.model.num_classes:
+        raise KsacError(f"{path} predicts {cfg.model.num_classes} classes but dataset {cfg.data.dataset!r} has "
+                        f"{num_classes}; evaluate it on the dataset it was trained on")
+    model = build_model(cfg.model)
+    load_model_state(model, state["model"], path)
+    return model.eval()

@@ -1,0 +1,66 @@
+"""`ksac analyze`: why, not only how much: scale sweep, effective receptive field, per-rate contribution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ksac_cli.cli import options, output
+from ksac_cli.config import check_choice, check_device, parse_floats
+from ksac_cli.errors import KsacError
+
+SCALES = "0.5,0.625,0.75,0.875,1.0,1.25,1.5,1.75,2.0"
+
+
+def analyze(
+    checkpoint: Annotated[Optional[list[Path]], typer.Option("--checkpoint", help="A checkpoint written by ksac train (repeatable).")] = None,
+    ablation: Annotated[Optional[Path], typer.Option("--ablation", help="A folder ksac ablate wrote (runs/ablate/<recipe name>): every cell's last.pt, seeds included.")] = None,
+    scales: Annotated[str, typer.Option("--scales", help="Factors every val image and its mask are rescaled by, a comma list.")] = SCALES,
+    images: Annotated[Optional[int], typer.Option("--images", help="Use the val split's first N images [default: all; with all, scale 1.0 equals ksac eval's mIoU].")] = None,
+    erf_images: Annotated[int, typer.Option("--erf-images", help="Val images (drawn with seed 0) averaged in each effective receptive field (0: skip it).")] = 8,
+    device: options.Device = None,
+    amp: Annotated[Optional[str], typer.Option("--amp", help="off or bf16 [default: the run's own --amp].")] = None,
+    batch_size: options.BatchSize = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for analysis_*.csv and analysis_erf.npz; ksac report --results on it adds the section.")] = Path("results"),
+) -> None:
+    """Test the paper's reason for KSAC (one kernel sees a pattern at several scales) on trained models:
+
+    (1) scale sweep: mIoU and IoU per object size with every val image and its mask rescaled by each
+    --scales factor (single-scale inference); (2) effective receptive field (Luo et al. 2016): |gradient|
+    of the head output's centre w.r.t. the input image (whole model) and w.r.t. the backbone's output
+    (head alone), with the radii holding 50% and 90% of it; (3) per-rate contribution: mIoU with one
+    atrous branch's output zeroed after its BN and ReLU. Then `ksac report` draws the plots and compares
+    KSAC with ASPP over seeds.
+    """
+    factors = parse_floats(scales, "--scales")
+    if any(f <= 0 for f in factors):
+        raise KsacError(f"--scales: {scales!r} holds a factor <= 0; every factor must be positive (e.g. {SCALES})")
+    for name, value, least in (("--images", images, 1), ("--erf-images", erf_images, 0), ("--batch-size", batch_size, 1)):
+        if value is not None and value < least:
+            raise KsacError(f"{name}: {value} must be >= {least}")
+    if amp is not None:
+        check_choice("--amp", amp, ("off", "bf16"))
+    if device is not None:
+        check_device("--device", device)
+    if bool(checkpoint) == (ablation is not None):
+        raise KsacError("give --checkpoint (repeatable) or --ablation <folder>, one of the two")
+    for path in checkpoint or []:
+        if not path.is_file():
+            raise KsacError(f"checkpoint {path} does not exist")
+    from ksac_cli.workflows import analyze as workflow  # torch: imported once the flags are known to be good
+
+    paths = checkpoint or workflow.checkpoints_of(ablation)
+    with output.progress() as bar:
+        task = bar.add_task("analysing", total=len(paths))
+
+        def on_event(kind: str, data: dict) -> None:
+            if kind == "checkpoint":
+                bar.update(task, completed=data["index"] - 1)
+                output.info(f"[{data['index']}/{data['total']}] {data['path']}")
+            elif kind == "step":
+                bar.update(task, description=data["what"])
+
+        files = workflow.analyze(paths, out, factors, erf_images, images, device, amp, batch_size, on_event)
+    output.info("wrote " + ", ".join(str(p) for p in files.values()) + f"; next: ksac report --results {out}")

@@ -1,0 +1,190 @@
+"""The `ksac analyze` section of the report, from its files (written by workflows/analyze.py):
+
+- analysis_scales.csv: per run and scale factor, mIoU and IoU per object size (fractions);
+- analysis_branches.csv: per run and atrous rate, mIoU with that branch silenced, and the drop;
+- analysis_erf.csv + analysis_erf.npz: per run, the effective receptive field of the whole model (pixels)
+  and of the head alone (feature cells), its 50% / 90% mass radii, and the maps (keys "<run>/<part>").
+
+A model is a head (+ merge) and a rate set; its runs are its seeds. Every comparison of KSAC with ASPP is
+paired by seed for the same rates, with the 95% Student's t interval over seeds (report/stats.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from ksac_cli.report.ablation import label
+from ksac_cli.report.figures import HEAD_COLOURS
+from ksac_cli.report.plots import save_figure
+from ksac_cli.report.stats import t_half_width, t_interval, verdict
+
+SCALES_CSV, BRANCHES_CSV, ERF_CSV, ERF_NPZ = ("analysis_scales.csv", "analysis_branches.csv", "analysis_erf.csv",
+                                              "analysis_erf.npz")
+RUN_COLUMNS = ["run", "head", "merge", "rates", "seed", "iteration"]
+SCALE_COLUMNS = [*RUN_COLUMNS, "scale", "miou", "iou_small", "iou_medium", "iou_large", "images"]
+BRANCH_COLUMNS = [*RUN_COLUMNS, "rate", "miou", "miou_all", "drop"]
+ERF_COLUMNS = [*RUN_COLUMNS, "part", "unit", "r50", "r90", "images"]
+LINE_STYLES = ["-", "--", ":", "-."]
+
+
+@dataclass
+class Analysis:
+    scales: pd.DataFrame
+    branches: pd.DataFrame
+    erf: pd.DataFrame
+    maps: Path | None
+
+
+def load(results: Path) -> Analysis | None:
+    """The analysis files in `results`, each run labelled with its model; None without analysis_scales.csv."""
+    results = Path(results)
+    if not (results / SCALES_CSV).is_file():
+        return None
+
+    def read(name: str) -> pd.DataFrame:
+        path = results / name
+        df = pd.read_csv(path, dtype={"rates": str, "merge": str}, keep_default_na=False, na_values=[""]) \
+            if path.is_file() else pd.DataFrame()
+        if not df.empty:
+            df["merge"] = df["merge"].fillna("")
+            df["model"] = [label(r) for r in df.itertuples()]
+        return df
+
+    maps = results / ERF_NPZ
+    return Analysis(read(SCALES_CSV), read(BRANCHES_CSV), read(ERF_CSV), maps if maps.is_file() else None)
+
+
+def _ci_text(values, signed: bool = True) -> str:
+    """'mean [low, high]' (95% t interval over seeds), signs shown for differences; the mean alone for 1 seed."""
+    ci = t_interval(np.asarray(values, dtype=float))
+    f = "{:+.2f}" if signed else "{:.2f}"
+    return f.format(ci.mean) if ci.low is None else f"{f.format(ci.mean)} [{f.format(ci.low)}, {f.format(ci.high)}]"
+
+
+def robustness(scales: pd.DataFrame) -> pd.DataFrame:
+    """Per run: mIoU at 1.0, the mean mIoU over the factors' range (trapezoid area / range) and the change
+    at the smallest and largest factor relative to 1.0, in points."""
+    rows = []
+    for run, g in scales.groupby("run", sort=False):
+        g = g.sort_values("scale")
+        x, y = g["scale"].to_numpy(float), 100 * g["miou"].to_numpy(float)
+        at_one = y[np.isclose(x, 1.0)]
+        base = float(at_one[0]) if at_one.size else np.nan
+        area = float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2) / (x[-1] - x[0])) if x.size > 1 else float(y[0])
+        first = g.iloc[0]
+        rows.append({"run": run, "model": first["model"], "head": first["head"], "rates": first["rates"],
+                     "seed": int(first["seed"]), "miou_at_1": base, "mean_over_range": area,
+                     f"change_at_{x[0]:g}": y[0] - base, f"change_at_{x[-1]:g}": y[-1] - base})
+    return pd.DataFrame(rows)
+
+
+def robustness_table(per_run: pd.DataFrame) -> pd.DataFrame:
+    """Per model: each robustness number, mean and 95% t interval over seeds (points / %)."""
+    metrics = [c for c in per_run.columns if c not in ("run", "model", "head", "rates", "seed")]
+    out = []
+    for model, g in per_run.groupby("model", sort=False):
+        out.append({"model": model, "seeds": len(g), **{m: _ci_text(g[m], m.startswith("change")) for m in metrics}})
+    return pd.DataFrame(out)
+
+
+def ksac_minus_aspp(per_run: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """KSAC minus ASPP for the same rates, paired by seed, for each robustness number: the mean difference,
+    its 95% t interval over seeds and the verdict; and one sentence per comparison for the report's lead."""
+    metrics = [c for c in per_run.columns if c not in ("run", "model", "head", "rates", "seed")]
+    rows, lines = [], []
+    aspp = per_run[per_run["head"] == "aspp"]
+    for (rates, model), k in per_run[per_run["head"] == "ksac"].groupby(["rates", "model"], sort=False):
+        pairs = k.merge(aspp[aspp["rates"] == rates], on="seed", suffixes=("", "_aspp"))
+        if pairs.empty:
+            continue
+        for m in metrics:
+            diff = (pairs[m] - pairs[f"{m}_aspp"]).to_numpy(float)
+            ci = t_interval(diff)
+            said = verdict(ci.low, ci.high)
+            rows.append({"rates": rates, "KSAC": model, "metric": m, "seeds": len(diff), "KSAC - ASPP (points)": ci.mean,
+                         "95% CI (t)": "-" if ci.low is None else f"[{ci.low:+.2f}, {ci.high:+.2f}]", "verdict": said})
+            if m != "miou_at_1":  # the mIoU at factor 1 is the ablation's own verdict
+                basis = "1 seed, no interval" if ci.low is None else f"95% CI [{ci.low:+.2f}, {ci.high:+.2f}] (t over {len(diff)} seeds)"
+                lines.append(f"- **{said}** — scale sweep {m.replace('_', ' ')}, rates {rates}: {model} vs ASPP: "
+                             f"Δ {ci.mean:+.2f} points, {basis}")
+    return pd.DataFrame(rows), lines
+
+
+def branch_table(branches: pd.DataFrame) -> pd.DataFrame:
+    """Per model and rate: the mIoU drop (points) when that branch is silenced, mean and t interval over seeds."""
+    out = []
+    for (model, rate), g in branches.groupby(["model", "rate"], sort=False):
+        out.append({"model": model, "rate": int(rate), "seeds": len(g),
+                    "mIoU drop (points)": _ci_text(100 * g["drop"].to_numpy(float)),
+                    "mIoU without it (%)": 100 * g["miou"].mean()})
+    return pd.DataFrame(out)
+
+
+def erf_table(erf: pd.DataFrame) -> pd.DataFrame:
+    """Per model and part: the radii holding 50% and 90% of the ERF's mass, mean and t interval over seeds."""
+    out = []
+    for (model, part), g in erf.groupby(["model", "part"], sort=False):
+        out.append({"model": model, "part": part, "unit": g["unit"].iloc[0], "seeds": len(g),
+                    "r50": _ci_text(g["r50"], signed=False), "r90": _ci_text(g["r90"], signed=False)})
+    return pd.DataFrame(out)
+
+
+def scale_plot(scales: pd.DataFrame, path: Path) -> None:
+    """mIoU vs scale factor, one line per model: the mean over seeds and its 95% t band."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    styles: dict[str, int] = {}
+    for model, g in scales.groupby("model", sort=False):
+        head = g["head"].iloc[0]
+        style = LINE_STYLES[styles.setdefault(head, 0) % len(LINE_STYLES)]
+        styles[head] += 1
+        stats = [(s, 100 * v["miou"].mean(), t_half_width(100 * v["miou"].to_numpy(float)) or 0.0, len(v))
+                 for s, v in g.groupby("scale")]
+        x, y, half, n = (np.array(c, dtype=float) for c in zip(*stats))
+        colour = HEAD_COLOURS.get(head, "grey")
+        ax.plot(x, y, style, marker="o", color=colour, label=f"{model} (n={int(n.max())})")
+        ax.fill_between(x, y - half, y + half, color=colour, alpha=0.15)
+    ax.axvline(1.0, color="grey", lw=0.8, alpha=0.6)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sorted(scales["scale"].unique()), [f"{s:g}" for s in sorted(scales["scale"].unique())])
+    ax.set_xlabel("scale factor of every val image and mask (log scale)")
+    ax.set_ylabel("val mIoU (%)")
+    ax.set_title("Scale sweep: mean over seeds, band = 95% t-CI", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    save_figure(fig, path)
+
+
+def erf_plot(erf: pd.DataFrame, maps_path: Path, path: Path) -> bool:
+    """Each model's ERF maps averaged over its seeds, side by side: row 1 the whole model, row 2 the head
+    alone; one colour scale per row (each map divided by the row's largest value)."""
+    with np.load(maps_path) as store:
+        maps = {key: store[key] for key in store.files}
+    parts = [p for p in ("model", "head") if p in set(erf["part"])]
+    models = list(dict.fromkeys(erf["model"]))
+    if not parts or not models:
+        return False
+    fig, axes = plt.subplots(len(parts), len(models), figsize=(3 * len(models), 3 * len(parts)), squeeze=False)
+    for row, part in enumerate(parts):
+        mean_maps = {}
+        for model in models:
+            runs = erf[(erf["model"] == model) & (erf["part"] == part)]["run"]
+            stack = [maps[f"{r}/{part}"] for r in runs if f"{r}/{part}" in maps]
+            if stack and len({m.shape for m in stack}) == 1:
+                mean_maps[model] = np.mean(stack, axis=0)
+        top = max((m.max() for m in mean_maps.values()), default=1.0) or 1.0
+        for col, model in enumerate(models):
+            ax = axes[row, col]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if model in mean_maps:
+                ax.imshow(mean_maps[model] / top, cmap="magma", vmin=0, vmax=1)
+            ax.set_title(f"{model}\n{'whole model (image px)' if part == 'model' else 'head (feature cells)'}",
+                         fontsize=8)
+    fig.suptitle("Effective receptive field |d centre / d input|, mean over seeds; shared colour scale per row",
+                 fontsize=9)
+    save_figure(fig, path)
+    return True

@@ -1,0 +1,135 @@
+"""`ksac analyze`: trained checkpoints -> the scale sweep, the effective receptive fields and the per-rate
+contributions, as CSV files (+ the ERF maps as .npz) that `ksac report` turns into plots and a section."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ksac_cli import io
+from ksac_cli.errors import KsacError
+# the files and their columns, as `ksac report` reads them
+from ksac_cli.report.analysis import (
+    BRANCH_COLUMNS,
+    BRANCHES_CSV,
+    ERF_COLUMNS,
+    ERF_CSV,
+    ERF_NPZ,
+    SCALE_COLUMNS,
+    SCALES_CSV,
+)
+
+
+def checkpoints_of(ablation: str | Path) -> list[Path]:
+    """Every cell's final checkpoint (<cell>/checkpoints/last.pt) under an ablation's folder, sorted."""
+    folder = Path(ablation)
+    found = sorted(folder.glob("*/checkpoints/last.pt"))
+    if not found:
+        raise KsacError(f"--ablation {folder}: no <cell>/checkpoints/last.pt in it; give the folder `ksac ablate` "
+                        f"wrote (runs/ablate/<recipe name>)")
+    return found
+
+
+def analyze(checkpoints: Sequence[str | Path], out: str | Path, scales: Sequence[float], erf_images: int = 8,
+            images: int | None = None, device: str | None = None, amp: str | None = None,
+            batch_size: int | None = None, on_event: Callable[[str, dict], None] | None = None) -> dict[str, Path]:
+    """Analyse each checkpoint on its own val split (its first `images` images; None: all); write the CSV
+    files (and ERF maps) into `out`. `amp` and `batch_size` default to the run's own, so with every image
+    scale 1.0 gives `ksac eval`'s mIoU exactly."""
+    emit = on_event or (lambda kind, data: None)
+    paths = [Path(c) for c in checkpoints]
+    for path in paths:  # every file checked before the first minute is spent
+        if not path.is_file():
+            raise KsacError(f"checkpoint {path} does not exist")
+    scale_rows, branch_rows, erf_rows, maps = [], [], [], {}
+    for n, path in enumerate(paths, start=1):
+        emit("checkpoint", {"index": n, "total": len(paths), "path": str(path)})
+        run = analyze_one(path, scales, erf_images, images, device, amp, batch_size, emit)
+        scale_rows += run["scales"]
+        branch_rows += run["branches"]
+        erf_rows += run["erf"]
+        maps.update(run["maps"])
+    out = Path(out)
+    files = {"scales": out / SCALES_CSV, "branches": out / BRANCHES_CSV, "erf": out / ERF_CSV, "maps": out / ERF_NPZ}
+    io.write_csv(files["scales"], scale_rows, SCALE_COLUMNS)
+    io.write_csv(files["branches"], branch_rows, BRANCH_COLUMNS)
+    io.write_csv(files["erf"], erf_rows, ERF_COLUMNS)
+    io.write_npz(files["maps"], **maps)
+    return files
+
+
+def analyze_one(path: Path, scales: Sequence[float], erf_images: int, images: int | None, device: str | None,
+                amp: str | None, batch_size: int | None, emit: Callable[[str, dict], None]) -> dict:
+    """The three analyses of one checkpoint: {"scales", "branches", "erf": rows, "maps": {key: (H, W)}}."""
+    from ksac_cli.analysis.branches import silenced
+    from ksac_cli.analysis.scales import scale_sweep
+    from ksac_cli.data import build_dataset
+    from ksac_cli.env import resolve_device
+    from ksac_cli.workflows.evaluate import open_checkpoint, trained_model
+
+    overrides = {"train": {"device": device, "amp": amp}, "eval": {"batch_size": batch_size}}
+    cfg, state = open_checkpoint(path, overrides)
+    dev = resolve_device(cfg.train.device)
+    dataset = build_dataset(cfg.data, cfg.data.val_split, train=False)
+    model = trained_model(cfg, state, path, dataset.num_classes).to(dev)
+    m = cfg.model
+    ident = {"run": run_name(path), "head": m.head, "merge": m.merge if m.head == "ksac" else "",
+             "rates": ",".join(map(str, m.rates)), "seed": cfg.train.seed, "iteration": state["iteration"]}
+
+    def sweep(factors) -> list[dict]:
+        return scale_sweep(model, cfg.data, cfg.data.val_split, factors, dev, cfg.train.amp, cfg.eval.batch_size,
+                           images=images, on_factor=lambda f: emit("step", {"what": f"{ident['run']}: scale {f:g}"}))
+
+    scale_rows = [{**ident, **row} for row in sweep(scales)]
+    at_one = next((r["miou"] for r in scale_rows if r["scale"] == 1.0), None)
+    if at_one is None:
+        at_one = sweep([1.0])[0]["miou"]
+    branch_rows = []
+    for i, rate in enumerate(m.rates):
+        with silenced(model.head, [i]):
+            miou = sweep([1.0])[0]["miou"]
+        branch_rows.append({**ident, "rate": rate, "miou": miou, "miou_all": at_one, "drop": at_one - miou})
+    erf_rows, maps = receptive_fields(model, dataset, erf_images, cfg.data.crop_size, dev, ident)
+    emit("step", {"what": f"{ident['run']}: receptive fields"})
+    return {"scales": scale_rows, "branches": branch_rows, "erf": erf_rows, "maps": maps}
+
+
+def receptive_fields(model, dataset, images: int, side: int, device, ident: dict) -> tuple[list[dict], dict]:
+    """ERF of the whole model (w.r.t. the image, in pixels) and of the head alone (w.r.t. the backbone's
+    output, in feature cells) over `images` val images drawn with seed 0, each centre-cropped (or padded
+    with the mean colour, 0 after normalisation) to `side` x `side`, the training crop."""
+    import numpy as np
+    import torch
+
+    from ksac_cli.analysis.erf import effective_receptive_field, mass_radii
+
+    if images < 1:
+        return [], {}
+    chosen = np.sort(np.random.default_rng(0).choice(len(dataset), size=min(images, len(dataset)), replace=False))
+    batch = torch.stack([centre_square(dataset[int(i)][0], side) for i in chosen]).to(device)  # (N, 3, S, S)
+    features = model.backbone(batch)["out"].detach()
+    parts = {"model": (lambda x: model.head(model.backbone(x)["out"]), batch, "pixels"),
+             "head": (model.head, features, "feature cells")}
+    rows, maps = [], {}
+    for part, (fn, inputs, unit) in parts.items():
+        erf = effective_receptive_field(fn, inputs)
+        r50, r90 = mass_radii(erf)
+        rows.append({**ident, "part": part, "unit": unit, "r50": r50, "r90": r90, "images": len(chosen)})
+        maps[f"{ident['run']}/{part}"] = erf.astype(np.float32)
+    return rows, maps
+
+
+def centre_square(image, side: int):
+    """(3, H, W) -> (3, side, side): the centre crop, padded with zeros (the mean colour) where smaller."""
+    import torch.nn.functional as F
+
+    h, w = image.shape[-2:]
+    top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    image = image[:, top:top + side, left:left + side]
+    h, w = image.shape[-2:]
+    return F.pad(image, ((side - w) // 2, side - w - (side - w) // 2, (side - h) // 2, side - h - (side - h) // 2))
+
+
+def run_name(path: Path) -> str:
+    """The run directory's name of <run>/checkpoints/<file>.pt, else the file's stem."""
+    return path.parent.parent.name if path.parent.name == "checkpoints" else path.stem
