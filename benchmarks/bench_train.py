@@ -34,7 +34,8 @@ from ksac_cli.env import device_name, resolve_device
 from ksac_cli.measure.latency import time_calls
 from ksac_cli.models import build_model
 from ksac_cli.workflows.evaluate import evaluate_checkpoint
-from ksac_cli.workflows.train import datasets_for, train
+from ksac_cli.engine.run import datasets_for
+from ksac_cli.workflows.train import train
 
 COLUMNS = ["what", "toolkit_images_per_s", "bare_images_per_s", "ratio", "device", "recipe"]
 

@@ -23,6 +23,15 @@ class KsacRuntimeError(KsacError):
     exit_code = 1
 
 
+class Interrupted(Exception):
+    """SIGINT or SIGTERM stopped a run after it saved a checkpoint: not a mistake, so not a KsacError. The
+    CLI prints the message and exits 130 (SIGINT) or 143 (SIGTERM); an ablation stops its grid."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 class KsacWarning(UserWarning):
     """Something suspicious but legal (for example an atrous rate wider than the feature map)."""
 

@@ -1,34 +1,37 @@
-"""Fault injection for the reliability tests (tests/faults/): off unless KSAC_FAULT is set.
+"""Fault injection for the reliability tests (tests/faults/), installed at ONE seam: `python -m ksac_cli`
+calls `install` when KSAC_FAULT is set, and it wraps a few functions of this process. No production code
+path holds a hook or changes how it writes.
 
     KSAC_FAULT="<point>@<n>=<action>[;<point>@<n>=<action>...]"
 
-points (each counted from 1 in this process):
-  step          after the n-th optimizer step (training)
-  eval          before the n-th evaluation batch
-  write:<name>  inside the n-th atomic write of a file named <name> (e.g. write:last.pt), after its bytes
-                are in the temporary file and before it replaces the old one
+points (each counted from 1 in this process), and the function wrapped:
+  step          after the n-th optimizer step            engine.train.train_step
+  eval          before the n-th evaluation batch's count  engine.evaluate.per_image_counts
+  write:<name>  the n-th write of a file named <name>:
+                an atomic write, after its bytes are in the temporary file and before it replaces the
+                old one (io.atomic_open); a JSON-lines append, with half the line on disk (io.append_jsonl)
 actions:
   kill   SIGKILL this process (no handler runs: a power cut, an OOM kill)
   term   SIGTERM this process (what a scheduler sends before a pre-emption)
   nan    the loss of that step becomes NaN (step only)
-  enospc the write fails with ENOSPC, "No space left on device" (write only)
-
-The toolkit's code calls `hit(point)` at those places; with KSAC_FAULT unset it returns None at
-the cost of one dict lookup.
+  enospc the write fails with ENOSPC, "No space left on device" (atomic writes only)
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import json
 import os
 import signal
+from pathlib import Path
 
-_counts: dict[str, int] = {}
-_plan: dict[tuple[str, int], str] | None = None
 ACTIONS = ("kill", "term", "nan", "enospc")
+_counts: dict[str, int] = {}
+_plan: dict[tuple[str, int], str] = {}
 
 
-def _parse(spec: str) -> dict[tuple[str, int], str]:
+def parse(spec: str) -> dict[tuple[str, int], str]:
     plan = {}
     for item in filter(None, (part.strip() for part in spec.split(";"))):
         try:
@@ -42,19 +45,60 @@ def _parse(spec: str) -> dict[tuple[str, int], str]:
     return plan
 
 
-def hit(point: str) -> str | None:
-    """Count one pass through `point`; perform (kill, term) or return (nan, enospc) its planned fault."""
-    global _plan
-    if _plan is None:
-        _plan = _parse(os.environ.get("KSAC_FAULT", ""))
-    if not _plan:
-        return None
+def planned(point: str) -> str | None:
+    """Count one pass through `point`; the action planned for this pass, if any."""
     _counts[point] = n = _counts.get(point, 0) + 1
-    action = _plan.get((point, n))
+    return _plan.get((point, n))
+
+
+def perform(action: str | None) -> None:
     if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
     elif action == "term":
         os.kill(os.getpid(), signal.SIGTERM)
     elif action == "enospc":
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-    return action
+
+
+def install(spec: str) -> None:
+    """Wrap the functions of the points in `spec` (imported here: this runs only under the tests)."""
+    global _plan
+    _plan = parse(spec)
+    from ksac_cli import io
+    from ksac_cli.engine import evaluate, train
+
+    step, counts, atomic_open, append_jsonl = (train.train_step, evaluate.per_image_counts, io.atomic_open,
+                                               io.append_jsonl)
+
+    def faulty_step(*args, **kwargs):
+        loss = step(*args, **kwargs)
+        action = planned("step")
+        perform(action)
+        return loss * float("nan") if action == "nan" else loss
+
+    def faulty_counts(*args, **kwargs):
+        perform(planned("eval"))
+        return counts(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def faulty_atomic_open(path, mode="w"):
+        with atomic_open(path, mode) as f:
+            yield f
+            f.flush()
+            perform(planned(f"write:{Path(path).name}"))  # an OSError here leaves the old file, as a real one would
+
+    def faulty_append(path, record):
+        action = planned(f"write:{Path(path).name}")
+        if action is None:
+            return append_jsonl(path, record)
+        line = json.dumps(record, sort_keys=False) + "\n"
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(line[: len(line) // 2])
+            f.flush()
+            perform(action)  # kill: half a line stays on disk; term: the run notes it and goes on
+            f.write(line[len(line) // 2:])
+            f.flush()
+            os.fsync(f.fileno())
+
+    train.train_step, evaluate.per_image_counts = faulty_step, faulty_counts
+    io.atomic_open, io.append_jsonl = faulty_atomic_open, faulty_append

@@ -15,7 +15,6 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from ksac_cli import faults
 from ksac_cli.errors import KsacRuntimeError
 
 
@@ -33,7 +32,6 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[io.IOBase]
             yield f
             f.flush()
             os.fsync(f.fileno())
-            faults.hit(f"write:{path.name}")  # tests: a kill or a full disk at the worst moment
         os.replace(tmp, path)
     except OSError as e:
         _remove_quietly(tmp)
@@ -89,10 +87,7 @@ def append_jsonl(path: str | os.PathLike, record: Mapping[str, object]) -> None:
     line = json.dumps(record, sort_keys=False) + "\n"
     try:
         with open(path, "a", encoding="utf-8") as f:
-            f.write(line[: len(line) // 2])
-            f.flush()
-            faults.hit(f"write:{path.name}")  # tests: a kill with half a line on disk
-            f.write(line[len(line) // 2:])
+            f.write(line)
             f.flush()
             os.fsync(f.fileno())
     except OSError as e:

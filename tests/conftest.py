@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from tiny_run import write_tiny_recipe
+
+# One compute thread per process: pytest runs two workers (pyproject: -n 2), and every `ksac` subprocess a
+# test starts inherits this. Tiny models gain nothing from a second thread, and on 2 cores two workers x two
+# threads would fight over them.
+os.environ["OMP_NUM_THREADS"] = "1"
 
 
 @pytest.fixture(scope="session")

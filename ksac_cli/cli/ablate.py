@@ -10,33 +10,19 @@ from typing import Annotated, Optional
 import typer
 
 from ksac_cli.cli import options, output
-from ksac_cli.config import AblationGrid, blame, from_dict, parse_rates, resolve_run_config
-from ksac_cli.errors import KsacError
+from ksac_cli.config import resolve_ablation
 
 
+@options.takes(options.GRID, options.RUN)
 def ablate(
+    overrides: dict,
     recipe: Annotated[Optional[str], typer.Option("--recipe", help="Base recipe of every cell (file or name in recipes/) [default: quick].")] = None,
-    head: options.Heads = None,
-    rates: options.RatesList = None,
-    backbone: options.Backbones = None,
-    merge: options.Merges = None,
-    output_stride: options.OutputStrides = None,
     seeds: Annotated[Optional[int], typer.Option("--seeds", help="Seeds per cell: the recipe's seed, seed+1, ... [default: 3, the fewest that give a confidence interval worth reading].")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Folder of the cells' run directories [default: runs/ablate/<recipe name>].")] = None,
     results: Annotated[Path, typer.Option("--results", help="CSV the rows are added to (one per cell and seed; safe to share between processes).")] = Path("results/ablation.csv"),
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the grid, each model's parameters and MACs and a time estimate from a short measured step; train nothing.")] = False,
     emit_jobs: Annotated[Optional[Path], typer.Option("--emit-jobs", help="Write a shell script with one self-contained command per cell (for SLURM arrays, Kubernetes jobs, ...) and run nothing; the cells add their rows to the same --results CSV safely.")] = None,
     cell: Annotated[Optional[str], typer.Option("--cell", help="Run only the cell of this name (what --emit-jobs writes).")] = None,
-    ksac_impl: options.KsacImpl = None, decoder: options.Decoder = None, dataset: options.Dataset = None,
-    data_root: options.DataRoot = None,
-    split: options.Split = None, crop_size: options.CropSize = None, batch_size: options.BatchSize = None,
-    iters: options.Iters = None, optimizer: options.Optimizer = None, lr: options.Lr = None,
-    weight_decay: options.WeightDecay = None,
-    momentum: options.Momentum = None, warmup_iters: options.WarmupIters = None, workers: options.Workers = None,
-    amp: options.Amp = None, seed: options.Seed = None, device: options.Device = None,
-    eval_every: options.EvalEvery = None, save_every: options.SaveEvery = None, log_every: options.LogEvery = None,
-    deterministic: options.Deterministic = None, skip_bad: options.SkipBad = None,
-    pretrained: options.Pretrained = None, backbone_weights: options.BackboneWeights = None,
 ) -> None:
     """Run a grid of training runs over --head x --rates x --backbone x --merge x --output-stride x seeds
     (default: aspp and ksac x rates 6,12,18 and 6,12,18,24, on the quick recipe and the built-in dataset).
@@ -46,19 +32,9 @@ def ablate(
     checkpoint, failed ones are retried. A failing cell is recorded with its error and the others go on;
     the exit code is 1 if any cell failed. Then `ksac report` makes the tables and plots.
     """
-    overrides = options.run_overrides(
-        ksac_impl=ksac_impl, decoder=decoder, dataset=dataset, data_root=data_root, split=split, crop_size=crop_size,
-        batch_size=batch_size, iters=iters, optimizer=optimizer, lr=lr, weight_decay=weight_decay, momentum=momentum,
-        warmup_iters=warmup_iters, workers=workers, amp=amp, seed=seed, device=device, eval_every=eval_every, save_every=save_every, log_every=log_every,
-        deterministic=deterministic, skip_bad=skip_bad, pretrained=pretrained, backbone_weights=backbone_weights)
-    base = resolve_run_config(recipe, overrides)
-    grid_values = {"head": head, "backbone": backbone, "merge": merge, "output_stride": output_stride, "seeds": seeds,
-                   "rates": [list(parse_rates(r)) for r in rates] if rates else None}
-    grid_values = {k: v for k, v in grid_values.items() if v is not None}
-    try:
-        grid = from_dict(AblationGrid, grid_values, "grid")
-    except KsacError as e:  # every grid value is a flag: name it as one
-        raise KsacError(blame(str(e), None, {"grid": grid_values})) from None
+    if seeds is not None:
+        overrides.setdefault("grid", {})["seeds"] = seeds
+    base, grid = resolve_ablation(recipe, overrides)
     from ksac_cli.workflows import ablate as workflow  # torch: imported once the flags are known to be good
 
     name, folder, cells = workflow.ablate_cells(base, grid, out, only=cell)
@@ -129,6 +105,8 @@ class AblateDisplay:
                 self.cell_task = self.bar.add_task(data["cell"], total=data["iters"])
             else:
                 output.info(f"cell {data['index'] + 1}/{self.cells}: {data['cell']}")
+        elif kind == "cell_restart":
+            output.warning(f"  {data['cell']}: its config changed since it ran ({data['why']}); starting it over")
         elif kind == "cell_skip":
             output.info(f"  skipped {data['cell']}: {data['why']}")
             if self.bar is not None:

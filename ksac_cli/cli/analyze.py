@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ksac_cli.cli import options, output
+from ksac_cli.cli import output
 from ksac_cli.config import check_choice, check_device, parse_floats
 from ksac_cli.errors import KsacError
 
@@ -20,9 +20,9 @@ def analyze(
     scales: Annotated[str, typer.Option("--scales", help="Factors every val image and its mask are rescaled by, a comma list.")] = SCALES,
     images: Annotated[Optional[int], typer.Option("--images", help="Use the val split's first N images [default: all; with all, scale 1.0 equals ksac eval's mIoU].")] = None,
     erf_images: Annotated[int, typer.Option("--erf-images", help="Val images (drawn with seed 0) averaged in each effective receptive field (0: skip it).")] = 8,
-    device: options.Device = None,
+    device: Annotated[Optional[str], typer.Option("--device", help="auto (cuda when present, else cpu), cpu, cuda or cuda:N [default: the run's own].")] = None,
     amp: Annotated[Optional[str], typer.Option("--amp", help="off or bf16 [default: the run's own --amp].")] = None,
-    batch_size: options.BatchSize = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Evaluation images per batch [default: the run's own].")] = None,
     out: Annotated[Path, typer.Option("--out", help="Folder for analysis_*.csv and analysis_erf.npz; ksac report --results on it adds the section.")] = Path("results"),
 ) -> None:
     """Test the paper's reason for KSAC (one kernel sees a pattern at several scales) on trained models:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ksac_cli.cli import options, output
+from ksac_cli.cli import output
 from ksac_cli.config import DataConfig, SyntheticConfig, from_dict
 
 app = typer.Typer(help="Make the built-in dataset, or check a dataset's files.", no_args_is_help=True)
@@ -42,7 +42,7 @@ def synth(
 @app.command("check")
 def check(
     dataset: Annotated[str, typer.Option("--dataset", help="synthetic, voc, ade20k, cityscapes or folder.")] = "synthetic",
-    data_root: options.DataRoot = None,
+    data_root: Annotated[Optional[str], typer.Option("--data-root", help="Folder of the dataset (synthetic: the cache folder of the default settings).")] = None,
     split: Annotated[str, typer.Option("--split", help="Split to check.")] = "train",
     out: Annotated[Optional[Path], typer.Option("--out", help="JSON report [default: data-check-<dataset>-<split>.json in the current folder].")] = None,
     workers: Annotated[int, typer.Option("--workers", help="Processes reading the files (0: this process).")] = 0,

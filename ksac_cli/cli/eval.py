@@ -13,19 +13,10 @@ from ksac_cli.config import parse_floats
 from ksac_cli.errors import KsacError
 
 
+@options.takes(options.EVAL)
 def evaluate(
+    overrides: dict,
     checkpoint: Annotated[Path, typer.Option("--checkpoint", help="A checkpoint written by ksac train (last.pt or best.pt).")],
-    dataset: options.Dataset = None,
-    data_root: options.DataRoot = None,
-    split: Annotated[Optional[str], typer.Option("--split", help="Split to evaluate [default: the checkpoint's val split].")] = None,
-    device: options.Device = None,
-    output_stride: Annotated[Optional[int], typer.Option("--output-stride", help="Evaluate at another output stride than training (8, 16 or 32).")] = None,
-    ksac_impl: options.KsacImpl = None,
-    scales: Annotated[Optional[str], typer.Option("--scales", help="Inference scales, a comma list (DeepLab: 0.5,0.75,1.0,1.25,1.5,1.75) [default: 1.0].")] = None,
-    flip: Annotated[Optional[bool], typer.Option("--flip/--no-flip", help="Also infer on the horizontally flipped image.")] = None,
-    batch_size: options.BatchSize = None,
-    workers: options.Workers = None,
-    skip_bad: options.SkipBad = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="eval.json to write [default: eval.json in the checkpoint's run directory]; confusion.csv/.png go beside it.")] = None,
     save_predictions: Annotated[Optional[Path], typer.Option("--save-predictions", help="Write <id>.png (palette PNG of class indices, original size) and <id>_overlay.jpg per image into this folder.")] = None,
 ) -> None:
@@ -36,16 +27,10 @@ def evaluate(
     pixels labelled 255 are ignored; a class absent from both the ground truth and the predictions is left
     out of the mean. Multi-scale inference sums the softmax probabilities over scales (and flips).
     """
-    if scales is not None:  # checked before the checkpoint is read
-        scales = parse_floats(scales, "--scales")
+    if "scales" in overrides.get("eval", {}):  # checked before the checkpoint is read
+        overrides["eval"]["scales"] = parse_floats(overrides["eval"]["scales"], "--scales")
     if not checkpoint.is_file():
         raise KsacError(f"checkpoint {checkpoint} does not exist")
-    overrides = {
-        "data": {"dataset": dataset, "data_root": data_root, "val_split": split, "workers": workers, "skip_bad": skip_bad},
-        "eval": {"scales": scales, "flip": flip, "batch_size": batch_size, "output_stride": output_stride},
-        "train": {"device": device},
-        "model": {"ksac_impl": ksac_impl},
-    }
     from ksac_cli.workflows import evaluate as workflow  # torch: imported once the flags are known to be good
 
     with output.progress() as bar:

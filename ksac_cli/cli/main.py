@@ -16,7 +16,7 @@ from ksac_cli.cli.eval import evaluate
 from ksac_cli.cli.profile import profile
 from ksac_cli.cli.report import report
 from ksac_cli.cli.train import train
-from ksac_cli.errors import KsacError, KsacWarning
+from ksac_cli.errors import Interrupted, KsacError, KsacWarning
 
 app = typer.Typer(
     name="ksac",
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
         code = command.main(args=argv if argv is not None else sys.argv[1:], prog_name="ksac", standalone_mode=False)
         if isinstance(code, int) and code:  # typer.Exit(n) inside a command comes back as a return value
             sys.exit(code)
-    except KsacError as e:
+    except (KsacError, Interrupted) as e:
         output.error(str(e))
         sys.exit(e.exit_code)
     except typer.Exit as e:

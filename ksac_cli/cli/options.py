@@ -1,82 +1,145 @@
-"""Option aliases shared by several commands (one spelling, one help text)."""
+"""Every flag that sets a config value, declared once (option, config key, type, help), and `takes`, which
+adds a list of them to a command: the command receives the ones given as `overrides`, nested like a
+recipe ({"train": {"lr": 0.01}}; flags not given are absent), for one resolve function in ksac_cli.config."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Optional
-
+import functools
+import inspect
 import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Optional
 
 import typer
 
-Recipe = Annotated[Optional[Path], typer.Option("--recipe", help="YAML recipe; flags given on the command line override it.")]
-Backbones = Annotated[Optional[list[str]], typer.Option(
-    "--backbone", help="Backbone (repeatable): mobilenetv2, mobilenetv2_050 (and _035/_075/_140), resnet50, resnet101, xception65.")]
-Heads = Annotated[Optional[list[str]], typer.Option(
-    "--head", help="Head (repeatable): aspp (one 3x3 kernel per rate) or ksac (one shared 3x3 kernel).")]
-RatesList = Annotated[Optional[list[str]], typer.Option(
-    "--rates", help="Atrous rates as a comma list (repeatable), e.g. --rates 6,12,18 --rates 6,12,18,24.")]
-Merges = Annotated[Optional[list[str]], typer.Option(
-    "--merge", help="KSAC only (repeatable): concat (paper Fig. 4, one slice per rate) or sum (paper Alg. 1).")]
-OutputStrides = Annotated[Optional[list[int]], typer.Option(
-    "--output-stride", help="Backbone output stride (repeatable): 8, 16 or 32.")]
-Decoder = Annotated[Optional[bool], typer.Option(
-    "--decoder/--no-decoder", help="DeepLabV3+ decoder (default), or DeepLabV3 without it.")]
-Device = Annotated[Optional[str], typer.Option("--device", help="auto (cuda when present, else cpu), cpu, cuda or cuda:N.")]
-NumClasses = Annotated[Optional[int], typer.Option("--num-classes", help="Number of classes of the classifier.")]
-BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help="Images per batch.")]
 
-# ---- single-valued model/data/train options (ksac train, ksac ablate) --------------------------------
-Backbone = Annotated[Optional[str], typer.Option("--backbone", help="Backbone: mobilenetv2, mobilenetv2_050 (and _035/_075/_140), resnet50, resnet101, xception65.")]
-Head = Annotated[Optional[str], typer.Option("--head", help="Head: aspp or ksac.")]
-Rates = Annotated[Optional[str], typer.Option("--rates", help="Atrous rates, a comma list such as 6,12,18.")]
-Merge = Annotated[Optional[str], typer.Option("--merge", help="KSAC only: concat (paper Fig. 4) or sum (paper Alg. 1).")]
-KsacImpl = Annotated[Optional[str], typer.Option("--ksac-impl", help="KSAC only, how the shared kernel is applied (same parameters and checkpoints): taps (9 tap products computed once by one 1x1 conv, shifted per rate: one conv's multiply-adds whatever the number of rates) or conv (one dilated conv per rate).")]
-OutputStride = Annotated[Optional[int], typer.Option("--output-stride", help="Backbone output stride: 8, 16 or 32.")]
-Pretrained = Annotated[Optional[bool], typer.Option("--pretrained/--no-pretrained", help="Start the backbone from timm's ImageNet weights (a download).")]
-BackboneWeights = Annotated[Optional[Path], typer.Option("--backbone-weights", help="Load the backbone from a local state-dict file instead.")]
-Dataset = Annotated[Optional[str], typer.Option("--dataset", help="synthetic (built in, default), voc, ade20k, cityscapes or folder.")]
-DataRoot = Annotated[Optional[str], typer.Option("--data-root", help="Folder of the dataset (synthetic: a cache folder, made on first use).")]
-Split = Annotated[Optional[str], typer.Option("--split", help="Split to train on (voc: train, trainaug, trainval; ade20k: training; cityscapes: train).")]
-CropSize = Annotated[Optional[int], typer.Option("--crop-size", help="Training crop side in pixels.")]
-Workers = Annotated[Optional[int], typer.Option("--workers", help="DataLoader worker processes (0: load in the main process) [default: the cores the model leaves free: on the CPU, cores minus torch threads; with CUDA, cores minus one; at most 8].")]
-SkipBad = Annotated[Optional[bool], typer.Option("--skip-bad/--no-skip-bad", help="Skip (and count) unreadable or invalid samples instead of stopping.")]
-Iters = Annotated[Optional[int], typer.Option("--iters", help="Training iterations (optimizer steps).")]
-Optimizer = Annotated[Optional[str], typer.Option("--optimizer", help="sgd (DeepLab's: momentum 0.9) or adamw (learns faster from random weights; use lr ~1e-3..3e-3); both under the poly schedule.")]
-Lr = Annotated[Optional[float], typer.Option("--lr", help="Base learning rate of the poly schedule.")]
-WeightDecay = Annotated[Optional[float], typer.Option("--weight-decay", help="Weight decay, applied to convolution weights only.")]
-Momentum = Annotated[Optional[float], typer.Option("--momentum", help="SGD momentum (--optimizer sgd only).")]
-WarmupIters = Annotated[Optional[int], typer.Option("--warmup-iters", help="Linear learning-rate warm-up iterations (0: none).")]
-Amp = Annotated[Optional[str], typer.Option("--amp", help="Mixed precision: off, bf16 (CPU or CUDA) or fp16 (CUDA only, with gradient scaling).")]
-Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed of initialisation, data order and augmentation.")]
-RunDir = Annotated[Optional[str], typer.Option("--run-dir", help="Run directory [default: runs/<recipe name>].")]
-EvalEvery = Annotated[Optional[int], typer.Option("--eval-every", help="Evaluate on the val split every N iterations (0: only at the end).")]
-SaveEvery = Annotated[Optional[int], typer.Option("--save-every", help="Write checkpoints/last.pt every N iterations (and at the end).")]
-LogEvery = Annotated[Optional[int], typer.Option("--log-every", help="Write a metrics.jsonl line every N iterations.")]
-Deterministic = Annotated[Optional[bool], typer.Option("--deterministic/--no-deterministic", help="Deterministic algorithms: on the CPU a killed and resumed run ends bit for bit like an uninterrupted one.")]
+@dataclass(frozen=True)
+class Flag:
+    key: str  # the config value it sets: "train.lr"
+    type: Any  # str, int, float, bool (a --x/--no-x pair), Path, or list[...] (repeatable)
+    help: str
+    name: str = ""  # the option, when not "--" + the key's last part with dashes
+
+    @property
+    def option(self) -> str:
+        return self.name or "--" + self.key.rsplit(".", 1)[-1].replace("_", "-")
+
+    @property
+    def param(self) -> str:
+        return self.option.removeprefix("--").replace("-", "_")
+
+    def annotation(self):
+        decl = f"{self.option}/--no-{self.option[2:]}" if self.type is bool else self.option
+        return Annotated[Optional[self.type], typer.Option(decl, help=self.help)]
 
 
-SyncBn = Annotated[Optional[bool], typer.Option("--sync-bn/--no-sync-bn", help="SyncBatchNorm across processes under torchrun [default: on when world size > 1].")]
+BACKBONE_HELP = "mobilenetv2, mobilenetv2_050 (and _035/_075/_140), resnet50, resnet101, xception65"
+IMPL_HELP = ("taps (9 tap products computed once, shifted per rate: one conv's multiply-adds whatever the number "
+             "of rates) or conv (one dilated conv per rate); same parameters and checkpoints")
+
+# ---- one run: ksac train (all of them), ksac ablate (all but the grid's and the run directory's) ----------
+MODEL = (
+    Flag("model.backbone", str, f"Backbone: {BACKBONE_HELP}."),
+    Flag("model.head", str, "Head: aspp (one 3x3 kernel per rate) or ksac (one shared 3x3 kernel)."),
+    Flag("model.rates", str, "Atrous rates, a comma list such as 6,12,18."),
+    Flag("model.merge", str, "KSAC only: concat (paper Fig. 4) or sum (paper Alg. 1)."),
+    Flag("model.output_stride", int, "Backbone output stride: 8, 16 or 32."),
+)
+RUN = (
+    Flag("model.ksac_impl", str, f"KSAC only, how the shared kernel is applied: {IMPL_HELP}."),
+    Flag("model.decoder", bool, "DeepLabV3+ decoder (default), or DeepLabV3 without it."),
+    Flag("model.pretrained", bool, "Start the backbone from timm's ImageNet weights (a download)."),
+    Flag("model.backbone_weights", Path, "Load the backbone from a local state-dict file instead."),
+    Flag("data.dataset", str, "synthetic (built in, default), voc, ade20k, cityscapes or folder."),
+    Flag("data.data_root", str, "Folder of the dataset (synthetic: a cache folder, made on first use)."),
+    Flag("data.split", str, "Split to train on (voc: train, trainaug, trainval; ade20k: training; cityscapes: train)."),
+    Flag("data.crop_size", int, "Training crop side in pixels."),
+    Flag("data.workers", int, "DataLoader worker processes (0: the main process) [default: the cores the model "
+                              "leaves free, at most 8]."),
+    Flag("data.skip_bad", bool, "Skip (and count) unreadable or invalid samples instead of stopping."),
+    Flag("train.batch_size", int, "Images per batch (the global batch under torchrun)."),
+    Flag("train.iters", int, "Training iterations (optimizer steps)."),
+    Flag("train.optimizer", str, "sgd (DeepLab's, momentum 0.9) or adamw (lr ~1e-3..3e-3); both with the poly schedule."),
+    Flag("train.lr", float, "Base learning rate of the poly schedule."),
+    Flag("train.weight_decay", float, "Weight decay, applied to convolution weights only."),
+    Flag("train.momentum", float, "SGD momentum (--optimizer sgd only)."),
+    Flag("train.warmup_iters", int, "Linear learning-rate warm-up iterations (0: none)."),
+    Flag("train.amp", str, "Mixed precision: off, bf16 (CPU or CUDA) or fp16 (CUDA only, with gradient scaling)."),
+    Flag("train.seed", int, "Seed of initialisation, data order and augmentation."),
+    Flag("train.device", str, "auto (cuda when present, else cpu), cpu, cuda or cuda:N."),
+    Flag("train.eval_every", int, "Evaluate on the val split every N iterations (0: only at the end)."),
+    Flag("train.save_every", int, "Write checkpoints/last.pt every N iterations (and at the end)."),
+    Flag("train.log_every", int, "Write a metrics.jsonl line every N iterations."),
+    Flag("train.deterministic", bool, "Deterministic algorithms: on the CPU a killed and resumed run ends bit for "
+                                      "bit like an uninterrupted one."),
+)
+TRAIN_ONLY = (
+    Flag("train.run_dir", str, "Run directory [default: runs/<recipe name>]."),
+    Flag("train.sync_bn", bool, "SyncBatchNorm across processes under torchrun [default: on when world size > 1]."),
+)
+
+# ---- grids: ksac ablate and ksac profile take each model axis repeated -----------------------------------
+GRID = (
+    Flag("grid.backbone", list[str], f"Backbone (repeatable): {BACKBONE_HELP}."),
+    Flag("grid.head", list[str], "Head (repeatable): aspp (one 3x3 kernel per rate) or ksac (one shared 3x3 kernel)."),
+    Flag("grid.rates", list[str], "Atrous rates as a comma list (repeatable), e.g. --rates 6,12,18 --rates 6,12,18,24."),
+    Flag("grid.merge", list[str], "KSAC only (repeatable): concat (paper Fig. 4) or sum (paper Alg. 1)."),
+    Flag("grid.output_stride", list[int], "Backbone output stride (repeatable): 8, 16 or 32."),
+)
+PROFILE_GRID = (
+    Flag("grid.ksac_impl", list[str], "KSAC only (repeatable): taps and/or conv [default: both, so the "
+                                      "multiply-adds each really performs are listed]."),
+    Flag("grid.decoder", bool, "DeepLabV3+ decoder (default), or DeepLabV3 without it."),
+)
+
+# ---- ksac eval: settings of the evaluation; the rest comes from the checkpoint --------------------------
+EVAL = (
+    Flag("data.dataset", str, "Dataset [default: the checkpoint's]: synthetic, voc, ade20k, cityscapes or folder."),
+    Flag("data.data_root", str, "Folder of the dataset [default: the checkpoint's]."),
+    Flag("data.val_split", str, "Split to evaluate [default: the checkpoint's val split].", name="--split"),
+    Flag("train.device", str, "auto (cuda when present, else cpu), cpu, cuda or cuda:N."),
+    Flag("eval.output_stride", int, "Evaluate at another output stride than training (8, 16 or 32)."),
+    Flag("model.ksac_impl", str, f"KSAC only, how the shared kernel is applied: {IMPL_HELP}."),
+    Flag("eval.scales", str, "Inference scales, a comma list (DeepLab: 0.5,0.75,1.0,1.25,1.5,1.75) [default: 1.0]."),
+    Flag("eval.flip", bool, "Also infer on the horizontally flipped image."),
+    Flag("eval.batch_size", int, "Images per batch."),
+    Flag("data.workers", int, "DataLoader worker processes (0: the main process)."),
+    Flag("data.skip_bad", bool, "Skip (and count) unreadable or invalid samples instead of stopping."),
+)
 
 
-def run_overrides(*, backbone=None, head=None, rates=None, merge=None, ksac_impl=None, output_stride=None,
-                  decoder=None, pretrained=None, backbone_weights=None, dataset=None, data_root=None, split=None,
-                  crop_size=None, workers=None, skip_bad=None, batch_size=None, iters=None, optimizer=None,
-                  lr=None, weight_decay=None, momentum=None, warmup_iters=None, amp=None, seed=None, device=None,
-                  run_dir=None, eval_every=None, save_every=None, log_every=None, deterministic=None,
-                  sync_bn=None) -> dict:
-    """Flags -> the nested override dict of a RunConfig (None: not given)."""
-    return {
-        "model": {"backbone": backbone, "head": head, "rates": rates, "merge": merge, "ksac_impl": ksac_impl,
-                  "output_stride": output_stride, "decoder": decoder, "pretrained": pretrained,
-                  "backbone_weights": None if backbone_weights is None else str(backbone_weights)},
-        "data": {"dataset": dataset, "data_root": data_root, "split": split, "crop_size": crop_size,
-                 "workers": workers, "skip_bad": skip_bad},
-        "train": {"batch_size": batch_size, "iters": iters, "optimizer": optimizer, "lr": lr,
-                  "weight_decay": weight_decay, "momentum": momentum, "warmup_iters": warmup_iters, "amp": amp,
-                  "seed": seed, "device": device, "run_dir": run_dir, "eval_every": eval_every, "save_every": save_every, "log_every": log_every,
-                  "deterministic": deterministic, "sync_bn": sync_bn},
-    }
+def takes(*groups: tuple[Flag, ...]):
+    """Decorator: add the flags of `groups` to a command's options (after its own); the command gets the
+    given ones as `overrides`, a nested dict keyed like the config (Paths as strings)."""
+    flags = [f for group in groups for f in group]
+
+    def decorate(command):
+        own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "overrides"]
+        added = [inspect.Parameter(f.param, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=f.annotation())
+                 for f in flags]
+
+        @functools.wraps(command)
+        def wrapper(**kwargs):
+            given = {f.key: kwargs.pop(f.param) for f in flags}
+            return command(overrides=nested(given), **kwargs)
+
+        wrapper.__signature__ = inspect.Signature(own + added)
+        wrapper.__annotations__ = {}  # typer reads the annotations from the signature above
+        return wrapper
+
+    return decorate
+
+
+def nested(flat: dict[str, Any]) -> dict[str, Any]:
+    """{"train.lr": 0.1, "data.workers": None} -> {"train": {"lr": 0.1}}: flags not given are left out."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        if value is None:
+            continue
+        section, _, name = key.partition(".")
+        out.setdefault(section, {})[name] = str(value) if isinstance(value, Path) else value
+    return out
 
 
 def argv_without(option: str) -> list[str]:

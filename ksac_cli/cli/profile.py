@@ -8,41 +8,29 @@ from typing import Annotated, Optional
 import typer
 
 from ksac_cli.cli import options, output
-from ksac_cli.config import (
-    AMP_MODES,
-    KSAC_IMPLS,
-    MERGES,
-    OUTPUT_STRIDES,
-    ProfileConfig,
-    check_choice,
-    from_dict,
-    load_yaml,
-    merged,
-    parse_rates,
+from ksac_cli.config import ProfileConfig, resolve_profile
+
+
+PROFILE = (
+    options.Flag("profile.size", int, "Square input side in pixels [default: 513]."),
+    options.Flag("profile.num_classes", int, "Number of classes of the classifier [default: 21]."),
+    options.Flag("profile.batch_size", int, "Images per forward pass [default: 1]."),
+    options.Flag("profile.runs", int, "Timed forward passes per model, after warm-up [default: 10]."),
+    options.Flag("profile.warmup", int, "Untimed warm-up passes [default: 3]."),
+    options.Flag("profile.latency", bool, "Time the forward pass (median, p90, images/s) [default: on]."),
+    options.Flag("profile.device", str, "auto (cuda when present, else cpu), cpu, cuda or cuda:N."),
+    options.Flag("profile.channels_last", bool, "Also time every model in channels_last memory format.", name="--channels-last"),
+    options.Flag("profile.amp", list[str], "Also time under autocast (repeatable): bf16 (CPU or CUDA), fp16 (CUDA)."),
+    options.Flag("profile.compile", bool, "Also time every model compiled with torch.compile (compilation is not timed).", name="--compile"),
+    options.Flag("profile.peak", bool, "Time a large matmul in each dtype used: each model's achieved GFLOP/s is then also given as a share of that practical peak.", name="--peak"),
+    options.Flag("profile.out", Path, "CSV to write [default: results/profile.csv]; the KSAC-vs-ASPP reduction table goes beside it as .md."),
 )
 
 
+@options.takes(options.GRID, options.PROFILE_GRID, PROFILE)
 def profile(
-    recipe: options.Recipe = None,
-    backbone: options.Backbones = None,
-    head: options.Heads = None,
-    rates: options.RatesList = None,
-    merge: options.Merges = None,
-    ksac_impl: Annotated[Optional[list[str]], typer.Option("--ksac-impl", help="KSAC only (repeatable): taps and/or conv [default: both, so the multiply-adds each really performs are listed].")] = None,
-    output_stride: options.OutputStrides = None,
-    decoder: options.Decoder = None,
-    size: Annotated[Optional[int], typer.Option("--size", help="Square input side in pixels [default: 513].")] = None,
-    num_classes: options.NumClasses = None,
-    batch_size: options.BatchSize = None,
-    runs: Annotated[Optional[int], typer.Option("--runs", help="Timed forward passes per model, after warm-up [default: 10].")] = None,
-    warmup: Annotated[Optional[int], typer.Option("--warmup", help="Untimed warm-up passes [default: 3].")] = None,
-    latency: Annotated[Optional[bool], typer.Option("--latency/--no-latency", help="Time the forward pass (median, p90, images/s) [default: on].")] = None,
-    device: options.Device = None,
-    channels_last: Annotated[Optional[bool], typer.Option("--channels-last", help="Also time every model in channels_last memory format.")] = None,
-    amp: Annotated[Optional[list[str]], typer.Option("--amp", help="Also time under autocast (repeatable): bf16 (CPU or CUDA), fp16 (CUDA).")] = None,
-    compile_: Annotated[Optional[bool], typer.Option("--compile", help="Also time every model compiled with torch.compile (compilation is not timed).")] = None,
-    peak: Annotated[Optional[bool], typer.Option("--peak", help="Time a large matmul in each dtype used: each model's achieved GFLOP/s is then also given as a share of that practical peak.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="CSV to write [default: results/profile.csv]; the KSAC-vs-ASPP reduction table goes beside it as .md.")] = None,
+    overrides: dict,
+    recipe: Annotated[Optional[Path], typer.Option("--recipe", help="YAML recipe of grids and settings; flags given on the command line override it.")] = None,
 ) -> None:
     """Count parameters (total, backbone, head, decoder) and multiply-accumulates, and time the forward pass,
     for the cross product of --backbone x --head x --rates x --merge x --output-stride.
@@ -51,28 +39,7 @@ def profile(
     gmacs_* columns are 1e9 multiply-adds for one image. Default grid: mobilenetv2, aspp and ksac, rates
     6,12,18 and 6,12,18,24, output stride 16, with the DeepLabV3+ decoder, at 513x513.
     """
-    for value in output_stride or []:
-        check_choice("--output-stride", value, OUTPUT_STRIDES)
-    for value in merge or []:
-        check_choice("--merge", value, MERGES)
-    for value in ksac_impl or []:
-        check_choice("--ksac-impl", value, KSAC_IMPLS)
-    for value in amp or []:
-        check_choice("--amp", value, AMP_MODES)
-    base = load_yaml(recipe) if recipe else {}
-    grid_flags = {"backbone": backbone, "head": head, "merge": merge, "ksac_impl": ksac_impl,
-                  "output_stride": output_stride,
-                  "rates": [list(parse_rates(r)) for r in rates] if rates else None,
-                  "decoder": None if decoder is None else [decoder]}
-    if any(v is not None for v in grid_flags.values()):
-        base["grids"] = [{k: v for k, v in grid_flags.items() if v is not None}]
-    flags = {"size": size, "num_classes": num_classes, "batch_size": batch_size, "runs": runs, "warmup": warmup,
-             "latency": latency, "device": device, "out": None if out is None else str(out), "peak": peak,
-             "channels_last": [False, True] if channels_last else None,
-             "amp": ["off", *[a for a in amp if a != "off"]] if amp else None,
-             "compile": [False, True] if compile_ else None}
-    cfg: ProfileConfig = from_dict(ProfileConfig, merged(base, flags), where=str(recipe) if recipe else "")
-
+    cfg: ProfileConfig = resolve_profile(recipe, overrides)
     from ksac_cli.workflows import profile as workflow  # torch: imported once the flags are known to be good
 
     with output.progress() as bar:

@@ -10,24 +10,13 @@ import typer
 
 from ksac_cli import launch
 from ksac_cli.cli import options, output
-from ksac_cli.config import format_rates, resolve_run_config
+from ksac_cli.config import resolve_run_config
 
 
+@options.takes(options.MODEL, options.RUN, options.TRAIN_ONLY)
 def train(
+    overrides: dict,
     recipe: Annotated[Optional[str], typer.Option("--recipe", help="YAML recipe, or the name of one in recipes/ (e.g. quick, voc_mobilenetv2_ksac) [default: quick].")] = None,
-    backbone: options.Backbone = None, head: options.Head = None, rates: options.Rates = None,
-    merge: options.Merge = None, ksac_impl: options.KsacImpl = None, output_stride: options.OutputStride = None,
-    decoder: options.Decoder = None,
-    dataset: options.Dataset = None, data_root: options.DataRoot = None, split: options.Split = None,
-    crop_size: options.CropSize = None, batch_size: options.BatchSize = None, iters: options.Iters = None,
-    optimizer: options.Optimizer = None,
-    lr: options.Lr = None, weight_decay: options.WeightDecay = None, momentum: options.Momentum = None,
-    warmup_iters: options.WarmupIters = None, workers: options.Workers = None, amp: options.Amp = None,
-    seed: options.Seed = None, device: options.Device = None, run_dir: options.RunDir = None,
-    eval_every: options.EvalEvery = None, save_every: options.SaveEvery = None, log_every: options.LogEvery = None,
-    deterministic: options.Deterministic = None, skip_bad: options.SkipBad = None,
-    pretrained: options.Pretrained = None, backbone_weights: options.BackboneWeights = None,
-    sync_bn: options.SyncBn = None,
     nproc_per_node: Annotated[Optional[int], typer.Option("--nproc-per-node", help="Launch this many processes on this machine with torchrun (DistributedDataParallel; gloo on CPU, nccl on CUDA). --batch-size stays the global batch.")] = None,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue from <run-dir>/checkpoints/last.pt when it exists.")] = True,
     force: Annotated[bool, typer.Option("--force", help="With --no-resume: delete the run directory's checkpoints and logs and start over.")] = False,
@@ -39,24 +28,15 @@ def train(
     config.yaml, metrics.jsonl, eval.jsonl, checkpoints/last.pt and checkpoints/best.pt, all written
     atomically. Running the same command again resumes from last.pt; Ctrl-C saves a checkpoint and exits 130.
     """
-    overrides = options.run_overrides(
-        backbone=backbone, head=head, rates=rates, merge=merge, ksac_impl=ksac_impl, output_stride=output_stride,
-        decoder=decoder, pretrained=pretrained, backbone_weights=backbone_weights, dataset=dataset, data_root=data_root,
-        split=split, crop_size=crop_size, workers=workers, skip_bad=skip_bad, batch_size=batch_size, iters=iters,
-        optimizer=optimizer, lr=lr, weight_decay=weight_decay, momentum=momentum, warmup_iters=warmup_iters, amp=amp,
-        seed=seed, device=device, run_dir=run_dir, eval_every=eval_every, save_every=save_every, log_every=log_every,
-        deterministic=deterministic, sync_bn=sync_bn)
     if nproc_per_node is not None and nproc_per_node > 1 and not launch.is_distributed():
         raise typer.Exit(launch.launch_torchrun(nproc_per_node, options.argv_without("--nproc-per-node")))
     cfg = resolve_run_config(recipe, overrides)
     from ksac_cli.workflows import train as workflow  # torch: imported once the flags are known to be good
 
     main_process = launch.is_main_process()
-    m = cfg.model
     if main_process:
-        output.info(f"training {m.backbone} {m.head}{' (' + m.merge + ')' if m.head == 'ksac' else ''} rates "
-                    f"{format_rates(m.rates)} OS{m.output_stride} on {cfg.data.dataset} for {cfg.train.iters} "
-                    f"iterations")
+        output.info(f"training {cfg.model.label()} OS{cfg.model.output_stride} on {cfg.data.dataset} for "
+                    f"{cfg.train.iters} iterations")
     with TrainDisplay(cfg.train.iters, enabled=main_process) as display:
         summary = workflow.train(cfg, resume=resume, force=force, on_event=display.event)
     if main_process:

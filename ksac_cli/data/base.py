@@ -17,7 +17,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from ksac_cli.data.classes import IGNORE_INDEX
+from ksac_cli.conventions import IGNORE_INDEX
 from ksac_cli.errors import KsacError
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ksac_cli.conventions import IGNORE_INDEX
+
 VOC_CLASSES = [
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
     "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
@@ -45,7 +47,6 @@ CITYSCAPES_ID_TO_TRAIN_ID = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 
 # The built-in dataset: classes that differ only by outline (data/synthetic.py).
 SYNTHETIC_CLASSES = ["background", "disc", "square", "triangle", "ring", "cross"]
 
-IGNORE_INDEX = 255
 
 
 def voc_palette() -> np.ndarray:

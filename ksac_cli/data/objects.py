@@ -9,14 +9,15 @@ import torch
 from scipy import ndimage
 from torch.utils.data import Dataset
 
+from ksac_cli.conventions import MEDIUM_AREA, SIZE_BUCKETS, SMALL_AREA
 from ksac_cli.data.base import BadSample
 
-SMALL, MEDIUM = 32 * 32, 96 * 96
-BUCKETS = ("small", "medium", "large")
+BUCKETS = SIZE_BUCKETS
+
 
 
 def bucket(area: int) -> str:
-    return "small" if area < SMALL else "medium" if area < MEDIUM else "large"
+    return "small" if area < SMALL_AREA else "medium" if area < MEDIUM_AREA else "large"
 
 
 def _labelled(mask: np.ndarray, classes):
@@ -42,7 +43,7 @@ def object_size_map(mask: np.ndarray, classes) -> np.ndarray:
         sizes = np.bincount(labels.ravel())
         sizes[0] = 0
         areas = np.where(labels > 0, sizes[labels], areas)
-    return ((areas > 0).astype(np.uint8) + (areas >= SMALL) + (areas >= MEDIUM)).astype(np.uint8)
+    return ((areas > 0).astype(np.uint8) + (areas >= SMALL_AREA) + (areas >= MEDIUM_AREA)).astype(np.uint8)
 
 
 class WithObjectSizes(Dataset):

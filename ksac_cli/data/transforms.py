@@ -13,10 +13,11 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
+from ksac_cli.conventions import IGNORE_INDEX
+
 MEAN = (0.485, 0.456, 0.406)  # ImageNet, as the pretrained backbones expect
 STD = (0.229, 0.224, 0.225)
 MEAN_UINT8 = tuple(round(255 * m) for m in MEAN)
-IGNORE_INDEX = 255
 
 
 class RandomScale(v2.Transform):

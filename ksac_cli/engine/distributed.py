@@ -74,6 +74,11 @@ class Dist:
             torch_dist.destroy_process_group()
 
 
+def unwrap(model: nn.Module) -> nn.Module:
+    """The model inside a DistributedDataParallel wrapper (what checkpoints and evaluations use)."""
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
 def init(device_name: str) -> Dist:
     rank, world_size, local_rank = world()
     if world_size <= 1:

@@ -12,10 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ksac_cli import faults
+from ksac_cli.conventions import SIZE_BUCKETS
 from ksac_cli.engine.metrics import ConfusionMatrix, confusion_counts
 
-SIZE_BUCKETS = ("small", "medium", "large")
 GROUPS = ("none", *SIZE_BUCKETS)  # per-pixel size groups: 0 = no object, then 1 + index in SIZE_BUCKETS
 
 
@@ -102,7 +101,6 @@ def evaluate(model: nn.Module, batches: Iterable, num_classes: int, device: torc
                         {b: ConfusionMatrix(num_classes, device=device) for b in SIZE_BUCKETS})
     try:
         for images, masks, ids, bad, sizes in batches:
-            faults.hit("eval")  # tests: a kill during evaluation
             result.bad.extend(bad)
             if images is None:
                 continue
@@ -131,3 +129,29 @@ def per_image_counts(pred: torch.Tensor, masks: torch.Tensor, sizes: torch.Tenso
     counts = confusion_counts(pred, masks, num_classes, groups=groups.expand_as(pred),
                               num_groups=b * len(GROUPS))
     return counts.view(b, len(GROUPS), num_classes, num_classes)
+
+
+def evaluate_split(model: nn.Module, loader, dataset, device: torch.device, cfg, bad: list, dist=None,
+                   on_batch=None) -> EvalResult:
+    """Evaluate `model` on a (sharded) loader with `cfg.eval`'s scales and flip and `cfg.train.amp`; bad
+    samples stop it or, with `cfg.data.skip_bad`, are appended to `bad`. Confusion matrices are summed
+    across ranks."""
+    from ksac_cli.engine.loaders import checked
+
+    batches = checked(iter(loader), cfg.data.skip_bad, bad)
+    result = evaluate(model, batches, dataset.num_classes, device,
+                      scales=cfg.eval.scales, flip=cfg.eval.flip, amp=cfg.train.amp, on_batch=on_batch)
+    if dist is not None and dist.active:
+        for cm in [result.confusion, *result.by_size.values()]:
+            dist.sum_(cm.mat)
+    return result
+
+
+def metrics_record(metrics: dict, classes: list[str]) -> dict:
+    """The eval.json / eval.jsonl record: per-class IoU keyed by class name; undefined values (NaN) as null."""
+    def clean(value):
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        return None if isinstance(value, float) and value != value else value
+
+    return clean({**metrics, "per_class_iou": dict(zip(classes, metrics["per_class_iou"]))})

@@ -11,11 +11,13 @@ import math
 
 import torch
 
+from ksac_cli.conventions import IGNORE_INDEX
+
 
 class ConfusionMatrix:
     """`mat[t, p]` counts pixels of true class t predicted as p. Accumulate with `update`, then `compute`."""
 
-    def __init__(self, num_classes: int, ignore_index: int = 255, device: torch.device | str = "cpu") -> None:
+    def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX, device: torch.device | str = "cpu") -> None:
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.mat = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
@@ -31,7 +33,7 @@ class ConfusionMatrix:
         return metrics_from_matrix(self.mat)
 
 
-def confusion_counts(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int = 255,
+def confusion_counts(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX,
                      groups: torch.Tensor | None = None, num_groups: int = 1) -> torch.Tensor:
     """(num_groups, K, K) pixel counts [g, true, predicted], in ONE bincount: `groups` (same shape, values
     in [0, num_groups)) splits the pixels, for example by the size of the object they belong to."""

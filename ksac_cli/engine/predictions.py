@@ -1,5 +1,6 @@
 """`ksac eval --save-predictions DIR`: one palette PNG of class indices per image (`<id>.png`, the size
-of the original image), and a side-by-side overlay (`<id>_overlay.jpg`: image | prediction | truth)."""
+of the original image), and a side-by-side overlay (`<id>_overlay.jpg`: the image | the prediction's
+colours blended half and half with the image | the truth's colours)."""
 
 from __future__ import annotations
 

@@ -43,8 +43,15 @@ def prepare(run_dir: Path, resume: bool, force: bool) -> bool:
     return False
 
 
+# settings a resumed run may change: how it is computed, logged and saved, and how long it trains; any other
+# change (the model, data, optimisation, seed, precision) would make the resumed run a different run
+RESUMABLE_CHANGES = ("data.workers", "data.skip_bad", "model.ksac_impl", "train.iters", "train.eval_every",
+                     "train.save_every", "train.log_every", "train.device", "train.run_dir", "train.deterministic",
+                     "train.sync_bn")
+
+
 def config_differences(saved: dict, current: dict, sections=("model", "data")) -> list[str]:
-    """Keys under `sections` whose values differ ('model.head: aspp -> ksac')."""
+    """Keys under `sections` whose values differ ('model.head: 'aspp' -> 'ksac'')."""
     out = []
     for section in sections:
         a, b = saved.get(section, {}), current.get(section, {})
@@ -52,3 +59,9 @@ def config_differences(saved: dict, current: dict, sections=("model", "data")) -
             if a.get(key) != b.get(key):
                 out.append(f"{section}.{key}: {a.get(key)!r} -> {b.get(key)!r}")
     return out
+
+
+def resume_conflicts(saved: dict, current: dict) -> list[str]:
+    """The changes between a checkpoint's config and this run's that forbid resuming it."""
+    changed = config_differences(saved, current, ("model", "data", "train"))
+    return [c for c in changed if c.split(":")[0] not in RESUMABLE_CHANGES]

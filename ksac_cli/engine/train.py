@@ -1,5 +1,7 @@
-"""The training loop as plain functions: SGD + poly, one step, and `fit` with periodic evaluation,
-atomic checkpoints, exact resume and clean interruption (SIGINT -> checkpoint, exit 130)."""
+"""The training loop as plain functions: the optimizer and poly schedule, one step (`train_step`), and
+`fit`, a loop over steps with its bookkeeping in small helpers: skipped batches (`trainable`), a diverged
+loss (`finite_loss`), log lines (`LogWindow`), evaluations and best.pt (`evaluate_and_keep_best`),
+checkpoints (`Training.save`) and signals (SIGINT -> checkpoint, exit 130; SIGTERM -> 143)."""
 
 from __future__ import annotations
 
@@ -15,23 +17,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ksac_cli import faults, io
+from ksac_cli import io
 from ksac_cli.config import TrainConfig
+from ksac_cli.conventions import IGNORE_INDEX
 from ksac_cli.engine.checkpoint import rng_state, save_checkpoint
+from ksac_cli.engine.distributed import unwrap
 from ksac_cli.engine.evaluate import autocast
 from ksac_cli.engine.schedule import poly_factor
-from ksac_cli.errors import KsacError, KsacRuntimeError
+from ksac_cli.errors import Interrupted, KsacError, KsacRuntimeError
 
-IGNORE_INDEX = 255
 MAX_EMPTY_BATCHES = 50
-
-
-class Interrupted(KsacError):
-    """SIGINT/SIGTERM: a checkpoint was saved; exit 130 (SIGINT) or 143 (SIGTERM)."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -75,6 +70,141 @@ class Progress:
     best_iteration: int = 0
 
 
+@dataclass
+class Training:
+    """What `fit` trains and where it writes: the model (DDP-wrapped under torchrun) and its optimisation
+    state, the settings, the run directory (only rank 0 writes), and how to average a value across ranks."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler | None
+    cfg: TrainConfig
+    device: torch.device
+    run_dir: Path
+    config_dict: dict  # the resolved RunConfig, saved in every checkpoint
+    is_main: bool = True
+    reduce: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+    def save(self, name: str, p: Progress) -> None:
+        """checkpoints/<name>: weights, optimizer, schedule, scaler, progress, config and RNG states."""
+        if self.is_main:
+            save_checkpoint(self.run_dir / "checkpoints" / name, {
+                "model": unwrap(self.model).state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict() if self.scaler else None,
+                "iteration": p.iteration, "samples_seen": p.samples_seen, "config": self.config_dict,
+                "rng": rng_state(), "best": {"miou": p.best_miou, "iteration": p.best_iteration}})
+
+
+def fit(t: Training, batches: Iterator, progress: Progress, evaluate_fn: Callable[[int], dict],
+        on_event: Callable[[str, dict], None] | None = None) -> Progress:
+    """Train from `progress.iteration` to `t.cfg.iters`: a step per batch, a metrics.jsonl line every
+    log_every iterations, an evaluation (eval.jsonl, best.pt) every eval_every and at the end, last.pt every
+    save_every and at the end. `batches` yields this process's `Batch`es; `evaluate_fn(iteration)` returns
+    an evaluation's metrics. SIGINT/SIGTERM: last.pt is saved after the current step, then `Interrupted`."""
+    emit = on_event or (lambda kind, data: None)
+    cfg, window = t.cfg, LogWindow()
+    t.model.train()
+    with _Signals() as signals:
+        for images, masks in trainable(batches, progress, cfg.batch_size):
+            lr = t.optimizer.param_groups[0]["lr"]
+            loss = train_step(t.model, images.to(t.device, non_blocking=True), masks.to(t.device, non_blocking=True),
+                              t.optimizer, t.scaler, cfg.amp)
+            value = finite_loss(t, loss, lr, progress.iteration + 1)
+            t.scheduler.step()
+            progress.iteration += 1
+            progress.samples_seen += cfg.batch_size
+            window.add(value, cfg.batch_size)
+            it = progress.iteration
+            if it % cfg.log_every == 0 or it == cfg.iters:
+                record = window.record(it, lr)
+                if t.is_main:
+                    io.append_jsonl(t.run_dir / "metrics.jsonl", record)
+                emit("log", record)
+            emit("step", {"iteration": it, "loss": value, "lr": lr})
+            if (cfg.eval_every and it % cfg.eval_every == 0) or it == cfg.iters:
+                evaluate_and_keep_best(t, progress, evaluate_fn, emit)
+                window.start = time.perf_counter()  # evaluation time is not training throughput
+            if it % cfg.save_every == 0 or it == cfg.iters or signals.received is not None:
+                t.save("last.pt", progress)
+                emit("checkpoint", {"iteration": it})
+            if it == cfg.iters:
+                break
+            if signals.received is not None:
+                raise interruption(signals.received, t.run_dir, it)
+    return progress
+
+
+def trainable(batches: Iterator, progress: Progress, global_batch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(images, masks) of the batches BatchNorm can train on. A batch that --skip-bad left with fewer than 2
+    samples is skipped, but the data order still moved on (`progress.samples_seen`), so a resumed run draws
+    the same batches; MAX_EMPTY_BATCHES such batches in a row stop the run."""
+    empty = 0
+    for images, masks, _, bad, _ in batches:
+        if images is not None and not (bad and images.shape[0] < 2):
+            empty = 0
+            yield images, masks
+            continue
+        progress.samples_seen += global_batch
+        empty += 1
+        if empty >= MAX_EMPTY_BATCHES:
+            raise KsacError(f"{empty} batches in a row held fewer than 2 readable samples (the others skipped by "
+                            f"--skip-bad, e.g. {bad[0].path}: {bad[0].problem}); run ksac data check on the dataset")
+
+
+def finite_loss(t: Training, loss: torch.Tensor, lr: float, iteration: int) -> float:
+    """The step's loss (averaged across ranks) as a float; a diverged run stops with what was kept."""
+    value = float(t.reduce(loss) if t.reduce is not None else loss)
+    if not math.isfinite(value):
+        last = t.run_dir / "checkpoints" / "last.pt"
+        kept = f"the last good checkpoint {last} is kept" if last.exists() else "no checkpoint was written"
+        raise KsacRuntimeError(f"the loss became {value} at iteration {iteration}: training diverged; lower --lr "
+                               f"(now {lr:g}) or turn --amp off; {kept}")
+    return value
+
+
+def evaluate_and_keep_best(t: Training, progress: Progress, evaluate_fn: Callable[[int], dict], emit) -> None:
+    """Evaluate at the current iteration; eval.jsonl gets a line, best.pt the model when its mIoU is the best."""
+    it = progress.iteration
+    record = {"iteration": it, **evaluate_fn(it)}
+    if t.is_main:
+        io.append_jsonl(t.run_dir / "eval.jsonl", record)
+    if record["miou"] > progress.best_miou:
+        progress.best_miou, progress.best_iteration = record["miou"], it
+        t.save("best.pt", progress)
+    emit("eval", record)
+    t.model.train()
+
+
+def interruption(signum: int, run_dir: Path, iteration: int) -> Interrupted:
+    name = "SIGINT" if signum == signal.SIGINT else "SIGTERM"
+    return Interrupted(f"{name} received: saved {run_dir / 'checkpoints' / 'last.pt'} at iteration {iteration}; run "
+                       f"the same command again to resume", 130 if signum == signal.SIGINT else 143)
+
+
+class LogWindow:
+    """Mean loss and images/s over the iterations since the last metrics.jsonl line."""
+
+    def __init__(self) -> None:
+        self.restart()
+
+    def restart(self) -> None:
+        self.start, self.images, self.loss, self.steps = time.perf_counter(), 0, 0.0, 0
+
+    def add(self, loss: float, images: int) -> None:
+        self.images += images
+        self.loss += loss
+        self.steps += 1
+
+    def record(self, iteration: int, lr: float) -> dict:
+        """The metrics.jsonl line of the window; the window starts again."""
+        seconds = time.perf_counter() - self.start
+        record = {"iteration": iteration, "loss": self.loss / self.steps, "lr": lr,
+                  "images_per_s": self.images / seconds if seconds > 0 else None, "seconds": seconds}
+        self.restart()
+        return record
+
+
 class _Signals:
     """Turns SIGINT/SIGTERM into a flag checked between steps (so a checkpoint can be written)."""
 
@@ -96,103 +226,3 @@ class _Signals:
     def __exit__(self, *exc) -> None:
         for sig, handler in self._old.items():
             signal.signal(sig, handler)
-
-
-def fit(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, scaler, batches: Iterator,
-        cfg: TrainConfig, device: torch.device, run_dir: Path, progress: Progress, config_dict: dict,
-        evaluate_fn: Callable[[int], dict], on_event: Callable[[str, dict], None] | None = None,
-        is_main: bool = True, reduce_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
-        batch_images: int | None = None) -> Progress:
-    """Train from `progress.iteration` to `cfg.iters`.
-
-    `batches` yields `Batch`es (images, masks, ids, bad, sizes) for this process; `evaluate_fn(iteration)`
-    returns the metrics dict of an evaluation; `reduce_fn` averages a tensor across processes (distributed
-    runs).
-    Files (rank 0 only): metrics.jsonl, eval.jsonl, checkpoints/last.pt and best.pt.
-    """
-    emit = on_event or (lambda kind, data: None)
-    ckpt_dir = run_dir / "checkpoints"
-    global_batch = batch_images or cfg.batch_size
-
-    def state(p: Progress) -> dict[str, Any]:
-        return {"model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None,
-                "iteration": p.iteration, "samples_seen": p.samples_seen, "config": config_dict,
-                "rng": rng_state(), "best": {"miou": p.best_miou, "iteration": p.best_iteration}}
-
-    def save(p: Progress) -> None:
-        if is_main:
-            save_checkpoint(ckpt_dir / "last.pt", state(p))
-        emit("checkpoint", {"iteration": p.iteration})
-
-    model.train()
-    window_start, window_images, window_loss, window_steps = time.perf_counter(), 0, 0.0, 0
-    empty = 0  # consecutive batches left with fewer than 2 samples by --skip-bad
-    with _Signals() as signals:
-        while progress.iteration < cfg.iters:
-            images, masks, _, bad, _ = next(batches)
-            if images is None or (bad and images.shape[0] < 2):
-                # no sample left after --skip-bad, or one (BatchNorm cannot train on a single image): skip
-                # the batch; the data order still moved on, so a resumed run draws the same batches
-                progress.samples_seen += global_batch
-                empty += 1
-                if empty >= MAX_EMPTY_BATCHES:
-                    raise KsacError(f"{empty} batches in a row held fewer than 2 readable samples (the others "
-                                    f"skipped by --skip-bad, e.g. {bad[0].path}: {bad[0].problem}); run ksac data "
-                                    f"check on the dataset")
-                continue
-            empty = 0
-            images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
-            lr = optimizer.param_groups[0]["lr"]
-            loss = train_step(model, images, masks, optimizer, scaler, cfg.amp)
-            if faults.hit("step") == "nan":  # tests: a diverging run
-                loss = torch.full_like(loss, float("nan"))
-            if reduce_fn is not None:
-                loss = reduce_fn(loss)
-            value = float(loss)
-            if not math.isfinite(value):
-                last = ckpt_dir / "last.pt"
-                kept = f"the last good checkpoint {last} is kept" if last.exists() else "no checkpoint was written"
-                raise KsacRuntimeError(f"the loss became {value} at iteration {progress.iteration + 1}: training "
-                                       f"diverged; lower --lr (now {lr:g}) or turn --amp off; {kept}")
-            scheduler.step()
-            progress.iteration += 1
-            progress.samples_seen += global_batch
-            window_images += global_batch
-            window_loss += value
-            window_steps += 1
-            it = progress.iteration
-            if it % cfg.log_every == 0 or it == cfg.iters:
-                seconds = time.perf_counter() - window_start
-                record = {"iteration": it, "loss": window_loss / window_steps, "lr": lr,
-                          "images_per_s": window_images / seconds if seconds > 0 else None, "seconds": seconds}
-                if is_main:
-                    io.append_jsonl(run_dir / "metrics.jsonl", record)
-                emit("log", record)
-                window_start, window_images, window_loss, window_steps = time.perf_counter(), 0, 0.0, 0
-            emit("step", {"iteration": it, "loss": value, "lr": lr})
-            if (cfg.eval_every and it % cfg.eval_every == 0) or it == cfg.iters:
-                metrics = evaluate_fn(it)
-                record = {"iteration": it, **metrics}
-                if is_main:
-                    io.append_jsonl(run_dir / "eval.jsonl", record)
-                improved = metrics["miou"] > progress.best_miou
-                if improved:
-                    progress.best_miou, progress.best_iteration = metrics["miou"], it
-                if improved and is_main:
-                    save_checkpoint(ckpt_dir / "best.pt", state(progress))
-                emit("eval", record)
-                model.train()
-                window_start = time.perf_counter()  # evaluation time is not training throughput
-            if it % cfg.save_every == 0 or it == cfg.iters:
-                save(progress)
-            if signals.received is not None and it < cfg.iters:
-                save(progress)
-                name = "SIGINT" if signals.received == signal.SIGINT else "SIGTERM"
-                raise Interrupted(f"{name} received: saved {ckpt_dir / 'last.pt'} at iteration {it}; run the "
-                                  f"same command again to resume", 130 if signals.received == signal.SIGINT else 143)
-    return progress
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if hasattr(model, "module") else model

@@ -27,20 +27,10 @@ def expand(base: RunConfig, grid: AblationGrid, out: Path) -> list[Cell]:
     """Cells in a stable order (backbone, output stride, rates, head, merge, seed); ASPP is not repeated
     per merge (it always concatenates)."""
     cells: list[Cell] = []
-    for backbone in grid.backbone or (base.model.backbone,):
-        for stride in grid.output_stride or (base.model.output_stride,):
-            for rates in grid.rates or (base.model.rates,):
-                for head in grid.head or (base.model.head,):
-                    merges = (grid.merge or (base.model.merge,)) if head == "ksac" else ("concat",)
-                    for merge in merges:
-                        for i in range(grid.seeds):
-                            seed = base.train.seed + i
-                            model = dataclasses.replace(base.model, backbone=backbone, output_stride=stride,
-                                                        rates=tuple(rates), head=head, merge=merge)
-                            cfg = dataclasses.replace(base, model=model,
-                                                      train=dataclasses.replace(base.train, seed=seed))
-                            name = cell_name(cfg)
-                            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, run_dir=str(out / name)))
-                            if all(c.name != name for c in cells):
-                                cells.append(Cell(name, seed, cfg))
+    for model in grid.models(base.model):
+        for seed in range(base.train.seed, base.train.seed + grid.seeds):
+            cfg = dataclasses.replace(base, model=model, train=dataclasses.replace(base.train, seed=seed))
+            name = cell_name(cfg)
+            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, run_dir=str(out / name)))
+            cells.append(Cell(name, seed, cfg))
     return cells

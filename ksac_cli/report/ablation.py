@@ -8,26 +8,25 @@ import json
 
 import pandas as pd
 
+from ksac_cli.config import model_label
+from ksac_cli.conventions import SIZE_BUCKETS
 from ksac_cli.report.stats import t_interval
 
-SIZES = ("small", "medium", "large")
+SIZES = SIZE_BUCKETS
 
 
 def load(path) -> pd.DataFrame:
+    """The successful rows; of a cell and seed run again after its config changed (a new config_hash), the
+    newest row only (rows are appended in time order)."""
     df = pd.read_csv(path, dtype={"rates": str})
-    df = df[df["status"] == "ok"].copy()
+    df = df[df["status"] == "ok"].drop_duplicates(["grid", "cell", "seed"], keep="last").copy()
     df["model"] = [label(r) for r in df.itertuples()]
     return df
 
 
 def label(row) -> str:
-    merge = f" ({row.merge})" if row.head == "ksac" else ""
-    return f"{row.head.upper()}{merge} {row.rates}"
-
-
-def _setting(df: pd.DataFrame) -> list[str]:
-    """Columns that identify a setting apart from the head (and merge) and the seed."""
-    return ["backbone", "output_stride", "rates"]
+    """A row's model, named as everywhere else (config.model_label)."""
+    return model_label(row.head, row.merge, row.rates)
 
 
 def params_table(df: pd.DataFrame) -> pd.DataFrame:

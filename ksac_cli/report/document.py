@@ -64,28 +64,7 @@ def make_report(results: Path, out: Path) -> Report:
             report.missing.append("ablation.csv has no successful rows: rerun `ksac ablate`")
         else:
             verdicts = _comparisons(df, table, report)
-            source = "Input: `ablation.csv` (ksac ablate)."
-            table("params", "(a) Parameters and MACs of the ablation's models", ablation.params_table(df),
-                  f"MACs from fvcore at the training crop, batch 1 (one multiply-add = one flop). {source}")
-            table("rates", "(b) mIoU per head and rate set", ablation.rates_table(df),
-                  f"Final val mIoU, mean ± std over seeds, and the 95% Student's t interval of the mean. {source}")
-            table("paired", "(b') KSAC minus ASPP, paired by seed", ablation.paired_table(df),
-                  f"Same backbone, output stride, rates and seed. {source}")
-            table("per_class", "(c) Per-class IoU (%)", ablation.per_class_table(df), f"Mean over seeds. {source}")
-            table("size", "(d) IoU by object size (%)", ablation.size_table(df),
-                  "IoU over the pixels of ground-truth objects of each size (connected components: small < "
-                  f"32x32 px, medium < 96x96 px, large); 'vs ASPP' is KSAC minus ASPP in points. {source}")
-            plot("miou_vs_params.png", "mIoU vs parameters", lambda p: figures.miou_vs_params(df, p))
-            plot("miou_by_rates.png", "mIoU per rate set", lambda p: figures.miou_by_rates(df, p))
-            plot("per_class_iou.png", "per-class IoU", lambda p: figures.per_class_bars(ablation.per_class_table(df), p))
-            plot("size_iou.png", "IoU by object size", lambda p: figures.size_bars(df, p))
-            plot("training_curves.png", "training curves", lambda p: figures.training_curves(df, p))
-            why_not = qualitative_figure(df, out / "qualitative.png")
-            if why_not is None:
-                report.files.append(out / "qualitative.png")
-                pictures.append("![qualitative: ground truth, ASPP and KSAC](qualitative.png)\n")
-            else:
-                report.missing.append(f"qualitative.png: {why_not}")
+            _ablation(df, out, table, plot, report, pictures)
     else:
         report.missing.append("no ablation.csv: tables (a)-(d) and the plots need `ksac ablate`")
     verdicts += _analysis(results, table, plot, report)
@@ -166,3 +145,29 @@ def _analysis(results: Path, table, plot, report: Report) -> list[str]:
     if found.maps is not None and not found.erf.empty:
         plot("analysis_erf.png", "effective receptive fields", lambda p: analysis.erf_plot(found.erf, found.maps, p))
     return lines
+
+
+def _ablation(df: pd.DataFrame, out: Path, table, plot, report: Report, pictures: list[str]) -> None:
+    """Tables (a)-(d), the plots and the qualitative figure of the ablation's rows."""
+    source = "Input: `ablation.csv` (ksac ablate)."
+    table("params", "(a) Parameters and MACs of the ablation's models", ablation.params_table(df),
+          f"MACs from fvcore at the training crop, batch 1 (one multiply-add = one flop). {source}")
+    table("rates", "(b) mIoU per head and rate set", ablation.rates_table(df),
+          f"Final val mIoU, mean ± std over seeds, and the 95% Student's t interval of the mean. {source}")
+    table("paired", "(b') KSAC minus ASPP, paired by seed", ablation.paired_table(df),
+          f"Same backbone, output stride, rates and seed. {source}")
+    table("per_class", "(c) Per-class IoU (%)", ablation.per_class_table(df), f"Mean over seeds. {source}")
+    table("size", "(d) IoU by object size (%)", ablation.size_table(df),
+          "IoU over the pixels of ground-truth objects of each size (connected components: small < "
+          f"32x32 px, medium < 96x96 px, large); 'vs ASPP' is KSAC minus ASPP in points. {source}")
+    plot("miou_vs_params.png", "mIoU vs parameters", lambda p: figures.miou_vs_params(df, p))
+    plot("miou_by_rates.png", "mIoU per rate set", lambda p: figures.miou_by_rates(df, p))
+    plot("per_class_iou.png", "per-class IoU", lambda p: figures.per_class_bars(ablation.per_class_table(df), p))
+    plot("size_iou.png", "IoU by object size", lambda p: figures.size_bars(df, p))
+    plot("training_curves.png", "training curves", lambda p: figures.training_curves(df, p))
+    why_not = qualitative_figure(df, out / "qualitative.png")
+    if why_not is None:
+        report.files.append(out / "qualitative.png")
+        pictures.append("![qualitative: ground truth, ASPP and KSAC](qualitative.png)\n")
+    else:
+        report.missing.append(f"qualitative.png: {why_not}")

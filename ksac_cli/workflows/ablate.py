@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
 from ksac_cli import io
 from ksac_cli.config import RunConfig
 from ksac_cli.env import resolve_device
-from ksac_cli.errors import KsacError
-from ksac_cli.models import build_model
+from ksac_cli.errors import Interrupted, KsacError
 from ksac_cli.workflows.train import EventFn, train
 
 
@@ -42,30 +40,15 @@ def measure_cell(cell, num_classes: int) -> dict:
 
 def plan_cell(cell) -> dict:
     """`ksac ablate --dry-run`: measures of the cell's model and an estimate of its training time from
-    a short measured step (one warm-up step, then the median of three), evaluation not included."""
-    import statistics
-
-    import torch
-
+    a short measured step (measure/step.py), evaluation not included."""
     from ksac_cli.data import build_dataset
-    from ksac_cli.engine.train import build_optimizer, train_step
+    from ksac_cli.measure.step import seconds_per_step
 
     cfg = cell.cfg
     num_classes = build_dataset(cfg.data, cfg.data.val_split, train=False).num_classes
-    measures = measure_cell(cell, num_classes)
-    device = resolve_device(cfg.train.device)
     model_cfg = dataclasses.replace(cfg.model, num_classes=num_classes, pretrained=False, backbone_weights=None)
-    model = build_model(model_cfg).to(device).train()
-    optimizer = build_optimizer(model, cfg.train)
-    images = torch.randn(cfg.train.batch_size, 3, cfg.data.crop_size, cfg.data.crop_size, device=device)
-    masks = torch.randint(0, num_classes, images.shape[:1] + images.shape[2:], device=device)
-    times = []
-    for _ in range(4):
-        start = time.perf_counter()
-        train_step(model, images, masks, optimizer, None, cfg.train.amp)
-        times.append(time.perf_counter() - start)
-    step = statistics.median(times[1:])
-    return {**measures, "seconds_per_step": step, "estimate_s": step * cfg.train.iters}
+    step = seconds_per_step(model_cfg, cfg.train, cfg.data.crop_size, resolve_device(cfg.train.device))
+    return {**measure_cell(cell, num_classes), "seconds_per_step": step, "estimate_s": step * cfg.train.iters}
 
 
 def emit_jobs(path: str | Path, cells, argv: list[str]) -> int:
@@ -109,13 +92,16 @@ def ablate(base: RunConfig, grid, out: str | Path | None = None, csv_path: str |
                 emit("cell_skip", {"cell": cell.name, "why": "done"})
                 continue
             summary, error = None, ""
+            changed = changed_since_checkpoint(cell)
+            if changed:
+                emit("cell_restart", {"cell": cell.name, "why": "; ".join(changed)})
             for attempt in (1, 2):
                 try:
-                    summary = train(cell.cfg, resume=True, on_event=on_event)
+                    summary = train(cell.cfg, resume=not changed, force=bool(changed), on_event=on_event)
                     break
+                except Interrupted:
+                    raise  # stops the grid; the cell resumes next time
                 except KsacError as e:
-                    if getattr(e, "exit_code", 2) in (130, 143):
-                        raise  # an interruption stops the grid; the cell resumes next time
                     error = str(e)
                 except Exception as e:  # a crashing cell must not stop the others
                     error = f"{type(e).__name__}: {e}"
@@ -127,3 +113,20 @@ def ablate(base: RunConfig, grid, out: str | Path | None = None, csv_path: str |
             rows.append(row)
             emit("cell_done", {"cell": cell.name, "row": row})
     return rows
+
+
+def changed_since_checkpoint(cell) -> list[str]:
+    """What differs between the cell's config and the checkpoint in its run directory (its recipe or flags
+    changed since it ran): such a cell starts over there. Its earlier row stays in the CSV, and the report
+    keeps the newest row of a cell and seed."""
+    from ksac_cli.config import from_dict, to_dict
+    from ksac_cli.engine import rundir
+    from ksac_cli.engine.checkpoint import load_checkpoint
+
+    last = rundir.last_checkpoint(Path(cell.cfg.train.run_dir))
+    if not last.exists():
+        return []
+    saved = to_dict(from_dict(RunConfig, load_checkpoint(last)["config"], where=f"{last} (config)"))
+    current = to_dict(cell.cfg)
+    current["model"]["num_classes"] = saved["model"]["num_classes"]  # the dataset's, known once a run starts
+    return rundir.resume_conflicts(saved, current)

@@ -4,13 +4,15 @@ matrices (eval_images.npz)."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 from ksac_cli import io
 from ksac_cli.config import RunConfig
 from ksac_cli.errors import KsacError
 from ksac_cli.models import build_model
-from ksac_cli.workflows.train import EventFn, evaluate_split, metrics_record
+
+EventFn = Callable[[str, dict], None]
 
 
 def evaluate_checkpoint(checkpoint: str | Path, overrides: dict, out: str | Path | None = None,
@@ -18,49 +20,31 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: dict, out: str | Path
     """Evaluate a checkpoint; write eval.json, confusion.csv, confusion.png and eval_images.npz (per-image
     matrices, engine/evidence.py) beside it; returns the eval record.
 
-    `overrides` is nested like a RunConfig ({"data": {...}, "eval": {...}, "model": {"output_stride": 8},
+    `overrides` is nested like a RunConfig ({"data": {...}, "eval": {...}, "model": {"ksac_impl": ...},
     "train": {"device": ...}}); the dataset and its root default to the checkpoint's config."""
-    import numpy as np
     import torch
 
     from ksac_cli.data import build_dataset
-    from ksac_cli.engine.evidence import EVAL_IMAGES, gather_per_image, write_eval_images
+    from ksac_cli.engine import distributed
+    from ksac_cli.engine.evaluate import evaluate_split, metrics_record
+    from ksac_cli.engine.evidence import EVAL_IMAGES, gather_per_image
     from ksac_cli.engine.loaders import eval_loader, worker_count
-    from ksac_cli.report.plots import confusion_heatmap
 
     path = Path(checkpoint)
     cfg, state = open_checkpoint(path, overrides)
-    from ksac_cli.engine import distributed
-
     dist = distributed.init(cfg.train.device)
-    dist_device = dist.device
-    split = cfg.data.val_split
-    dataset = build_dataset(cfg.data, split, train=False)
-    model = trained_model(cfg, state, path, dataset.num_classes).to(dist_device)
-
-    writer = None
-    if save_predictions is not None:
-        from ksac_cli.data.transforms import MEAN, STD
-        from ksac_cli.engine.predictions import PredictionWriter
-
-        writer = PredictionWriter(save_predictions, dataset.palette, MEAN, STD)
-    workers = worker_count(cfg.data.workers, dist_device, dist.world_size)
-    loader = eval_loader(dataset, cfg.eval.batch_size, workers, dist.rank, dist.world_size)
+    dataset = build_dataset(cfg.data, cfg.data.val_split, train=False)
+    model = trained_model(cfg, state, path, dataset.num_classes).to(dist.device)
+    loader = eval_loader(dataset, cfg.eval.batch_size, worker_count(cfg.data.workers, dist.device, dist.world_size),
+                         dist.rank, dist.world_size)
     bad: list = []
     emit = on_event or (lambda kind, data: None)
     emit("eval_start", {"images": len(dataset)})
-
-    def on_batch(images, masks, pred, ids) -> None:
-        if writer is not None:
-            for image, p, m, sample_id in zip(images, pred, masks, ids):
-                writer.write(image, p, m, sample_id)
-        emit("eval_batch", {"images": images.shape[0]})
-
-    result = evaluate_split(model, loader, dataset, dist_device, cfg, bad, dist, on_batch=on_batch)
-    images = torch.tensor(float(result.images))
-    result.images = int(dist.sum_(images).item())
-    record = {"checkpoint": str(path), "iteration": state["iteration"], "dataset": cfg.data.dataset, "split": split,
-              "output_stride": cfg.model.output_stride,
+    on_batch = batch_callback(save_predictions, dataset, emit)
+    result = evaluate_split(model, loader, dataset, dist.device, cfg, bad, dist, on_batch=on_batch)
+    result.images = int(dist.sum_(torch.tensor(float(result.images))).item())
+    record = {"checkpoint": str(path), "iteration": state["iteration"], "dataset": cfg.data.dataset,
+              "split": cfg.data.val_split, "output_stride": cfg.model.output_stride,
               "ksac_impl": cfg.model.ksac_impl if cfg.model.head == "ksac" else None,
               "scales": list(cfg.eval.scales), "flip": cfg.eval.flip,
               "images": result.images, "skipped_bad_samples": len(bad),
@@ -69,19 +53,42 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: dict, out: str | Path
     record["files"] = [str(out), str(out.with_name("confusion.csv")), str(out.with_name("confusion.png")),
                        str(out.with_name(EVAL_IMAGES))]
     per_image = gather_per_image(result.per_image, dist)  # every rank takes part; rank 0 gets them all
-    if not dist.is_main:
-        dist.close()
-        return record
-    io.write_json(out, {k: v for k, v in record.items() if k != "files"})
-    matrix = result.confusion.mat.cpu().numpy()
-    io.write_csv(out.with_name("confusion.csv"),
-                 [{"true_class": c, **{p: int(v) for p, v in zip(dataset.classes, row)}}
-                  for c, row in zip(dataset.classes, matrix)], ["true_class", *dataset.classes])
-    confusion_heatmap(np.asarray(matrix), dataset.classes, out.with_name("confusion.png"),
-                      title=f"{cfg.data.dataset} {split}: mIoU {100 * record['miou']:.2f}%")
-    write_eval_images(out.with_name(EVAL_IMAGES), per_image, dataset.classes)
+    if dist.is_main:
+        write_eval_files(out, record, result.confusion.mat.cpu().numpy(), per_image, dataset.classes)
     dist.close()
     return record
+
+
+def batch_callback(save_predictions: str | Path | None, dataset, emit: EventFn):
+    """What every evaluated batch triggers: the prediction files (--save-predictions) and progress."""
+    writer = None
+    if save_predictions is not None:
+        from ksac_cli.data.transforms import MEAN, STD
+        from ksac_cli.engine.predictions import PredictionWriter
+
+        writer = PredictionWriter(save_predictions, dataset.palette, MEAN, STD)
+
+    def on_batch(images, masks, pred, ids) -> None:
+        if writer is not None:
+            for image, p, m, sample_id in zip(images, pred, masks, ids):
+                writer.write(image, p, m, sample_id)
+        emit("eval_batch", {"images": images.shape[0]})
+
+    return on_batch
+
+
+def write_eval_files(out: Path, record: dict, matrix, per_image: list, classes: list[str]) -> None:
+    """eval.json, confusion.csv (rows: true class, columns: predicted), confusion.png, eval_images.npz."""
+    from ksac_cli.engine.evidence import EVAL_IMAGES, write_eval_images
+    from ksac_cli.report.plots import confusion_heatmap
+
+    io.write_json(out, {k: v for k, v in record.items() if k != "files"})
+    io.write_csv(out.with_name("confusion.csv"),
+                 [{"true_class": c, **{p: int(v) for p, v in zip(classes, row)}} for c, row in zip(classes, matrix)],
+                 ["true_class", *classes])
+    confusion_heatmap(matrix, classes, out.with_name("confusion.png"),
+                      title=f"{record['dataset']} {record['split']}: mIoU {100 * record['miou']:.2f}%")
+    write_eval_images(out.with_name(EVAL_IMAGES), per_image, classes)
 
 
 def open_checkpoint(path: Path, overrides: dict) -> tuple[RunConfig, dict]:

@@ -45,8 +45,9 @@ def test_profile_writes_the_csv_with_the_documented_columns(tmp_path):
         # the timing columns agree with each other (batch 1; values rounded in the CSV)
         median, p90 = float(r["latency_ms_median"]), float(r["latency_ms_p90"])
         assert p90 >= median > 0
-        assert float(r["images_per_s"]) == pytest.approx(1000.0 / median, rel=1e-3)
-        assert float(r["gflops_per_s"]) == pytest.approx(2 * float(r["gmacs_total"]) / (median / 1000.0), rel=2e-3)
+        # rel: the median's rounding; abs: the column's own (3 decimals), which dominates on a slow machine
+        assert float(r["images_per_s"]) == pytest.approx(1000.0 / median, rel=1e-3, abs=1e-3)
+        assert float(r["gflops_per_s"]) == pytest.approx(2 * float(r["gmacs_total"]) / (median / 1000.0), rel=2e-3, abs=1e-3)
         assert r["input_size"] == "65" and r["dtype"] == "float32" and r["device"].startswith("cpu")
     assert int(rows[1]["params_head"]) < int(rows[0]["params_head"])  # KSAC shares the kernel
     md = out.with_suffix(".md").read_text()

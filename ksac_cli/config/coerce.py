@@ -1,0 +1,92 @@
+"""Dataclass <-> dict with type checks that name the key (`from_dict`), and the forms a config is written
+in: a plain dict, YAML, and the short hash that goes into every result row."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from typing import Any
+
+import yaml
+
+from ksac_cli.config.values import finite, parse_floats, parse_rates
+from ksac_cli.errors import KsacError
+
+
+def from_dict(cls: type, data: dict[str, Any] | None, where: str) -> Any:
+    """Build dataclass `cls` from a (possibly partial) dict; unknown keys and wrong types are errors."""
+    data = dict(data or {})
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise KsacError(f"{where + ': ' if where else ''}unknown key(s) {', '.join(unknown)}; allowed keys: "
+                        f"{', '.join(names)}")
+    values = {}
+    for name, value in data.items():
+        key = f"{where}.{name}" if where else name
+        values[name] = _coerce(hints[name], value, key)
+    obj = cls(**values)
+    if hasattr(obj, "validate"):
+        obj.validate(where)
+    return obj
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise KsacError(f"{key}: expected a mapping of keys, got {value!r}")
+        return from_dict(tp, value, key)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, key)
+    if origin is tuple:
+        if isinstance(value, str) and typing.get_args(tp)[0] is int:
+            return parse_rates(value, option=key)
+        if isinstance(value, str) and typing.get_args(tp)[0] is float:
+            return parse_floats(value, option=key)
+        if not isinstance(value, (list, tuple)):
+            raise KsacError(f"{key}: expected a list, got {value!r}")
+        item = typing.get_args(tp)[0]
+        return tuple(_coerce(item, v, key) for v in value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise KsacError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise KsacError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise KsacError(f"{key}: expected a number, got {value!r}")
+        return finite(float(value), key)
+    if tp is str:
+        if not isinstance(value, str):
+            raise KsacError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {tp} for {key}")
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """A plain dict (tuples as lists) for YAML/JSON."""
+    return json.loads(json.dumps(dataclasses.asdict(obj)))
+
+
+def dump_yaml(obj: Any) -> str:
+    return yaml.safe_dump(to_dict(obj), sort_keys=False)
+
+
+def short_hash(obj: Any) -> str:
+    """8 hex digits identifying a resolved config; goes into every result row."""
+    text = json.dumps(to_dict(obj), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]

@@ -1,0 +1,307 @@
+"""Every default, once: the frozen dataclasses of each command's config, with their validation (types are
+checked by `coerce.from_dict`, ranges and choices here). Modules never read the config themselves: each
+component has one translation point (for example `models.deeplab.build_model`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+from ksac_cli.config.values import (
+    AMP_MODES,
+    BACKBONE_NAMES,
+    DATASET_NAMES,
+    HEAD_NAMES,
+    KSAC_IMPLS,
+    MERGES,
+    OPTIMIZERS,
+    OUTPUT_STRIDES,
+    check_choice,
+    check_device,
+    check_model_axes,
+    check_name,
+    model_label,
+    parse_rates,
+)
+from ksac_cli.errors import KsacError
+
+# ---- ksac train / ksac eval: the model, the data, the optimisation, the evaluation -------------------
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """DeepLabV3(+) with an ASPP or KSAC head; defaults follow DeepLab (paper.md)."""
+
+    backbone: str = "mobilenetv2"
+    head: str = "ksac"
+    rates: tuple[int, ...] = (6, 12, 18)
+    merge: str = "concat"  # KSAC only: concat (paper Fig. 4) or sum (paper Alg. 1)
+    ksac_impl: str = "taps"  # KSAC only: conv (one dilated conv per rate) or taps (9 tap products, shifted)
+    output_stride: int = 16
+    decoder: bool = True  # DeepLabV3+ decoder; False gives DeepLabV3
+    channels: int = 256  # head channels
+    decoder_channels: int = 256
+    low_level_channels: int = 48  # 1x1 projection of the stride-4 features
+    separable: bool = False  # depthwise-separable atrous convolutions (both heads)
+    dropout: float = 0.1  # after the head's 1x1 projection
+    num_classes: int = 21
+    pretrained: bool = False  # ImageNet weights through timm (needs a download)
+    backbone_weights: str | None = None  # a local state_dict file for the backbone
+
+    def label(self) -> str:
+        """'mobilenetv2 KSAC (concat) 6,12,18'."""
+        return f"{self.backbone} {model_label(self.head, self.merge, self.rates)}"
+
+    def validate(self, where: str = "model") -> None:
+        check_name(f"{where}.backbone", "backbone", self.backbone, BACKBONE_NAMES)
+        check_name(f"{where}.head", "head", self.head, HEAD_NAMES)
+        parse_rates(list(self.rates), option=f"{where}.rates")
+        check_choice(f"{where}.output_stride", self.output_stride, OUTPUT_STRIDES)
+        check_choice(f"{where}.merge", self.merge, MERGES)
+        check_choice(f"{where}.ksac_impl", self.ksac_impl, KSAC_IMPLS)
+        for name in ("channels", "decoder_channels", "low_level_channels", "num_classes"):
+            if getattr(self, name) < 1:
+                raise KsacError(f"{where}.{name}: {getattr(self, name)} must be a positive integer")
+        if not 0.0 <= self.dropout < 1.0:
+            raise KsacError(f"{where}.dropout: {self.dropout} must be in [0, 1)")
+        if self.backbone_weights is not None and not Path(self.backbone_weights).is_file():
+            raise KsacError(f"{where}.backbone_weights: file {self.backbone_weights} does not exist")
+
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """The built-in dataset (`ksac data synth --help` explains its design)."""
+
+    train: int = 600  # images
+    val: int = 100
+    size: int = 256  # square image side, pixels
+    seed: int = 0
+
+    def validate(self, where: str = "synthetic") -> None:
+        for name in ("train", "val"):
+            if getattr(self, name) < 1:
+                raise KsacError(f"{where}.{name}: {getattr(self, name)} must be a positive integer")
+        if self.size < 32:
+            raise KsacError(f"{where}.size: {self.size} must be at least 32 pixels")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "synthetic"
+    data_root: str | None = None  # synthetic: default cache folder under $KSAC_HOME or ~/.cache/ksac
+    split: str = "train"  # training split
+    val_split: str = "val"  # evaluation split
+    crop_size: int = 256  # training crop side, pixels
+    scale_min: float = 0.5  # random scale range of the training augmentation
+    scale_max: float = 2.0
+    workers: int | None = None  # DataLoader worker processes; None: auto (`engine.loaders.worker_count`)
+    skip_bad: bool = False  # skip unreadable/invalid samples (counted) instead of stopping
+    synthetic: SyntheticConfig = SyntheticConfig()
+
+    def validate(self, where: str = "data") -> None:
+        check_choice(f"{where}.dataset", self.dataset, DATASET_NAMES)
+        if self.dataset != "synthetic" and not self.data_root:
+            raise KsacError(f"{where}.data_root: dataset {self.dataset!r} needs --data-root (the folder of your copy)")
+        if self.crop_size < 16:
+            raise KsacError(f"{where}.crop_size: {self.crop_size} must be at least 16 pixels")
+        if not 0 < self.scale_min <= self.scale_max:
+            raise KsacError(f"{where}.scale_min/scale_max: need 0 < scale_min <= scale_max, got "
+                            f"{self.scale_min}, {self.scale_max}")
+        if self.workers is not None and self.workers < 0:
+            raise KsacError(f"{where}.workers: {self.workers} must be >= 0")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and run bookkeeping (DeepLabV3+ protocol defaults: SGD 0.9, poly 0.9)."""
+
+    iters: int = 300
+    batch_size: int = 8  # the global batch
+    optimizer: str = "sgd"  # sgd (DeepLab's: momentum, poly schedule) | adamw (same schedule; faster from scratch)
+    lr: float = 0.01
+    momentum: float = 0.9  # SGD only
+    weight_decay: float = 1e-4  # conv weights only
+    poly_power: float = 0.9
+    warmup_iters: int = 0  # linear warm-up from 0 to lr
+    amp: str = "off"  # off | bf16 (CPU or CUDA autocast) | fp16 (CUDA, gradient scaling)
+    seed: int = 0
+    deterministic: bool = False  # torch deterministic algorithms; exact resume on CPU
+    device: str = "auto"
+    eval_every: int = 0  # iterations between evaluations; 0: only at the end
+    save_every: int = 50  # iterations between checkpoints (and always at the end)
+    log_every: int = 10  # iterations between metrics.jsonl lines
+    run_dir: str | None = None  # default runs/<name>
+    sync_bn: bool = True  # SyncBatchNorm across processes when distributed (world size > 1)
+
+    def validate(self, where: str = "train") -> None:
+        for name in ("iters", "batch_size", "save_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise KsacError(f"{where}.{name}: {getattr(self, name)} must be a positive integer")
+        for name in ("warmup_iters", "eval_every"):
+            if getattr(self, name) < 0:
+                raise KsacError(f"{where}.{name}: {getattr(self, name)} must be >= 0")
+        if self.lr <= 0:
+            raise KsacError(f"{where}.lr: {self.lr} must be > 0")
+        if not 0 <= self.momentum < 1:
+            raise KsacError(f"{where}.momentum: {self.momentum} must be in [0, 1)")
+        if self.weight_decay < 0:
+            raise KsacError(f"{where}.weight_decay: {self.weight_decay} must be >= 0")
+        if self.poly_power < 0:
+            raise KsacError(f"{where}.poly_power: {self.poly_power} must be >= 0 (0: constant learning rate)")
+        check_choice(f"{where}.amp", self.amp, AMP_MODES)
+        check_choice(f"{where}.optimizer", self.optimizer, OPTIMIZERS)
+        check_device(f"{where}.device", self.device)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Inference settings: single scale by default; DeepLab's multi-scale is 0.5..1.75 with flip."""
+
+    scales: tuple[float, ...] = (1.0,)
+    flip: bool = False
+    batch_size: int = 1
+    output_stride: int | None = None  # evaluate at another stride than training (e.g. 8)
+
+    def validate(self, where: str = "eval") -> None:
+        if not self.scales or any(s <= 0 for s in self.scales):
+            raise KsacError(f"{where}.scales: {self.scales} must be a non-empty list of positive numbers")
+        if self.batch_size < 1:
+            raise KsacError(f"{where}.batch_size: {self.batch_size} must be a positive integer")
+        if self.output_stride is not None:
+            check_choice(f"{where}.output_stride", self.output_stride, OUTPUT_STRIDES)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything `ksac train` needs; dumped as config.yaml in the run directory."""
+
+    name: str = "run"
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+
+    def validate(self, where: str = "") -> None:
+        if not self.name or "/" in self.name:
+            raise KsacError(f"name: {self.name!r} must be a non-empty name without '/'")
+
+
+# ---- ksac profile ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProfileGrid:
+    """A cross product of model variants; `merge` only varies KSAC (ASPP always concatenates)."""
+
+    backbone: tuple[str, ...] = ("mobilenetv2",)
+    head: tuple[str, ...] = ("aspp", "ksac")
+    rates: tuple[tuple[int, ...], ...] = ((6, 12, 18), (6, 12, 18, 24))
+    merge: tuple[str, ...] = ("concat",)
+    ksac_impl: tuple[str, ...] = ("conv", "taps")  # KSAC only: both, so the MACs each performs are listed
+    output_stride: tuple[int, ...] = (16,)
+    decoder: tuple[bool, ...] = (True,)
+
+    def validate(self, where: str = "grid") -> None:
+        for name in ("backbone", "head", "rates", "merge", "ksac_impl", "output_stride", "decoder"):
+            if not getattr(self, name):
+                raise KsacError(f"{where}.{name}: empty; give at least one value")
+        check_model_axes(where, self.backbone, self.head, self.output_stride, self.merge, self.ksac_impl)
+
+    def models(self, base: ModelConfig) -> list[ModelConfig]:
+        """Expand into model configs (`expand_models`), in a stable order."""
+        return expand_models(base, {"backbone": self.backbone, "decoder": self.decoder,
+                                    "output_stride": self.output_stride, "rates": self.rates, "head": self.head,
+                                    "merge": self.merge, "ksac_impl": self.ksac_impl})
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    """`ksac profile`: parameters, MACs and latency for every model of one or more grids."""
+
+    grids: tuple[ProfileGrid, ...] = (ProfileGrid(),)
+    size: int = 513  # square input side, pixels
+    num_classes: int = 21
+    batch_size: int = 1
+    runs: int = 10  # timed forward passes per model
+    warmup: int = 3
+    latency: bool = True
+    device: str = "auto"  # auto: cuda when present, else cpu
+    out: str = "results/profile.csv"
+    # execution variants, timed for every model (their cross product): memory format, autocast, torch.compile
+    channels_last: tuple[bool, ...] = (False,)
+    amp: tuple[str, ...] = ("off",)  # off (float32) | bf16 | fp16 (CUDA)
+    compile: tuple[bool, ...] = (False,)
+    peak: bool = False  # also time a large matmul per dtype: the machine's achievable GFLOP/s
+
+    def validate(self, where: str = "") -> None:
+        key = (lambda name: f"{where}.{name}") if where else (lambda name: name)  # a recipe's top-level keys
+        for name in ("size", "num_classes", "batch_size", "runs"):
+            if getattr(self, name) < 1:
+                raise KsacError(f"{key(name)}: {getattr(self, name)} must be a positive integer")
+        if self.warmup < 0:
+            raise KsacError(f"{key('warmup')}: {self.warmup} must be >= 0")
+        if not self.grids:
+            raise KsacError(f"{key('grids')}: empty; give at least one grid")
+        for name in ("channels_last", "amp", "compile"):
+            if not getattr(self, name):
+                raise KsacError(f"{key(name)}: empty; give at least one value")
+        for amp in self.amp:
+            check_choice(key("amp"), amp, AMP_MODES)
+        check_device(key("device"), self.device)
+
+    def variants(self) -> list[tuple[bool, str, bool]]:
+        """(channels_last, amp, compile) of every timed variant."""
+        return list(itertools.product(self.channels_last, self.amp, self.compile))
+
+    def models(self) -> list[ModelConfig]:
+        base = ModelConfig(num_classes=self.num_classes)
+        out: list[ModelConfig] = []
+        for grid in self.grids:
+            out += [cfg for cfg in grid.models(base) if cfg not in out]
+        return out
+
+
+# ---- ksac ablate -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AblationGrid:
+    """The cross product `ksac ablate` runs; an empty tuple means 'the recipe's value'."""
+
+    head: tuple[str, ...] = ("aspp", "ksac")
+    rates: tuple[tuple[int, ...], ...] = ((6, 12, 18), (6, 12, 18, 24))
+    backbone: tuple[str, ...] = ()
+    merge: tuple[str, ...] = ()
+    output_stride: tuple[int, ...] = ()
+    seeds: int = 3  # seeds recipe seed, seed + 1, ...: 3 by default, so every difference comes with an interval
+
+    def validate(self, where: str = "grid") -> None:
+        if self.seeds < 1:
+            raise KsacError(f"{where}.seeds: {self.seeds} must be a positive integer")
+        check_model_axes(where, self.backbone, self.head, self.output_stride, self.merge)
+
+    def models(self, base: ModelConfig) -> list[ModelConfig]:
+        """The grid's models (`expand_models`; an empty axis keeps the recipe's value), without seeds."""
+        return expand_models(base, {"backbone": self.backbone, "output_stride": self.output_stride,
+                                    "rates": self.rates, "head": self.head, "merge": self.merge})
+
+
+def expand_models(base: ModelConfig, axes: dict[str, tuple]) -> list[ModelConfig]:
+    """The cross product of `axes` (a ModelConfig field -> its values; an empty tuple keeps `base`'s value),
+    the first axis outermost, duplicates dropped. KSAC-only settings do not multiply ASPP: an ASPP model
+    always concatenates and keeps `base`'s ksac_impl. Shared by ksac ablate and ksac profile."""
+    names = list(axes)
+    out: list[ModelConfig] = []
+    for values in itertools.product(*[axes[n] or (getattr(base, n),) for n in names]):
+        changes = dict(zip(names, values))
+        if "rates" in changes:
+            changes["rates"] = tuple(changes["rates"])
+        if changes.get("head", base.head) != "ksac":
+            changes.update(merge="concat", ksac_impl=base.ksac_impl)
+        cfg = dataclasses.replace(base, **changes)
+        if cfg not in out:
+            out.append(cfg)
+    return out

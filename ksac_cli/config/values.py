@@ -1,0 +1,100 @@
+"""Single values of a config: the allowed names and choices, parsers of comma lists, and the checks that
+name the key and what was expected. No torch here: a bad flag is refused before torch is imported, and
+`ksac_cli.models` builds one module per name listed here (tests/test_architecture.py checks they agree)."""
+
+from __future__ import annotations
+
+import math
+
+from ksac_cli.errors import KsacError, unknown_name
+
+BACKBONE_NAMES = ("mobilenetv2", "mobilenetv2_140", "mobilenetv2_075", "mobilenetv2_050", "mobilenetv2_035",
+                  "resnet50", "resnet101", "xception65")  # modules: ksac_cli.models.backbones.BACKBONES
+HEAD_NAMES = ("aspp", "ksac")  # modules: ksac_cli.models.heads.HEADS
+OUTPUT_STRIDES = (8, 16, 32)
+MERGES = ("concat", "sum")
+KSAC_IMPLS = ("conv", "taps")  # how the shared kernel is applied; same parameters, same checkpoints
+
+
+def parse_rates(text: str | list | tuple, option: str = "--rates") -> tuple[int, ...]:
+    """'6,12,18' -> (6, 12, 18); every rate a positive integer."""
+    items = text if isinstance(text, (list, tuple)) else str(text).split(",")
+    rates = []
+    for item in items:
+        item = str(item).strip()
+        try:
+            rate = int(item)
+        except ValueError:
+            raise KsacError(
+                f"{option}: {item!r} in {text!r} is not an integer; expected a comma list of positive integers like 6,12,18"
+            ) from None
+        if rate <= 0:
+            raise KsacError(f"{option}: rate {rate} in {text!r} must be a positive integer (e.g. 6,12,18)")
+        rates.append(rate)
+    if not rates:
+        raise KsacError(f"{option}: no rates given; expected a comma list like 6,12,18")
+    return tuple(rates)
+
+
+def parse_floats(text: str, option: str) -> tuple[float, ...]:
+    """'0.5,1.0,1.5' -> (0.5, 1.0, 1.5); every item a finite number."""
+    try:
+        values = tuple(float(item) for item in text.split(","))
+    except ValueError:
+        raise KsacError(f"{option}: {text!r} is not a comma list of numbers (e.g. 0.5,0.75,1.0)") from None
+    return tuple(finite(v, option) for v in values)
+
+
+def finite(value: float, key: str) -> float:
+    """`value`, or an error naming `key` when it is nan or infinite (no setting here accepts either)."""
+    if not math.isfinite(value):
+        raise KsacError(f"{key}: {value} is not allowed; expected a finite number")
+    return value
+
+
+def format_rates(rates: tuple[int, ...]) -> str:
+    return ",".join(str(r) for r in rates)
+
+
+def model_label(head: str, merge: str, rates) -> str:
+    """'KSAC (concat) 6,12,18', 'ASPP 6,12,18': how logs, tables and plots name a head and its rates
+    (merge is a KSAC setting: ASPP always concatenates)."""
+    rates = rates if isinstance(rates, str) else format_rates(rates)
+    return f"{head.upper()}{f' ({merge})' if head == 'ksac' else ''} {rates}"
+
+
+def check_choice(key: str, value: object, allowed: tuple) -> None:
+    if value not in allowed:
+        raise KsacError(f"{key}: {value!r} is not allowed; expected one of: {', '.join(map(str, allowed))}")
+
+
+def check_name(key: str, kind: str, value: str, names: tuple[str, ...]) -> None:
+    """A backbone or head name: 'model.head: unknown head 'psp'; expected one of: aspp, ksac'."""
+    if value not in names:
+        raise KsacError(f"{key}: {unknown_name(kind, value, names)}")
+
+
+DATASET_NAMES = ("synthetic", "voc", "ade20k", "cityscapes", "folder")  # readers live in ksac_cli.data
+AMP_MODES = ("off", "bf16", "fp16")
+OPTIMIZERS = ("sgd", "adamw")
+
+
+def check_device(key: str, name: str) -> None:
+    """The spelling of a device (whether it is present is checked when the run starts: `env.resolve_device`)."""
+    kind, _, index = name.partition(":")
+    if name not in ("auto", "cpu", "cuda") and not (kind == "cuda" and index.isdigit()):
+        raise KsacError(f"{key}: {name!r} is not a device; expected auto, cpu, cuda or cuda:N")
+
+
+def check_model_axes(where: str, backbone=(), head=(), output_stride=(), merge=(), ksac_impl=()) -> None:
+    """Every value of a grid's model axes (ksac ablate, ksac profile) is a known name or an allowed choice."""
+    for value in backbone:
+        check_name(f"{where}.backbone", "backbone", value, BACKBONE_NAMES)
+    for value in head:
+        check_name(f"{where}.head", "head", value, HEAD_NAMES)
+    for value in output_stride:
+        check_choice(f"{where}.output_stride", value, OUTPUT_STRIDES)
+    for value in merge:
+        check_choice(f"{where}.merge", value, MERGES)
+    for value in ksac_impl:
+        check_choice(f"{where}.ksac_impl", value, KSAC_IMPLS)
