@@ -20,16 +20,19 @@ STD = (0.229, 0.224, 0.225)
 MEAN_UINT8 = tuple(round(255 * m) for m in MEAN)
 
 
-class RandomScale(v2.Transform):
-    """Resize image (bilinear) and mask (nearest) by one factor drawn uniformly from [low, high]."""
+class Rescale(v2.Transform):
+    """Resize image (bilinear, antialiased) and mask (nearest) by `factor` (`ksac analyze`'s scale sweep)."""
 
-    def __init__(self, low: float, high: float) -> None:
+    def __init__(self, factor: float) -> None:
         super().__init__()
-        self.low, self.high = low, high
+        self.factor = factor
+
+    def draw(self) -> float:
+        return self.factor
 
     def make_params(self, flat_inputs):
         h, w = v2.query_size(flat_inputs)
-        scale = self.low + (self.high - self.low) * float(torch.rand(()))
+        scale = self.draw()
         return {"size": [max(1, round(h * scale)), max(1, round(w * scale))]}
 
     def transform(self, inpt, params):
@@ -38,21 +41,15 @@ class RandomScale(v2.Transform):
         return TF.resize(inpt, params["size"], interpolation=v2.InterpolationMode.BILINEAR, antialias=True)
 
 
-class Rescale(v2.Transform):
-    """Resize image (bilinear, antialiased) and mask (nearest) by a fixed factor (`ksac analyze`'s scale sweep)."""
+class RandomScale(Rescale):
+    """`Rescale` by one factor per sample, drawn uniformly from [low, high] (training augmentation)."""
 
-    def __init__(self, factor: float) -> None:
-        super().__init__()
-        self.factor = factor
+    def __init__(self, low: float, high: float) -> None:
+        super().__init__(1.0)
+        self.low, self.high = low, high
 
-    def make_params(self, flat_inputs):
-        h, w = v2.query_size(flat_inputs)
-        return {"size": [max(1, round(h * self.factor)), max(1, round(w * self.factor))]}
-
-    def transform(self, inpt, params):
-        if isinstance(inpt, tv_tensors.Mask):
-            return TF.resize(inpt, params["size"], interpolation=v2.InterpolationMode.NEAREST)
-        return TF.resize(inpt, params["size"], interpolation=v2.InterpolationMode.BILINEAR, antialias=True)
+    def draw(self) -> float:
+        return self.low + (self.high - self.low) * float(torch.rand(()))
 
 
 class PadTo(v2.Transform):
