@@ -76,8 +76,8 @@ def resolve_profile(recipe: str | Path | None, overrides: dict[str, Any]) -> Pro
         _grid(ProfileGrid, grid_flags)  # names each bad value's flag
     flags = dict(overrides.get("profile", {}))
     for name in ("channels_last", "compile"):
-        if flags.get(name):
-            flags[name] = [False, True]
+        if name in flags:  # --x adds the variant to the baseline; --no-x keeps the baseline only
+            flags[name] = [False, True] if flags[name] else [False]
     if flags.get("amp"):
         flags["amp"] = ["off", *[a for a in flags["amp"] if a != "off"]]
     base = load_yaml(recipe) if recipe else {}
