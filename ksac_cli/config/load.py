@@ -46,7 +46,6 @@ def merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-
 def recipe_path(recipe: str | Path | None) -> Path:
     """A recipe file, or the name of one shipped in recipes/ ('quick' -> recipes/quick.yaml); default quick."""
     if recipe is None:
