@@ -34,6 +34,7 @@ def ablate(
     """
     if seeds is not None:
         overrides.setdefault("grid", {})["seeds"] = seeds
+    options.check_optional_packages(overrides)
     base, grid = resolve_ablation(recipe, overrides)
     from ksac_cli.workflows import ablate as workflow  # torch: imported once the flags are known to be good
 

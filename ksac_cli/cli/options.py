@@ -13,6 +13,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from ksac_cli.errors import KsacError
+
 
 @dataclass(frozen=True)
 class Flag:
@@ -71,6 +73,8 @@ RUN = (
     Flag("train.eval_every", int, "Evaluate on the val split every N iterations (0: only at the end)."),
     Flag("train.save_every", int, "Write checkpoints/last.pt every N iterations (and at the end)."),
     Flag("train.log_every", int, "Write a metrics.jsonl line every N iterations."),
+    Flag("train.tensorboard", bool, "Write TensorBoard events into <run-dir>/tb (needs pip install -e \".[tensorboard]\") "
+                                    "[default: on when the package is installed]."),
     Flag("train.deterministic", bool, "Deterministic algorithms: on the CPU a killed and resumed run ends bit for "
                                       "bit like an uninterrupted one."),
 )
@@ -107,6 +111,15 @@ EVAL = (
     Flag("data.workers", int, "DataLoader worker processes (0: the main process)."),
     Flag("data.skip_bad", bool, "Skip (and count) unreadable or invalid samples instead of stopping."),
 )
+
+
+def check_optional_packages(overrides: dict) -> None:
+    """A flag that asks for an optional package names the command that installs it (exit 2)."""
+    import importlib.util
+
+    if overrides.get("train", {}).get("tensorboard") and importlib.util.find_spec("tensorboard") is None:
+        raise KsacError('--tensorboard: the tensorboard package is not installed here; install it with '
+                        'pip install -e ".[tensorboard]" (or pip install tensorboard), or drop the flag')
 
 
 def takes(*groups: tuple[Flag, ...]):

@@ -30,6 +30,7 @@ def train(
     """
     if nproc_per_node is not None and nproc_per_node > 1 and not launch.is_distributed():
         raise typer.Exit(launch.launch_torchrun(nproc_per_node, options.argv_without("--nproc-per-node")))
+    options.check_optional_packages(overrides)
     cfg = resolve_run_config(recipe, overrides)
     from ksac_cli.workflows import train as workflow  # torch: imported once the flags are known to be good
 

@@ -87,6 +87,6 @@ def dump_yaml(obj: Any) -> str:
 
 
 def short_hash(obj: Any) -> str:
-    """8 hex digits identifying a resolved config; goes into every result row."""
-    text = json.dumps(to_dict(obj), sort_keys=True)
+    """8 hex digits identifying a resolved config (a dataclass, or its dict); goes into every result row."""
+    text = json.dumps(obj if isinstance(obj, dict) else to_dict(obj), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:8]

@@ -135,6 +135,7 @@ class TrainConfig:
     log_every: int = 10  # iterations between metrics.jsonl lines
     run_dir: str | None = None  # default runs/<name>
     sync_bn: bool = True  # SyncBatchNorm across processes when distributed (world size > 1)
+    tensorboard: bool = True  # TensorBoard events in <run_dir>/tb when the tensorboard package is installed
 
     def validate(self, where: str = "train") -> None:
         for name in ("iters", "batch_size", "save_every", "log_every"):

@@ -17,7 +17,8 @@ from ksac_cli.config import RunConfig, dump_yaml, from_dict, to_dict
 from ksac_cli.engine import distributed, rundir
 from ksac_cli.engine.checkpoint import load_checkpoint, load_model_state, set_rng_state
 from ksac_cli.engine.evaluate import evaluate_split, metrics_record
-from ksac_cli.engine.evidence import write_evidence
+from ksac_cli.engine import tensorboard
+from ksac_cli.engine.evidence import SAMPLES, write_evidence
 from ksac_cli.engine.loaders import checked, eval_loader, train_loader, worker_count
 from ksac_cli.engine.train import Progress, Training, build_optimizer, build_scheduler, fit
 from ksac_cli.errors import KsacError
@@ -43,6 +44,8 @@ def train_run(cfg: RunConfig, resume: bool = True, force: bool = False, on_event
     progress = restore(t, run_dir, emit) if resuming else Progress(iteration=0, samples_seen=0)
     if dist.is_main:
         io.write_text(run_dir / "config.yaml", dump_yaml(cfg))
+    tb = tensorboard.TensorBoardLog(run_dir, dump_yaml(cfg), progress.iteration) if (
+        dist.is_main and cfg.train.tensorboard and tensorboard.available()) else None
     t.model = dist.wrap(t.model, cfg.train)
     bad: list = []
     workers = worker_count(cfg.data.workers, dist.device, dist.world_size)
@@ -55,12 +58,21 @@ def train_run(cfg: RunConfig, resume: bool = True, force: bool = False, on_event
         dist.broadcast_buffers(t.model)  # one model: rank 0's BN statistics (see Dist.broadcast_buffers)
         result = evaluate_split(distributed.unwrap(t.model), val_loader, val_set, dist.device, cfg, bad, dist)
         write_evidence(run_dir, iteration, result, val_set, distributed.unwrap(t.model), cfg, dist)
+        if tb is not None:
+            tb.evaluation_images(iteration, result.confusion.mat, run_dir / SAMPLES)
         return metrics_record(result.metrics(), val_set.classes)
+
+    def on_fit_event(kind: str, data: dict) -> None:
+        if tb is not None:
+            tb.event(kind, data)
+        emit(kind, data)
 
     start, done_before = time.perf_counter(), progress.iteration
     if progress.iteration < cfg.train.iters:
-        progress = fit(t, checked(iter(loader), cfg.data.skip_bad, bad), progress, evaluate_fn, on_event)
+        progress = fit(t, checked(iter(loader), cfg.data.skip_bad, bad), progress, evaluate_fn, on_fit_event)
     summary = summarise(run_dir, cfg, progress, done_before, time.perf_counter() - start, len(bad))
+    if tb is not None:
+        tb.close(tensorboard.hparams_of(cfg), {"miou": (summary["final"] or {}).get("miou"), "best_miou": progress.best_miou})
     dist.close()
     return summary
 

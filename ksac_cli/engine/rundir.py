@@ -47,7 +47,7 @@ def prepare(run_dir: Path, resume: bool, force: bool) -> bool:
 # change (the model, data, optimisation, seed, precision) would make the resumed run a different run
 RESUMABLE_CHANGES = ("data.workers", "data.skip_bad", "model.ksac_impl", "train.iters", "train.eval_every",
                      "train.save_every", "train.log_every", "train.device", "train.run_dir", "train.deterministic",
-                     "train.sync_bn")
+                     "train.sync_bn", "train.tensorboard")
 
 
 def config_differences(saved: dict, current: dict, sections=("model", "data")) -> list[str]:

@@ -9,14 +9,17 @@ import statistics
 from pathlib import Path
 
 from ksac_cli import io
-from ksac_cli.config import RunConfig, format_rates, short_hash
+from ksac_cli.config import RunConfig, format_rates, short_hash, to_dict
 from ksac_cli.experiments.grid import Cell
 from ksac_cli.experiments.rows import COLUMNS, KEY, AblationRow
 
 
 def config_hash(cfg: RunConfig) -> str:
-    """The hash of what the cell computes (its run directory's location is left out)."""
-    return short_hash(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, run_dir=None)))
+    """The hash of what the cell computes: where it writes (its run directory) and whether it also logs to
+    TensorBoard are left out, so adding that setting left every earlier row's hash as it was."""
+    config = to_dict(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, run_dir=None)))
+    del config["train"]["tensorboard"]
+    return short_hash(config)
 
 
 def result_path(cell: Cell) -> Path:
