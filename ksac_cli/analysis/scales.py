@@ -12,9 +12,6 @@ from torch import nn
 from ksac_cli.config import DataConfig
 from ksac_cli.engine.evaluate import SIZE_BUCKETS, evaluate
 
-DEFAULT_FACTORS = (0.5, 0.625, 0.75, 0.875, 1.0, 1.25, 1.5, 1.75, 2.0)
-
-
 def scale_sweep(model: nn.Module, data: DataConfig, split: str, factors: Iterable[float], device: torch.device,
                 amp: str = "off", batch_size: int = 8, workers: int = 0, images: int | None = None,
                 on_factor: Callable[[float], None] | None = None) -> list[dict]:

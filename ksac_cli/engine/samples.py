@@ -17,6 +17,7 @@ from PIL import Image
 
 from ksac_cli import io
 from ksac_cli.engine.evaluate import SIZE_BUCKETS, labels, predict
+from ksac_cli.engine.predictions import full_palette, palette_png
 
 PER_BUCKET = 2  # images preferred per size bucket: 2 with small, 2 with medium, 2 with large objects
 ANY = "any"  # the bucket of an image that fills a place no bucket could fill
@@ -68,15 +69,6 @@ def file_stem(sample_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", sample_id)
 
 
-def _png(labels_hw: np.ndarray, palette: np.ndarray) -> bytes:
-    """A palette PNG of class indices (255 = ignore kept as 255)."""
-    image = Image.fromarray(labels_hw.astype(np.uint8), mode="P")
-    image.putpalette(palette.reshape(-1).tolist())
-    buffer = _io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def _jpeg(image: torch.Tensor, mean, std) -> bytes:
     """(3, H, W) normalised float -> JPEG of the RGB image."""
     mean = np.asarray(mean, dtype=np.float32).reshape(3, 1, 1)
@@ -85,12 +77,6 @@ def _jpeg(image: torch.Tensor, mean, std) -> bytes:
     buffer = _io.BytesIO()
     Image.fromarray(rgb.transpose(1, 2, 0)).save(buffer, format="JPEG", quality=92)
     return buffer.getvalue()
-
-
-def full_palette(palette) -> np.ndarray:
-    """(256, 3) uint8: the dataset's palette padded with black."""
-    palette = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)[:256]
-    return np.concatenate([palette, np.zeros((256 - len(palette), 3), np.uint8)])
 
 
 @torch.inference_mode()
@@ -116,8 +102,8 @@ def write_samples(folder: Path, chosen: list[tuple[str, str]], model, dataset, d
             pred = labels(predict(model, image[None].to(device), scales, flip, amp))[0]  # (H, W)
             stem = file_stem(sample_id)
             io.write_bytes(folder / f"{stem}_image.jpg", _jpeg(image, MEAN, STD))
-            io.write_bytes(folder / f"{stem}_truth.png", _png(mask.numpy(), palette))
-            io.write_bytes(folder / f"{stem}_pred.png", _png(pred.cpu().numpy(), palette))
+            io.write_bytes(folder / f"{stem}_truth.png", palette_png(mask.numpy(), palette))
+            io.write_bytes(folder / f"{stem}_pred.png", palette_png(pred.cpu().numpy(), palette))
             entries.append({"id": sample_id, "bucket": bucket, **{f.split(".")[0]: f"{stem}_{f}" for f in FILES}})
     finally:
         model.train(was_training)

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ksac_cli.engine.predictions import overlay_panel
+
 FOLDER = "tb"
 
 
@@ -67,10 +69,9 @@ class TensorBoardLog:
         index = Path(samples) / "index.json"
         if index.is_file():
             for entry in json.loads(index.read_text())["samples"]:
-                image = np.asarray(Image.open(samples / entry["image"]).convert("RGB"), dtype=np.float32)
-                pred, truth = (np.asarray(Image.open(samples / entry[k]).convert("RGB"), dtype=np.float32)
-                               for k in ("pred", "truth"))
-                panel = np.concatenate([image, 0.5 * image + 0.5 * pred, truth], axis=1).astype(np.uint8)
+                image, pred, truth = (np.asarray(Image.open(samples / entry[k]).convert("RGB"))
+                                      for k in ("image", "pred", "truth"))
+                panel = overlay_panel(image, pred, truth)  # as `ksac eval --save-predictions` draws it
                 self.writer.add_image(f"samples/{entry['id']}", panel, iteration, dataformats="HWC")
         self.writer.flush()
 

@@ -107,7 +107,8 @@ def receptive_fields(model, dataset, images: int, side: int, device, ident: dict
         return [], {}
     chosen = np.sort(np.random.default_rng(0).choice(len(dataset), size=min(images, len(dataset)), replace=False))
     batch = torch.stack([centre_square(dataset[int(i)][0], side) for i in chosen]).to(device)  # (N, 3, S, S)
-    features = model.backbone(batch)["out"].detach()
+    with torch.no_grad():
+        features = model.backbone(batch)["out"]  # (N, C, h, w): the head's input; no graph to the image
     parts = {"model": (lambda x: model.head(model.backbone(x)["out"]), batch, "pixels"),
              "head": (model.head, features, "feature cells")}
     rows, maps = [], {}
