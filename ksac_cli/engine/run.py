@@ -42,9 +42,10 @@ def train_run(cfg: RunConfig, resume: bool = True, force: bool = False, on_event
     warn_large_rates(cfg.model.rates, cfg.data.crop_size, cfg.model.output_stride)
     t = build(cfg, dist, run_dir)
     progress = restore(t, run_dir, emit) if resuming else Progress(iteration=0, samples_seen=0)
+    config_yaml = dump_yaml(cfg)
     if dist.is_main:
-        io.write_text(run_dir / "config.yaml", dump_yaml(cfg))
-    tb = tensorboard.TensorBoardLog(run_dir, dump_yaml(cfg), progress.iteration) if (
+        io.write_text(run_dir / "config.yaml", config_yaml)
+    tb = tensorboard.TensorBoardLog(run_dir, config_yaml, progress.iteration) if (
         dist.is_main and cfg.train.tensorboard and tensorboard.available()) else None
     t.model = dist.wrap(t.model, cfg.train)
     bad: list = []
