@@ -28,6 +28,25 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes bfloat16 natively: CUDA with bf16 support, or a CPU with AVX512-BF16/AMX
+    (oneDNN's check). Without it, CPU bf16 autocast is emulated and far slower than float32 (measured on
+    this project's AVX2 machine: 0.6 vs 5.4 images/s, README)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN: no native bf16 path
+        return False
+
+
+def resolve_amp(amp: str, device: torch.device) -> str:
+    """--amp auto -> bf16 where `device` computes it natively, else off; any other mode as given."""
+    if amp != "auto":
+        return amp
+    return "bf16" if native_bf16(device) else "off"
+
+
 def device_name(device: torch.device) -> str:
     """'cpu' or 'cuda (NVIDIA H100 80GB HBM3)': what a reader needs to compare timings."""
     if device.type == "cuda":

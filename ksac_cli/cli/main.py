@@ -13,6 +13,7 @@ from ksac_cli.cli.ablate import ablate
 from ksac_cli.cli.analyze import analyze
 from ksac_cli.cli.data import app as data_app
 from ksac_cli.cli.eval import evaluate
+from ksac_cli.cli.pretrain import pretrain
 from ksac_cli.cli.profile import profile
 from ksac_cli.cli.report import report
 from ksac_cli.cli.train import train
@@ -37,6 +38,7 @@ def _root() -> None:
 
 app.command("ablate")(ablate)
 app.command("train")(train)
+app.command("pretrain")(pretrain)
 app.command("eval")(evaluate)
 app.add_typer(data_app, name="data")
 app.command("profile")(profile)

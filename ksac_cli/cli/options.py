@@ -52,7 +52,9 @@ RUN = (
     Flag("model.ksac_impl", str, f"KSAC only, how the shared kernel is applied: {IMPL_HELP}."),
     Flag("model.decoder", bool, "DeepLabV3+ decoder (default), or DeepLabV3 without it."),
     Flag("model.pretrained", bool, "Start the backbone from timm's ImageNet weights (a download)."),
-    Flag("model.backbone_weights", Path, "Load the backbone from a local state-dict file instead."),
+    Flag("model.backbone_weights", str, "The backbone's starting weights: a state-dict file (e.g. from ksac pretrain), "
+                                        "builtin:<name> for weights shipped in ksac_cli/weights, or none for random "
+                                        "weights [default: the recipe's; quick: builtin:quick_backbone]."),
     Flag("data.dataset", str, "synthetic (built in, default), voc, ade20k, cityscapes or folder."),
     Flag("data.data_root", str, "Folder of the dataset (synthetic: a cache folder, made on first use)."),
     Flag("data.split", str, "Split to train on (voc: train, trainaug, trainval; ade20k: training; cityscapes: train)."),
@@ -67,7 +69,11 @@ RUN = (
     Flag("train.weight_decay", float, "Weight decay, applied to convolution weights only."),
     Flag("train.momentum", float, "SGD momentum (--optimizer sgd only)."),
     Flag("train.warmup_iters", int, "Linear learning-rate warm-up iterations (0: none)."),
-    Flag("train.amp", str, "Mixed precision: off, bf16 (CPU or CUDA) or fp16 (CUDA only, with gradient scaling)."),
+    Flag("train.amp", str, "Mixed precision: off, auto (bf16 where the device computes it natively: CUDA, or a CPU "
+                           "with AVX512-BF16/AMX; else off), bf16 (CPU or CUDA) or fp16 (CUDA only, with gradient "
+                           "scaling)."),
+    Flag("train.freeze_backbone", bool, "Keep the backbone's weights and BatchNorm statistics fixed: only the head "
+                                        "and decoder train (fine-tuning from --backbone-weights)."),
     Flag("train.seed", int, "Seed of initialisation, data order and augmentation."),
     Flag("train.device", str, "auto (cuda when present, else cpu), cpu, cuda or cuda:N."),
     Flag("train.eval_every", int, "Evaluate on the val split every N iterations (0: only at the end)."),

@@ -13,6 +13,7 @@ from ksac_cli.config.schema import AblationGrid, ProfileConfig, ProfileGrid, Run
 from ksac_cli.config.values import parse_rates
 from ksac_cli.errors import KsacError
 
+RANDOM_WEIGHTS = "none"  # --backbone-weights none: start the backbone from random weights
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
 
@@ -114,8 +115,12 @@ def load_run_config(recipe: str | Path | None, overrides: dict[str, Any] | None 
     base = load_yaml(recipe) if recipe else {}
     if recipe and "name" not in base:
         base["name"] = Path(recipe).stem
+    values = merged(base, overrides or {})
+    model = values.get("model")
+    if isinstance(model, dict) and str(model.get("backbone_weights")).lower() == RANDOM_WEIGHTS:
+        values["model"] = {**model, "backbone_weights": None}  # --backbone-weights none: random initialisation
     try:
-        return from_dict(RunConfig, merged(base, overrides or {}), where="")
+        return from_dict(RunConfig, values, where="")
     except KsacError as e:
         raise KsacError(blame(str(e), recipe, overrides or {})) from None
 

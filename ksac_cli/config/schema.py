@@ -18,6 +18,7 @@ from ksac_cli.config.values import (
     MERGES,
     OPTIMIZERS,
     OUTPUT_STRIDES,
+    TIMED_AMP_MODES,
     check_choice,
     check_device,
     check_model_axes,
@@ -26,6 +27,7 @@ from ksac_cli.config.values import (
     parse_rates,
 )
 from ksac_cli.errors import KsacError
+from ksac_cli.weights import resolve as resolve_weights
 
 # ---- ksac train / ksac eval: the model, the data, the optimisation, the evaluation -------------------
 
@@ -48,7 +50,7 @@ class ModelConfig:
     dropout: float = 0.1  # after the head's 1x1 projection
     num_classes: int = 21
     pretrained: bool = False  # ImageNet weights through timm (needs a download)
-    backbone_weights: str | None = None  # a local state_dict file for the backbone
+    backbone_weights: str | None = None  # a state_dict file for the backbone, or builtin:<name> (ksac_cli/weights)
 
     def label(self) -> str:
         """'mobilenetv2 KSAC (concat) 6,12,18'."""
@@ -66,7 +68,7 @@ class ModelConfig:
                 raise KsacError(f"{where}.{name}: {getattr(self, name)} must be a positive integer")
         if not 0.0 <= self.dropout < 1.0:
             raise KsacError(f"{where}.dropout: {self.dropout} must be in [0, 1)")
-        if self.backbone_weights is not None and not Path(self.backbone_weights).is_file():
+        if self.backbone_weights is not None and not resolve_weights(self.backbone_weights).is_file():
             raise KsacError(f"{where}.backbone_weights: file {self.backbone_weights} does not exist")
 
 
@@ -126,8 +128,9 @@ class TrainConfig:
     weight_decay: float = 1e-4  # conv weights only
     poly_power: float = 0.9
     warmup_iters: int = 0  # linear warm-up from 0 to lr
-    amp: str = "off"  # off | bf16 (CPU or CUDA autocast) | fp16 (CUDA, gradient scaling)
+    amp: str = "off"  # off | bf16 (CPU or CUDA autocast) | fp16 (CUDA, gradient scaling) | auto (env.resolve_amp)
     seed: int = 0
+    freeze_backbone: bool = False  # fine-tuning: only the head and decoder train (backbone weights and BN fixed)
     deterministic: bool = False  # torch deterministic algorithms; exact resume on CPU
     device: str = "auto"
     eval_every: int = 0  # iterations between evaluations; 0: only at the end
@@ -250,7 +253,7 @@ class ProfileConfig:
             if not getattr(self, name):
                 raise KsacError(f"{key(name)}: empty; give at least one value")
         for amp in self.amp:
-            check_choice(key("amp"), amp, AMP_MODES)
+            check_choice(key("amp"), amp, TIMED_AMP_MODES)
         check_device(key("device"), self.device)
 
     def variants(self) -> list[tuple[bool, str, bool]]:

@@ -10,7 +10,7 @@ from ksac_cli.errors import KsacError, unknown_name
 
 BACKBONE_NAMES = ("mobilenetv2", "mobilenetv2_140", "mobilenetv2_075", "mobilenetv2_050", "mobilenetv2_035",
                   "resnet50", "resnet101", "xception65")  # modules: ksac_cli.models.backbones.BACKBONES
-HEAD_NAMES = ("aspp", "ksac")  # modules: ksac_cli.models.heads.HEADS
+HEAD_NAMES = ("aspp", "ksac", "pointwise")  # pointwise: ksac pretrain's neutral 1x1 head; modules: ksac_cli.models.heads.HEADS
 OUTPUT_STRIDES = (8, 16, 32)
 MERGES = ("concat", "sum")
 KSAC_IMPLS = ("conv", "taps")  # how the shared kernel is applied; same parameters, same checkpoints
@@ -59,6 +59,8 @@ def format_rates(rates: tuple[int, ...]) -> str:
 def model_label(head: str, merge: str, rates) -> str:
     """'KSAC (concat) 6,12,18', 'ASPP 6,12,18': how logs, tables and plots name a head and its rates
     (merge is a KSAC setting: ASPP always concatenates)."""
+    if head == "pointwise":
+        return "pointwise 1x1 (no atrous rates)"
     rates = rates if isinstance(rates, str) else format_rates(rates)
     return f"{head.upper()}{f' ({merge})' if head == 'ksac' else ''} {rates}"
 
@@ -75,7 +77,8 @@ def check_name(key: str, kind: str, value: str, names: tuple[str, ...]) -> None:
 
 
 DATASET_NAMES = ("synthetic", "voc", "ade20k", "cityscapes", "folder")  # readers live in ksac_cli.data
-AMP_MODES = ("off", "bf16", "fp16")
+AMP_MODES = ("off", "bf16", "fp16", "auto")  # auto: bf16 where the device computes it natively, else off
+TIMED_AMP_MODES = ("off", "bf16", "fp16")  # ksac profile times each one it is given
 OPTIMIZERS = ("sgd", "adamw")
 
 

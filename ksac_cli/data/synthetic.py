@@ -126,10 +126,22 @@ def sample_id(split: str, index: int) -> str:
     return f"{split}_{index:05d}"
 
 
+def generator_key(seed: int, split: str, index: int) -> tuple[int, int, int]:
+    """The seed sequence image `index` of `split` is drawn from: two datasets share an image only if they
+    share a key (ksac pretrain uses another dataset seed, so none of its keys is an experiment's)."""
+    return (seed, SPLITS[split], index)
+
+
+def generator_keys(cfg: SyntheticConfig) -> set[tuple[int, int, int]]:
+    """Every image's key of a dataset with these settings (train and val)."""
+    return {generator_key(cfg.seed, split, i) for split, count in (("train", cfg.train), ("val", cfg.val))
+            for i in range(count)}
+
+
 def _write_range(folder: str, split: str, start: int, stop: int, size: int, seed: int) -> None:
     palette = voc_palette().reshape(-1).tolist()
     for index in range(start, stop):
-        rng = np.random.default_rng([seed, SPLITS[split], index])
+        rng = np.random.default_rng(list(generator_key(seed, split, index)))
         image, mask = render(rng, size)
         name = sample_id(split, index)
         buffer = BytesIO()

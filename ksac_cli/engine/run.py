@@ -20,7 +20,9 @@ from ksac_cli.engine.evaluate import evaluate_split, metrics_record
 from ksac_cli.engine import tensorboard
 from ksac_cli.engine.evidence import SAMPLES, write_evidence
 from ksac_cli.engine.loaders import checked, eval_loader, train_loader, worker_count
-from ksac_cli.engine.train import Progress, Training, build_optimizer, build_scheduler, fit
+from ksac_cli.engine.train import (Progress, Training, build_optimizer, build_scheduler, fit,
+                                   freeze_backbone)
+from ksac_cli.env import resolve_amp
 from ksac_cli.errors import KsacError
 from ksac_cli.models import build_model, warn_large_rates
 
@@ -36,6 +38,8 @@ def train_run(cfg: RunConfig, resume: bool = True, force: bool = False, on_event
     resuming = rundir.prepare(run_dir, resume, force) if dist.is_main else rundir.last_checkpoint(run_dir).exists() and resume
     dist.barrier()
     check_batch(cfg.train.batch_size, dist, cfg.train.sync_bn)
+    # --amp auto becomes what this device runs (config.yaml and the checkpoint record the mode used)
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, amp=resolve_amp(cfg.train.amp, dist.device)))
     seed_everything(cfg.train.seed, cfg.train.deterministic)
     train_set, val_set = datasets_for(cfg)
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, num_classes=train_set.num_classes))
@@ -93,6 +97,8 @@ def check_batch(batch_size: int, dist: distributed.Dist, sync_bn: bool) -> None:
 def build(cfg: RunConfig, dist: distributed.Dist, run_dir: Path) -> Training:
     """The model and its optimisation state on the run's device, before any checkpoint is loaded."""
     model = build_model(cfg.model).to(dist.device)
+    if cfg.train.freeze_backbone:
+        freeze_backbone(model)
     optimizer = build_optimizer(model, cfg.train)
     return Training(model, optimizer, build_scheduler(optimizer, cfg.train), amp_scaler(cfg.train.amp, dist.device),
                     cfg.train, dist.device, run_dir, to_dict(cfg), is_main=dist.is_main,

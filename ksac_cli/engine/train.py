@@ -40,6 +40,20 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
 
 
+def freeze_backbone(model: nn.Module) -> None:
+    """Fine-tuning with a fixed backbone: its weights get no gradient (autograd records nothing for it, so
+    the backward pass stops at the head and decoder) and `train_mode` keeps its BatchNorm statistics."""
+    for p in unwrap(model).backbone.parameters():
+        p.requires_grad_(False)
+
+
+def train_mode(model: nn.Module, frozen_backbone: bool) -> None:
+    """model.train(), except a frozen backbone stays in eval mode (its BatchNorm uses the stored statistics)."""
+    model.train()
+    if frozen_backbone:
+        unwrap(model).backbone.eval()
+
+
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda it: poly_factor(it, cfg.iters, cfg.poly_power, cfg.warmup_iters))
@@ -104,7 +118,7 @@ def fit(t: Training, batches: Iterator, progress: Progress, evaluate_fn: Callabl
     an evaluation's metrics. SIGINT/SIGTERM: last.pt is saved after the current step, then `Interrupted`."""
     emit = on_event or (lambda kind, data: None)
     cfg, window = t.cfg, LogWindow()
-    t.model.train()
+    train_mode(t.model, cfg.freeze_backbone)
     with _Signals() as signals:
         for images, masks in trainable(batches, progress, cfg.batch_size):
             lr = t.optimizer.param_groups[0]["lr"]
@@ -173,7 +187,7 @@ def evaluate_and_keep_best(t: Training, progress: Progress, evaluate_fn: Callabl
         progress.best_miou, progress.best_iteration = record["miou"], it
         t.save("best.pt", progress)
     emit("eval", record)
-    t.model.train()
+    train_mode(t.model, t.cfg.freeze_backbone)
 
 
 def interruption(signum: int, run_dir: Path, iteration: int) -> Interrupted:

@@ -8,7 +8,7 @@ import json
 import statistics
 from pathlib import Path
 
-from ksac_cli import io
+from ksac_cli import io, weights
 from ksac_cli.config import RunConfig, format_rates, short_hash, to_dict
 from ksac_cli.experiments.grid import Cell
 from ksac_cli.experiments.rows import COLUMNS, KEY, AblationRow
@@ -16,10 +16,18 @@ from ksac_cli.experiments.rows import COLUMNS, KEY, AblationRow
 
 def config_hash(cfg: RunConfig) -> str:
     """The hash of what the cell computes: where it writes (its run directory) and whether it also logs to
-    TensorBoard are left out, so adding that setting left every earlier row's hash as it was."""
+    TensorBoard are left out, so adding that setting left every earlier row's hash as it was. The starting
+    backbone is in it by content (its sha256), not by name: a new backbone file retrains every cell."""
     config = to_dict(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, run_dir=None)))
     del config["train"]["tensorboard"]
+    if cfg.model.backbone_weights:  # the file's content stands for it, wherever it lies
+        config["model"]["backbone_weights"] = "sha256:" + backbone_sha256(cfg)
     return short_hash(config)
+
+
+def backbone_sha256(cfg: RunConfig) -> str:
+    """The sha256 of the cell's starting backbone file ('' when it starts from random weights)."""
+    return weights.file_sha256(weights.resolve(cfg.model.backbone_weights)) if cfg.model.backbone_weights else ""
 
 
 def result_path(cell: Cell) -> Path:
@@ -46,7 +54,8 @@ def make_row(cell: Cell, grid: str, measures: dict, summary: dict | None, error:
         grid=grid, cell=cell.name, seed=cell.seed, config_hash=config_hash(cfg), status="ok" if ok else "failed",
         backbone=cfg.model.backbone, head=cfg.model.head, merge=cfg.model.merge if cfg.model.head == "ksac" else "concat",
         rates=format_rates(cfg.model.rates), output_stride=cfg.model.output_stride, decoder=cfg.model.decoder,
-        dataset=cfg.data.dataset, iterations=cfg.train.iters, crop_size=cfg.data.crop_size,
+        backbone_weights=cfg.model.backbone_weights or "", backbone_sha256=backbone_sha256(cfg),
+        freeze_backbone=cfg.train.freeze_backbone, dataset=cfg.data.dataset, iterations=cfg.train.iters, crop_size=cfg.data.crop_size,
         batch_size=cfg.train.batch_size, params_total=measures.get("params_total"),
         params_head=measures.get("params_head"), gmacs_total=measures.get("gmacs_total"),
         gmacs_head=measures.get("gmacs_head"), miou=final.get("miou"), pixel_accuracy=final.get("pixel_accuracy"),

@@ -20,6 +20,9 @@ class AblationRow:
     rates: str  # "6,12,18"
     output_stride: int
     decoder: bool
+    backbone_weights: str  # the starting backbone: builtin:<name>, a file, or '' (random weights)
+    backbone_sha256: str  # its content ('' for random weights)
+    freeze_backbone: bool  # True: only the head and decoder were trained
     dataset: str
     iterations: int
     crop_size: int

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ksac_cli.errors import KsacError, unknown_name
+from ksac_cli.weights import resolve as resolve_weights
 
 # toolkit name -> timm model name. The MobileNetV2 widths below 1.0 are for CPU-sized experiments.
 BACKBONES = {
@@ -78,7 +79,7 @@ def load_backbone_weights(body: nn.Module, path: str | Path) -> None:
     Keys of the ImageNet classifier that the features-only model lacks are ignored; every backbone
     parameter must be present and of the right shape.
     """
-    path = Path(path)
+    path = resolve_weights(str(path))
     if not path.is_file():
         raise KsacError(f"--backbone-weights: file {path} does not exist")
     try:

@@ -211,3 +211,27 @@ def test_skip_bad_on_a_dataset_with_no_readable_sample_stops_instead_of_looping(
     assert "batches in a row held fewer than 2 readable samples" in proc.stderr and "missing mask" in proc.stderr
     proc = ksac("train", "--recipe", str(recipe), "--run-dir", str(tmp_path / "run2"))
     assert proc.returncode == 2 and "bad sample" in proc.stderr and "--skip-bad" in proc.stderr
+
+
+def test_freeze_backbone_trains_only_the_head_and_decoder_from_the_given_weights(tmp_path, tiny_recipe):
+    """--backbone-weights FILE --freeze-backbone: the backbone's weights AND BatchNorm statistics end exactly
+    as the file holds them, the head and decoder moved; --amp auto is recorded as the mode that ran."""
+    from ksac_cli.models import Backbone
+
+    torch.manual_seed(7)
+    start = Backbone("mobilenetv2_035", output_stride=16).body.state_dict()
+    torch.save(start, tmp_path / "bb.pt")
+    run = tmp_path / "run"
+    proc = ksac("train", "--recipe", str(tiny_recipe(iters=2, save_every=2)), "--run-dir", str(run),
+                "--backbone-weights", str(tmp_path / "bb.pt"), "--freeze-backbone", "--amp", "auto")
+    assert proc.returncode == 0, proc.stderr
+    state = torch.load(run / "checkpoints/last.pt", weights_only=True)
+    model = state["model"]
+    assert all(torch.equal(model[f"backbone.body.{k}"], v) for k, v in start.items())  # incl. running_mean/var
+    assert state["config"]["train"]["freeze_backbone"] is True
+    assert state["config"]["train"]["amp"] in ("off", "bf16")
+    fresh = ksac("train", "--recipe", str(tiny_recipe(iters=2, save_every=2)), "--run-dir", str(tmp_path / "free"),
+                 "--backbone-weights", str(tmp_path / "bb.pt"))
+    assert fresh.returncode == 0, fresh.stderr
+    moved = torch.load(tmp_path / "free/checkpoints/last.pt", weights_only=True)["model"]
+    assert not all(torch.equal(moved[f"backbone.body.{k}"], v) for k, v in start.items())  # not frozen: it trains
