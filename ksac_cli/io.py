@@ -1,17 +1,20 @@
 """Every file the toolkit writes goes through here: atomic writes (temp file + fsync + rename).
 
 A crash, kill or full disk at any moment leaves either the previous complete file or the new complete
-file, never half of one.
+file, never half of one. A rewritten file keeps its permissions; a new one gets 0666 less the umask, as
+with open().
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -26,7 +29,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[io.IOBase]
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temporary(path)
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as f:
             yield f
@@ -39,6 +42,32 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[io.IOBase]
     except BaseException:
         _remove_quietly(tmp)
         raise
+
+
+def _create_temporary(path: Path) -> tuple[int, str]:
+    """A new file `.<name>.<random>.tmp` beside `path`, open for writing, with the mode `path` will have:
+    the old file's when there is one (a rewrite changes the content, not who may read it), else the usual
+    mode of a new file, 0666 less the umask (the kernel applies the umask to the 0666 asked for here;
+    tempfile.mkstemp would give 0600)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, flags, 0o666)
+        except FileExistsError:
+            continue  # another writer's temporary file: draw another name
+        break
+    else:
+        raise FileExistsError(errno.EEXIST, f"no free temporary name beside {path}")
+    try:
+        os.fchmod(fd, stat.S_IMODE(os.stat(path).st_mode))
+    except FileNotFoundError:
+        pass  # a new file: the mode open() gave it
+    except BaseException:
+        os.close(fd)
+        _remove_quietly(tmp)
+        raise
+    return fd, tmp
 
 
 def _remove_quietly(path: str) -> None:

@@ -14,6 +14,8 @@ from ksac_cli.config import (
     from_dict,
     load_run_config,
     parse_rates,
+    resolve_profile,
+    resolve_run_config,
     short_hash,
 )
 from ksac_cli.errors import KsacError
@@ -79,3 +81,44 @@ def test_profile_grid_expansion():
     # both KSAC implementations (the default): ASPP is not duplicated per impl
     both = ProfileGrid(backbone=("a",), head=("aspp", "ksac"), rates=((1,),)).models(ModelConfig())
     assert [(m.head, m.ksac_impl) for m in both] == [("aspp", "taps"), ("ksac", "conv"), ("ksac", "taps")]
+
+
+@pytest.mark.parametrize("text,key,expected", [
+    ("train: {amp: off}", "amp", "off"),  # YAML 1.1 read off/on/yes/no as booleans
+    ("train: {amp: auto}", "amp", "auto"),
+    ("train: {lr: 1e-4}", "lr", 1e-4),  # YAML 1.1 read 1e-4 as the string '1e-4'
+    ("train: {lr: 1.0e-4}", "lr", 1e-4),
+    ("train: {lr: .5}", "lr", 0.5),
+    ("train: {lr: 1E3}", "lr", 1000.0),
+    ("train: {lr: 2}", "lr", 2.0),
+    ("train: {iters: 10}", "iters", 10),
+    ("train: {deterministic: True}", "deterministic", True),
+    ("train: {deterministic: FALSE}", "deterministic", False),
+    ("model: {decoder: true}", "decoder", True),
+    ("model: {decoder: false}", "decoder", False),
+])
+def test_recipes_are_read_with_yaml_1_2_booleans_and_floats(tmp_path, text, key, expected):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(text + "\n")
+    cfg = resolve_run_config(str(recipe))
+    section = text.split(":")[0]
+    value = getattr(getattr(cfg, section), key)
+    assert value == expected and type(value) is type(expected)
+
+
+@pytest.mark.parametrize("word", ["on", "yes", "no", "y", "n", "off"])
+def test_yaml_1_1_booleans_are_strings_in_a_recipe(tmp_path, word):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"model: {{decoder: {word}}}\n")
+    with pytest.raises(KsacError, match=f"model.decoder: expected true or false, got '{word}'"):
+        resolve_run_config(str(recipe))
+
+
+def test_recipes_by_name_everywhere_and_a_misspelt_one_suggests_the_closest():
+    assert resolve_profile("paper_params", {}).out == "results/paper_params.csv"
+    assert resolve_run_config("quick.yaml").name == "quick"
+    assert resolve_run_config(None, default="pretrain_quick").model.head == "pointwise"
+    with pytest.raises(KsacError) as e:
+        resolve_profile("paper_parms", {})
+    assert "no recipe named 'paper_parms' (did you mean paper_params?)" in str(e.value)
+    assert "quick, voc_mobilenetv2_aspp" in str(e.value)

@@ -1,7 +1,12 @@
-"""Atomic writes: a failing write leaves the previous complete file and no temporary file."""
+"""Atomic writes: a failing write leaves the previous complete file and no temporary file; a rewrite keeps the
+file's mode, a new file gets the usual one (0666 less the umask)."""
 
 from __future__ import annotations
 
+import os
+import stat
+
+import numpy as np
 import pytest
 
 from ksac_cli import io
@@ -44,3 +49,36 @@ def test_a_full_disk_is_a_clear_error_and_keeps_the_old_file(tmp_path, monkeypat
 def test_csv_rejects_unknown_columns(tmp_path):
     with pytest.raises(ValueError, match="not in fieldnames: 'y'"):
         io.write_csv(tmp_path / "b.csv", [{"x": 1, "y": 2}], ["x"])
+
+
+@pytest.fixture
+def umask_027():
+    """A known umask for the test (restored after): new files get 0666 & ~0027 = 0640."""
+    old = os.umask(0o027)
+    yield 0o027
+    os.umask(old)
+
+
+def test_a_rewritten_file_keeps_its_mode(tmp_path, umask_027):
+    path = tmp_path / "report.md"
+    path.write_text("old")
+    for mode in (0o640, 0o604, 0o755):
+        path.chmod(mode)
+        io.write_text(path, "new")
+        assert stat.S_IMODE(path.stat().st_mode) == mode
+        assert path.read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.md"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o077, 0o002], ids=["022", "027", "077", "002"])
+def test_a_new_file_gets_the_usual_mode_under_the_umask(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        io.write_text(tmp_path / "a.txt", "x")
+        io.write_npz(tmp_path / "maps.npz", a=np.zeros(2))
+        with open(tmp_path / "by_open.txt", "w") as f:  # what a plain open() gives, for comparison
+            f.write("x")
+    finally:
+        os.umask(old)
+    for name in ("a.txt", "maps.npz", "by_open.txt"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask, name

@@ -10,19 +10,20 @@ from typing import Annotated, Optional
 import typer
 
 from ksac_cli.cli import options, output
-from ksac_cli.config import resolve_ablation
+from ksac_cli.config import AblationGrid, RunConfig, resolve_ablation, to_dict
 
 
 @options.takes(options.GRID, options.RUN)
 def ablate(
     overrides: dict,
-    recipe: Annotated[Optional[str], typer.Option("--recipe", help="Base recipe of every cell (file or name in recipes/) [default: quick].")] = None,
+    recipe: Annotated[Optional[str], typer.Option("--recipe", help="Base recipe of every cell: a YAML file or the name of one in recipes/ [default: quick]. " + options.RECIPE_RULE)] = None,
     seeds: Annotated[Optional[int], typer.Option("--seeds", help="Seeds per cell: the recipe's seed, seed+1, ... [default: 3, the fewest that give a confidence interval worth reading].")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Folder of the cells' run directories [default: runs/ablate/<recipe name>].")] = None,
-    results: Annotated[Path, typer.Option("--results", help="CSV the rows are added to (one per cell and seed; safe to share between processes).")] = Path("results/ablation.csv"),
+    out: Annotated[Optional[Path], typer.Option("--out", help="FOLDER of the cells' run directories [default: runs/ablate/<recipe name>].")] = None,
+    results: Annotated[str, typer.Option("--results", help="The results: the CSV file the rows are added to (one per cell and seed; safe to share between processes); " + options.FILE_OR_FOLDER.format(name="ablation.csv") + " (the folder ksac report --results reads).")] = "results/ablation.csv",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the grid, each model's parameters and MACs and a time estimate from a short measured step; train nothing.")] = False,
-    emit_jobs: Annotated[Optional[Path], typer.Option("--emit-jobs", help="Write a shell script with one self-contained command per cell (for SLURM arrays, Kubernetes jobs, ...) and run nothing; the cells add their rows to the same --results CSV safely.")] = None,
+    emit_jobs: Annotated[Optional[str], typer.Option("--emit-jobs", help="Write a shell script (this FILE) with one self-contained command per cell (for SLURM arrays, Kubernetes jobs, ...) and run nothing; the cells add their rows to the same --results CSV safely.")] = None,
     cell: Annotated[Optional[str], typer.Option("--cell", help="Run only the cell of this name (what --emit-jobs writes).")] = None,
+    print_config: options.PrintConfig = False,
 ) -> None:
     """Run a grid of training runs over --head x --rates x --backbone x --merge x --output-stride x seeds
     (default: aspp and ksac x rates 6,12,18 and 6,12,18,24, on the quick recipe and the built-in dataset).
@@ -36,6 +37,19 @@ def ablate(
         overrides.setdefault("grid", {})["seeds"] = seeds
     options.check_optional_packages(overrides)
     base, grid = resolve_ablation(recipe, overrides)
+    if print_config:
+        output.print_config("ksac ablate", {**to_dict(base), "grid": to_dict(grid)},
+                            {**to_dict(RunConfig()), "grid": to_dict(AblationGrid())},
+                            options.given(overrides, options.GRID, options.RUN, own={"grid.seeds": "--seeds"}), "recipe")
+        return
+    csv_path = options.output_file(results, "--results", "ablation.csv")
+    if emit_jobs is not None:
+        emit_jobs = options.output_file(emit_jobs, "--emit-jobs")
+        options.writable_folder(emit_jobs.parent, "--emit-jobs")
+    elif not dry_run:
+        options.writable_folder(csv_path.parent, "--results")
+        if out is not None:
+            options.writable_folder(out, "--out")
     from ksac_cli.workflows import ablate as workflow  # torch: imported once the flags are known to be good
 
     name, folder, cells = workflow.ablate_cells(base, grid, out, only=cell)
@@ -58,17 +72,20 @@ def ablate(
         output.info(f"estimated training time {total / 60:.1f} min (evaluation not included); nothing was run")
         return
 
+    options.writable_folder(folder, "--out")
     display = AblateDisplay(len(cells))
     started = time.perf_counter()
     with display:
-        rows = workflow.ablate(base, grid, out, results, on_event=display.event, only=cell)
+        rows = workflow.ablate(base, grid, folder, csv_path, on_event=display.event, only=cell)
     failed = [r for r in rows if r.status != "ok"]
     if rows:
         output.table(f"ksac ablate: {name}", ["cell", "status", "mIoU (%)", "small", "medium", "large", "minutes"],
                      [[r.cell, r.status, _pct(r.miou), _pct(r.iou_small), _pct(r.iou_medium), _pct(r.iou_large),
                        "-" if r.train_seconds is None else f"{r.train_seconds / 60:.1f}"] for r in rows])
+    elsewhere = csv_path.name == "ablation.csv" and csv_path.parent != Path("results")  # report reads that name
     output.info(f"{len(rows)} cells run, {len(cells) - len(rows)} skipped, {len(failed)} failed in "
-                f"{(time.perf_counter() - started) / 60:.1f} min; rows in {results}; next: ksac report")
+                f"{(time.perf_counter() - started) / 60:.1f} min; rows in {csv_path}; next: ksac report"
+                + (f" --results {csv_path.parent}" if elsewhere else ""))
     for r in failed:
         output.error(f"cell {r.cell} failed: {r.error}")
     if failed:

@@ -33,6 +33,11 @@ def analyze(
     (head alone), with the radii holding 50% and 90% of it; (3) per-rate contribution: mIoU with one
     atrous branch's output zeroed after its BN and ReLU. Then `ksac report` draws the plots and compares
     KSAC with ASPP over seeds.
+
+    Each model's results are saved as soon as it is done (in --out/.analysis_parts, and the CSV files and
+    .npz rewritten with every model finished so far): killed, run the same command again and it skips
+    the models done with the same checkpoint and settings, saying how many; a changed checkpoint or flag
+    recomputes that model.
     """
     factors = parse_floats(scales, "--scales")
     if any(f <= 0 for f in factors):
@@ -54,10 +59,17 @@ def analyze(
     paths = checkpoint or workflow.checkpoints_of(ablation)
     with output.progress() as bar:
         task = bar.add_task("analysing", total=len(paths))
+        finished = 0  # models skipped or analysed before the current one
 
         def on_event(kind: str, data: dict) -> None:
-            if kind == "checkpoint":
-                bar.update(task, completed=data["index"] - 1)
+            nonlocal finished
+            if kind == "skipped":
+                finished += data["count"]
+                output.info(f"skipped {data['count']} of {data['total']} models: already analysed with the same "
+                            f"checkpoint and settings (in {data['folder']})")
+            elif kind == "checkpoint":
+                bar.update(task, completed=finished)
+                finished += 1
                 output.info(f"[{data['index']}/{data['total']}] {data['path']}")
             elif kind == "step":
                 bar.update(task, description=data["what"])

@@ -7,15 +7,16 @@ from typing import Annotated, Optional
 
 import typer
 
-from ksac_cli.cli import output
+from ksac_cli.cli import options, output
 from ksac_cli.config import DataConfig, SyntheticConfig, from_dict
+from ksac_cli.errors import KsacError
 
 app = typer.Typer(help="Make the built-in dataset, or check a dataset's files.", no_args_is_help=True)
 
 
 @app.command("synth")
 def synth(
-    out: Annotated[Optional[Path], typer.Option("--out", help="Folder to write [default: a cache folder under $KSAC_HOME or ~/.cache/ksac, per setting].")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="The FOLDER to write the dataset into [default: a cache folder under $KSAC_HOME or ~/.cache/ksac, per setting].")] = None,
     train: Annotated[int, typer.Option("--train", help="Training images.")] = 600,
     val: Annotated[int, typer.Option("--val", help="Validation images.")] = 100,
     size: Annotated[int, typer.Option("--size", help="Image side in pixels.")] = 256,
@@ -30,7 +31,11 @@ def synth(
     100 val images of 256x256, seed 0 (what ksac train uses with no options). The design and its reasons:
     the docstring of ksac_cli/data/synthetic.py.
     """
-    cfg = from_dict(SyntheticConfig, {"train": train, "val": val, "size": size, "seed": seed}, "synth")
+    cfg = _from_flags(SyntheticConfig, {"train": train, "val": val, "size": size, "seed": seed}, "synth")
+    if out is not None:
+        options.writable_folder(out, "--out")
+    if figure is not None:
+        options.writable_folder(figure.parent, "--figure")
     from ksac_cli.workflows import data as workflow  # numpy, PIL and the readers: imported on use
 
     folder, seconds, reused = workflow.data_synth(cfg, out, workers, figure)
@@ -44,7 +49,7 @@ def check(
     dataset: Annotated[str, typer.Option("--dataset", help="synthetic, voc, ade20k, cityscapes or folder.")] = "synthetic",
     data_root: Annotated[Optional[str], typer.Option("--data-root", help="Folder of the dataset (synthetic: the cache folder of the default settings).")] = None,
     split: Annotated[str, typer.Option("--split", help="Split to check.")] = "train",
-    out: Annotated[Optional[Path], typer.Option("--out", help="JSON report [default: data-check-<dataset>-<split>.json in the current folder].")] = None,
+    out: Annotated[Optional[str], typer.Option("--out", help="The JSON report FILE to write; an existing folder, or a path ending in '/', means the file data-check-<dataset>-<split>.json inside it [default: that file in the current folder].")] = None,
     workers: Annotated[int, typer.Option("--workers", help="Processes reading the files (0: this process).")] = 0,
 ) -> None:
     """Read every sample of a split once; report counts, image sizes, class pixel frequencies and object
@@ -55,12 +60,16 @@ def check(
     --dataset folder reads: classes.txt (one name per line), images/<id>.jpg|png, masks/<id>.png (class
     indices, 255 ignore) and optional <split>.txt lists of ids.
     """
-    cfg = from_dict(DataConfig, {"dataset": dataset, "data_root": data_root}, "data")
+    cfg = _from_flags(DataConfig, {"dataset": dataset, "data_root": data_root}, "data")
+    if workers < 0:
+        raise KsacError(f"--workers: {workers} must be >= 0 (0: this process)")
+    path = options.output_file(out or ".", "--out", f"data-check-{dataset}-{split}.json")
+    options.writable_folder(path.parent, "--out")
     from ksac_cli.workflows import data as workflow  # the readers (torch): imported on use
 
     with output.progress() as bar:
         task = bar.add_task("checking", total=None)
-        report, path = workflow.data_check(cfg, split, out, workers,
+        report, path = workflow.data_check(cfg, split, path, workers,
                                             on_start=lambda n: bar.update(task, total=n),
                                             on_sample=lambda n: bar.advance(task, n))
     output.table(f"{report['dataset']} {report['split']}: {report['readable']}/{report['samples']} samples readable, "
@@ -75,3 +84,16 @@ def check(
         output.error(f"{len(report['problems'])} problems in {report['dataset']} {report['split']}")
         raise typer.Exit(1)
     output.info("no problems found")
+
+
+def _from_flags(cls: type, values: dict, where: str):
+    """`from_dict` for a command whose every value is a flag: errors name the flag ('--data-root: ...'),
+    as recipe-taking commands do (`config.blame`), not the config key ('data.data_root: ...')."""
+    try:
+        return from_dict(cls, values, where)
+    except KsacError as e:
+        key, _, rest = str(e).partition(": ")
+        name = key.removeprefix(where + ".")
+        if name not in values:
+            raise
+        raise KsacError(f"--{name.replace('_', '-')}: {rest}") from None

@@ -9,16 +9,18 @@ import typer
 
 from ksac_cli import launch
 from ksac_cli.cli import options, output
-from ksac_cli.config import parse_floats
+from ksac_cli.config import RunConfig, parse_floats, to_dict
+from ksac_cli.config.load import checkpoint_config, resolve_eval_config
 from ksac_cli.errors import KsacError
 
 
 @options.takes(options.EVAL)
 def evaluate(
     overrides: dict,
-    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="A checkpoint written by ksac train (last.pt or best.pt).")],
-    out: Annotated[Optional[Path], typer.Option("--out", help="eval.json to write [default: eval.json in the checkpoint's run directory]; confusion.csv/.png go beside it.")] = None,
-    save_predictions: Annotated[Optional[Path], typer.Option("--save-predictions", help="Write <id>.png (palette PNG of class indices, original size) and <id>_overlay.jpg per image into this folder.")] = None,
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="A checkpoint written by ksac train (last.pt or best.pt); its config is the run's, and the flags below override it.")],
+    out: Annotated[Optional[str], typer.Option("--out", help="The eval.json FILE to write, confusion.csv/.png and eval_images.npz beside it; " + options.FILE_OR_FOLDER.format(name="eval.json") + " [default: eval.json in the checkpoint's run directory].")] = None,
+    save_predictions: Annotated[Optional[Path], typer.Option("--save-predictions", help="Write <id>.png (palette PNG of class indices, original size) and <id>_overlay.jpg per image into this FOLDER.")] = None,
+    print_config: Annotated[bool, typer.Option("--print-config", help="Print the config evaluated as YAML (the checkpoint's, with the flags applied), every value that is not the schema default marked with where it came from (# checkpoint, # flag --split), and exit: nothing is run or written.")] = False,
 ) -> None:
     """Evaluate a checkpoint: mIoU, per-class IoU, pixel accuracy, mean class accuracy, frequency-weighted
     IoU and IoU per object size (small < 32x32 px, medium < 96x96, large), written to eval.json as fractions.
@@ -31,6 +33,18 @@ def evaluate(
         overrides["eval"]["scales"] = parse_floats(overrides["eval"]["scales"], "--scales")
     if not checkpoint.is_file():
         raise KsacError(f"checkpoint {checkpoint} does not exist")
+    if print_config:
+        cfg = resolve_eval_config(checkpoint_config(checkpoint), overrides, where=f"{checkpoint} (config)")
+        flags = options.given(overrides, options.EVAL)
+        if "eval.output_stride" in flags:  # it sets the model's too
+            flags["model.output_stride"] = flags["eval.output_stride"]
+        output.print_config("ksac eval", to_dict(cfg), to_dict(RunConfig()), flags, "checkpoint")
+        return
+    if out is not None:
+        out = options.output_file(out, "--out", "eval.json")
+        options.writable_folder(out.parent, "--out")
+    if save_predictions is not None:
+        options.writable_folder(save_predictions, "--save-predictions")
     from ksac_cli.workflows import evaluate as workflow  # torch: imported once the flags are known to be good
 
     with output.progress() as bar:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from pathlib import Path
 
 import typer
 from typer.exceptions import TyperException
@@ -52,8 +53,24 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
         output.warning(str(message))
 
 
+def os_error_message(e: OSError) -> str:
+    """One line for an OSError no command turned into a KsacError: the path, what the system said, and
+    the likely cause when a folder in it is a file."""
+    path = e.filename if e.filename is not None else ""
+    why = e.strerror or type(e).__name__
+    line = f"{path}: {why}" if path else f"{why}: {e}"
+    if e.filename2 is not None:
+        line += f" (-> {e.filename2})"
+    if path:
+        file = next((p for p in Path(path).parents if p.exists() and not p.is_dir()), None)
+        if file is not None:
+            line += f"; {file} is a file, not a folder"
+    return line + "; check the path (is it writable, and is every folder in it a folder?) and run again"
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: exit 0 on success, 2 on bad input (one line, no traceback), 130 on Ctrl-C."""
+    """Entry point: exit 0 on success, 2 on bad input (one line, no traceback), 1 when the system refused
+    a file (one line naming it), 130 on Ctrl-C."""
     warnings.showwarning = _show_warning
     command = typer.main.get_command(app)
     try:
@@ -68,6 +85,9 @@ def main(argv: list[str] | None = None) -> None:
     except (typer.Abort, KeyboardInterrupt):
         output.error("interrupted")
         sys.exit(130)
+    except OSError as e:  # a path the system refused (a file where a folder should be, /proc, a full disk)
+        output.error(os_error_message(e))
+        sys.exit(1)
     except TyperException as e:  # typer's (vendored click's) usage errors: bad option types, missing values
         ctx = getattr(e, "ctx", None)
         if type(e).__name__ == "NoArgsIsHelpError" and ctx is not None:

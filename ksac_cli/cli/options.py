@@ -1,11 +1,14 @@
 """Every flag that sets a config value, declared once (option, config key, type, help), and `takes`, which
 adds a list of them to a command: the command receives the ones given as `overrides`, nested like a
-recipe ({"train": {"lr": 0.01}}; flags not given are absent), for one resolve function in ksac_cli.config."""
+recipe ({"train": {"lr": 0.01}}; flags not given are absent), for one resolve function in ksac_cli.config.
+Also what several commands share: --print-config, the rule of --recipe, and the checks of output places
+(`output_file`: a folder means the default file in it; `writable_folder`: made before any work, or one error)."""
 
 from __future__ import annotations
 
 import functools
 import inspect
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +71,8 @@ RUN = (
     Flag("train.lr", float, "Base learning rate of the poly schedule."),
     Flag("train.weight_decay", float, "Weight decay, applied to convolution weights only."),
     Flag("train.momentum", float, "SGD momentum (--optimizer sgd only)."),
-    Flag("train.warmup_iters", int, "Linear learning-rate warm-up iterations (0: none)."),
+    Flag("train.warmup_iters", int, "Linear learning-rate warm-up over N iterations, from lr/N at the first step "
+                                    "up to lr at step N (0: none)."),
     Flag("train.amp", str, "Mixed precision: off, auto (bf16 where the device computes it natively: CUDA, or a CPU "
                            "with AVX512-BF16/AMX; else off), bf16 (CPU or CUDA) or fp16 (CUDA only, with gradient "
                            "scaling)."),
@@ -117,6 +121,60 @@ EVAL = (
     Flag("data.workers", int, "DataLoader worker processes (0: the main process)."),
     Flag("data.skip_bad", bool, "Skip (and count) unreadable or invalid samples instead of stopping."),
 )
+
+
+# ---- options shared by several commands ------------------------------------------------------------------
+RECIPE_RULE = ("A recipe overrides the schema defaults (ksac_cli/config/schema.py) only where it sets a key, and "
+               "flags override both; --print-config shows the result.")
+PrintConfig = Annotated[bool, typer.Option(
+    "--print-config", help="Print the resolved config as YAML, every value that is not the schema default marked "
+                           "with where it came from (# recipe, # flag --lr), and exit: nothing is run or written.")]
+FILE_OR_FOLDER = "an existing folder, or a path ending in '/', means the file {name} inside it"
+
+
+def given(overrides: dict, *groups: tuple[Flag, ...], own: dict[str, str] | None = None) -> dict[str, str]:
+    """The dotted config keys the command line set, each with its option ({"train.lr": "--lr"}), for
+    --print-config; `own` adds a command's own options that set a key ({"grid.seeds": "--seeds"})."""
+    flags = {f.key: f for group in groups for f in group}
+    out, stack = {}, [("", overrides)]
+    while stack:
+        prefix, values = stack.pop()
+        for name, value in values.items():
+            key = f"{prefix}{name}"
+            if isinstance(value, dict):
+                stack.append((f"{key}.", value))
+            elif key in (own or {}):
+                out[key] = own[key]
+            elif key in flags:
+                flag = flags[key]
+                out[key] = f"--no-{flag.option[2:]}" if flag.type is bool and value is False else flag.option
+    return out
+
+
+def output_file(value: str | Path, option: str, name: str | None = None) -> Path:
+    """The file an output option names: with a default file `name`, an existing folder or a path ending in
+    '/' means that file inside it; without one, a folder is refused. Nothing is created here."""
+    path = Path(value)
+    if str(value).endswith(("/", os.sep)) or path.is_dir():
+        if name is None:
+            raise KsacError(f"{option} {value}: a folder; give the path of the file to write")
+        return path / name
+    return path
+
+
+def writable_folder(path: str | Path, option: str) -> Path:
+    """Make the folder an output option writes into, before any work is done: a path that cannot be a
+    folder (a file is there or above it, a read-only place, /proc) is one error naming it (exit 2)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        file = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+        why = f"{file} is a file, not a folder" if file is not None else (e.strerror or str(e))
+        raise KsacError(f"{option}: cannot make the folder {path} ({why}); choose another path") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise KsacError(f"{option}: the folder {path} is not writable; choose another path or change its permissions")
+    return path
 
 
 def check_optional_packages(overrides: dict) -> None:

@@ -10,6 +10,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ksac_cli.config.coerce import dump_yaml_noted
+from ksac_cli.config.load import notes
+
 # On a pipe or file rich would wrap tables at 80 columns; logs are read wide.
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -25,6 +28,15 @@ def warning(message: str) -> None:
 
 def info(message: str) -> None:
     console.print(escape(message), highlight=False, soft_wrap=True)  # messages hold [brackets]: not markup
+
+
+def print_config(command: str, resolved: dict, defaults: dict, flags: dict[str, str], base: str) -> None:
+    """--print-config: the resolved config as YAML on stdout, a value that is not the schema default marked
+    with where it came from (`base`: the recipe or the checkpoint; or the flag that set it)."""
+    sys.stdout.write(f"# {command}: the resolved config. Unmarked: the default of ksac_cli/config/schema.py; "
+                     f"'# {base}': set by the {base}; '# flag --x': set on the command line.\n"
+                     + dump_yaml_noted(resolved, notes(resolved, defaults, flags, base)))
+    sys.stdout.flush()
 
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from ksac_cli.cli import options, output
-from ksac_cli.cli.train import TrainDisplay
-from ksac_cli.config import resolve_run_config
+from ksac_cli.cli.train import FORCE_HELP, RESUME_HELP, TrainDisplay
+from ksac_cli.config import RunConfig, resolve_run_config, to_dict
+from ksac_cli.config.load import run_dir_of
 
 
 @options.takes(options.MODEL, options.RUN, options.TRAIN_ONLY)
 def pretrain(
     overrides: dict,
-    recipe: Annotated[Optional[str], typer.Option("--recipe", help="YAML recipe, or the name of one in recipes/ [default: pretrain_quick, the quick recipe's backbone].")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="The backbone's state-dict FILE to write; its provenance goes beside it with the suffix .json [default: <run-dir>/backbone.pt].")] = None,
-    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue from <run-dir>/checkpoints/last.pt when it exists.")] = True,
-    force: Annotated[bool, typer.Option("--force", help="With --no-resume: delete the run directory's checkpoints and logs and start over.")] = False,
+    recipe: Annotated[Optional[str], typer.Option("--recipe", help="A YAML recipe, or the name of one in recipes/ [default: pretrain_quick, the quick recipe's backbone]. " + options.RECIPE_RULE)] = None,
+    out: Annotated[Optional[str], typer.Option("--out", help="The backbone's state-dict FILE to write; its provenance goes beside it with the suffix .json; " + options.FILE_OR_FOLDER.format(name="backbone.pt") + " [default: <run-dir>/backbone.pt].")] = None,
+    resume: Annotated[bool, typer.Option("--resume/--no-resume", help=RESUME_HELP)] = True,
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
+    print_config: options.PrintConfig = False,
 ) -> None:
     """Pretrain a backbone for fine-tuning: the recipe's model with the NEUTRAL head (pointwise, a 1x1
     projection: neither ASPP nor KSAC), on built-in data drawn with a seed that ksac train/ablate never use.
@@ -31,10 +32,18 @@ def pretrain(
     backbone (ksac_cli/weights/quick_backbone.pt) was made by:
     ksac pretrain --recipe pretrain_quick --out ksac_cli/weights/quick_backbone.pt
     """
-    cfg = resolve_run_config(recipe or "pretrain_quick", overrides)
+    cfg = resolve_run_config(recipe, overrides, default="pretrain_quick")
+    if print_config:
+        output.print_config("ksac pretrain", to_dict(cfg), to_dict(RunConfig()),
+                            options.given(overrides, options.MODEL, options.RUN, options.TRAIN_ONLY), "recipe")
+        return
+    options.writable_folder(run_dir_of(cfg), "--run-dir")
+    target = run_dir_of(cfg) / "backbone.pt"
+    if out:
+        target = options.output_file(out, "--out", "backbone.pt")
+        options.writable_folder(target.parent, "--out")
     from ksac_cli.workflows import pretrain as workflow  # torch: imported once the flags are known to be good
 
-    target = out or Path(cfg.train.run_dir or Path("runs") / cfg.name) / "backbone.pt"
     output.info(f"pretraining the {cfg.model.backbone} backbone with {cfg.model.label()} on {cfg.data.dataset} "
                 f"(seed {cfg.data.synthetic.seed}) for {cfg.train.iters} iterations")
     with TrainDisplay(cfg.train.iters) as display:

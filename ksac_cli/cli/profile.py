@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from ksac_cli.cli import options, output
-from ksac_cli.config import ProfileConfig, resolve_profile
+from ksac_cli.config import ProfileConfig, resolve_profile, to_dict
 
 
 PROFILE = (
@@ -23,14 +24,16 @@ PROFILE = (
     options.Flag("profile.amp", list[str], "Also time under autocast (repeatable): bf16 (CPU or CUDA), fp16 (CUDA)."),
     options.Flag("profile.compile", bool, "Also time every model compiled with torch.compile (compilation is not timed).", name="--compile"),
     options.Flag("profile.peak", bool, "Time a large matmul in each dtype used: each model's achieved GFLOP/s is then also given as a share of that practical peak.", name="--peak"),
-    options.Flag("profile.out", Path, "CSV to write [default: results/profile.csv]; the KSAC-vs-ASPP reduction table goes beside it as .md."),
+    options.Flag("profile.out", str, "The CSV FILE to write, the KSAC-vs-ASPP reduction table beside it as .md; "
+                 + options.FILE_OR_FOLDER.format(name="profile.csv") + " [default: results/profile.csv]."),
 )
 
 
 @options.takes(options.GRID, options.PROFILE_GRID, PROFILE)
 def profile(
     overrides: dict,
-    recipe: Annotated[Optional[Path], typer.Option("--recipe", help="YAML recipe of grids and settings; flags given on the command line override it.")] = None,
+    recipe: Annotated[Optional[str], typer.Option("--recipe", help="A YAML recipe of grids and settings, or the name of one in recipes/ (e.g. paper_params) [default: none: the defaults below]. A grid flag replaces the recipe's grids with one grid. " + options.RECIPE_RULE)] = None,
+    print_config: options.PrintConfig = False,
 ) -> None:
     """Count parameters (total, backbone, head, decoder) and multiply-accumulates, and time the forward pass,
     for the cross product of --backbone x --head x --rates x --merge x --output-stride.
@@ -40,6 +43,16 @@ def profile(
     6,12,18 and 6,12,18,24, output stride 16, with the DeepLabV3+ decoder, at 513x513.
     """
     cfg: ProfileConfig = resolve_profile(recipe, overrides)
+    cfg = dataclasses.replace(cfg, out=str(options.output_file(cfg.out, "--out", "profile.csv")))
+    if print_config:
+        # the "profile" flags set top-level keys; the grid flags together make the one grid of `grids`
+        flags = {key.removeprefix("profile."): option for key, option in options.given(overrides, PROFILE).items()}
+        grid_flags = options.given(overrides, options.GRID, options.PROFILE_GRID)
+        if grid_flags:
+            flags["grids"] = " ".join(sorted(grid_flags.values()))
+        output.print_config("ksac profile", to_dict(cfg), to_dict(ProfileConfig()), flags, "recipe")
+        return
+    options.writable_folder(Path(cfg.out).parent, "--out")
     from ksac_cli.workflows import profile as workflow  # torch: imported once the flags are known to be good
 
     with output.progress() as bar:

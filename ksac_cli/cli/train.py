@@ -10,28 +10,41 @@ import typer
 
 from ksac_cli import launch
 from ksac_cli.cli import options, output
-from ksac_cli.config import resolve_run_config
+from ksac_cli.config import RunConfig, resolve_run_config, to_dict
+from ksac_cli.config.load import run_dir_of
+
+RESUME_HELP = ("Continue from <run-dir>/checkpoints/last.pt when it exists; --no-resume refuses to touch a run "
+               "directory that holds a run (add --force to start over).")
+FORCE_HELP = ("Start over: delete the previous run in the run directory (checkpoints, logs, evaluations, samples, "
+              "TensorBoard events) and train from iteration 0, saying so.")
 
 
 @options.takes(options.MODEL, options.RUN, options.TRAIN_ONLY)
 def train(
     overrides: dict,
-    recipe: Annotated[Optional[str], typer.Option("--recipe", help="YAML recipe, or the name of one in recipes/ (e.g. quick, voc_mobilenetv2_ksac) [default: quick].")] = None,
+    recipe: Annotated[Optional[str], typer.Option("--recipe", help="A YAML recipe, or the name of one in recipes/ (e.g. quick, voc_mobilenetv2_ksac) [default: quick]. " + options.RECIPE_RULE)] = None,
     nproc_per_node: Annotated[Optional[int], typer.Option("--nproc-per-node", help="Launch this many processes on this machine with torchrun (DistributedDataParallel; gloo on CPU, nccl on CUDA). --batch-size stays the global batch.")] = None,
-    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue from <run-dir>/checkpoints/last.pt when it exists.")] = True,
-    force: Annotated[bool, typer.Option("--force", help="With --no-resume: delete the run directory's checkpoints and logs and start over.")] = False,
+    resume: Annotated[bool, typer.Option("--resume/--no-resume", help=RESUME_HELP)] = True,
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
+    print_config: options.PrintConfig = False,
 ) -> None:
     """Train a DeepLab model with an ASPP or KSAC head: SGD with momentum (or AdamW), poly learning rate,
     cross-entropy ignoring label 255, evaluation on the val split (every --eval-every iterations and at the end).
 
     With no options it trains the quick recipe on the built-in dataset. The run directory holds
     config.yaml, metrics.jsonl, eval.jsonl, checkpoints/last.pt and checkpoints/best.pt, all written
-    atomically. Running the same command again resumes from last.pt; Ctrl-C saves a checkpoint and exits 130.
+    atomically. Running the same command again resumes from last.pt (--force starts over); Ctrl-C saves a
+    checkpoint and exits 130.
     """
-    if nproc_per_node is not None and nproc_per_node > 1 and not launch.is_distributed():
+    if nproc_per_node is not None and nproc_per_node > 1 and not launch.is_distributed() and not print_config:
         raise typer.Exit(launch.launch_torchrun(nproc_per_node, options.argv_without("--nproc-per-node")))
     options.check_optional_packages(overrides)
     cfg = resolve_run_config(recipe, overrides)
+    if print_config:
+        output.print_config("ksac train", to_dict(cfg), to_dict(RunConfig()),
+                            options.given(overrides, options.MODEL, options.RUN, options.TRAIN_ONLY), "recipe")
+        return
+    options.writable_folder(run_dir_of(cfg), "--run-dir")
     from ksac_cli.workflows import train as workflow  # torch: imported once the flags are known to be good
 
     main_process = launch.is_main_process()
@@ -72,7 +85,9 @@ class TrainDisplay:
     def event(self, kind: str, data: dict) -> None:
         if not self.enabled:
             return
-        if kind == "resume":
+        if kind == "restart":
+            output.info(f"--force: removed the previous run in {data['run_dir']}; starting over")
+        elif kind == "resume":
             output.info(f"resuming from {data['path']} at iteration {data['iteration']}")
             if self.bar is not None:
                 self.bar.update(self.task, completed=data["iteration"])

@@ -86,6 +86,23 @@ def dump_yaml(obj: Any) -> str:
     return yaml.safe_dump(to_dict(obj), sort_keys=False)
 
 
+def dump_yaml_noted(values: dict[str, Any], notes: dict[str, str], prefix: str = "") -> str:
+    """YAML of `values` (a plain nested dict, e.g. `to_dict(cfg)`) with a trailing `# note` on the line of
+    every key whose dotted name is in `notes` ({"train.lr": "flag --lr"}); it reads back as `values`."""
+    lines = []
+    for key, value in values.items():
+        note = f"  # {notes[prefix + key]}" if prefix + key in notes else ""
+        if isinstance(value, dict) and value:
+            lines.append(f"{key}:{note}")
+            lines += ["  " + line for line in dump_yaml_noted(value, notes, f"{prefix}{key}.").splitlines()]
+        else:  # a value, or a list in flow style: one line, unless a list of mappings (profile grids)
+            flow = None if isinstance(value, list) and value else False
+            first, *rest = yaml.safe_dump({key: value}, default_flow_style=flow, sort_keys=False,
+                                          width=1 << 16).splitlines()
+            lines += [first + note, *rest]
+    return "\n".join(lines) + "\n"
+
+
 def short_hash(obj: Any) -> str:
     """8 hex digits identifying a resolved config (a dataclass, or its dict); goes into every result row."""
     text = json.dumps(obj if isinstance(obj, dict) else to_dict(obj), sort_keys=True)

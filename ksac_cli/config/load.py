@@ -1,8 +1,18 @@
 """Recipes and flags -> a validated config: read YAML, merge the flags over it, and name where a bad value
-came from (the flag, or the recipe file). One resolve function per command that takes a recipe."""
+came from (the flag, or the recipe file). One resolve function per command that takes a recipe.
+
+The rule, stated in every --recipe help: a recipe overrides the schema defaults (schema.py) where it sets a
+key, flags override both; with no --recipe a command uses its default recipe (quick; pretrain_quick for
+ksac pretrain; none for ksac profile). `--print-config` shows the result (`notes` says where each value
+came from)."""
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import pickle
+import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +27,31 @@ RANDOM_WEIGHTS = "none"  # --backbone-weights none: start the backbone from rand
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
 
+class RecipeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's (core schema) booleans and floats, so a recipe reads as people
+    mean it: only true/false (True, TRUE, False, FALSE) are booleans, so `amp: off` is the string 'off'
+    (YAML 1.1 made off/on/yes/no/y/n booleans); and 1e-4, 1.0e-4, .5, 1E3 are numbers (YAML 1.1 needs a dot
+    and a signed exponent: '1e-4' stayed a string). Integers, nulls and the rest are PyYAML's."""
+
+
+_BOOL, _FLOAT = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:float"
+RecipeLoader.yaml_implicit_resolvers = {  # a copy without YAML 1.1's bool and float rules
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_BOOL, _FLOAT)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+RecipeLoader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+RecipeLoader.add_implicit_resolver(_FLOAT, re.compile(r"""^(?:
+    [-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?  # 1.5, 1., .5, 1.0e-4
+    |[-+]?[0-9]+[eE][-+]?[0-9]+                          # 1e-4, 1E3 (a plain 10 stays an integer)
+    |[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""", re.X), list("-+0123456789."))
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a recipe; errors name the file."""
+    """Read a recipe (YAML 1.2 booleans and floats: `RecipeLoader`); errors name the file."""
     path = Path(path)
     if not path.is_file():
         raise KsacError(f"recipe {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=RecipeLoader)
     except yaml.YAMLError as e:
         raise KsacError(f"recipe {path} is not valid YAML: {e}") from None
     if data is None:
@@ -47,19 +75,34 @@ def merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def recipe_path(recipe: str | Path | None) -> Path:
-    """A recipe file, or the name of one shipped in recipes/ ('quick' -> recipes/quick.yaml); default quick."""
+def recipe_names() -> list[str]:
+    """The recipes shipped in recipes/, by name."""
+    return sorted(p.stem for p in RECIPES.glob("*.yaml"))
+
+
+def recipe_path(recipe: str | Path | None, default: str = "quick") -> Path:
+    """A recipe file, or the name of one shipped in recipes/ ('quick' or 'quick.yaml' -> recipes/quick.yaml;
+    a file of that name in the current folder comes first). A missing one is an error listing the recipes
+    and the closest name."""
     if recipe is None:
-        return RECIPES / "quick.yaml"
+        return RECIPES / f"{default}.yaml"
     path = Path(recipe)
-    if not path.exists() and not path.suffix and (RECIPES / f"{recipe}.yaml").exists():
-        return RECIPES / f"{recipe}.yaml"
-    return path
+    if path.is_file():
+        return path
+    stem = path.name.removesuffix(".yaml").removesuffix(".yml")
+    if path.parent == Path(".") and (RECIPES / f"{stem}.yaml").is_file():
+        return RECIPES / f"{stem}.yaml"
+    names = recipe_names()
+    close = difflib.get_close_matches(stem, names, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    what = f"no recipe named {recipe!r}" if path.parent == Path(".") and not path.suffix else f"recipe {path} does not exist"
+    raise KsacError(f"--recipe: {what}{hint}; give a YAML file or one of the recipes in {RECIPES}: {', '.join(names)}")
 
 
-def resolve_run_config(recipe: str | Path | None, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """`ksac train`: a recipe file or name (default quick) + flags -> a validated RunConfig."""
-    return load_run_config(recipe_path(recipe), overrides)
+def resolve_run_config(recipe: str | Path | None, overrides: dict[str, Any] | None = None,
+                       default: str = "quick") -> RunConfig:
+    """`ksac train` (and pretrain): a recipe file or name (default `default`) + flags -> a validated RunConfig."""
+    return load_run_config(recipe_path(recipe, default), overrides)
 
 
 def resolve_ablation(recipe: str | Path | None, overrides: dict[str, Any]) -> tuple[RunConfig, AblationGrid]:
@@ -80,13 +123,14 @@ def resolve_profile(recipe: str | Path | None, overrides: dict[str, Any]) -> Pro
             flags[name] = [False, True] if flags[name] else [False]
     if flags.get("amp"):
         flags["amp"] = ["off", *[a for a in flags["amp"] if a != "off"]]
-    base = load_yaml(recipe) if recipe else {}
+    path = recipe_path(recipe) if recipe else None
+    base = load_yaml(path) if path else {}
     if grid_flags:
         base["grids"] = [_grid_values(grid_flags)]
     try:
         return from_dict(ProfileConfig, merged(base, flags), where="")
     except KsacError as e:
-        raise KsacError(blame(str(e), recipe, flags)) from None
+        raise KsacError(blame(str(e), path, flags)) from None
 
 
 def _grid_values(flags: dict[str, Any]) -> dict[str, Any]:
@@ -123,6 +167,95 @@ def load_run_config(recipe: str | Path | None, overrides: dict[str, Any] | None 
         return from_dict(RunConfig, values, where="")
     except KsacError as e:
         raise KsacError(blame(str(e), recipe, overrides or {})) from None
+
+
+def resolve_eval_config(saved: dict[str, Any], overrides: dict[str, Any], where: str) -> RunConfig:
+    """`ksac eval`: a checkpoint's saved config + the eval flags -> the RunConfig evaluated. The weights are
+    the checkpoint's (no pretrained or backbone_weights), the dataset and its root default to the run's (a
+    new --dataset without --data-root does not inherit the old root), and --output-stride sets the model's."""
+    saved = merged(saved, {"model": {"pretrained": False, "backbone_weights": None}})
+    dataset_changed = overrides.get("data", {}).get("dataset") not in (None, saved.get("data", {}).get("dataset"))
+    if dataset_changed and overrides["data"].get("data_root") is None:
+        saved["data"] = {**saved.get("data", {}), "data_root": None}
+    cfg: RunConfig = from_dict(RunConfig, merged(saved, overrides), where=where)
+    if cfg.eval.output_stride is not None:
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, output_stride=cfg.eval.output_stride))
+    return cfg
+
+
+class _Stub:
+    """Stands in for every torch or numpy object of a checkpoint read for its config alone."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        pass
+
+    def __setstate__(self, state) -> None:
+        pass
+
+
+class _ConfigReader(pickle.Unpickler):
+    """Unpickles a torch.save file without torch: tensors and storages become `_Stub`s, and nothing outside
+    torch, numpy and OrderedDict can be called."""
+
+    def find_class(self, module: str, name: str):
+        if module == "collections" and name == "OrderedDict":
+            from collections import OrderedDict
+
+            return OrderedDict
+        if module.split(".")[0] in ("torch", "numpy"):
+            return _Stub
+        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a checkpoint")
+
+    def persistent_load(self, pid):
+        return None  # a tensor's storage: not read
+
+
+def checkpoint_config(path: str | Path) -> dict[str, Any]:
+    """The resolved config a checkpoint holds (its "config" entry), read without importing torch (for
+    `ksac eval --print-config`); errors name the file as `engine.checkpoint.load_checkpoint` does."""
+    path = Path(path)
+    if not path.is_file():
+        raise KsacError(f"checkpoint {path} does not exist")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = next(n for n in archive.namelist() if n.endswith("/data.pkl"))
+            with archive.open(name) as f:
+                state = _ConfigReader(f).load()
+    except Exception as e:  # not a zip, no data.pkl, pickle garbage: all mean "unreadable"
+        raise KsacError(f"checkpoint {path} is truncated or corrupted ({type(e).__name__}: {e})") from None
+    if not isinstance(state, dict) or not isinstance(state.get("config"), dict):
+        raise KsacError(f"checkpoint {path} holds no config; it was not written by ksac train")
+    return state["config"]
+
+
+def run_dir_of(cfg: RunConfig) -> Path:
+    """A run's directory: --run-dir, else runs/<name>."""
+    return Path(cfg.train.run_dir or Path("runs") / cfg.name)
+
+
+def flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"train": {"lr": 0.1}} -> {"train.lr": 0.1} (lists are values, not sections)."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            out.update(flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def notes(resolved: dict[str, Any], defaults: dict[str, Any], flags: dict[str, str], base: str) -> dict[str, str]:
+    """Where each value of a resolved config came from, for --print-config: 'flag --lr' for a key a flag set
+    (`flags`: dotted key -> its option), `base` ('recipe', 'checkpoint') for any other value that differs from
+    the schema default in `defaults`; values at their default get no note."""
+    default = flat(defaults)
+    out = {}
+    for key, value in flat(resolved).items():
+        if key in flags:
+            out[key] = f"flag {flags[key]}"
+        elif key not in default or default[key] != value:
+            out[key] = base
+    return out
 
 
 def blame(message: str, recipe: str | Path | None, overrides: dict[str, Any]) -> str:

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from ksac_cli.errors import KsacError
 
-RUN_FILES = ("metrics.jsonl", "eval.jsonl", "config.yaml", "eval_images.npz")  # deleted by --no-resume --force
-RUN_FOLDERS = ("checkpoints", "samples")
+RUN_FILES = ("metrics.jsonl", "eval.jsonl", "config.yaml", "eval_images.npz")  # deleted by --force
+RUN_FOLDERS = ("checkpoints", "samples", "tb")  # tb: where runs made before TensorBoard events moved kept them
+TENSORBOARD_EVENTS = "events.out.tfevents.*"  # TensorBoard's event files, in the run directory itself
 
 
 def last_checkpoint(run_dir: Path) -> Path:
@@ -19,28 +20,38 @@ def last_checkpoint(run_dir: Path) -> Path:
 
 
 def prepare(run_dir: Path, resume: bool, force: bool) -> bool:
-    """Returns True when the run should resume from `last.pt`. Starting over on a run that has a
-    checkpoint needs --force (it deletes the previous checkpoints and logs). Temporary files of writes
-    a kill interrupted are removed; so are the logs of a run killed before its first checkpoint (they
-    describe iterations that will be trained again)."""
+    """Returns True when the run should resume from `last.pt`. --force starts over: it deletes the previous
+    run's checkpoints and logs (`remove_run`); without it, starting over (--no-resume) on a run that has a
+    checkpoint is refused. Temporary files of writes a kill interrupted are removed; so are the logs of a
+    run killed before its first checkpoint (they describe iterations that will be trained again)."""
     last = last_checkpoint(run_dir)
     for folder in (run_dir, run_dir / "checkpoints"):
         for tmp in folder.glob(".*.tmp"):
             tmp.unlink(missing_ok=True)
+    if force:
+        remove_run(run_dir)
+        return False
     if not last.exists():
         for name in ("metrics.jsonl", "eval.jsonl"):
             (run_dir / name).unlink(missing_ok=True)
         return False
     if resume:
         return True
-    if not force:
-        raise KsacError(f"{run_dir} already holds a run ({last}); run the same command with --resume to "
-                        f"continue it, add --force to delete it and start over, or choose another --run-dir")
-    for folder in RUN_FOLDERS:
-        shutil.rmtree(run_dir / folder, ignore_errors=True)
-    for name in RUN_FILES:
-        (run_dir / name).unlink(missing_ok=True)
-    return False
+    raise KsacError(f"{run_dir} already holds a run ({last}); run the same command with --resume to "
+                    f"continue it, add --force to delete it and start over, or choose another --run-dir")
+
+
+def remove_run(run_dir: Path) -> bool:
+    """Delete a run's checkpoints, logs, evaluations, samples and TensorBoard events (what --force starts
+    over from); other files in the folder stay. Returns True when there was any."""
+    found = [run_dir / n for n in RUN_FOLDERS + RUN_FILES if (run_dir / n).exists()]
+    found += sorted(run_dir.glob(TENSORBOARD_EVENTS))
+    for path in found:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return bool(found)
 
 
 # settings a resumed run may change: how it is computed, logged and saved, and how long it trains; any other

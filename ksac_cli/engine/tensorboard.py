@@ -1,12 +1,15 @@
-"""TensorBoard events of a run in `<run_dir>/tb` (torch.utils.tensorboard; the optional `tensorboard`
-package): written on rank 0 at the same steps as metrics.jsonl and eval.jsonl.
+"""TensorBoard events of a run, in the run directory itself (torch.utils.tensorboard; the optional
+`tensorboard` package): written on rank 0 at the same steps as metrics.jsonl and eval.jsonl. TensorBoard
+names a run by the folder holding its events, relative to --logdir, so `tensorboard --logdir
+runs/ablate/<grid>` lists each ablation cell as `<cell>` and `--logdir runs` a train run as its folder.
 
 - train/loss, train/lr, train/images_per_s at every metrics.jsonl line;
 - val/miou, val/pixel_accuracy, val_class/<class>, val_size/<bucket> and the row-normalised confusion matrix
   (val/confusion) at every evaluation, and the fixed val samples (engine/samples.py: the same images every
   time) as image | prediction over the image | truth;
 - the resolved config as text, and at the end the hyper-parameters with the final metrics (the HPARAMS tab
-  compares the cells of an ablation, each its own run: `tensorboard --logdir runs/ablate/<grid>`).
+  compares the cells of an ablation, each its own run: `tensorboard --logdir runs/ablate/<grid>`); the
+  settings an ablation compares (COMPARED) are marked as the ones that differ, so the tab lists them first.
 
 A resumed run opens the same folder with `purge_step` = the checkpoint's iteration + 1: events written after
 the checkpoint (by the killed process) are dropped by TensorBoard's reader, so each step appears once."""
@@ -23,7 +26,7 @@ from PIL import Image
 
 from ksac_cli.engine.predictions import overlay_panel
 
-FOLDER = "tb"
+COMPARED = ("head", "rates", "merge", "seed")  # what an ablation's cells differ in (experiments/grid.py)
 
 
 def available() -> bool:
@@ -34,7 +37,7 @@ class TensorBoardLog:
     def __init__(self, run_dir: Path, config_yaml: str, resumed_at: int) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(log_dir=str(Path(run_dir) / FOLDER), purge_step=resumed_at + 1 if resumed_at else None)
+        self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=resumed_at + 1 if resumed_at else None)
         if not resumed_at:
             self.writer.add_text("config", "```\n" + config_yaml + "\n```", 0)
 
@@ -76,15 +79,39 @@ class TensorBoardLog:
         self.writer.flush()
 
     def close(self, hparams: dict, metrics: dict) -> None:
-        """Hyper-parameters and final metrics (the HPARAMS tab), written into this run's own folder."""
-        self.writer.add_hparams(hparams, {f"hparam/{k}": v for k, v in metrics.items() if v is not None}, run_name=".")
+        """Hyper-parameters and final metrics (the HPARAMS tab), written into this run's own folder: what
+        SummaryWriter.add_hparams writes, with COMPARED marked as differing."""
+        from torch.utils.tensorboard.summary import hparams as hparams_summaries
+
+        metrics = {f"hparam/{k}": v for k, v in metrics.items() if v is not None}
+        experiment, start, end = hparams_summaries(hparams, metrics)
+        mark_compared(experiment)
+        for summary in (experiment, start, end):
+            self.writer.file_writer.add_summary(summary)
+        for tag, value in metrics.items():
+            self.writer.add_scalar(tag, value)
         self.writer.close()
 
 
+def mark_compared(experiment) -> None:
+    """Mark the COMPARED hyper-parameters of an experiment summary as the ones that differ between runs.
+    TensorBoard's hparams plugin orders the columns by (not differs, name) and shows the first ones (its
+    backend_context._sort_and_reduce_to_hparams_limit); unmarked, the settings every cell shares (amp,
+    backbone, batch_size, ...) came first and the compared ones were hidden until ticked."""
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    plugin = experiment.value[0].metadata.plugin_data
+    data = plugin_data_pb2.HParamsPluginData.FromString(plugin.content)
+    for info in data.experiment.hparam_infos:
+        info.differs = info.name in COMPARED
+    plugin.content = data.SerializeToString()
+
+
 def hparams_of(cfg) -> dict:
-    """The settings an ablation varies or a reader compares, as TensorBoard hyper-parameters (scalars/str)."""
+    """The settings an ablation varies (COMPARED, first) or a reader compares, as TensorBoard
+    hyper-parameters (scalars/str)."""
     m, t = cfg.model, cfg.train
-    return {"backbone": m.backbone, "head": m.head, "merge": m.merge if m.head == "ksac" else "-",
-            "rates": ",".join(map(str, m.rates)), "output_stride": m.output_stride, "decoder": m.decoder,
+    return {"head": m.head, "rates": ",".join(map(str, m.rates)), "merge": m.merge if m.head == "ksac" else "-",
+            "seed": t.seed, "backbone": m.backbone, "output_stride": m.output_stride, "decoder": m.decoder,
             "dataset": cfg.data.dataset, "crop_size": cfg.data.crop_size, "iters": t.iters,
-            "batch_size": t.batch_size, "optimizer": t.optimizer, "lr": t.lr, "seed": t.seed, "amp": t.amp}
+            "batch_size": t.batch_size, "optimizer": t.optimizer, "lr": t.lr, "amp": t.amp}

@@ -1,9 +1,18 @@
-"""Multiply-accumulates from fvcore.
+"""Multiply-accumulates (MACs) from fvcore: the multiply-adds of convolutions and matrix products, nothing else.
 
-fvcore's FlopCountAnalysis counts ONE fused multiply-add as ONE flop, so its "flops" are MACs; we name
-them MACs everywhere. Element-wise ops (BN in eval mode, ReLU, upsampling, additions) are not counted.
+fvcore's FlopCountAnalysis counts ONE fused multiply-add as ONE flop, so its "flops" of a convolution or a
+matrix product are MACs; we name them MACs everywhere. Counted (`MAC_HANDLES`, fvcore's own formulas):
+convolutions (`aten::_convolution`, any groups, stride and dilation; the bias is not counted) and matrix
+products (`aten::linear`, `addmm`, `mm`, `matmul`, `bmm`, `einsum`), plus KSAC's tap reuse (below).
+Nothing else is counted. fvcore's default handles also count eval-mode BatchNorm and the other
+normalisations, upsampling (nearest, bilinear), adaptive average pooling and grid sampling; none of those is
+a multiply-add of weights and activations, so `count_macs` starts from no handle at all and installs only
+these. ReLU, additions, concatenation and the rest of the element-wise ops have no handle either.
+(fvcore 0.1.5's `set_op_handle(name, None)` does not switch a default handle off: the handle still wins
+over the ignore list, so clearing them all is the way to drop the defaults.)
+
 KSAC's tap reuse runs its 1x1 convolution inside one autograd Function, which a trace sees as one opaque
-op: `taps_macs` counts it (the 9 tap products; the shifted sums are additions).
+op: `taps_macs` counts it (the 9 tap products; the shifted sums are additions, not counted).
 """
 
 from __future__ import annotations
@@ -12,7 +21,8 @@ import logging
 
 import torch
 from fvcore.nn import FlopCountAnalysis
-from fvcore.nn.jit_handles import get_shape
+from fvcore.nn.jit_handles import (addmm_flop_jit, bmm_flop_jit, conv_flop_jit, einsum_flop_jit, get_shape,
+                                   linear_flop_jit, matmul_flop_jit)
 from torch import nn
 
 TAPS_OP = "prim::PythonOp.SharedKernelTaps"
@@ -25,13 +35,25 @@ def taps_macs(inputs, outputs) -> int:
     return batch * height * width * 9 * c_out * c_in
 
 
+MAC_HANDLES = {  # traced op -> its multiply-adds
+    "aten::_convolution": conv_flop_jit,
+    "aten::linear": linear_flop_jit,
+    "aten::addmm": addmm_flop_jit,
+    "aten::mm": matmul_flop_jit,
+    "aten::matmul": matmul_flop_jit,
+    "aten::bmm": bmm_flop_jit,
+    "aten::einsum": einsum_flop_jit,
+    TAPS_OP: taps_macs,
+}
+
+
 def count_macs(model: nn.Module, x: torch.Tensor) -> dict[str, int]:
     """MACs of one forward pass on `x`: {"total": ..., "<child name>": ...} for the model's direct children."""
     logging.getLogger("fvcore").setLevel(logging.ERROR)  # it warns about every op it does not count
     was_training = model.training
     model.eval()
     try:
-        analysis = FlopCountAnalysis(model, x).set_op_handle(TAPS_OP, taps_macs)
+        analysis = FlopCountAnalysis(model, x).clear_op_handles().set_op_handle(**MAC_HANDLES)
         analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
         by_module = analysis.by_module()
         out = {"total": int(analysis.total())}

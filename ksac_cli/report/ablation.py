@@ -10,16 +10,24 @@ import pandas as pd
 
 from ksac_cli.config import model_label
 from ksac_cli.conventions import SIZE_BUCKETS
+from ksac_cli.report import protocol
 from ksac_cli.report.stats import t_interval
 
 SIZES = SIZE_BUCKETS
 
 
 def load(path) -> pd.DataFrame:
-    """The successful rows; of a cell and seed run again after its config changed (a new config_hash), the
-    newest row only (rows are appended in time order)."""
-    df = pd.read_csv(path, dtype={"rates": str})
-    df = df[df["status"] == "ok"].drop_duplicates(["grid", "cell", "seed"], keep="last").copy()
+    """The successful rows, in file order. A cell and seed run again after its config changed (a new
+    config_hash) leaves two rows: the newest wins, by `date`, and among rows of one date the later in the
+    file (ksac ablate replaces a row or appends it, so the file runs oldest to newest). Rows that started
+    from another backbone (report/protocol.py) are another result and are kept beside it; a CSV written
+    before those columns existed reads as random weights."""
+    df = protocol.normalise(pd.read_csv(path, dtype={"rates": str, "backbone_weights": str, "backbone_sha256": str}))
+    when = pd.to_datetime(df.get("date", pd.Series(None, index=df.index, dtype=object)), utc=True,
+                          errors="coerce", format="ISO8601")
+    newest_last = df.assign(_when=when).sort_values("_when", kind="stable", na_position="first")
+    df = newest_last[newest_last["status"] == "ok"].drop_duplicates(
+        ["grid", "cell", "seed", *protocol.COLUMNS], keep="last").drop(columns="_when").sort_index()
     df["model"] = [label(r) for r in df.itertuples()]
     return df
 

@@ -114,6 +114,22 @@ def ksac_minus_aspp(per_run: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return pd.DataFrame(rows), lines
 
 
+def verdict_rows(diffs: pd.DataFrame) -> list[dict]:
+    """The report's verdict-table lines of `ksac_minus_aspp`'s table, mIoU at factor 1 left out (it is the
+    ablation's own verdict)."""
+    rows = []
+    for _, d in diffs.iterrows():
+        if d["metric"] == "miou_at_1":
+            continue
+        ci = d["95% CI (t)"] + f" (t, {d['seeds']} seeds)" if d["95% CI (t)"] != "-" else "- (1 seed)"
+        said = "no verdict" if d["verdict"] == "-" else d["verdict"].split(" (Δ within")[0]  # the CI is beside it
+        rows.append({"comparison": f"rates {d['rates']}: {d['KSAC']} vs ASPP",
+                     "metric": f"scale sweep: {d['metric'].replace('_', ' ')}",
+                     "Δ (points)": d["KSAC - ASPP (points)"],
+                     "95% CI": ci, "verdict": said})
+    return rows
+
+
 def branch_table(branches: pd.DataFrame) -> pd.DataFrame:
     """Per model and rate: the mIoU drop (points) when that branch is silenced, mean and t interval over seeds."""
     out = []

@@ -145,8 +145,15 @@ def comparison_table(comparisons: list[Comparison], first: str, second: str) -> 
     return pd.DataFrame(rows)
 
 
-def verdict_line(c: Comparison) -> str:
-    """One Markdown line: what was compared, the verdict, and the numbers it rests on."""
-    basis = (f"95% CI {fmt_interval(c.t)} (t over {c.seeds} seeds)" if c.t.low is not None
-             else f"1 seed; bootstrap over images {per_seed_text(c.per_seed)}")
-    return f"- **{c.verdict}** — {LABELS[c.metric]}, {c.title}: Δ {c.delta:+.2f} points, {basis}"
+def verdict_row(c: Comparison) -> dict:
+    """One line of the report's verdict table: what was compared, the metric, the mean difference, the
+    interval the verdict rests on (t over seeds; with one seed the bootstrap over images) and the verdict."""
+    boot = c.per_seed[0][1] if c.per_seed else None
+    if c.t.low is not None:
+        ci, basis = c.t, f"{fmt_interval(c.t)} (t, {c.seeds} seeds)"
+    elif isinstance(boot, Interval):
+        ci, basis = boot, f"{fmt_interval(boot)} (bootstrap over images, 1 seed)"
+    else:
+        ci, basis = None, f"- (1 seed: {boot or 'no bootstrap interval'})"
+    said = "no verdict" if ci is None else verdict(ci.low, ci.high, c.better, c.worse, detail=False)
+    return {"comparison": c.title, "metric": LABELS[c.metric], "Δ (points)": c.delta, "95% CI": basis, "verdict": said}

@@ -9,11 +9,11 @@ from pathlib import Path
 import pandas as pd
 
 from ksac_cli import io
-from ksac_cli.report import ablation, analysis, compare, figures
+from ksac_cli.report import ablation, analysis, compare, figures, protocol
 from ksac_cli.report.evidence import EvidenceStore
 from ksac_cli.report.params import reduction_table
-from ksac_cli.report.qualitative import qualitative_figure
-from ksac_cli.report.tables import to_latex, to_markdown
+from ksac_cli.report.qualitative import qualitative_figures
+from ksac_cli.report.tables import to_latex, to_markdown, with_groups
 
 MAKERS = {
     "ablation.csv": "ksac ablate",
@@ -21,11 +21,11 @@ MAKERS = {
     "paper_params.csv": "ksac profile --recipe recipes/paper_params.yaml",
 }
 
-VERDICT_NOTE = ("Differences are paired by seed (same backbone, output stride and rates; for rate 24 the same head). "
-                "A verdict rests on the 95% Student's t interval of the mean difference over seeds (n - 1 degrees "
-                "of freedom): 'better' when it excludes 0. With one seed it rests on the paired bootstrap over "
-                "the val images (1000 resamples), which measures the test set's sampling only, not training "
-                "randomness.")
+VERDICT_NOTE = ("Δ = first minus second in points, paired by seed (same backbone, output stride and rates; for "
+                "rate 24 the same head). A verdict rests on the 95% CI beside it: Student's t over the seeds' "
+                "differences (n - 1 degrees of freedom), 'better' when it excludes 0; with one seed, the paired "
+                "bootstrap over the val images (1000 resamples), which measures the test set's sampling only, "
+                "not training randomness. The tables below give both intervals for every comparison.")
 
 
 @dataclass
@@ -41,14 +41,14 @@ def make_report(results: Path, out: Path) -> Report:
     sections: list[str] = []  # tables
     pictures: list[str] = []  # plots, after the tables
 
-    def table(slug: str, title: str, df: pd.DataFrame, note: str) -> None:
+    def table(slug: str, title: str, df: pd.DataFrame, note: str, into: list[str] = sections) -> None:
         if df.empty:
             return
         report.tables[title] = df
         for suffix, text in ((".csv", df.to_csv(index=False)), (".tex", to_latex(df, caption=title))):
             io.write_text(out / f"report_{slug}{suffix}", text)
             report.files.append(out / f"report_{slug}{suffix}")
-        sections.append(f"## {title}\n\n{note}\n\n{to_markdown(df)}\nFiles: `report_{slug}.csv`, `report_{slug}.tex`.\n")
+        into.append(f"## {title}\n\n{note}\n\n{to_markdown(df)}\nFiles: `report_{slug}.csv`, `report_{slug}.tex`.\n")
 
     def plot(name: str, title: str, draw) -> None:
         path = out / name
@@ -57,14 +57,18 @@ def make_report(results: Path, out: Path) -> Report:
         report.files.append(path)
         pictures.append(f"![{title}]({name})\n")
 
-    verdicts: list[str] = []
+    protocols: list[str] = []  # what the models were, one sentence per protocol
+    verdicts: list[dict] = []  # the main protocol's verdict lines, then the analysis'
+    other_verdicts: list[tuple[str, list[dict]]] = []  # (row group title, lines) of every other protocol
     if (results / "ablation.csv").is_file():
         df = ablation.load(results / "ablation.csv")
         if df.empty:
             report.missing.append("ablation.csv has no successful rows: rerun `ksac ablate`")
         else:
-            verdicts = _comparisons(df, table, report)
-            _ablation(df, out, table, plot, report, pictures)
+            (main_protocol, main), *others = protocol.split(df)
+            protocols = _protocols(main_protocol, main, others)
+            verdicts, other_verdicts = _comparisons(df, main, others, table, report)
+            _ablation(main, others, out, table, plot, report, pictures)
     else:
         report.missing.append("no ablation.csv: tables (a)-(d) and the plots need `ksac ablate`")
     verdicts += _analysis(results, table, plot, report)
@@ -78,43 +82,71 @@ def make_report(results: Path, out: Path) -> Report:
         else:
             report.missing.append(f"no {name}: the parameter table from it needs `{MAKERS[name]}`")
 
+    lead: list[str] = []
+    verdict_table = with_groups(pd.DataFrame(verdicts), [(t, pd.DataFrame(v)) for t, v in other_verdicts])
+    table("verdicts", "Verdicts", verdict_table, "\n\n".join([*protocols, VERDICT_NOTE]), into=lead)
+    if not lead and protocols:  # what the models were, even when no two of them could be compared
+        lead.append("## Verdicts\n\n" + "\n\n".join(protocols) + "\n\nNo paired comparison: no KSAC and ASPP "
+                    "cells (or rate sets with and without 24) of one setting ran a common seed.\n")
     missing = "".join(f"- {m}\n" for m in report.missing)
-    lead = f"## Verdicts\n\n{VERDICT_NOTE}\n\n" + "".join(line + "\n" for line in verdicts) + "\n" if verdicts else ""
-    text = ("# ksac report\n\nMade by `ksac report` from the files in `" + str(results) + "`.\n\n" + lead
-            + "\n".join(sections) + ("\n## Plots\n\n" + "\n".join(pictures) if pictures else "")
+    text = ("# ksac report\n\nMade by `ksac report` from the files in `" + str(results) + "`.\n\n"
+            + "".join(s + "\n" for s in lead) + "\n".join(sections)
+            + ("\n## Plots\n\n" + "\n".join(pictures) if pictures else "")
             + (f"\n## Not made\n\n{missing}" if missing else ""))
     io.write_text(out / "report.md", text)
     report.files.insert(0, out / "report.md")
     return report
 
 
-def _comparisons(df: pd.DataFrame, table, report: Report) -> list[str]:
-    """The paired-comparison tables (KSAC vs ASPP: mIoU and per size; adding rate 24); returns the verdict
-    lines that lead report.md. Bootstrap cells whose run directory is gone are counted in "Not made"."""
+def _protocols(main_protocol: protocol.Protocol, main: pd.DataFrame, others: list) -> list[str]:
+    """What the models were: the main rows' protocol, then each other protocol's, kept apart."""
+    lines = [protocol.sentence(main_protocol, main)]
+    for p, rows in others:
+        title = protocol.group_title(p)
+        lines.append(protocol.sentence(p, rows, subject=f'In the row group "{title}", every model starts')
+                     + " These rows follow another protocol and are never pooled with the rows above: they "
+                       "appear only in their own row group of the verdicts and of the tables below; table (a), "
+                       "the plots and the qualitative figures show the rows above only.")
+    return lines
+
+
+def _comparisons(df: pd.DataFrame, main: pd.DataFrame, others: list, table, report: Report):
+    """The paired-comparison tables (KSAC vs ASPP: mIoU and per size; adding rate 24), each protocol's
+    rows compared among themselves only; returns the verdict-table lines of the main rows and, per other
+    protocol, (row group title, lines). Bootstrap cells whose run directory is gone are counted in "Not made"."""
     store = EvidenceStore()
     source = ("Inputs: `ablation.csv` (ksac ablate) and each cell's `eval_images.npz` (its `run_dir`). "
               "Δ = first minus second in points; '95% CI of Δ (t, seeds)': Student's t over the paired seeds; "
               "bootstrap: 1000 resamples of the val images, the same for both runs, per seed.")
     sizes = [m for m in compare.METRICS if m != "mIoU"]
-    groups = [("ksac_vs_aspp", "KSAC vs ASPP: mIoU", compare.ksac_vs_aspp(df, store), "KSAC", "ASPP"),
-              ("ksac_vs_aspp_size", "KSAC vs ASPP: IoU by object size", compare.ksac_vs_aspp(df, store, sizes),
-               "KSAC", "ASPP"),
-              ("rate24", "Adding rate 24 (rates + 24 minus rates, same head)", compare.with_rate(df, store, 24),
-               "with 24", "without 24")]
-    made = []
-    for slug, title, comparisons, first, second in groups:
-        table(slug, title, compare.comparison_table(comparisons, first, second), source)
-        made += comparisons
-    lines = [compare.verdict_line(c) for c in sorted(made, key=lambda c: c.metric != "mIoU")]  # mIoU first
+    groups = [("ksac_vs_aspp", "KSAC vs ASPP: mIoU", lambda d: compare.ksac_vs_aspp(d, store), "KSAC", "ASPP"),
+              ("ksac_vs_aspp_size", "KSAC vs ASPP: IoU by object size",
+               lambda d: compare.ksac_vs_aspp(d, store, sizes), "KSAC", "ASPP"),
+              ("rate24", "Adding rate 24 (rates + 24 minus rates, same head)",
+               lambda d: compare.with_rate(d, store, 24), "with 24", "without 24")]
+    parts = [("", main)] + [(protocol.group_title(p), rows) for p, rows in others]  # never pooled
+    made: list[list] = [[] for _ in parts]
+    for slug, title, compare_rows, first, second in groups:
+        tables = []
+        for n, (group, rows) in enumerate(parts):
+            comparisons = compare_rows(rows)
+            made[n] += comparisons
+            tables.append((group, compare.comparison_table(comparisons, first, second)))
+        table(slug, title, with_groups(tables[0][1], tables[1:]), source)
+
+    def lines(comparisons: list) -> list[dict]:
+        return [compare.verdict_row(c) for c in sorted(comparisons, key=lambda c: c.metric != "mIoU")]  # mIoU first
+
     gone = sorted({r for r in df["run_dir"] if isinstance(r, str) and r and not Path(r).is_dir()})
     if gone:
         report.missing.append(f"bootstrap intervals of {len(gone)} cells: run directory missing "
                               f"({', '.join(gone[:3])}{', ...' if len(gone) > 3 else ''}); every other number is made")
-    return lines
+    return lines(made[0]), [(group, lines(comparisons)) for (group, _), comparisons in zip(parts[1:], made[1:])]
 
 
-def _analysis(results: Path, table, plot, report: Report) -> list[str]:
-    """Tables (e)-(g) and the two plots of `ksac analyze`'s files, when present; returns verdict lines."""
+def _analysis(results: Path, table, plot, report: Report) -> list[dict]:
+    """Tables (e)-(g) and the two plots of `ksac analyze`'s files, when present; returns the scale sweep's
+    verdict-table lines."""
     found = analysis.load(results)
     if found is None:
         report.missing.append(f"no {analysis.SCALES_CSV}: the scale sweep, receptive fields and per-rate "
@@ -122,7 +154,7 @@ def _analysis(results: Path, table, plot, report: Report) -> list[str]:
         return []
     source = f"Input: `{analysis.SCALES_CSV}` (ksac analyze)."
     per_run = analysis.robustness(found.scales)
-    diffs, lines = analysis.ksac_minus_aspp(per_run)
+    diffs, _ = analysis.ksac_minus_aspp(per_run)
     table("analysis_scales", "(e) Scale sweep: mIoU away from the training scale",
           analysis.robustness_table(per_run),
           "Every val image and its mask rescaled by one factor, single-scale inference. miou_at_1: mIoU (%) at "
@@ -144,20 +176,25 @@ def _analysis(results: Path, table, plot, report: Report) -> list[str]:
     plot("analysis_scales.png", "scale sweep", lambda p: analysis.scale_plot(found.scales, p))
     if found.maps is not None and not found.erf.empty:
         plot("analysis_erf.png", "effective receptive fields", lambda p: analysis.erf_plot(found.erf, found.maps, p))
-    return lines
+    return analysis.verdict_rows(diffs)
 
 
-def _ablation(df: pd.DataFrame, out: Path, table, plot, report: Report, pictures: list[str]) -> None:
-    """Tables (a)-(d), the plots and the qualitative figure of the ablation's rows."""
+def _ablation(df: pd.DataFrame, others: list, out: Path, table, plot, report: Report, pictures: list[str]) -> None:
+    """Tables (a)-(d), the plots and the qualitative figures of the main protocol's rows `df`; tables (b)-(d)
+    show each other protocol's rows (`others`: [(Protocol, rows)]) in a row group of their own."""
     source = "Input: `ablation.csv` (ksac ablate)."
+
+    def grouped(make) -> pd.DataFrame:
+        return with_groups(make(df), [(protocol.group_title(p), make(rows)) for p, rows in others])
+
     table("params", "(a) Parameters and MACs of the ablation's models", ablation.params_table(df),
           f"MACs from fvcore at the training crop, batch 1 (one multiply-add = one flop). {source}")
-    table("rates", "(b) mIoU per head and rate set", ablation.rates_table(df),
+    table("rates", "(b) mIoU per head and rate set", grouped(ablation.rates_table),
           f"Final val mIoU, mean ± std over seeds, and the 95% Student's t interval of the mean. {source}")
-    table("paired", "(b') KSAC minus ASPP, paired by seed", ablation.paired_table(df),
+    table("paired", "(b') KSAC minus ASPP, paired by seed", grouped(ablation.paired_table),
           f"Same backbone, output stride, rates and seed. {source}")
-    table("per_class", "(c) Per-class IoU (%)", ablation.per_class_table(df), f"Mean over seeds. {source}")
-    table("size", "(d) IoU by object size (%)", ablation.size_table(df),
+    table("per_class", "(c) Per-class IoU (%)", grouped(ablation.per_class_table), f"Mean over seeds. {source}")
+    table("size", "(d) IoU by object size (%)", grouped(ablation.size_table),
           "IoU over the pixels of ground-truth objects of each size (connected components: small < "
           f"32x32 px, medium < 96x96 px, large); 'vs ASPP' is KSAC minus ASPP in points. {source}")
     plot("miou_vs_params.png", "mIoU vs parameters", lambda p: figures.miou_vs_params(df, p))
@@ -165,9 +202,9 @@ def _ablation(df: pd.DataFrame, out: Path, table, plot, report: Report, pictures
     plot("per_class_iou.png", "per-class IoU", lambda p: figures.per_class_bars(ablation.per_class_table(df), p))
     plot("size_iou.png", "IoU by object size", lambda p: figures.size_bars(df, p))
     plot("training_curves.png", "training curves", lambda p: figures.training_curves(df, p))
-    why_not = qualitative_figure(df, out / "qualitative.png")
-    if why_not is None:
-        report.files.append(out / "qualitative.png")
-        pictures.append("![qualitative: ground truth, ASPP and KSAC](qualitative.png)\n")
-    else:
-        report.missing.append(f"qualitative.png: {why_not}")
+    made, why_not = qualitative_figures(df, out)
+    for name, title in made:
+        report.files.append(out / name)
+        pictures.append(f"![qualitative: ground truth, ASPP and KSAC, {title}]({name})\n")
+    if why_not:
+        report.missing.append(f"qualitative figures (qualitative_*.png): {why_not}")

@@ -1,8 +1,9 @@
-"""The qualitative figure: the same val images segmented by ASPP and KSAC, from the cells' `samples/`
+"""The qualitative figures: the same val images segmented by ASPP and KSAC, from the cells' `samples/`
 folders only (engine/samples.py writes them; index.json lists ids, classes, palette). No torch.
 
-Rows: the sample images, one block per rate set (first seed that both heads ran); columns: image | ground
-truth | ASPP | KSAC (each merge). Colours from the dataset's palette, a legend of the classes shown."""
+One figure per backbone, output stride and rate set (the first seed that both heads ran): rows are its
+sample images (at most MAX_ROWS), columns image | ground truth | ASPP | KSAC (each merge). Colours from the
+dataset's palette, a legend of the classes shown; the title sits above the column headers, never on them."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from PIL import Image
 from ksac_cli.report.plots import save_figure
 
 SAMPLES = "samples"
+MAX_ROWS = 6  # sample images per figure: readable at the width GitHub shows a PNG
 
 
 def read_index(run_dir: str | Path) -> dict | None:
@@ -33,9 +35,9 @@ def read_index(run_dir: str | Path) -> dict | None:
 
 
 def blocks(df: pd.DataFrame) -> tuple[list[dict], list[str]]:
-    """([{"title", "columns": [(name, index)]}] one per backbone, output stride and rate set whose ASPP
-    and at least one KSAC cell have samples at a common seed (the first such seed), [why a setting has
-    none])."""
+    """([{"title", "columns": [(name, index)], "backbone", "stride", "rates"}] one per backbone, output
+    stride and rate set whose ASPP and at least one KSAC cell have samples at a common seed (the first
+    such seed), [the settings that have none])."""
     out, missing = [], []
     for (backbone, stride, rates), group in df.groupby(["backbone", "output_stride", "rates"], sort=False):
         title = f"{backbone} OS{int(stride)} rates {rates}"
@@ -47,7 +49,8 @@ def blocks(df: pd.DataFrame) -> tuple[list[dict], list[str]]:
                                                                      cells[cells["head"] == "ksac"]["run_dir"])]
             ksac = [(name, index) for name, index in ksac if index is not None]
             if aspp and aspp[0] is not None and ksac:
-                out.append({"title": f"{title}, seed {int(seed)}", "columns": [("ASPP", aspp[0]), *ksac]})
+                out.append({"title": f"{title}, seed {int(seed)}", "columns": [("ASPP", aspp[0]), *ksac],
+                            "backbone": backbone, "stride": int(stride), "rates": rates})
                 made = True
                 break
         if not made:
@@ -73,37 +76,54 @@ def _colour(labels: np.ndarray, palette: np.ndarray, ignore: np.ndarray) -> np.n
     return table[labels.astype(np.int64).clip(0, 255)]
 
 
-def qualitative_figure(df: pd.DataFrame, path: Path) -> str | None:
-    """Draw the figure into `path`; None when made, else why not (for the report's "Not made")."""
+def file_name(block: dict) -> str:
+    """qualitative_<backbone>_os<stride>_r<rates with dashes>.png (named like the cells' run directories)."""
+    return f"qualitative_{block['backbone']}_os{block['stride']}_r{block['rates'].replace(',', '-')}.png"
+
+
+def qualitative_figures(df: pd.DataFrame, out: Path) -> tuple[list[tuple[str, str]], str | None]:
+    """One figure per backbone, output stride and rate set, written into `out`: [(file name, what it
+    shows)], and why some or all settings have none (for the report's "Not made"; None when all have one)."""
     made, missing = blocks(df)
-    if not made:
-        return ("no samples/ folders in the ASPP and KSAC run directories of any seed (" + "; ".join(missing)
-                + "): the qualitative figure needs runs trained by this version (`ksac ablate`)")
-    rows = []  # (block title, sample entry, [(column name, index)])
+    figures, failed = [], []
     for block in made:
-        first = block["columns"][0][1]
-        for entry in first["samples"]:
-            if all(any(e["id"] == entry["id"] for e in index["samples"]) for _, index in block["columns"]):
-                rows.append((block["title"], entry, block["columns"]))
-    if not rows:
+        why_not = draw(block, Path(out) / file_name(block))
+        if why_not is None:
+            figures.append((file_name(block), block["title"]))
+        else:
+            failed.append(f"{block['title']}: {why_not}")
+    if missing:
+        failed.append("no samples/ folders in the ASPP and KSAC run directories of any seed of "
+                      + "; ".join(missing) + " (runs trained by this version of `ksac ablate` have them)")
+    return figures, "; ".join(failed) or None
+
+
+# inches: a square panel, the gap between rows, the row labels on the left, the legend below, and above the
+# panels the figure's title (two lines) and the column headers, kept apart
+PANEL, GAP, LABEL, LEGEND, TOP, TITLE_Y = 2.0, 0.3, 1.4, 0.8, 1.0, 0.12
+
+
+def draw(block: dict, path: Path) -> str | None:
+    """The block's figure: up to MAX_ROWS sample images (rows) x image | ground truth | ASPP | KSAC (each
+    merge); None when drawn, else why not."""
+    columns = block["columns"]
+    first = columns[0][1]
+    entries = [entry for entry in first["samples"]
+               if all(any(e["id"] == entry["id"] for e in index["samples"]) for _, index in columns)][:MAX_ROWS]
+    if not entries:
         return "the ASPP and KSAC samples/ folders hold no image in common"
-    ncols = 2 + max(len(columns) for *_, columns in rows)
-    # inches: 2 per square panel, 2.4 for the row labels, 0.8 for the legend, 0.6 for the title
-    panel, gap, label, legend, top = 2.0, 0.3, 2.4, 0.8, 0.6
-    width, height = label + ncols * panel + (ncols - 1) * 0.1, len(rows) * (panel + gap) + legend + top
-    fig, axes = plt.subplots(len(rows), ncols, figsize=(width, height), squeeze=False)
-    fig.subplots_adjust(left=label / width, right=1 - 0.05 / width, bottom=legend / height, top=1 - top / height,
-                        wspace=0.1 / panel, hspace=gap / panel)
+    nrows, ncols = len(entries), 2 + len(columns)
+    width, height = LABEL + ncols * PANEL + (ncols - 1) * 0.1, nrows * (PANEL + GAP) - GAP + LEGEND + TOP
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False)
+    fig.subplots_adjust(left=LABEL / width, right=1 - 0.05 / width, bottom=LEGEND / height, top=1 - TOP / height,
+                        wspace=0.1 / PANEL, hspace=GAP / PANEL)
+    classes, palette = first["classes"], np.asarray(first["palette"], np.uint8).reshape(-1, 3)
+    ignore = np.asarray(first.get("ignore_colour", [255, 255, 255]), np.uint8)
+    folder = first["folder"]
     shown: set[int] = set()
-    classes, palette, ignore = None, None, None
-    for r, (title, entry, columns) in enumerate(rows):
-        index = columns[0][1]
-        classes, palette = index["classes"], np.asarray(index["palette"], np.uint8).reshape(-1, 3)
-        ignore = np.asarray(index.get("ignore_colour", [255, 255, 255]), np.uint8)
-        folder = index["folder"]
+    for r, entry in enumerate(entries):
         truth = _labels(folder / entry["truth"])
-        panels = [("image", _rgb(folder / entry["image"])),
-                  ("ground truth", _colour(truth, palette, ignore))]
+        panels = [("image", _rgb(folder / entry["image"])), ("ground truth", _colour(truth, palette, ignore))]
         shown.update(np.unique(truth).tolist())
         for name, other in columns:
             match = next(e for e in other["samples"] if e["id"] == entry["id"])
@@ -112,18 +132,17 @@ def qualitative_figure(df: pd.DataFrame, path: Path) -> str | None:
             panels.append((name, _colour(pred, palette, ignore)))
         for c, ax in enumerate(axes[r]):
             ax.axis("off")
-            if c < len(panels):
-                ax.imshow(panels[c][1], interpolation="nearest")
-                if r == 0 or rows[r - 1][0] != title:
-                    ax.set_title(panels[c][0], fontsize=9)
+            ax.imshow(panels[c][1], interpolation="nearest")
+            if r == 0:
+                ax.set_title(panels[c][0], fontsize=9)
         why = f"{entry['bucket']} objects" if entry["bucket"] in ("small", "medium", "large") else "other image"
-        axes[r][0].text(-0.04, 0.5, f"{entry['id']}\n{why}\n{title}",
-                        transform=axes[r][0].transAxes, ha="right", va="center", fontsize=7)
+        axes[r][0].text(-0.04, 0.5, f"{entry['id']}\n{why}", transform=axes[r][0].transAxes, ha="right",
+                        va="center", fontsize=8)
     handles = [Patch(color=palette[k] / 255.0, label=classes[k]) for k in sorted(shown) if k < len(classes)]
     if 255 in shown:
         handles.append(Patch(color=ignore / 255.0, label="ignored (255)"))
     fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), fontsize=8, frameon=False)
-    fig.suptitle("Val images: ground truth, ASPP and KSAC predictions (same seed and rates; final evaluation)",
-                 fontsize=10)
+    fig.suptitle(f"Val images: ground truth, ASPP and KSAC predictions (final evaluation)\n{block['title']}",
+                 y=1 - TITLE_Y / height, va="top", fontsize=10)
     save_figure(fig, path)
     return None

@@ -1,12 +1,27 @@
 """`ksac analyze`: trained checkpoints -> the scale sweep, the effective receptive fields and the per-rate
-contributions, as CSV files (+ the ERF maps as .npz) that `ksac report` turns into plots and a section."""
+contributions, as CSV files (+ the ERF maps as .npz) that `ksac report` turns into plots and a section.
+
+Model by model, so a kill costs at most the model in progress. As each checkpoint's analysis ends, its
+results are saved as one part in <out>/.analysis_parts/: <run>-<8 hex of the checkpoint's path>.npz (its ERF
+maps), then .json (its rows and its key), each written atomically, the JSON last: a part whose JSON is on
+disk is whole. The key is a hash of what the part computes: the checkpoint's content (sha256), its run name
+and the analysis settings (the flags as given: scales, images, erf-images, device, amp, batch size). Then
+the four files are rebuilt from the parts done so far (under a lock, each atomically): at any moment they
+hold the finished models of this command, in the order given. Run the same command again and every
+checkpoint whose part holds the same key is skipped; a changed checkpoint or setting recomputes it. When
+the last model is done, the files hold exactly what one uninterrupted pass writes."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import zipfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from ksac_cli import io
+from ksac_cli import io, weights
+from ksac_cli.config import short_hash
 from ksac_cli.errors import KsacError
 # the files and their columns, as `ksac report` reads them
 from ksac_cli.report.analysis import (
@@ -18,6 +33,8 @@ from ksac_cli.report.analysis import (
     SCALE_COLUMNS,
     SCALES_CSV,
 )
+
+PARTS = ".analysis_parts"  # one finished model per part, in the --out folder
 
 
 def checkpoints_of(ablation: str | Path) -> list[Path]:
@@ -34,28 +51,91 @@ def analyze(checkpoints: Sequence[str | Path], out: str | Path, scales: Sequence
             images: int | None = None, device: str | None = None, amp: str | None = None,
             batch_size: int | None = None, on_event: Callable[[str, dict], None] | None = None) -> dict[str, Path]:
     """Analyse each checkpoint on its own val split (its first `images` images; None: all); write the CSV
-    files (and ERF maps) into `out`. `amp` and `batch_size` default to the run's own, so with every image
-    scale 1.0 gives `ksac eval`'s mIoU exactly."""
+    files (and ERF maps) into `out`, one model at a time (the module's docstring: parts, keys, skipping).
+    `amp` and `batch_size` default to the run's own, so with every image scale 1.0 gives `ksac eval`'s
+    mIoU exactly. Events: "skipped" {count, total, folder} once when models are already done, then
+    "checkpoint" {index, total, path} and "step" {what} for each model analysed."""
     emit = on_event or (lambda kind, data: None)
     paths = [Path(c) for c in checkpoints]
     for path in paths:  # every file checked before the first minute is spent
         if not path.is_file():
             raise KsacError(f"checkpoint {path} does not exist")
-    scale_rows, branch_rows, erf_rows, maps = [], [], [], {}
-    for n, path in enumerate(paths, start=1):
-        emit("checkpoint", {"index": n, "total": len(paths), "path": str(path)})
-        run = analyze_one(path, scales, erf_images, images, device, amp, batch_size, emit)
-        scale_rows += run["scales"]
-        branch_rows += run["branches"]
-        erf_rows += run["erf"]
-        maps.update(run["maps"])
     out = Path(out)
+    settings = {"scales": [float(f) for f in scales], "images": images, "erf_images": erf_images,
+                "device": device, "amp": amp, "batch_size": batch_size}
+    parts = [part_of(path, out, settings) for path in paths]
+    if out.is_dir():
+        remove_leftovers(out)
+    results = [load_part(part) for part in parts]  # None: still to do
+    skipped = sum(r is not None for r in results)
+    if skipped:
+        emit("skipped", {"count": skipped, "total": len(parts), "folder": str(out / PARTS)})
+    files = None
+    for n, part in enumerate(parts, start=1):
+        if results[n - 1] is not None:
+            continue
+        emit("checkpoint", {"index": n, "total": len(parts), "path": str(part.checkpoint)})
+        save_part(part, analyze_one(part.checkpoint, scales, erf_images, images, device, amp, batch_size, emit))
+        results[n - 1] = load_part(part)  # what a rerun would read: the files do not depend on who computed
+        files = assemble(out, [r for r in results if r is not None])
+    return files or assemble(out, results)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One checkpoint's finished analysis on disk (see the module's docstring)."""
+    checkpoint: Path
+    key: str  # short hash of the checkpoint's sha256, its run name and the settings
+    json: Path  # <out>/.analysis_parts/<run>-<8 hex of the checkpoint's resolved path>.json: rows and key
+    npz: Path  # the same name, .npz: the ERF maps
+
+
+def part_of(path: Path, out: Path, settings: dict) -> Part:
+    key = short_hash({"sha256": weights.file_sha256(path), "run": run_name(path), "settings": settings})
+    stem = f"{run_name(path)}-{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]}"
+    return Part(path, key, out / PARTS / f"{stem}.json", out / PARTS / f"{stem}.npz")
+
+
+def load_part(part: Part) -> dict | None:
+    """The part's {"scales", "branches", "erf": rows, "maps": {key: (H, W)}}, or None when it is not done
+    for these settings (missing, another key, or unreadable: then it is computed again)."""
+    import numpy as np
+
+    try:
+        record = json.loads(part.json.read_text(encoding="utf-8"))
+        if record.get("key") != part.key:
+            return None
+        with np.load(part.npz) as arrays:
+            maps = {name: arrays[name] for name in arrays.files}
+        return {"scales": record["scales"], "branches": record["branches"], "erf": record["erf"], "maps": maps}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return None
+
+
+def save_part(part: Part, result: dict) -> None:
+    """The maps, then the rows and key: the JSON, written last, marks the part done. An older JSON is removed
+    first, so a kill in between never pairs it with these maps."""
+    part.json.unlink(missing_ok=True)
+    io.write_npz(part.npz, **result["maps"])
+    io.write_json(part.json, {"key": part.key, "checkpoint": str(part.checkpoint),
+                              **{kind: result[kind] for kind in ("scales", "branches", "erf")}})
+
+
+def assemble(out: Path, results: list[dict]) -> dict[str, Path]:
+    """The four files from `results` (finished parts, in the order given), under a lock on the folder."""
     files = {"scales": out / SCALES_CSV, "branches": out / BRANCHES_CSV, "erf": out / ERF_CSV, "maps": out / ERF_NPZ}
-    io.write_csv(files["scales"], scale_rows, SCALE_COLUMNS)
-    io.write_csv(files["branches"], branch_rows, BRANCH_COLUMNS)
-    io.write_csv(files["erf"], erf_rows, ERF_COLUMNS)
-    io.write_npz(files["maps"], **maps)
+    with io.file_lock(out / PARTS):
+        for kind, columns in (("scales", SCALE_COLUMNS), ("branches", BRANCH_COLUMNS), ("erf", ERF_COLUMNS)):
+            io.write_csv(files[kind], [row for r in results for row in r[kind]], columns)
+        io.write_npz(files["maps"], **{name: m for r in results for name, m in r["maps"].items()})
     return files
+
+
+def remove_leftovers(out: Path) -> None:
+    """Temporary files of writes a kill interrupted (io.atomic_open's `.<name>.<random>.tmp`)."""
+    with io.file_lock(out / PARTS):
+        for tmp in [*out.glob(".analysis_*.tmp"), *(out / PARTS).glob(".*.tmp")]:
+            tmp.unlink(missing_ok=True)
 
 
 def analyze_one(path: Path, scales: Sequence[float], erf_images: int, images: int | None, device: str | None,

@@ -3,7 +3,6 @@ matrices (eval_images.npz)."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -92,20 +91,13 @@ def write_eval_files(out: Path, record: dict, matrix, per_image: list, classes: 
 
 
 def open_checkpoint(path: Path, overrides: dict) -> tuple[RunConfig, dict]:
-    """(the run's config with `overrides` applied, the checkpoint's dict). The dataset and its root
-    default to the checkpoint's; a new --dataset without --data-root does not inherit the old root."""
-    from ksac_cli.config import from_dict, merged
+    """(the run's config with `overrides` applied, the checkpoint's dict): `config.resolve_eval_config`
+    (the dataset and its root default to the checkpoint's; the weights are the checkpoint's)."""
+    from ksac_cli.config.load import resolve_eval_config
     from ksac_cli.engine.checkpoint import load_checkpoint
 
     state = load_checkpoint(path)
-    saved = merged(state["config"], {"model": {"pretrained": False, "backbone_weights": None}})  # weights: the checkpoint's
-    dataset_changed = overrides.get("data", {}).get("dataset") not in (None, saved.get("data", {}).get("dataset"))
-    if dataset_changed and overrides["data"].get("data_root") is None:
-        saved["data"]["data_root"] = None
-    cfg: RunConfig = from_dict(RunConfig, merged(saved, overrides), where=f"{path} (config)")
-    if cfg.eval.output_stride is not None:
-        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, output_stride=cfg.eval.output_stride))
-    return cfg, state
+    return resolve_eval_config(state["config"], overrides, where=f"{path} (config)"), state
 
 
 def trained_model(cfg: RunConfig, state: dict, path: Path, num_classes: int):

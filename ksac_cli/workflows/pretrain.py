@@ -18,10 +18,11 @@ from ksac_cli import io
 from ksac_cli.config import RunConfig, SyntheticConfig, to_dict
 from ksac_cli.engine.checkpoint import load_checkpoint
 from ksac_cli.engine.rundir import last_checkpoint
-from ksac_cli.engine.run import EventFn, train_run
+from ksac_cli.engine.run import EventFn
 from ksac_cli.env import provenance
 from ksac_cli.errors import KsacError
 from ksac_cli.weights import BACKBONE_PREFIX, sha256_of
+from ksac_cli.workflows.train import train
 
 NEUTRAL_HEAD = "pointwise"
 
@@ -48,11 +49,11 @@ def backbone_state(model_state: dict[str, torch.Tensor]) -> dict[str, torch.Tens
 
 def pretrain(cfg: RunConfig, out: Path, command: list[str], resume: bool = True, force: bool = False,
              on_event: EventFn | None = None) -> dict:
-    """Train `cfg` (resuming), then write the backbone of its final checkpoint to `out` and the provenance
-    JSON to `out` with suffix .json. Returns the provenance record."""
+    """Train `cfg` (resuming; `force` starts over, as in `workflows.train.train`), then write the backbone of
+    its final checkpoint to `out` and the provenance JSON to `out` with suffix .json. Returns the record."""
     check_pretraining_setup(cfg)
     started = time.perf_counter()
-    summary = train_run(cfg, resume, force, on_event)
+    summary = train(cfg, resume, force, on_event)
     checkpoint = load_checkpoint(last_checkpoint(Path(summary["run_dir"])))
     buffer = BytesIO()
     torch.save(backbone_state(checkpoint["model"]), buffer)

@@ -12,6 +12,9 @@ def report(results: str | Path = "results", out: str | Path | None = None):
     from ksac_cli.report.document import make_report
 
     results = Path(results)
+    if results.is_file():
+        raise KsacError(f"--results: {results} is a file; give the FOLDER that holds ablation.csv, profile.csv, "
+                        f"analysis_*.csv (e.g. {results.parent})")
     if not results.is_dir():
         raise KsacError(f"--results: folder {results} does not exist; run ksac ablate or ksac profile first")
     return make_report(results, Path(out) if out else results)

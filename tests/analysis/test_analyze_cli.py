@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,28 @@ def test_scale_one_is_ksac_eval(runs, analysed):
         assert maps["ksac/model"].shape == (64, 64)  # the training crop
         assert maps["ksac/head"].shape == (4, 4)  # its feature map at output stride 16
         assert maps["aspp/model"].sum() > 0
+
+
+def test_a_rerun_skips_the_models_done_and_a_changed_setting_recomputes(runs, analysed, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(analysed, out)
+    checkpoints = [a for r in runs.values() for a in ("--checkpoint", str(r / "checkpoints/last.pt"))]
+    same = ksac("analyze", *checkpoints, "--scales", "0.5,1.0,1.5", "--erf-images", "2", "--out", str(out))
+    assert same.returncode == 0, same.stderr[-2000:]
+    assert "skipped 2 of 2 models: already analysed with the same checkpoint and settings" in same.stdout
+    assert "[1/2]" not in same.stdout and "[2/2]" not in same.stdout
+    for name in ("analysis_scales.csv", "analysis_branches.csv", "analysis_erf.csv"):
+        assert (out / name).read_bytes() == (analysed / name).read_bytes()
+    with np.load(out / "analysis_erf.npz") as again, np.load(analysed / "analysis_erf.npz") as first:
+        assert again.files == first.files and all(np.array_equal(again[k], first[k]) for k in first.files)
+
+    changed = ksac("analyze", *checkpoints, "--scales", "1.0", "--erf-images", "0", "--out", str(out))
+    assert changed.returncode == 0, changed.stderr[-2000:]
+    assert "skipped" not in changed.stdout and "[1/2]" in changed.stdout and "[2/2]" in changed.stdout
+    assert [(r["run"], float(r["scale"])) for r in rows(out / "analysis_scales.csv")] == [(h, 1.0) for h in runs]
+    assert rows(out / "analysis_erf.csv") == []
+    with np.load(out / "analysis_erf.npz") as maps:
+        assert maps.files == []
 
 
 def test_report_adds_the_analysis_section(analysed, tmp_path):

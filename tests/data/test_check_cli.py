@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from layouts import make_voc, palette_png
 from PIL import Image
 
@@ -53,3 +54,17 @@ def test_every_planted_problem_is_named_with_its_file(tmp_path):
         assert any(p["path"].endswith(path) and problem in p["problem"] for p in problems), path
         assert path.split("/")[-1] in proc.stderr
     assert "5 problems in voc trainval" in proc.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--dataset", "voc"], "--data-root: dataset 'voc' needs --data-root"),
+    (["--dataset", "coco"], "--dataset: 'coco' is not allowed; expected one of: synthetic, voc"),
+    (["--workers", "-1"], "--workers: -1 must be >= 0"),
+])
+def test_errors_name_the_flags_not_the_config_keys(tmp_path, args, message):
+    proc = subprocess.run([sys.executable, "-m", "ksac_cli", "data", "check", *args, "--out", str(tmp_path / "r.json")],
+                          capture_output=True, text=True, timeout=120)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and len(errors) == 1, proc.stderr
+    assert message in errors[0] and "data." not in errors[0], errors[0]
+    assert not (tmp_path / "r.json").exists()

@@ -24,6 +24,7 @@ def test_logged_lr_follows_poly_with_warmup_and_bf16_trains_on_cpu(tmp_path, tin
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     # the lr used by step i (1-based): warm-up 0.002, 0.004, then 0.004 * (1 - (i - 1) / 5) ** 0.9
     expected = [0.002, 0.004, 0.004 * 0.6 ** 0.9, 0.004 * 0.4 ** 0.9, 0.004 * 0.2 ** 0.9]
+    assert records[0]["lr"] == 0.004 / 2  # exactly: the warm-up's first step is lr / warmup_iters, not 0
     assert [r["lr"] for r in records] == pytest.approx(expected, rel=1e-9)
     assert all(np.isfinite(r["loss"]) for r in records)
     assert "amp: bf16" in (run / "config.yaml").read_text() and "optimizer: adamw" in (run / "config.yaml").read_text()

@@ -1,6 +1,8 @@
 """TensorBoard events of `ksac train` and `ksac ablate`, read back with TensorBoard's own reader
-(EventAccumulator): the same numbers as metrics.jsonl / eval.jsonl, each step once after a kill and a resume,
-one named run with hyper-parameters per ablation cell, and nothing changed without the package."""
+(EventAccumulator) and, for what `tensorboard --logdir` shows, its multiplexer and hparams plugin backend:
+the same numbers as metrics.jsonl / eval.jsonl, each step once after a kill and a resume, one run per
+ablation cell named by the cell, the compared hyper-parameters listed first, and nothing changed without
+the package."""
 
 from __future__ import annotations
 
@@ -11,9 +13,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from tensorboard import context
+from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from tensorboard.plugins.hparams import plugin_data_pb2
+from tensorboard.plugins import base_plugin
+from tensorboard.plugins.hparams import api_pb2, backend_context, get_experiment, plugin_data_pb2
 from tiny_run import ksac, write_tiny_recipe
+
+from ksac_cli.engine.tensorboard import TensorBoardLog
 
 
 def events(folder: Path) -> EventAccumulator:
@@ -32,6 +39,22 @@ def hparams(acc: EventAccumulator) -> dict:
     return {k: v.string_value or v.number_value for k, v in info.hparams.items()}
 
 
+def tensorboard_view(logdir: Path) -> tuple[list[str], list[str]]:
+    """What `tensorboard --logdir <logdir>` shows: its run names, and the HPARAMS tab's hyper-parameters in
+    the plugin's order (its GetExperiment answer, from the same backend the dashboard asks)."""
+    mux = plugin_event_multiplexer.EventMultiplexer()
+    mux.AddRunsFromDirectory(str(logdir))
+    mux.Reload()
+    tb = base_plugin.TBContext(logdir=str(logdir), multiplexer=mux,
+                               data_provider=data_provider.MultiplexerDataProvider(mux, str(logdir)))
+    experiment = get_experiment.Handler(context.RequestContext(), backend_context.Context(tb), "",
+                                        api_pb2.GetExperimentRequest()).run()
+    return sorted(mux.Runs()), [info.name for info in experiment.hparam_infos]
+
+
+COMPARED_FIRST = ["head", "merge", "rates", "seed"]  # the plugin sorts the flagged ones by name
+
+
 @pytest.fixture(scope="module")
 def recipe(tmp_path_factory, synth_root) -> Path:
     return write_tiny_recipe(tmp_path_factory.mktemp("tb") / "tiny.yaml", synth_root, iters=4, save_every=2)
@@ -41,7 +64,7 @@ def test_events_hold_the_logged_numbers(recipe, tmp_path):
     run = tmp_path / "run"
     proc = ksac("train", "--recipe", str(recipe), "--run-dir", str(run), "--eval-every", "2")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    acc = events(run / "tb")
+    acc = events(run)
     logged = jsonl(run / "metrics.jsonl")
     loss = acc.Scalars("train/loss")
     assert [e.step for e in loss] == [r["iteration"] for r in logged] == [1, 2, 3, 4]
@@ -67,23 +90,40 @@ def test_a_killed_and_resumed_run_logs_each_step_once(recipe, tmp_path):
     killed = subprocess.run([sys.executable, "-m", "ksac_cli", *args], capture_output=True, text=True, timeout=300,
                             env={**os.environ, "KSAC_FAULT": "step@4=kill"})  # after step 4, before its log line
     assert killed.returncode == -9, killed.stderr[-2000:]
-    assert [e.step for e in events(run / "tb").Scalars("train/loss")] == [1, 2, 3]  # 3 was logged, then lost
+    assert [e.step for e in events(run).Scalars("train/loss")] == [1, 2, 3]  # 3 was logged, then lost
     resumed = ksac(*args)
     assert resumed.returncode == 0 and "at iteration 2" in resumed.stdout, resumed.stderr[-2000:]
-    loss = events(run / "tb").Scalars("train/loss")
+    loss = events(run).Scalars("train/loss")
     assert [e.step for e in loss] == [1, 2, 3, 4]  # step 3 of the killed process purged, written again
     assert [e.value for e in loss] == pytest.approx([r["loss"] for r in jsonl(run / "metrics.jsonl")], rel=1e-6)
 
 
-def test_each_ablation_cell_is_one_named_run_with_hparams(recipe, tmp_path):
+def test_each_ablation_cell_is_one_run_named_by_its_cell_with_the_compared_hparams_first(recipe, tmp_path):
     grid = tmp_path / "grid"
     proc = ksac("ablate", "--recipe", str(recipe), "--head", "aspp", "--head", "ksac", "--rates", "1,2", "--seeds", "1",
                 "--iters", "2", "--out", str(grid), "--results", str(tmp_path / "a.csv"))
     assert proc.returncode == 0, proc.stderr[-2000:]
-    runs = sorted(p.parent.name for p in grid.glob("*/tb"))  # `tensorboard --logdir grid` names each by its cell
-    assert runs == ["mobilenetv2_035_aspp_r1-2_os16_seed0", "mobilenetv2_035_ksac-concat_r1-2_os16_seed0"]
-    heads = {name: hparams(events(grid / name / "tb"))["head"] for name in runs}
+    cells = sorted(p.name for p in grid.iterdir() if p.is_dir())
+    assert cells == ["mobilenetv2_035_aspp_r1-2_os16_seed0", "mobilenetv2_035_ksac-concat_r1-2_os16_seed0"]
+    runs, order = tensorboard_view(grid)
+    assert runs == cells  # `tensorboard --logdir runs/ablate/<grid>` names each run by its cell
+    assert order[:4] == COMPARED_FIRST and {"amp", "backbone", "batch_size", "crop_size", "dataset"} <= set(order[4:])
+    heads = {name: hparams(events(grid / name))["head"] for name in runs}
     assert heads == {runs[0]: "aspp", runs[1]: "ksac"}
+
+
+def test_the_hparams_tab_lists_the_compared_settings_first(tmp_path):
+    """Two runs written by TensorBoardLog, read by the hparams plugin: head, merge, rates and seed lead,
+    whatever their names sort as among the shared settings."""
+    for seed, head in enumerate(("aspp", "ksac")):
+        log = TensorBoardLog(tmp_path / f"{head}_seed{seed}", "model: {}", 0)
+        log.close({"amp": "off", "backbone": "mobilenetv2_035", "batch_size": 2, "crop_size": 64,
+                   "dataset": "synthetic", "head": head, "rates": "6,12,18", "merge": "-" if head == "aspp" else "sum",
+                   "seed": seed}, {"miou": 0.5, "best_miou": None})
+    runs, order = tensorboard_view(tmp_path)
+    assert runs == ["aspp_seed0", "ksac_seed1"]
+    assert order == [*COMPARED_FIRST, "amp", "backbone", "batch_size", "crop_size", "dataset"]
+    assert hparams(events(tmp_path / "ksac_seed1"))["merge"] == "sum"
 
 
 HIDDEN = "import sys; sys.modules['tensorboard'] = None; from ksac_cli.cli.main import main; main()"
@@ -98,4 +138,5 @@ def test_without_the_package_runs_are_unchanged_and_the_flag_says_how_to_install
     assert 'pip install -e ".[tensorboard]"' in asked.stderr and not (tmp_path / "asked").exists()
     plain = run_hidden("train", "--recipe", str(recipe), "--run-dir", str(tmp_path / "plain"), "--iters", "2")
     assert plain.returncode == 0, plain.stderr[-2000:]
-    assert (tmp_path / "plain/checkpoints/last.pt").is_file() and not (tmp_path / "plain/tb").exists()
+    assert (tmp_path / "plain/checkpoints/last.pt").is_file()
+    assert not list((tmp_path / "plain").glob("events.out.tfevents.*"))

@@ -168,6 +168,23 @@ def test_no_resume_needs_force(tmp_path, tiny_recipe):
     assert (run / "eval_images.npz").is_file() and (run / "samples" / "index.json").is_file()  # the new run's
 
 
+def test_force_alone_deletes_the_previous_run_and_starts_over_saying_so(tmp_path, tiny_recipe):
+    run = tmp_path / "run"
+    recipe = str(tiny_recipe(iters=2))
+    assert ksac("train", "--recipe", recipe, "--run-dir", str(run)).returncode == 0
+    (run / "events.out.tfevents.1.stale").write_text("TensorBoard events of the first run")
+    (run / "notes.txt").write_text("the user's own file")
+    proc = ksac("train", "--recipe", recipe, "--run-dir", str(run), "--force")
+    assert proc.returncode == 0, proc.stderr
+    assert f"--force: removed the previous run in {run}; starting over" in proc.stdout
+    assert "resuming" not in proc.stdout and "2 iterations in" in proc.stdout  # trained from iteration 0
+    assert [json.loads(line)["iteration"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    assert not (run / "events.out.tfevents.1.stale").exists() and (run / "notes.txt").is_file()
+    # --force on an empty run directory: nothing to remove, nothing said
+    proc = ksac("train", "--recipe", recipe, "--run-dir", str(tmp_path / "new"), "--force")
+    assert proc.returncode == 0 and "--force" not in proc.stdout
+
+
 @pytest.mark.parametrize("args,message", [
     (["train", "--recipe", "{bad_recipe}"], "model: unknown key(s) colour; allowed keys: backbone"),
     (["train", "--recipe", "{recipe}", "--amp", "fp8"], "--amp: 'fp8' is not allowed; expected one of: off, bf16, fp16"),

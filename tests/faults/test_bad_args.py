@@ -1,13 +1,19 @@
-"""Every command with bad arguments: wrong types, out-of-range values, missing files, unknown names. Each
-must exit 2 with ONE line that names the option and what is allowed, no traceback, nothing written.
+"""Every command with bad arguments: wrong types, out-of-range values, missing files, unknown names, output
+places that cannot be written. Each must exit 2 with ONE line that names the option and what is allowed
+(or the path at fault), no traceback, nothing written.
 
-Every case runs in CI: the arguments are checked before torch is imported, so each case costs a CLI
-start (about 0.3 s), except the few whose check needs a dataset reader."""
+Every case of CASES runs in CI: the arguments are checked before torch is imported, so each case costs a
+CLI start (about 0.3 s), except the few whose check needs a dataset reader. Of UNWRITABLE, CI runs the
+"file where a folder should be" cases; KSAC_FAULTS_FULL=1 adds the /proc ones (Linux only)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from faultkit import assert_clean_failure, run
+from faultkit import assert_clean_failure, ci_or_full, run
+
+FILE = str(Path(__file__).resolve())  # a regular file: no folder can be made under it
 
 # (command + arguments, fragments the one error line must hold); {tmp} is the test's folder
 CASES = [
@@ -62,17 +68,50 @@ CASES = [
     (["data", "check", "--dataset", "coco"], ["'coco'", "synthetic"]),
     (["data", "check", "--dataset", "voc", "--data-root", "{tmp}/nowhere"], ["{tmp}/nowhere"]),
     (["data", "frobnicate"], ["No such command", "frobnicate"]),
+    (["data", "check", "--dataset", "voc"], ["--data-root: dataset 'voc' needs --data-root"]),
+    # recipes by name
+    (["train", "--recipe", "quik"], ["--recipe: no recipe named 'quik' (did you mean quick?)", "paper_params, "]),
+    (["profile", "--recipe", "paper_parms"], ["no recipe named 'paper_parms' (did you mean paper_params?)"]),
 ]
+
+# every command that writes, given an output place that cannot be written: {file} is a regular file
+SYNTH = ["--train", "1", "--val", "1", "--size", "64"]
+UNWRITABLE = [
+    (["data", "synth", "--out", "{file}/sub", *SYNTH], ["--out: cannot make the folder {file}/sub", "{file} is a file, not a folder"]),
+    (["data", "synth", "--out", "{file}", *SYNTH], ["--out: cannot make the folder {file}", "is a file, not a folder"]),
+    (["data", "synth", "--out", "{tmp}/s", "--figure", "{file}/f.png", *SYNTH], ["--figure: cannot make the folder {file}"]),
+    (["data", "check", "--out", "{file}/sub/r.json"], ["--out: cannot make the folder {file}/sub", "{file} is a file"]),
+    (["train", "--run-dir", "{file}/sub"], ["--run-dir: cannot make the folder {file}/sub", "{file} is a file, not a folder"]),
+    (["eval", "--checkpoint", "{file}", "--save-predictions", "{file}/preds"], ["--save-predictions: cannot make the folder {file}/preds"]),
+    (["eval", "--checkpoint", "{file}", "--out", "{file}/sub/eval.json"], ["--out: cannot make the folder {file}/sub"]),
+    (["ablate", "--out", "{file}/sub"], ["--out: cannot make the folder {file}/sub", "{file} is a file"]),
+    (["ablate", "--results", "{file}/sub/"], ["--results: cannot make the folder {file}/sub", "{file} is a file"]),
+    (["ablate", "--emit-jobs", "{file}/jobs.sh"], ["--emit-jobs: cannot make the folder {file}", "is a file"]),
+    (["report", "--results", "{tmp}", "--out", "{file}/sub"], ["--out: cannot make the folder {file}/sub", "{file} is a file"]),
+    (["profile", "--out", "{file}/sub/p.csv"], ["--out: cannot make the folder {file}/sub", "{file} is a file"]),
+    (["pretrain", "--run-dir", "{file}/sub"], ["--run-dir: cannot make the folder {file}/sub"]),
+    (["pretrain", "--run-dir", "{tmp}/run", "--out", "{file}/sub/b.pt"], ["--out: cannot make the folder {file}/sub"]),
+    (["data", "synth", "--out", "/proc/ksac", *SYNTH], ["--out: cannot make the folder /proc/ksac"]),
+    (["train", "--run-dir", "/proc/ksac"], ["--run-dir: cannot make the folder /proc/ksac"]),
+    (["eval", "--checkpoint", "{file}", "--save-predictions", "/proc/ksac"], ["--save-predictions: cannot make the folder /proc/ksac"]),
+    (["ablate", "--results", "/proc/ksac/"], ["--results: cannot make the folder /proc/ksac"]),
+    (["report", "--results", "{tmp}", "--out", "/proc/ksac"], ["--out: cannot make the folder /proc/ksac"]),
+    (["profile", "--out", "/proc/ksac/p.csv"], ["--out: cannot make the folder /proc/ksac"]),
+    (["pretrain", "--run-dir", "/proc/ksac"], ["--run-dir: cannot make the folder /proc/ksac"]),
+]
+CASES += ci_or_full(UNWRITABLE, ci=[c for c in UNWRITABLE if "/proc" not in " ".join(c[0])])
 
 
 @pytest.mark.parametrize("args,fragments", CASES, ids=[" ".join(c[0]) for c in CASES])
 def test_bad_arguments_exit_2_with_one_line(args, fragments, tmp_path):
-    args = [a.format(tmp=tmp_path) for a in args]
-    if args[0] in ("train", "ablate") and "--run-dir" not in args:
-        args += ["--run-dir", str(tmp_path / "run")] if args[0] == "train" else ["--out", str(tmp_path / "cells")]
-    if args[0] == "ablate":
+    args = [a.format(tmp=tmp_path, file=FILE) for a in args]
+    if args[0] == "train" and "--run-dir" not in args:
+        args += ["--run-dir", str(tmp_path / "run")]
+    if args[0] == "ablate" and "--out" not in args:
+        args += ["--out", str(tmp_path / "cells")]
+    if args[0] == "ablate" and "--results" not in args:
         args += ["--results", str(tmp_path / "a.csv")]
     proc = run(*args)
-    assert_clean_failure(proc, 2, *[f.format(tmp=tmp_path) for f in fragments])
+    assert_clean_failure(proc, 2, *[f.format(tmp=tmp_path, file=FILE) for f in fragments])
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert not written, written

@@ -138,19 +138,31 @@ def test_rate_24_table_per_head(full):
     assert ksac["verdict"] == verdict_of(low, high, "with rate 24", "without rate 24")
 
 
-def test_report_leads_with_the_verdicts_and_prints_no_nan(full):
-    _, out, report = full
+def test_report_opens_with_one_compact_verdict_table_and_prints_no_nan(full):
+    cells, out, report = full
     md = (out / "report.md").read_text()
     headings = re.findall(r"^## (.+)$", md, flags=re.M)
     assert headings[0] == "Verdicts"
     verdicts = md.split("## Verdicts", 1)[1].split("\n## ", 1)[0]
-    assert "**KSAC better** — mIoU, mobilenetv2_050 OS16 rates 6,12,18: KSAC (concat) vs ASPP" in verdicts
-    assert "t over 3 seeds" in verdicts
+    assert not re.search(r"^- ", verdicts, flags=re.M)  # no bullets repeating one sentence per comparison
+    tables = re.findall(r"(?:^\|.*\|\n)+", verdicts, flags=re.M)
+    assert len(tables) == 1  # ONE table, then the long tables follow
+    lines = tables[0].splitlines()
+    assert lines[0] == "| comparison | metric | Δ (points) | 95% CI | verdict |"
+    delta, low, high = expected_t(cells, ("ksac", "6,12,18"), ("aspp", "6,12,18"))
+    assert (f"| mobilenetv2_050 OS16 rates 6,12,18: KSAC (concat) vs ASPP | mIoU | {delta:.2f} | "
+            f"{fmt(low, high)} (t, 3 seeds) | KSAC better |") in lines
+    assert len(lines) == 2 + 4 + 4 * 3  # header, rule; 4 comparisons x (mIoU + 3 sizes)
+    assert [line.split(" | ")[1] for line in lines[2:6]] == ["mIoU"] * 4  # mIoU first
+    assert headings.index("KSAC vs ASPP: mIoU") == 1
+    table = pd.read_csv(out / "report_verdicts.csv")
+    assert list(table.columns) == ["comparison", "metric", "Δ (points)", "95% CI", "verdict"] and len(table) == 16
     for path in [out / "report.md", *out.glob("report_*.csv"), *out.glob("report_*.tex")]:
         assert not re.search(r"\bnan\b", path.read_text(), flags=re.I), path
     size = pd.read_csv(out / "report_size.csv", keep_default_na=False)
     assert (size[size["model"].str.startswith("ASPP")]["small vs ASPP"] == "").all()  # empty, not nan
-    assert (out / "qualitative.png").stat().st_size > 1000 and "](qualitative.png)" in md
+    for name in ("qualitative_mobilenetv2_050_os16_r6-12-18.png", "qualitative_mobilenetv2_050_os16_r6-12-18-24.png"):
+        assert (out / name).stat().st_size > 1000 and f"]({name})" in md
     assert "run directory missing" not in md
 
 
@@ -171,6 +183,10 @@ def test_one_seed_verdict_rests_on_the_bootstrap(tmp_path):
     assert c.verdict == "KSAC better (1 seed, over images only)"
     line = compare.comparison_table([c], "KSAC", "ASPP").iloc[0]
     assert line["95% CI of Δ (t, seeds)"] == "-"
+    row = compare.verdict_row(c)  # the verdict table names the interval it rests on
+    boot = c.per_seed[0][1]
+    assert row["95% CI"] == f"{fmt(boot.low, boot.high)} (bootstrap over images, 1 seed)"
+    assert row["verdict"] == "KSAC better"
 
 
 def test_run_directories_gone_every_other_number_is_made(tmp_path):
@@ -184,7 +200,7 @@ def test_run_directories_gone_every_other_number_is_made(tmp_path):
         f"s{s} run directory missing" for s in range(3))
     md = (tmp_path / "out" / "report.md").read_text()
     not_made = md.split("## Not made", 1)[1]
-    assert "run directory missing" in not_made and "qualitative.png" in not_made
+    assert "run directory missing" in not_made and "qualitative_*.png" in not_made
     assert not re.search(r"\bnan\b", md, flags=re.I)
     assert any("qualitative" in m for m in report.missing)
 
