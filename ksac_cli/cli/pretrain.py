@@ -11,6 +11,7 @@ from ksac_cli.cli import options, output
 from ksac_cli.cli.train import FORCE_HELP, RESUME_HELP, TrainDisplay
 from ksac_cli.config import RunConfig, resolve_run_config, to_dict
 from ksac_cli.config.load import run_dir_of
+from ksac_cli.config.schema import check_pretraining_setup
 
 
 @options.takes(options.MODEL, options.RUN, options.TRAIN_ONLY)
@@ -37,6 +38,7 @@ def pretrain(
         output.print_config("ksac pretrain", to_dict(cfg), to_dict(RunConfig()),
                             options.given(overrides, options.MODEL, options.RUN, options.TRAIN_ONLY), "recipe")
         return
+    check_pretraining_setup(cfg)  # before anything is created
     options.writable_folder(run_dir_of(cfg), "--run-dir")
     target = run_dir_of(cfg) / "backbone.pt"
     if out:

@@ -309,3 +309,20 @@ def expand_models(base: ModelConfig, axes: dict[str, tuple]) -> list[ModelConfig
         if cfg not in out:
             out.append(cfg)
     return out
+
+
+# ---- ksac pretrain -----------------------------------------------------------------------------------
+
+NEUTRAL_HEAD = "pointwise"
+
+
+def check_pretraining_setup(cfg: RunConfig) -> None:
+    """The head is the neutral one, and built-in data is drawn with a seed the experiments do not use."""
+    if cfg.model.head != NEUTRAL_HEAD:
+        raise KsacError(f"model.head: ksac pretrain trains the backbone with the neutral head {NEUTRAL_HEAD!r} "
+                        f"(a 1x1 projection) so that neither compared head is favoured; got {cfg.model.head!r}")
+    experiments_seed = SyntheticConfig().seed
+    if cfg.data.dataset == "synthetic" and cfg.data.synthetic.seed == experiments_seed:
+        raise KsacError(f"data.synthetic.seed: {experiments_seed} is the seed of the built-in dataset that ksac "
+                        f"train and ksac ablate train and evaluate on; pretrain on another seed (the recipe "
+                        f"pretrain_quick uses 1) so that no pretraining image is one of theirs")

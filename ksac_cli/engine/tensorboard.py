@@ -98,10 +98,12 @@ def mark_compared(experiment) -> None:
     TensorBoard's hparams plugin orders the columns by (not differs, name) and shows the first ones (its
     backend_context._sort_and_reduce_to_hparams_limit); unmarked, the settings every cell shares (amp,
     backbone, batch_size, ...) came first and the compared ones were hidden until ticked."""
-    from tensorboard.plugins.hparams import plugin_data_pb2
+    import importlib  # the optional [tensorboard] extra, reached only when `available()`: not a base dependency
+
+    HParamsPluginData = importlib.import_module("tensorboard.plugins.hparams.plugin_data_pb2").HParamsPluginData
 
     plugin = experiment.value[0].metadata.plugin_data
-    data = plugin_data_pb2.HParamsPluginData.FromString(plugin.content)
+    data = HParamsPluginData.FromString(plugin.content)
     for info in data.experiment.hparam_infos:
         info.differs = info.name in COMPARED
     plugin.content = data.SerializeToString()

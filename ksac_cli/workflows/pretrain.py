@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 
 from ksac_cli import io
-from ksac_cli.config import RunConfig, SyntheticConfig, to_dict
+from ksac_cli.config import RunConfig, to_dict
+from ksac_cli.config.schema import check_pretraining_setup
 from ksac_cli.engine.checkpoint import load_checkpoint
 from ksac_cli.engine.rundir import last_checkpoint
 from ksac_cli.engine.run import EventFn
@@ -24,19 +25,6 @@ from ksac_cli.errors import KsacError
 from ksac_cli.weights import BACKBONE_PREFIX, sha256_of
 from ksac_cli.workflows.train import train
 
-NEUTRAL_HEAD = "pointwise"
-
-
-def check_pretraining_setup(cfg: RunConfig) -> None:
-    """The head is the neutral one, and built-in data is drawn with a seed the experiments do not use."""
-    if cfg.model.head != NEUTRAL_HEAD:
-        raise KsacError(f"model.head: ksac pretrain trains the backbone with the neutral head {NEUTRAL_HEAD!r} "
-                        f"(a 1x1 projection) so that neither compared head is favoured; got {cfg.model.head!r}")
-    experiments_seed = SyntheticConfig().seed
-    if cfg.data.dataset == "synthetic" and cfg.data.synthetic.seed == experiments_seed:
-        raise KsacError(f"data.synthetic.seed: {experiments_seed} is the seed of the built-in dataset that ksac "
-                        f"train and ksac ablate train and evaluate on; pretrain on another seed (the recipe "
-                        f"pretrain_quick uses 1) so that no pretraining image is one of theirs")
 
 
 def backbone_state(model_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
