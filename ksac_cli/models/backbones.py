@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ksac_cli.errors import KsacError, unknown_name
+from ksac_cli.weights import BACKBONE_PREFIX
 from ksac_cli.weights import resolve as resolve_weights
 
 # toolkit name -> timm model name. The MobileNetV2 widths below 1.0 are for CPU-sized experiments.
@@ -91,7 +92,7 @@ def load_backbone_weights(body: nn.Module, path: str | Path) -> None:
             state = state[key]
     if not isinstance(state, dict):
         raise KsacError(f"--backbone-weights: {path} holds a {type(state).__name__}, expected a state dict")
-    prefixes = ("module.", "backbone.body.", "body.")
+    prefixes = ("module.", BACKBONE_PREFIX, "body.")  # BACKBONE_PREFIX: a whole DeepLab checkpoint
     cleaned = {}
     for key, value in state.items():
         for prefix in prefixes:

@@ -26,7 +26,6 @@ from ksac_cli.weights import BACKBONE_PREFIX, sha256_of
 from ksac_cli.workflows.train import train
 
 
-
 def backbone_state(model_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The backbone's entries of a DeepLab state dict, keyed as `Backbone.body` names them."""
     state = {k[len(BACKBONE_PREFIX):]: v for k, v in model_state.items() if k.startswith(BACKBONE_PREFIX)}
