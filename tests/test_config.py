@@ -92,6 +92,8 @@ def test_profile_grid_expansion():
     ("train: {lr: 1E3}", "lr", 1000.0),
     ("train: {lr: 2}", "lr", 2.0),
     ("train: {iters: 10}", "iters", 10),
+    ("train: {iters: 0100}", "iters", 100),  # YAML 1.1: octal 64
+    ("train: {iters: 0x10}", "iters", 16),
     ("train: {deterministic: True}", "deterministic", True),
     ("train: {deterministic: FALSE}", "deterministic", False),
     ("model: {decoder: true}", "decoder", True),
@@ -104,6 +106,16 @@ def test_recipes_are_read_with_yaml_1_2_booleans_and_floats(tmp_path, text, key,
     section = text.split(":")[0]
     value = getattr(getattr(cfg, section), key)
     assert value == expected and type(value) is type(expected)
+
+
+@pytest.mark.parametrize("text", ["12:30", "1_000"])
+def test_yaml_1_1_integers_are_not_read_as_numbers(tmp_path, text):
+    """YAML 1.1 read 12:30 as the base-60 number 750 and 1_000 as 1000; in YAML 1.2 both are strings, so
+    the recipe is refused with the value instead of silently training 750 iterations."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"train: {{iters: {text}}}\n")
+    with pytest.raises(KsacError, match=f"train.iters: .*'{text}'"):
+        resolve_run_config(str(recipe))
 
 
 @pytest.mark.parametrize("word", ["on", "yes", "no", "y", "n", "off"])

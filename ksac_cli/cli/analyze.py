@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ksac_cli.cli import output
+from ksac_cli.cli import options, output
 from ksac_cli.config import check_choice, check_device, parse_floats
 from ksac_cli.errors import KsacError
 
@@ -54,6 +54,7 @@ def analyze(
     for path in checkpoint or []:
         if not path.is_file():
             raise KsacError(f"checkpoint {path} does not exist")
+    options.writable_folder(out, "--out")  # before any model is analysed, not after the first one
     from ksac_cli.workflows import analyze as workflow  # torch: imported once the flags are known to be good
 
     paths = checkpoint or workflow.checkpoints_of(ablation)

@@ -31,18 +31,29 @@ class RecipeLoader(yaml.SafeLoader):
     """PyYAML's safe loader with YAML 1.2's (core schema) booleans and floats, so a recipe reads as people
     mean it: only true/false (True, TRUE, False, FALSE) are booleans, so `amp: off` is the string 'off'
     (YAML 1.1 made off/on/yes/no/y/n booleans); and 1e-4, 1.0e-4, .5, 1E3 are numbers (YAML 1.1 needs a dot
-    and a signed exponent: '1e-4' stayed a string). Integers, nulls and the rest are PyYAML's."""
+    and a signed exponent: '1e-4' stayed a string); integers are decimal, 0o17 or 0x1F (YAML 1.1 read
+    `iters: 0100` as octal 64 and `12:30` as the base-60 number 750, and dropped underscores). Nulls and the
+    rest are PyYAML's."""
 
 
-_BOOL, _FLOAT = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:float"
-RecipeLoader.yaml_implicit_resolvers = {  # a copy without YAML 1.1's bool and float rules
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_BOOL, _FLOAT)]
+_BOOL, _FLOAT, _INT = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:float", "tag:yaml.org,2002:int"
+RecipeLoader.yaml_implicit_resolvers = {  # a copy without YAML 1.1's bool, float and int rules
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_BOOL, _FLOAT, _INT)]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 RecipeLoader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 RecipeLoader.add_implicit_resolver(_FLOAT, re.compile(r"""^(?:
     [-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?  # 1.5, 1., .5, 1.0e-4
     |[-+]?[0-9]+[eE][-+]?[0-9]+                          # 1e-4, 1E3 (a plain 10 stays an integer)
     |[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""", re.X), list("-+0123456789."))
+RecipeLoader.add_implicit_resolver(_INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789"))
+
+
+def _yaml_1_2_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    text = loader.construct_scalar(node)
+    return int(text, 0) if text[:2] in ("0o", "0x") else int(text, 10)  # 0100 is one hundred
+
+
+RecipeLoader.add_constructor(_INT, _yaml_1_2_int)
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

@@ -100,7 +100,7 @@ def clutter(rng: np.random.Generator, size: int) -> np.ndarray:
                   width=int(rng.integers(1, 5)))
     for _ in range(int(rng.integers(0, 4))):
         x0, y0 = rng.uniform(0, size, 2)
-        rx, ry = rng.uniform(2, 0.06 * size, 2)
+        rx, ry = rng.uniform(2, max(2.0, 0.06 * size), 2)  # radii of 2 px at least (size 32: 0.06 * 32 < 2)
         draw.ellipse([x0 - rx, y0 - ry, x0 + rx, y0 + ry], fill=1)
     return np.asarray(canvas, dtype=bool)
 

@@ -63,7 +63,7 @@ def load_checkpoint(path: str | Path, for_resume: bool = False) -> dict[str, Any
     except Exception as e:  # truncated zip, pickle garbage, wrong file type: all mean "unreadable"
         reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
         raise KsacError(f"checkpoint {path} is truncated or corrupted ({reason}); "
-                        f"use another checkpoint or start over with --no-resume --force") from None
+                        f"use another checkpoint or start over with --force") from None
     if not isinstance(state, dict):
         raise KsacError(f"checkpoint {path} holds a {type(state).__name__}, not a ksac checkpoint")
     required = REQUIRED + (RESUME_REQUIRED if for_resume else ())

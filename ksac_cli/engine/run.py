@@ -115,7 +115,7 @@ def restore(t: Training, run_dir: Path, emit: EventFn) -> Progress:
     changed = rundir.resume_conflicts(saved, t.config_dict)
     if changed:
         raise KsacError(f"{run_dir} holds a run of another configuration ({'; '.join(changed)}); use another "
-                        f"--run-dir, or --no-resume --force to start over there")
+                        f"--run-dir, or --force to start over there")
     load_model_state(t.model, state["model"], path)
     t.optimizer.load_state_dict(state["optimizer"])
     t.scheduler.load_state_dict(state["scheduler"])

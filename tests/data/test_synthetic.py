@@ -94,3 +94,11 @@ def test_colour_does_not_tell_the_classes_apart(sample):
     assert acc < max(0.2 + 0.07, majority + 0.05), (acc, majority)  # chance is 1/5
     coded_acc, _ = accuracy(coded=True)
     assert coded_acc > 0.8  # the same classifier does see colour when colour carries the class
+
+
+def test_the_smallest_allowed_size_generates(tmp_path):
+    """`ksac data synth --size 32` (the minimum the config accepts) once crashed drawing the clutter's
+    ellipses (radius range 2 .. 0.06 * 32 = 1.92 px)."""
+    folder = generate(tmp_path / "s32", SyntheticConfig(train=12, val=4, size=32, seed=0), workers=1)
+    masks = sorted(folder.rglob("*.png"))
+    assert masks and all(Image.open(p).size == (32, 32) for p in masks)

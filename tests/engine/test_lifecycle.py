@@ -325,7 +325,7 @@ def resumes(life, tmp_path_factory) -> dict:
 @pytest.mark.parametrize("case", list(REFUSED))
 def test_resume_with_another_configuration_is_refused_and_touches_nothing(resumes, case):
     """The same command with settings changed, in a run directory stopped at iteration 2: exit 2, one line
-    naming each changed key (old -> new) and suggesting another --run-dir or --no-resume --force, no
+    naming each changed key (old -> new) and suggesting another --run-dir or --force, no
     traceback, and every file of the run directory byte for byte and mtime for mtime as before. One case
     changes a data and a model key at once (each section must be compared), the other the learning rate:
     resuming with another lr silently trains a run that matches neither configuration.
@@ -337,7 +337,7 @@ def test_resume_with_another_configuration_is_refused_and_touches_nothing(resume
     assert f"{run} holds a run of another configuration" in line, line
     for change in REFUSED[case][1]:
         assert change in line, (change, line)
-    assert "--run-dir" in line and "--no-resume --force" in line, line
+    assert "--run-dir" in line and "or --force to start over" in line, line
     assert after == before
 
 

@@ -89,6 +89,8 @@ UNWRITABLE = [
     (["ablate", "--emit-jobs", "{file}/jobs.sh"], ["--emit-jobs: cannot make the folder {file}", "is a file"]),
     (["report", "--results", "{tmp}", "--out", "{file}/sub"], ["--out: cannot make the folder {file}/sub", "{file} is a file"]),
     (["profile", "--out", "{file}/sub/p.csv"], ["--out: cannot make the folder {file}/sub", "{file} is a file"]),
+    # checked before the first model is analysed (the checkpoint here is not even read)
+    (["analyze", "--checkpoint", "{file}", "--out", "{file}/sub"], ["--out: cannot make the folder {file}/sub", "{file} is a file"]),
     (["pretrain", "--run-dir", "{file}/sub"], ["--run-dir: cannot make the folder {file}/sub"]),
     (["pretrain", "--run-dir", "{tmp}/run", "--out", "{file}/sub/b.pt"], ["--out: cannot make the folder {file}/sub"]),
     (["data", "synth", "--out", "/proc/ksac", *SYNTH], ["--out: cannot make the folder /proc/ksac"]),

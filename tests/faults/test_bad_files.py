@@ -24,7 +24,7 @@ def test_a_damaged_checkpoint_is_named_on_resume_and_on_eval(trained, damage):
     data = last.read_bytes()
     last.write_bytes({"truncated": data[: len(data) // 2], "garbage": b"\x00not a checkpoint" * 50, "empty": b""}[damage])
     proc = run("train", "--recipe", str(recipe), "--run-dir", str(run_dir), "--iters", "3")
-    assert_clean_failure(proc, 2, f"checkpoint {last} is truncated or corrupted", "--no-resume --force")
+    assert_clean_failure(proc, 2, f"checkpoint {last} is truncated or corrupted", "start over with --force")
     proc = run("eval", "--checkpoint", str(last))
     assert_clean_failure(proc, 2, f"checkpoint {last} is truncated or corrupted")
 
