@@ -111,9 +111,9 @@ def mark_compared(experiment) -> None:
 
 def hparams_of(cfg) -> dict:
     """The settings an ablation varies (COMPARED, first) or a reader compares, as TensorBoard
-    hyper-parameters (scalars/str)."""
+    hyper-parameters (scalars/str; the seed a str, so the table shows "1", not "1.0000")."""
     m, t = cfg.model, cfg.train
     return {"head": m.head, "rates": ",".join(map(str, m.rates)), "merge": m.merge if m.head == "ksac" else "-",
-            "seed": t.seed, "backbone": m.backbone, "output_stride": m.output_stride, "decoder": m.decoder,
+            "seed": str(t.seed), "backbone": m.backbone, "output_stride": m.output_stride, "decoder": m.decoder,
             "dataset": cfg.data.dataset, "crop_size": cfg.data.crop_size, "iters": t.iters,
             "batch_size": t.batch_size, "optimizer": t.optimizer, "lr": t.lr, "amp": t.amp}

@@ -110,6 +110,7 @@ def test_each_ablation_cell_is_one_run_named_by_its_cell_with_the_compared_hpara
     assert order[:4] == COMPARED_FIRST and {"amp", "backbone", "batch_size", "crop_size", "dataset"} <= set(order[4:])
     heads = {name: hparams(events(grid / name))["head"] for name in runs}
     assert heads == {runs[0]: "aspp", runs[1]: "ksac"}
+    assert hparams(events(grid / runs[0]))["seed"] == "0"  # a label, shown as 0, not as the number 0.0000
 
 
 def test_the_hparams_tab_lists_the_compared_settings_first(tmp_path):
