@@ -8,11 +8,14 @@ logging, checkpoints: everything but evaluation), its steady-state images/s meas
 each finished step, after `--warmup` steps; against a bare loop (forward, cross-entropy, backward, SGD
 step of the recipe's optimizer) that trains the same model on one batch of the same shape already in memory.
 eval: `ksac eval` on the val split (reading, metrics, files) against bare forward passes of the same
-model on batches of the same shape already in memory.
+model on batches of the same shape already in memory. The object-size maps are read from the dataset's
+`.size_maps/` (the training run's final evaluation made them), as at every evaluation but the first.
+`--only eval` times evaluation alone, of a checkpoint trained for 2 untimed steps (the weights change
+what is predicted, not how long it takes); `--only train` training alone.
 Toolkit and bare runs alternate, `--rounds` of each, and the medians are compared. (They are not
 interleaved step by step: the toolkit's loader workers would then prepare its batches while the bare step
 runs, hiding their cost.)
-Writes results/bench_train.csv: what, toolkit_images_per_s, bare_images_per_s, ratio.
+Writes results/bench_train.csv: what, toolkit_images_per_s, bare_images_per_s, ratio, device, recipe.
 """
 
 from __future__ import annotations
@@ -122,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="alternating toolkit/bare rounds; medians kept")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--workers", type=int, default=None, help="loader worker processes [default: the recipe's]")
+    parser.add_argument("--only", choices=("train", "eval"), default=None, help="time one part [default: both]")
     parser.add_argument("--out", type=Path, default=Path("results/bench_train.csv"))
     args = parser.parse_args(argv)
 
@@ -130,24 +134,30 @@ def main(argv: list[str] | None = None) -> int:
     device = resolve_device(args.device)
     num_classes = len(datasets_for(cfg)[0].classes)
     model_cfg = dataclasses.replace(cfg.model, num_classes=num_classes, pretrained=False, backbone_weights=None)
-    results = {"train": ([], []), "eval": ([], [])}
+    parts = ("train", "eval") if args.only is None else (args.only,)
+    results = {what: ([], []) for what in parts}
     train_step = bare_train_step(model_cfg, cfg, device)
     forward = bare_forward(model_cfg, device, cfg.eval.batch_size, cfg.data.synthetic.size)
     eval_warmup = max(1, args.warmup // cfg.eval.batch_size)
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
+        if "train" not in parts:  # a checkpoint to evaluate: two untimed steps
+            short = dataclasses.replace(cfg.train, iters=2, save_every=2, log_every=1, warmup_iters=0)
+            toolkit_train(dataclasses.replace(cfg, train=short), run_dir, 0)
         for round_ in range(args.rounds):
-            results["train"][0].append(toolkit_train(cfg, run_dir, args.warmup))
-            results["train"][1].append(bare_rate(train_step, device, cfg.train.batch_size, args.iters - args.warmup,
-                                                 args.warmup))
-            toolkit, batches = toolkit_eval(run_dir / "checkpoints" / "last.pt", device, Path(tmp) / "eval.json",
-                                            eval_warmup)
-            results["eval"][0].append(toolkit)
-            results["eval"][1].append(bare_rate(forward, device, cfg.eval.batch_size, batches - eval_warmup,
-                                                eval_warmup))
-            print(f"round {round_ + 1}: train {results['train'][0][-1]:.2f} vs bare {results['train'][1][-1]:.2f} "
-                  f"images/s; eval {results['eval'][0][-1]:.2f} vs bare {results['eval'][1][-1]:.2f} images/s",
-                  flush=True)
+            if "train" in parts:
+                results["train"][0].append(toolkit_train(cfg, run_dir, args.warmup))
+                results["train"][1].append(bare_rate(train_step, device, cfg.train.batch_size,
+                                                     args.iters - args.warmup, args.warmup))
+            if "eval" in parts:
+                toolkit, batches = toolkit_eval(run_dir / "checkpoints" / "last.pt", device, Path(tmp) / "eval.json",
+                                                eval_warmup)
+                results["eval"][0].append(toolkit)
+                results["eval"][1].append(bare_rate(forward, device, cfg.eval.batch_size, batches - eval_warmup,
+                                                    eval_warmup))
+            line = "; ".join(f"{what} {results[what][0][-1]:.2f} vs bare {results[what][1][-1]:.2f} images/s "
+                             f"({results[what][0][-1] / results[what][1][-1]:.3f})" for what in parts)
+            print(f"round {round_ + 1}: {line}", flush=True)
     name = device_name(device)
     rows = []
     for what, (toolkit, bare) in results.items():

@@ -122,7 +122,8 @@ def evaluate(model: nn.Module, batches: Iterable, num_classes: int, device: torc
 def per_image_counts(pred: torch.Tensor, masks: torch.Tensor, sizes: torch.Tensor | None,
                      num_classes: int) -> torch.Tensor:
     """(B, len(GROUPS), K, K) pixel counts [image, size group, true, predicted] of a batch, in ONE
-    bincount: the group of a pixel is its image's index * len(GROUPS) + its size group (255 ignored)."""
+    bincount (`confusion_counts`): the group of a pixel is its image's index * len(GROUPS) + its size group
+    (255 ignored)."""
     b = pred.shape[0]
     image = torch.arange(b, device=pred.device).view(b, 1, 1) * len(GROUPS)  # (B, 1, 1)
     groups = image + (0 if sizes is None else sizes.to(pred.device, torch.int64))  # (B, H, W)

@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ksac_cli.data import WithObjectSizes, collate, collate_by_size
+from ksac_cli.data.objects import SizeMapCache, cache_folder
 from ksac_cli.engine.sampler import ResumableSampler, SeededSamples
 from ksac_cli.errors import KsacError
 
@@ -62,11 +63,13 @@ class SizeGroupedBatches:
             yield from group
 
 
-def eval_loader(dataset: Dataset, batch_size: int, workers: int, rank: int = 0, world_size: int = 1) -> SizeGroupedBatches:
+def eval_loader(dataset: Dataset, batch_size: int, workers: int, rank: int = 0, world_size: int = 1,
+                cache_sizes: bool = True) -> SizeGroupedBatches:
     """Rank r evaluates samples r, r+W, r+2W, ...: every sample exactly once across ranks (no padding).
-    Batches carry each image's object-size map (for the per-size IoU), made in the workers; a loader batch
-    whose images differ in size is split into one Batch per size."""
-    dataset = WithObjectSizes(dataset)
+    Batches carry each image's object-size map (for the per-size IoU), made in the workers, and with
+    `cache_sizes` kept beside the dataset's masks for the next evaluation (`data.objects.SizeMapCache`);
+    a loader batch whose images differ in size is split into one Batch per size."""
+    dataset = WithObjectSizes(dataset, SizeMapCache(cache_folder(dataset) if cache_sizes else None))
     shard = dataset if world_size == 1 else Subset(dataset, list(range(rank, len(dataset), world_size)))
     return SizeGroupedBatches(DataLoader(shard, batch_size=batch_size, shuffle=False, num_workers=workers,
                                          collate_fn=collate_by_size, worker_init_fn=ignore_interrupts))

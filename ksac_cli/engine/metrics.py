@@ -35,21 +35,27 @@ class ConfusionMatrix:
 
 def confusion_counts(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX,
                      groups: torch.Tensor | None = None, num_groups: int = 1) -> torch.Tensor:
-    """(num_groups, K, K) pixel counts [g, true, predicted], in ONE bincount: `groups` (same shape, values
-    in [0, num_groups)) splits the pixels, for example by the size of the object they belong to."""
+    """(num_groups, K, K) pixel counts [g, true, predicted], in ONE bincount over every pixel: `groups` (same
+    shape, values in [0, num_groups)) splits the pixels, for example by the size of the object they belong
+    to; an ignored pixel counts in an extra true class K that is dropped. No boolean indexing to select
+    the kept pixels (on the CPU that made evaluation's counting about 5x slower), and 32-bit indices where
+    the bins fit."""
     if pred.shape != target.shape or (groups is not None and groups.shape != target.shape):
         raise ValueError(f"prediction {tuple(pred.shape)}, target {tuple(target.shape)} and groups "
                          f"{None if groups is None else tuple(groups.shape)} differ in shape")
     k = num_classes
-    keep = target != ignore_index
-    t = target[keep].to(torch.int64)
-    p = pred[keep].to(torch.int64)
-    if t.numel() and (int(t.max()) >= k or int(t.min()) < 0):
+    bins = num_groups * (k + 1) * k
+    dtype = torch.int32 if bins < 2**31 else torch.int64
+    ignored = target == ignore_index
+    true = target.to(dtype).masked_fill(ignored, 0)  # a new tensor: the target stays as it is
+    if true.numel() and any(v < 0 or v >= k for v in map(int, torch.aminmax(true))):
         raise ValueError(f"target labels must be in [0, {k}) or {ignore_index}")
-    index = t * k + p
+    true.masked_fill_(ignored, k)  # the extra true class of the ignored pixels
+    index = true * k + pred.to(dtype)
     if groups is not None:
-        index += groups[keep].to(torch.int64) * (k * k)
-    return torch.bincount(index, minlength=num_groups * k * k).reshape(num_groups, k, k)
+        index += groups.to(dtype) * ((k + 1) * k)
+    counts = torch.bincount(index.reshape(-1), minlength=bins).view(num_groups, k + 1, k)
+    return counts[:, :k].contiguous()
 
 
 def metrics_from_matrix(mat: torch.Tensor) -> dict:
