@@ -33,7 +33,8 @@ import torch.nn.functional as F
 
 from ksac_cli import io
 from ksac_cli.config import resolve_run_config
-from ksac_cli.env import device_name, resolve_device
+from ksac_cli.engine.evaluate import autocast
+from ksac_cli.env import device_name, resolve_amp, resolve_device
 from ksac_cli.measure.latency import time_calls
 from ksac_cli.models import build_model
 from ksac_cli.workflows.evaluate import evaluate_checkpoint
@@ -69,20 +70,28 @@ def bare_rate(call, device: torch.device, items_per_call: int, runs: int, warmup
 
 def bare_train_step(model_cfg, cfg, device: torch.device):
     """A plain step: forward, cross-entropy, backward, the recipe's optimizer (SGD or AdamW) on one batch of
-    the training shape already in memory; no data loading, no logging, no checkpoints."""
+    the training shape already in memory; no data loading, no logging, no checkpoints. With the recipe's
+    `freeze_backbone` (the quick recipe) the backbone is frozen the plain way too: no gradients, eval mode."""
     torch.manual_seed(0)
     model = build_model(model_cfg).to(device).train()
+    if cfg.train.freeze_backbone:
+        model.backbone.requires_grad_(False)
+        model.backbone.eval()
+    params = [p for p in model.parameters() if p.requires_grad]
     if cfg.train.optimizer == "adamw":
-        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+        optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     else:
-        optimizer = torch.optim.SGD(model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum,
+        optimizer = torch.optim.SGD(params, lr=cfg.train.lr, momentum=cfg.train.momentum,
                                     weight_decay=cfg.train.weight_decay)
     batch, crop = cfg.train.batch_size, cfg.data.crop_size
     images = torch.randn(batch, 3, crop, crop, device=device)
     masks = torch.randint(0, model_cfg.num_classes, (batch, crop, crop), device=device)
 
+    amp = resolve_amp(cfg.train.amp, device)  # the recipe's --amp as `ksac train` resolves it
+
     def step():
-        loss = F.cross_entropy(model(images), masks, ignore_index=255)
+        with autocast(device, amp):
+            loss = F.cross_entropy(model(images).float(), masks, ignore_index=255)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -91,14 +100,15 @@ def bare_train_step(model_cfg, cfg, device: torch.device):
     return step
 
 
-def bare_forward(model_cfg, device: torch.device, batch: int, size: int):
+def bare_forward(model_cfg, device: torch.device, batch: int, size: int, amp: str = "off"):
     """A plain inference call on one batch of the val shape already in memory (logits only)."""
     model = build_model(model_cfg).to(device).eval()
     images = torch.randn(batch, 3, size, size, device=device)
 
     def forward():
         with torch.inference_mode():
-            model(images)
+            with autocast(device, amp):
+                model(images)
 
     return forward
 
@@ -137,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     parts = ("train", "eval") if args.only is None else (args.only,)
     results = {what: ([], []) for what in parts}
     train_step = bare_train_step(model_cfg, cfg, device)
-    forward = bare_forward(model_cfg, device, cfg.eval.batch_size, cfg.data.synthetic.size)
+    forward = bare_forward(model_cfg, device, cfg.eval.batch_size, cfg.data.synthetic.size,
+                           resolve_amp(cfg.train.amp, device))
     eval_warmup = max(1, args.warmup // cfg.eval.batch_size)
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
