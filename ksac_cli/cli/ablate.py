@@ -20,7 +20,7 @@ def ablate(
     seeds: Annotated[Optional[int], typer.Option("--seeds", help="Seeds per cell: the recipe's seed, seed+1, ... [default: 3, the fewest that give a confidence interval worth reading].")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="FOLDER of the cells' run directories [default: runs/ablate/<recipe name>].")] = None,
     results: Annotated[str, typer.Option("--results", help="The results: the CSV file the rows are added to (one per cell and seed; safe to share between processes); " + options.FILE_OR_FOLDER.format(name="ablation.csv") + " (the folder ksac report --results reads).")] = "results/ablation.csv",
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the grid, each model's parameters and MACs and a time estimate from a short measured step; train nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the grid with each model's parameters and MACs at once, then time one training step per distinct model (the seeds of a cell share it; one untimed warm-up step per backbone and crop) and print the time estimates; train nothing.")] = False,
     emit_jobs: Annotated[Optional[str], typer.Option("--emit-jobs", help="Write a shell script (this FILE) with one self-contained command per cell (for SLURM arrays, Kubernetes jobs, ...) and run nothing; the cells add their rows to the same --results CSV safely.")] = None,
     cell: Annotated[Optional[str], typer.Option("--cell", help="Run only the cell of this name (what --emit-jobs writes).")] = None,
     print_config: options.PrintConfig = False,
@@ -60,16 +60,7 @@ def ablate(
         return
 
     if dry_run:
-        rows, total = [], 0.0
-        for cell in cells:
-            plan = workflow.plan_cell(cell)
-            total += plan["estimate_s"]
-            rows.append([cell.name, f"{plan['params_total'] / 1e6:.3f}", f"{plan['params_head'] / 1e6:.3f}",
-                         f"{plan['gmacs_total']:.2f}", f"{plan['seconds_per_step']:.2f}", f"{plan['estimate_s'] / 60:.1f}"])
-        output.table(f"ksac ablate --dry-run: {len(cells)} cells in {folder} (crop {base.data.crop_size}, "
-                     f"{base.train.iters} iterations each)",
-                     ["cell", "params (M)", "head (M)", "GMACs", "s/step", "est. minutes"], rows)
-        output.info(f"estimated training time {total / 60:.1f} min (evaluation not included); nothing was run")
+        dry_run_plan(cells, folder, base)
         return
 
     options.writable_folder(folder, "--out")
@@ -90,6 +81,36 @@ def ablate(
         output.error(f"cell {r.cell} failed: {r.error}")
     if failed:
         raise typer.Exit(1)
+
+
+def dry_run_plan(cells, folder: Path, base: RunConfig) -> None:
+    """--dry-run: the grid with each model's parameters and MACs at once (counted, nothing trained), then one
+    timed training step per distinct model (the seeds of a cell share it), a line each, then the estimates."""
+    from ksac_cli.workflows import ablate as workflow
+
+    settings = workflow.dry_run_settings(cells)
+    measures = workflow.dry_run_measures(settings)
+    rows = []
+    for c in cells:
+        m = measures[c.name]
+        rows.append([c.name, f"{m['params_total'] / 1e6:.3f}", f"{m['params_head'] / 1e6:.3f}",
+                     f"{m['gmacs_total']:.2f}", f"{m['gmacs_head']:.2f}"])
+    output.table(f"ksac ablate --dry-run: {len(cells)} cells in {folder} (crop {base.data.crop_size}, "
+                 f"{base.train.iters} iterations each)", ["cell", "params (M)", "head (M)", "GMACs", "head GMACs"], rows)
+
+    def on_setting(i: int, n: int, name: str) -> None:
+        output.info(f"timing one training step {i + 1}/{n}: {name}")
+
+    steps = workflow.dry_run_steps(settings, progress=on_setting)
+    rows, total = [], 0.0
+    for setting, seconds in zip(settings, steps):
+        estimate = seconds * setting.train.iters * len(setting.cells)
+        total += estimate
+        rows.append([setting.name, len(setting.cells), f"{seconds:.2f}", f"{setting.train.batch_size / seconds:.1f}",
+                     f"{estimate / 60:.1f}"])
+    output.table(f"time estimate: a measured step (batch {base.train.batch_size}) x {base.train.iters} iterations x seeds",
+                 ["model", "seeds", "s/step", "images/s", "est. minutes"], rows)
+    output.info(f"estimated training time {total / 60:.1f} min (evaluation not included); nothing was run")
 
 
 def _pct(value) -> str:

@@ -1,4 +1,4 @@
-"""`ksac profile`: parameters, MACs and latency of ASPP vs KSAC models."""
+"""`ksac profile`: parameters, MACs, latency and training-step time of ASPP vs KSAC models."""
 
 from __future__ import annotations
 
@@ -15,10 +15,16 @@ from ksac_cli.config import ProfileConfig, resolve_profile, to_dict
 PROFILE = (
     options.Flag("profile.size", int, "Square input side in pixels [default: 513]."),
     options.Flag("profile.num_classes", int, "Number of classes of the classifier [default: 21]."),
-    options.Flag("profile.batch_size", int, "Images per forward pass [default: 1]."),
-    options.Flag("profile.runs", int, "Timed forward passes per model, after warm-up [default: 10]."),
-    options.Flag("profile.warmup", int, "Untimed warm-up passes [default: 3]."),
+    options.Flag("profile.batch_size", int, "Images per forward pass (and training step) [default: 1]."),
+    options.Flag("profile.runs", int, "Timed forward passes per model, after warm-up, and as many training steps "
+                                      "with --train-step [default: 10]."),
+    options.Flag("profile.warmup", int, "Untimed warm-up passes (and steps) [default: 3]."),
     options.Flag("profile.latency", bool, "Time the forward pass (median, p90, images/s) [default: on]."),
+    options.Flag("profile.train_step", bool, "Also time the training step of the whole model, the one ksac train "
+                 "runs (engine/train.py): forward, cross-entropy on random masks, backward and an SGD update (momentum "
+                 "0.9) of every parameter, on --batch-size images, in every timing variant: median and p90 ms and "
+                 "images/s, the train_* columns [default: off]. At batch 1 the image-pooling branch keeps its "
+                 "BatchNorm in eval mode (one image gives it one value per channel; ksac train refuses batch 1).", name="--train-step"),
     options.Flag("profile.device", str, "auto (cuda when present, else cpu), cpu, cuda or cuda:N."),
     options.Flag("profile.channels_last", bool, "Also time every model in channels_last memory format.", name="--channels-last"),
     options.Flag("profile.amp", list[str], "Also time under autocast (repeatable): bf16 (CPU or CUDA), fp16 (CUDA)."),
@@ -35,8 +41,9 @@ def profile(
     recipe: Annotated[Optional[str], typer.Option("--recipe", help="A YAML recipe of grids and settings, or the name of one in recipes/ (e.g. paper_params) [default: none: the defaults below]. A grid flag replaces the recipe's grids with one grid. " + options.RECIPE_RULE)] = None,
     print_config: options.PrintConfig = False,
 ) -> None:
-    """Count parameters (total, backbone, head, decoder) and multiply-accumulates, and time the forward pass,
-    for the cross product of --backbone x --head x --rates x --merge x --output-stride.
+    """Count parameters (total, backbone, head, decoder) and multiply-accumulates, and time the forward pass
+    (and with --train-step the training step: forward, backward, optimizer update), for the cross product of
+    --backbone x --head x --rates x --merge x --output-stride.
 
     MACs come from fvcore, which counts ONE fused multiply-add as ONE flop: its "flops" are MACs, and the
     gmacs_* columns are 1e9 multiply-adds for one image. Default grid: mobilenetv2, aspp and ksac, rates
@@ -80,5 +87,9 @@ def profile(
             columns += ["% of peak"]
             for line, r in zip(table, rows):
                 line += [f"{100 * r.share_of_peak:.1f} (of {r.peak_gflops_per_s:.0f})"]
+    if cfg.train_step:
+        columns += ["train ms median", "train ms p90", "train images/s"]
+        for line, r in zip(table, rows):
+            line += [f"{r.train_ms_median:.1f}", f"{r.train_ms_p90:.1f}", f"{r.train_images_per_s:.2f}"]
     output.table(f"ksac profile: {cfg.size}x{cfg.size}, batch {cfg.batch_size}, {rows[0].device}", columns, table)
     output.info(f"wrote {cfg.out}" + (f" and {Path(cfg.out).with_suffix('.md')}" if any(r.head == "ksac" for r in rows) else ""))

@@ -223,7 +223,7 @@ class ProfileGrid:
 
 @dataclass(frozen=True)
 class ProfileConfig:
-    """`ksac profile`: parameters, MACs and latency for every model of one or more grids."""
+    """`ksac profile`: parameters, MACs, latency and training-step time for every model of one or more grids."""
 
     grids: tuple[ProfileGrid, ...] = (ProfileGrid(),)
     size: int = 513  # square input side, pixels
@@ -232,6 +232,7 @@ class ProfileConfig:
     runs: int = 10  # timed forward passes per model
     warmup: int = 3
     latency: bool = True
+    train_step: bool = False  # also time the training step: forward, loss, backward, optimizer update
     device: str = "auto"  # auto: cuda when present, else cpu
     out: str = "results/profile.csv"
     # execution variants, timed for every model (their cross product): memory format, autocast, torch.compile

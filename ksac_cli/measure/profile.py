@@ -1,18 +1,23 @@
-"""One row of `ksac profile`: parameters, MACs and latency of one model. The dataclass IS the CSV schema."""
+"""One row of `ksac profile`: parameters, MACs, latency and training-step time of one model. The dataclass IS
+the CSV schema."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
-from ksac_cli.config import ModelConfig, format_rates
+from ksac_cli.config import ModelConfig, TrainConfig, format_rates
 from ksac_cli.env import device_name
 from ksac_cli.engine.evaluate import AUTOCAST_DTYPES
-from ksac_cli.measure.latency import measure_latency
+from ksac_cli.engine.train import build_optimizer
+from ksac_cli.measure.latency import Latency, measure_latency
 from ksac_cli.measure.macs import count_macs
 from ksac_cli.measure.params import model_parameters
+from ksac_cli.measure.step import measure_train_step, random_batch
 from ksac_cli.models import build_model
 
 
@@ -42,6 +47,9 @@ class ProfileRow:
     gflops_per_s: float | None  # 2 * MACs * batch / median time: what the model achieves
     peak_gflops_per_s: float | None  # a large matmul of the same dtype on the same device (--peak)
     share_of_peak: float | None  # gflops_per_s / peak_gflops_per_s
+    train_ms_median: float | None  # --train-step: ms of one training step (forward, loss, backward, SGD update)
+    train_ms_p90: float | None  # ms; these three are empty without --train-step
+    train_images_per_s: float | None  # batch / train_ms_median
     device: str
 
 
@@ -51,23 +59,25 @@ BASELINE = (False, "off", False)  # (channels_last, amp, compile): eager float32
 
 def profile_model(cfg: ModelConfig, size: int, batch_size: int, device: torch.device, latency: bool,
                   runs: int, warmup: int, variants: tuple[tuple[bool, str, bool], ...] = (BASELINE,),
-                  peaks: dict[str, float] | None = None) -> list[ProfileRow]:
-    """Build `cfg`, count its parameters and MACs (batch 1), and time it (batch `batch_size`) in every
-    variant (channels_last, amp, compile); one row per variant. `peaks`: matmul GFLOP/s per amp mode."""
+                  peaks: dict[str, float] | None = None, train_step: bool = False) -> list[ProfileRow]:
+    """Build `cfg`, count its parameters and MACs (batch 1), and time its forward pass (`latency`) and its
+    training step (`train_step`) at batch `batch_size` in every variant (channels_last, amp, compile); one
+    row per variant. `peaks`: matmul GFLOP/s per amp mode."""
     model = build_model(cfg).to(device).eval()
     params = model_parameters(model)
     macs = count_macs(model, torch.randn(1, 3, size, size, device=device))
     rows = []
     for channels_last, amp, compiled in variants:
-        timing = None
-        if latency:
-            x = torch.randn(batch_size, 3, size, size, device=device)
-            runnable = model
-            if channels_last:
-                runnable, x = model.to(memory_format=torch.channels_last), x.to(memory_format=torch.channels_last)
+        timing = step = None
+        if latency or train_step:
+            x, masks = random_batch(batch_size, size, cfg.num_classes, device, channels_last)
+            runnable = model.to(memory_format=torch.channels_last) if channels_last else model
             if compiled:
                 runnable = torch.compile(runnable)
-            timing = measure_latency(runnable, x, runs, warmup, amp)
+            if latency:
+                timing = measure_latency(runnable, x, runs, warmup, amp)
+            if train_step:
+                step = time_training_step(model, runnable, x, masks, runs, warmup, amp)
             model.to(memory_format=torch.contiguous_format)
         gflops = None if timing is None else 2 * macs["total"] * batch_size / (timing.ms_median / 1000.0) / 1e9
         peak = (peaks or {}).get(amp)
@@ -88,6 +98,24 @@ def profile_model(cfg: ModelConfig, size: int, batch_size: int, device: torch.de
             gflops_per_s=None if gflops is None else round(gflops, 3),
             peak_gflops_per_s=None if peak is None else round(peak, 2),
             share_of_peak=None if gflops is None or peak is None else round(gflops / peak, 6),
+            train_ms_median=None if step is None else round(step.ms_median, 3),
+            train_ms_p90=None if step is None else round(step.ms_p90, 3),
+            train_images_per_s=None if step is None else round(step.images_per_s, 3),
             device=device_name(device),
         ))
     return rows
+
+
+def time_training_step(model: nn.Module, runnable: nn.Module, images: torch.Tensor, masks: torch.Tensor,
+                       runs: int, warmup: int, amp: str) -> Latency:
+    """`measure.step.measure_train_step` of `runnable` (the model, or it compiled) with every parameter
+    trained by the schema's default optimizer (`TrainConfig`: SGD, momentum 0.9, weight decay on convolution
+    weights); then the weights and BatchNorm statistics are put back and the model is left in eval mode, so
+    every variant measures the same model."""
+    saved = copy.deepcopy(model.state_dict())
+    optimizer = build_optimizer(model, TrainConfig())
+    try:
+        return measure_train_step(runnable, images, masks, optimizer, amp, runs, warmup)
+    finally:
+        model.load_state_dict(saved)
+        model.eval()

@@ -1,34 +1,94 @@
-"""The training step as a benchmark (`ksac ablate --dry-run`'s time estimate): random images and masks of
-the training crop, one untimed warm-up step, then the median of the timed ones."""
+"""The training step as a benchmark: the project's own step (`engine.train.train_step`: forward, cross-entropy,
+backward, optimizer update) on random images and masks, warmed up, the device synchronised, repeated.
+`ksac profile --train-step` reports its median and p90; `ksac ablate --dry-run` estimates a run's training
+time from it."""
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
-import time
 
 import torch
+from torch import nn
 
 from ksac_cli.config import ModelConfig, TrainConfig
+from ksac_cli.engine.run import amp_scaler
 from ksac_cli.engine.train import build_optimizer, freeze_backbone, train_mode, train_step
 from ksac_cli.env import resolve_amp
+from ksac_cli.errors import KsacError
+from ksac_cli.measure.latency import Latency, percentile, time_calls
 from ksac_cli.models import build_model
+from ksac_cli.models.layers import ImagePooling
+
+
+def random_batch(batch_size: int, size: int, num_classes: int, device: torch.device,
+                 channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (B, 3, S, S) from a standard normal and masks (B, S, S) of class indices in [0, num_classes)."""
+    images = torch.randn(batch_size, 3, size, size, device=device)
+    if channels_last:
+        images = images.to(memory_format=torch.channels_last)
+    masks = torch.randint(0, num_classes, (batch_size, size, size), device=device)
+    return images, masks
+
+
+def measure_train_step(model: nn.Module, images: torch.Tensor, masks: torch.Tensor,
+                       optimizer: torch.optim.Optimizer, amp: str = "off", runs: int = 10, warmup: int = 3,
+                       frozen_backbone: bool = False) -> Latency:
+    """Wall time of `train_step` (forward under autocast when `amp` is bf16/fp16, loss, backward, `optimizer`
+    step; fp16 with a gradient scaler, as in `ksac train`): `warmup` untimed steps (the first also makes the
+    optimizer's state and, compiled, the compilation), then `runs` timed ones, the device synchronised after
+    each; images/s = batch / median time. The model is left in train mode, updated warmup + runs times.
+
+    One image (batch 1): `ksac train` refuses it, since BatchNorm cannot compute batch statistics from one
+    value per channel, which is what the image-pooling branch's BatchNorm gets (the pooled 1x1 map of one
+    image; PyTorch raises). That branch (`ImagePooling`) is then kept in eval mode, its BatchNorm using its
+    running statistics, as benchmarks/bench_heads.py does: the branch is a global average and a 1x1
+    convolution on a 1x1 map, a negligible share of the step, and it still gets its gradients and update.
+    Every other BatchNorm trains on the batch's statistics."""
+    train_mode(model, frozen_backbone)
+    if images.shape[0] == 1:
+        for module in model.modules():
+            if isinstance(module, ImagePooling):
+                module.eval()
+    scaler = amp_scaler(amp, images.device)
+    try:
+        times = time_calls(lambda: train_step(model, images, masks, optimizer, scaler, amp), images.device,
+                           runs, warmup)
+    except ValueError as e:  # BatchNorm on a 1x1 map of one image, deeper in the model
+        if "Expected more than 1 value per channel" not in str(e):
+            raise
+        side = images.shape[-1]
+        raise KsacError(f"training step at batch {images.shape[0]}, {side}x{side}: a BatchNorm of the model sees "
+                        f"one value per channel ({e}); use a larger --size or --batch-size 2 or more") from None
+    median = statistics.median(times)
+    return Latency(median, percentile(times, 90), images.shape[0] / (median / 1000.0), runs)
 
 
 def seconds_per_step(model_cfg: ModelConfig, train_cfg: TrainConfig, crop: int, device: torch.device,
-                     repeats: int = 3) -> float:
-    """Median seconds of one optimizer step (forward, backward, update) of `train_cfg.batch_size` crops."""
-    model = build_model(model_cfg).to(device)
+                     runs: int = 1, warmup: int = 1) -> float:
+    """Median seconds of one training step of a freshly built `model_cfg` as `train_cfg` trains it: its batch
+    size of random `crop` x `crop` images, optimizer, amp (auto resolved as `ksac train` does) and frozen
+    backbone; the model's weights are random (neither downloaded nor loaded: they do not change the time).
+    What it depends on, and nothing else (not the seed, the learning rate or the schedule), is
+    `step_setting`. `warmup` untimed steps, then the median of `runs` timed ones."""
+    model = build_model(without_weights(model_cfg)).to(device)
     if train_cfg.freeze_backbone:
         freeze_backbone(model)
-    train_mode(model, train_cfg.freeze_backbone)
     optimizer = build_optimizer(model, train_cfg)
-    images = torch.randn(train_cfg.batch_size, 3, crop, crop, device=device)  # (B, 3, S, S)
-    masks = torch.randint(0, model_cfg.num_classes, (train_cfg.batch_size, crop, crop), device=device)
-    times = []
-    for _ in range(1 + repeats):
-        start = time.perf_counter()
-        train_step(model, images, masks, optimizer, None, resolve_amp(train_cfg.amp, device))
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times[1:])
+    images, masks = random_batch(train_cfg.batch_size, crop, model_cfg.num_classes, device)
+    timing = measure_train_step(model, images, masks, optimizer, resolve_amp(train_cfg.amp, device), runs, warmup,
+                                train_cfg.freeze_backbone)
+    return timing.ms_median / 1000.0
+
+
+def step_setting(model_cfg: ModelConfig, train_cfg: TrainConfig, crop: int) -> tuple:
+    """What `seconds_per_step` reads, so two settings with the same key take the same time per step (the
+    seeds of an ablation cell share one): the model (weights not loaded), the crop, and the batch size,
+    optimizer, amp, frozen backbone and device of training."""
+    return (without_weights(model_cfg), crop, train_cfg.batch_size, train_cfg.optimizer, train_cfg.amp,
+            train_cfg.freeze_backbone, train_cfg.device)
+
+
+def without_weights(model_cfg: ModelConfig) -> ModelConfig:
+    """The same model with random weights: what parameters, MACs and step times are measured on."""
+    return dataclasses.replace(model_cfg, pretrained=False, backbone_weights=None)

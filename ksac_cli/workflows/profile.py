@@ -1,4 +1,4 @@
-"""`ksac profile`: parameters, MACs and latency of every model of a grid."""
+"""`ksac profile`: parameters, MACs, latency and training-step time of every model of a grid."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def profile(cfg: ProfileConfig, progress: ProgressFn | None = None) -> list:
         warned.update((r, model_cfg.output_stride) for r in new)
         warn_large_rates(new, cfg.size, model_cfg.output_stride)
         rows += profile_model(model_cfg, cfg.size, cfg.batch_size, device, cfg.latency, cfg.runs, cfg.warmup,
-                              tuple(cfg.variants()), peaks)
+                              tuple(cfg.variants()), peaks, cfg.train_step)
     if progress:
         progress(len(models), len(models), "done")
     out = Path(cfg.out)

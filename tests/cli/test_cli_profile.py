@@ -12,7 +12,7 @@ import pytest
 COLUMNS = ("backbone, head, merge, ksac_impl, rates, output_stride, decoder, input_size, num_classes, params_total, "
            "params_backbone, params_head, params_decoder, gmacs_total, gmacs_head, memory_format, dtype, compiled, "
            "latency_ms_median, latency_ms_p90, images_per_s, gflops_per_s, peak_gflops_per_s, share_of_peak, "
-           "device").split(", ")
+           "train_ms_median, train_ms_p90, train_images_per_s, device").split(", ")
 
 
 def ksac(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -49,6 +49,7 @@ def test_profile_writes_the_csv_with_the_documented_columns(tmp_path):
         assert float(r["images_per_s"]) == pytest.approx(1000.0 / median, rel=1e-3, abs=1e-3)
         assert float(r["gflops_per_s"]) == pytest.approx(2 * float(r["gmacs_total"]) / (median / 1000.0), rel=2e-3, abs=1e-3)
         assert r["input_size"] == "65" and r["dtype"] == "float32" and r["device"].startswith("cpu")
+        assert r["train_ms_median"] == r["train_ms_p90"] == r["train_images_per_s"] == ""  # not asked for
     assert int(rows[1]["params_head"]) < int(rows[0]["params_head"])  # KSAC shares the kernel
     md = out.with_suffix(".md").read_text()
     assert "| mobilenetv2_035 | V3+ | 16 | 1,2,3 | sum |" in md
@@ -82,6 +83,24 @@ def test_profile_counts_the_macs_each_ksac_impl_performs_and_times_the_variants(
         assert float(r["share_of_peak"]) == pytest.approx(float(r["gflops_per_s"]) / float(r["peak_gflops_per_s"]),
                                                            rel=2e-2)  # both rounded in the CSV
     assert "% of peak" in proc.stdout
+
+
+@pytest.mark.parametrize("batch,latency", [(1, "--latency"), (2, "--no-latency")])
+def test_profile_times_the_training_step_when_asked(tmp_path, batch, latency):
+    out = tmp_path / "profile.csv"
+    proc = ksac("profile", "--backbone", "mobilenetv2_035", "--head", "aspp", "--head", "ksac", "--ksac-impl", "taps",
+                "--rates", "1,2", "--size", "65", "--batch-size", str(batch), "--runs", "2", "--warmup", "1",
+                "--channels-last", latency, "--train-step", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    rows = read_csv(out)
+    assert [(r["head"], r["memory_format"]) for r in rows] == [
+        ("aspp", "contiguous"), ("aspp", "channels_last"), ("ksac", "contiguous"), ("ksac", "channels_last")]
+    for r in rows:
+        median, p90 = float(r["train_ms_median"]), float(r["train_ms_p90"])
+        assert p90 >= median > 0
+        assert float(r["train_images_per_s"]) == pytest.approx(batch * 1000.0 / median, rel=1e-3, abs=1e-3)
+        assert (r["latency_ms_median"] != "") == (latency == "--latency")
+    assert f"{float(rows[0]['train_images_per_s']):.2f}" in proc.stdout  # the table shows them too
 
 
 def test_profile_recipe_with_two_grids_and_no_latency(tmp_path):

@@ -1,0 +1,68 @@
+"""`ksac ablate --dry-run` (issue 24): the grid table comes first, with parameters and MACs counted once per
+distinct model and no training step; then one step is timed per distinct model, the seeds of a cell sharing
+it; then the estimates. The step timer is replaced by a fake that records when it is called."""
+
+from __future__ import annotations
+
+import pytest
+
+from ksac_cli.cli import main as cli
+from ksac_cli.cli import output
+from ksac_cli.config import resolve_ablation
+from ksac_cli.workflows import ablate as workflow
+
+GRID = ["--head", "aspp", "--head", "ksac", "--rates", "1,2", "--seeds", "2"]  # 2 models x 2 seeds
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Every step timing, MAC count and printed table, in order; a step 'takes' 0.5 s."""
+    import ksac_cli.measure.step
+
+    record = []
+    count = workflow.model_measures
+
+    def fake_step(model_cfg, train_cfg, crop, device, runs=1, warmup=1):
+        record.append(("step", model_cfg.head, train_cfg.seed, warmup))
+        return 0.5
+
+    def counted(model_cfg, crop):
+        record.append(("measure", model_cfg.head))
+        return count(model_cfg, crop)
+
+    table = output.table
+    monkeypatch.setattr(ksac_cli.measure.step, "seconds_per_step", fake_step)
+    monkeypatch.setattr(workflow, "model_measures", counted)
+    monkeypatch.setattr(output, "table", lambda title, *a: (record.append(("table", title)), table(title, *a)))
+    return record
+
+
+def test_one_measure_and_one_timing_per_distinct_model(calls, tiny_recipe, tmp_path):
+    base, grid = resolve_ablation(str(tiny_recipe()), {"grid": {"head": ["aspp", "ksac"], "rates": ["1,2"],
+                                                                "seeds": 2}})
+    _, _, cells = workflow.ablate_cells(base, grid, tmp_path / "grid")
+    assert len(cells) == 4
+    settings = workflow.dry_run_settings(cells)
+    assert [s.cells for s in settings] == [tuple(c.name for c in cells[:2]), tuple(c.name for c in cells[2:])]
+    assert settings[0].name == "mobilenetv2_035_aspp_r1-2_os16" and settings[0].model.num_classes > 1
+    measures = workflow.dry_run_measures(settings)
+    assert measures[cells[0].name] == measures[cells[1].name] != measures[cells[2].name]
+    seen = []
+    assert workflow.dry_run_steps(settings, progress=lambda i, n, name: seen.append((i, n, name))) == [0.5, 0.5]
+    assert seen == [(0, 2, settings[0].name), (1, 2, settings[1].name)]
+    # one warm-up step for the backbone and crop both models share
+    assert calls == [("measure", "aspp"), ("measure", "ksac"), ("step", "aspp", 0, 1), ("step", "ksac", 0, 0)]
+
+
+def test_the_grid_table_is_printed_before_any_step_is_timed(calls, tiny_recipe, tmp_path, capsys):
+    cli.main(["ablate", "--recipe", str(tiny_recipe(iters=6)), "--out", str(tmp_path / "grid"), "--dry-run", *GRID])
+    assert [c[0] for c in calls] == ["measure", "measure", "table", "step", "step", "table"]
+    out = capsys.readouterr().out
+    progress = [line for line in out.splitlines() if line.startswith("timing one training step")]
+    assert progress == ["timing one training step 1/2: mobilenetv2_035_aspp_r1-2_os16",
+                        "timing one training step 2/2: mobilenetv2_035_ksac-concat_r1-2_os16"]
+    assert out.index("head GMACs") < out.index(progress[0]) < out.index("est. minutes")
+    assert "mobilenetv2_035_ksac-concat_r1-2_os16_seed1" in out
+    # 2 models x 2 seeds x 6 iterations x 0.5 s
+    assert "estimated training time 0.2 min" in out and "nothing was run" in out
+    assert not (tmp_path / "grid").exists()
