@@ -54,7 +54,7 @@ def analyze(
     for path in checkpoint or []:
         if not path.is_file():
             raise KsacError(f"checkpoint {path} does not exist")
-    options.writable_folder(out, "--out")  # before any model is analysed, not after the first one
+    options.folder_can_be_made(out, "--out")  # before any model is analysed; made once the inputs are read
     from ksac_cli.workflows import analyze as workflow  # torch: imported once the flags are known to be good
 
     paths = checkpoint or workflow.checkpoints_of(ablation)

@@ -177,6 +177,19 @@ def writable_folder(path: str | Path, option: str) -> Path:
     return path
 
 
+def folder_can_be_made(path: str | Path, option: str) -> Path:
+    """`writable_folder`'s check without making anything (for a command that validates more input first):
+    a file on the path, or a nearest existing folder that cannot be written, is one error naming it."""
+    path = Path(path)
+    existing = next(p for p in (path, *path.parents) if p.exists() or p == Path(p.anchor))
+    if not existing.is_dir():
+        raise KsacError(f"{option}: cannot make the folder {path} ({existing} is a file, not a folder); "
+                        f"choose another path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise KsacError(f"{option}: cannot make the folder {path} ({existing} is not writable); choose another path")
+    return path
+
+
 def check_optional_packages(overrides: dict) -> None:
     """A flag that asks for an optional package names the command that installs it (exit 2)."""
     import importlib.util

@@ -4,7 +4,7 @@ configuration changed, `ksac eval` with --scales/--flip/--output-stride against 
 by hand, a checkpoint evaluated on a dataset of another class count, prediction overlays, and ASPP /
 KSAC-sum runs killed and resumed bit for bit.
 
-One run (module fixture `life`) serves most tests: --seed 13, an evaluation after every iteration, stopped
+One run (module fixture `life`) serves most tests: --seed 24, an evaluation after every iteration, stopped
 by SIGTERM (KSAC_FAULT) after iterations 2 and 4 and resumed each time."""
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from PIL import Image
 from tiny_run import ksac, write_tiny_recipe
 
 ITERS = 6
-# --seed 13: with this seed (and one compute thread, tests/conftest.py) the tiny model's mIoU moves from
+# --seed 24: with this seed (and one compute thread, tests/conftest.py) the tiny model's mIoU moves from
 # evaluation to evaluation and its best evaluation (iteration 4) falls BETWEEN the two interruptions (after 2
 # and after 4): see test 2 for why that matters
-LIFE_FLAGS = ("--eval-every", "1", "--seed", "13")
+LIFE_FLAGS = ("--eval-every", "1", "--seed", "24")
 STOP_AT_2ND_STEP = {"KSAC_FAULT": "step@2=term"}  # SIGTERM after the 2nd step of the process: save, exit 143
 MSF_SCALES = (0.75, 1.25)
 
@@ -274,7 +274,9 @@ def test_best_checkpoint_and_best_miou_survive_two_resumes(life):
     resume (5) would count as an improvement and best.pt would end at iteration 5 or 6; if a resume kept the
     old best but stopped updating it, best.pt would stay at iteration 1 or 2. The precondition asserts make
     sure the chosen seed still puts the best evaluation strictly in the middle segment (measured mIoU, %:
-    0.34, 0.28 | 0.32, 0.40 | 0.39, 0.24 with one compute thread; with two the numbers differ)."""
+    0.53, 1.91 | 2.82, 2.86 | 1.59, 1.57 with one compute thread; with two the numbers differ). A change of
+    the model's float arithmetic can move the best elsewhere (seed 13 did when the taps' weight gradient
+    changed its summation order): then pick another seed, as the assert's message says."""
     run = life["run"]
     evals = _jsonl(run / "eval.jsonl")
     assert [e["iteration"] for e in evals] == list(range(1, ITERS + 1))  # each evaluation once
@@ -283,7 +285,8 @@ def test_best_checkpoint_and_best_miou_survive_two_resumes(life):
     best_iteration = evals[mious.index(best)]["iteration"]
     # precondition (see the docstring): one strict maximum, between the two interruptions
     assert sorted(mious)[-2] < best, mious
-    assert best_iteration in (3, 4), f"the best evaluation must fall between the interruptions; mIoUs {mious}"
+    assert best_iteration in (3, 4), (f"the best evaluation must fall between the interruptions; mIoUs {mious}: "
+                                      f"choose another --seed in LIFE_FLAGS")
     assert best > max(mious[:2]) and best > max(mious[4:])
 
     best_state = torch.load(run / "checkpoints" / "best.pt", weights_only=True)
