@@ -165,15 +165,11 @@ def output_file(value: str | Path, option: str, name: str | None = None) -> Path
 def writable_folder(path: str | Path, option: str) -> Path:
     """Make the folder an output option writes into, before any work is done: a path that cannot be a
     folder (a file is there or above it, a read-only place, /proc) is one error naming it (exit 2)."""
-    path = Path(path)
+    path = folder_can_be_made(path, option)
     try:
         path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        file = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
-        why = f"{file} is a file, not a folder" if file is not None else (e.strerror or str(e))
-        raise KsacError(f"{option}: cannot make the folder {path} ({why}); choose another path") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise KsacError(f"{option}: the folder {path} is not writable; choose another path or change its permissions")
+    except OSError as e:  # what the checks cannot see: /proc, a full or read-only file system
+        raise KsacError(f"{option}: cannot make the folder {path} ({e.strerror or e}); choose another path") from None
     return path
 
 
@@ -186,6 +182,9 @@ def folder_can_be_made(path: str | Path, option: str) -> Path:
         raise KsacError(f"{option}: cannot make the folder {path} ({existing} is a file, not a folder); "
                         f"choose another path")
     if not os.access(existing, os.W_OK | os.X_OK):
+        if existing == path:
+            raise KsacError(f"{option}: the folder {path} is not writable; choose another path or change its "
+                            f"permissions")
         raise KsacError(f"{option}: cannot make the folder {path} ({existing} is not writable); choose another path")
     return path
 

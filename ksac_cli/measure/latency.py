@@ -65,20 +65,22 @@ def time_calls(fn, device: torch.device, runs: int, warmup: int) -> list[float]:
 
 @torch.inference_mode()
 def matmul_peak_gflops(device: torch.device, amp: str = "off", size: int = 4096, runs: int = 5,
-                       budget_s: float = 0.5) -> float:
+                       budget_s: float = 1.0) -> float:
     """The GFLOP/s (2 flops per multiply-add) of a large square matmul in the dtype of `amp`: what this
     device achieves on the most compute-bound operation there is, a practical peak to compare models with.
 
-    The side doubles from 512 up to `size` while one product takes less than `budget_s`: a dtype the device
-    only emulates (bf16 on a CPU without AVX512-BF16/AMX: one 4096 product takes minutes there) is measured
-    at a smaller side instead of stalling the command; a native one reaches `size`."""
+    The side doubles from 512 up to `size` while the next side's product, 8 times the work of the current
+    one, is expected to take at most `budget_s`; `runs` products of the side reached are then timed. So a
+    dtype the device only emulates (bf16 on a CPU without AVX512-BF16/AMX: one 4096 product takes minutes
+    there) is measured at a smaller side instead of stalling the command, and a native one reaches `size`
+    (float32 on this project's 2-core CPU: 4096 with 2 threads, 2048 with one)."""
     dtype = AUTOCAST_DTYPES.get(amp, torch.float32)
     side = min(512, size)
     while True:
         a = torch.randn(side, side, device=device).to(dtype)
         b = torch.randn(side, side, device=device).to(dtype)
         first = time_calls(lambda: a @ b, device, 1, warmup=1)[0] / 1000.0
-        if side >= size or first >= budget_s:
+        if side >= size or 8 * first > budget_s:
             break
         side *= 2
     median = statistics.median(time_calls(lambda: a @ b, device, runs, warmup=1))

@@ -53,12 +53,12 @@ def count_macs(model: nn.Module, x: torch.Tensor) -> dict[str, int]:
     was_training = model.training
     model.eval()
     try:
-        analysis = FlopCountAnalysis(model, x).clear_op_handles().set_op_handle(**MAC_HANDLES)
-        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
-        by_module = analysis.by_module()
-        out = {"total": int(analysis.total())}
-        for name, _ in model.named_children():
-            out[name] = int(by_module.get(name, 0))
-        return out
+        # the trace (run by by_module) needs no autograd graph: the same counts, ~0.05 s less per model here
+        with torch.no_grad():
+            analysis = FlopCountAnalysis(model, x).clear_op_handles().set_op_handle(**MAC_HANDLES)
+            analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
+            by_module = analysis.by_module()
+            total = int(analysis.total())
+        return {"total": total, **{name: int(by_module.get(name, 0)) for name, _ in model.named_children()}}
     finally:
         model.train(was_training)

@@ -41,9 +41,12 @@ def test_cache_reuse_and_a_folder_per_setting(tmp_path):
     assert ensure_synthetic(SyntheticConfig(train=3, val=1, size=64), one) == one
 
 
+SAMPLE = SyntheticConfig(train=80, val=1, size=256, seed=0)
+
+
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
-    folder = generate(tmp_path_factory.mktemp("synth") / "d", SyntheticConfig(train=80, val=1, size=256, seed=0))
+    folder = generate(tmp_path_factory.mktemp("synth") / "d", SAMPLE)
     pairs = []
     for i in range(80):
         image = np.asarray(Image.open(folder / "JPEGImages" / f"train_{i:05d}.jpg"))
@@ -59,7 +62,9 @@ def test_every_class_at_small_medium_and_large_sizes(sample):
         for c, area in object_sizes(mask, set(range(1, 6))):
             counts[(c, bucket(area))] += 1
     assert min(counts.values()) >= 3, counts
-    ds = build_dataset(DataConfig(data_root=str(folder)), "train", train=False)
+    # the folder as it is (its settings): with the default settings the cache would make another dataset in it
+    ds = build_dataset(DataConfig(data_root=str(folder), synthetic=SAMPLE), "train", train=False)
+    assert len(ds) == 80 and not any(p.name.startswith("synthetic-") for p in folder.iterdir())
     assert ds.classes == SYNTHETIC_CLASSES and ds.object_classes == [1, 2, 3, 4, 5]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,15 +14,29 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tiny_run import ksac
+from tiny_run import ksac, write_tiny_recipe
 
 RUN_FILES = ["config.yaml", "metrics.jsonl", "eval.jsonl", "checkpoints/last.pt", "checkpoints/best.pt"]
 
 
-def test_train_writes_every_file_and_eval_reads_the_checkpoint(tmp_path, tiny_recipe):
-    run = tmp_path / "run"
-    proc = ksac("train", "--recipe", str(tiny_recipe()), "--run-dir", str(run))
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, synth_root) -> dict:
+    """One finished tiny run (4 iterations, the tiny recipe's defaults), trained once for the tests below
+    that start from a finished run; each test works on its own copy (`run_copy`)."""
+    folder = tmp_path_factory.mktemp("trained")
+    recipe = write_tiny_recipe(folder / "tiny.yaml", synth_root)
+    run = folder / "run"
+    proc = ksac("train", "--recipe", str(recipe), "--run-dir", str(run))
     assert proc.returncode == 0, proc.stderr
+    return {"recipe": recipe, "run": run, "proc": proc}
+
+
+def run_copy(trained: dict, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(trained["run"], tmp_path / "run"))
+
+
+def test_train_writes_every_file_and_eval_reads_the_checkpoint(tmp_path, trained):
+    run, proc = run_copy(trained, tmp_path), trained["proc"]
     for name in RUN_FILES:
         assert (run / name).is_file(), name
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -151,10 +166,8 @@ def test_sigint_saves_a_checkpoint_and_exits_130(tmp_path, tiny_recipe):
     assert f"SIGINT received: saved {run / 'checkpoints/last.pt'} at iteration {state['iteration']}" in err
 
 
-def test_no_resume_needs_force(tmp_path, tiny_recipe):
-    run = tmp_path / "run"
-    recipe = str(tiny_recipe(iters=2))
-    assert ksac("train", "--recipe", recipe, "--run-dir", str(run)).returncode == 0
+def test_no_resume_needs_force(tmp_path, trained):
+    run, recipe = run_copy(trained, tmp_path), str(trained["recipe"])
     proc = ksac("train", "--recipe", recipe, "--run-dir", str(run), "--no-resume")
     assert proc.returncode == 2 and "already holds a run" in proc.stderr and "--force" in proc.stderr
     (run / "checkpoints" / "stale.txt").write_text("left by the first run")
@@ -162,23 +175,21 @@ def test_no_resume_needs_force(tmp_path, tiny_recipe):
     proc = ksac("train", "--recipe", recipe, "--run-dir", str(run), "--no-resume", "--force")
     assert proc.returncode == 0 and "resuming" not in proc.stdout
     # the old logs and checkpoints are gone: each iteration logged once, one evaluation
-    assert [json.loads(line)["iteration"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    assert [json.loads(line)["iteration"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
     assert len((run / "eval.jsonl").read_text().splitlines()) == 1
     assert not (run / "checkpoints" / "stale.txt").exists() and not (run / "samples" / "stale.txt").exists()
     assert (run / "eval_images.npz").is_file() and (run / "samples" / "index.json").is_file()  # the new run's
 
 
-def test_force_alone_deletes_the_previous_run_and_starts_over_saying_so(tmp_path, tiny_recipe):
-    run = tmp_path / "run"
-    recipe = str(tiny_recipe(iters=2))
-    assert ksac("train", "--recipe", recipe, "--run-dir", str(run)).returncode == 0
+def test_force_alone_deletes_the_previous_run_and_starts_over_saying_so(tmp_path, trained):
+    run, recipe = run_copy(trained, tmp_path), str(trained["recipe"])
     (run / "events.out.tfevents.1.stale").write_text("TensorBoard events of the first run")
     (run / "notes.txt").write_text("the user's own file")
     proc = ksac("train", "--recipe", recipe, "--run-dir", str(run), "--force")
     assert proc.returncode == 0, proc.stderr
     assert f"--force: removed the previous run in {run}; starting over" in proc.stdout
-    assert "resuming" not in proc.stdout and "2 iterations in" in proc.stdout  # trained from iteration 0
-    assert [json.loads(line)["iteration"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    assert "resuming" not in proc.stdout and "4 iterations in" in proc.stdout  # trained from iteration 0
+    assert [json.loads(line)["iteration"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
     assert not (run / "events.out.tfevents.1.stale").exists() and (run / "notes.txt").is_file()
     # --force on an empty run directory: nothing to remove, nothing said
     proc = ksac("train", "--recipe", recipe, "--run-dir", str(tmp_path / "new"), "--force")
@@ -202,10 +213,8 @@ def test_bad_input_gives_exit_2_and_a_clear_message(tmp_path, tiny_recipe, args,
     assert "Traceback" not in proc.stderr
 
 
-def test_checkpoint_of_another_architecture_names_the_mismatched_keys(tmp_path, tiny_recipe):
-    run = tmp_path / "run"
-    assert ksac("train", "--recipe", str(tiny_recipe(iters=1, save_every=1)), "--run-dir", str(run)).returncode == 0
-    state = torch.load(run / "checkpoints/last.pt", weights_only=True)
+def test_checkpoint_of_another_architecture_names_the_mismatched_keys(tmp_path, trained):
+    state = torch.load(trained["run"] / "checkpoints/last.pt", weights_only=True)
     state["config"]["model"]["head"] = "aspp"  # the weights are KSAC's, the config now says ASPP
     torch.save(state, tmp_path / "other.pt")
     proc = ksac("eval", "--checkpoint", str(tmp_path / "other.pt"), "--out", str(tmp_path / "e.json"))

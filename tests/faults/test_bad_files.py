@@ -3,18 +3,29 @@ the iteration), exit 2 for bad input and 1 for a failed run, and nothing good th
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 from faultkit import assert_clean_failure, ci_or_full, final_state, run
+from tiny_run import write_tiny_recipe
 
 
-@pytest.fixture
-def trained(tiny_recipe, tmp_path):
-    """A finished 2-iteration run: (recipe, run directory)."""
-    recipe, run_dir = tiny_recipe(iters=2, save_every=1), tmp_path / "run"
+@pytest.fixture(scope="module")
+def trained_once(tmp_path_factory, synth_root):
+    """A finished 2-iteration run, trained once for this file: (recipe, run directory)."""
+    folder = tmp_path_factory.mktemp("trained")
+    recipe, run_dir = write_tiny_recipe(folder / "tiny.yaml", synth_root, iters=2, save_every=1), folder / "run"
     proc = run("train", "--recipe", str(recipe), "--run-dir", str(run_dir))
     assert proc.returncode == 0, proc.stderr[-2000:]
     return recipe, run_dir
+
+
+@pytest.fixture
+def trained(trained_once, tmp_path):
+    """This test's own copy of the finished run: (recipe, run directory)."""
+    recipe, run_dir = trained_once
+    return recipe, shutil.copytree(run_dir, tmp_path / "run")
 
 
 @pytest.mark.parametrize("damage", ci_or_full(["truncated", "garbage", "empty"], ["truncated"]))
