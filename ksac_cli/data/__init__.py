@@ -10,6 +10,7 @@ from ksac_cli.config import DataConfig
 from ksac_cli.data.ade20k import ade20k
 from ksac_cli.data.base import BadSample, Batch, SegmentationDataset, collate, collate_by_size
 from ksac_cli.data.cityscapes import cityscapes
+from ksac_cli.data.classes import SYNTHETIC_CLASSES
 from ksac_cli.data.folder import folder
 from ksac_cli.data.objects import WithObjectSizes, object_size_map
 from ksac_cli.data.synthetic import ensure_synthetic
@@ -27,6 +28,14 @@ def dataset_root(cfg: DataConfig):
     return cfg.data_root
 
 
+def num_classes_of(cfg: DataConfig) -> int:
+    """The number of classes `cfg`'s dataset has: for the built-in dataset its fixed class list, without
+    generating it (`ksac ablate --dry-run` on a fresh machine makes no data); others read their classes."""
+    if cfg.dataset == "synthetic":
+        return len(SYNTHETIC_CLASSES)
+    return build_dataset(cfg, cfg.val_split, train=False).num_classes
+
+
 def build_dataset(cfg: DataConfig, split: str, train: bool, eval_scale: float = 1.0) -> SegmentationDataset:
     """`split` of `cfg.dataset`, with the training transform (random scale, crop, flip) or the evaluation one
     (every image and mask rescaled by `eval_scale`: `ksac analyze`'s scale sweep)."""
@@ -39,5 +48,5 @@ def build_dataset(cfg: DataConfig, split: str, train: bool, eval_scale: float = 
 
 
 __all__ = ["BadSample", "Batch", "DATASETS", "SegmentationDataset", "build_dataset", "collate", "collate_by_size",
-           "dataset_root",
+           "dataset_root", "num_classes_of",
            "WithObjectSizes", "object_size_map"]

@@ -61,8 +61,9 @@ class Setting:
 
 def dry_run_settings(cells) -> list[Setting]:
     """`ksac ablate --dry-run`: the grid's cells grouped by distinct training setup, in the grid's order.
-    The number of classes comes from the dataset, read once per dataset config."""
-    from ksac_cli.data import build_dataset
+    The number of classes comes from the dataset, read once per dataset config (the built-in one is not
+    generated for it)."""
+    from ksac_cli.data import num_classes_of
     from ksac_cli.measure.step import step_setting, without_weights
 
     classes: dict = {}
@@ -70,7 +71,7 @@ def dry_run_settings(cells) -> list[Setting]:
     for cell in cells:
         cfg = cell.cfg
         if cfg.data not in classes:
-            classes[cfg.data] = build_dataset(cfg.data, cfg.data.val_split, train=False).num_classes
+            classes[cfg.data] = num_classes_of(cfg.data)
         model_cfg = dataclasses.replace(without_weights(cfg.model), num_classes=classes[cfg.data])
         groups.setdefault(step_setting(model_cfg, cfg.train, cfg.data.crop_size), []).append(cell)
     return [Setting(name=members[0].name.rsplit("_seed", 1)[0], model=key[0], train=members[0].cfg.train,

@@ -107,3 +107,13 @@ def test_the_smallest_allowed_size_generates(tmp_path):
     folder = generate(tmp_path / "s32", SyntheticConfig(train=12, val=4, size=32, seed=0), workers=1)
     masks = sorted(folder.rglob("*.png"))
     assert masks and all(Image.open(p).size == (32, 32) for p in masks)
+
+
+def test_the_class_count_is_known_without_generating_the_dataset(tmp_path):
+    """`ksac ablate --dry-run` needs only the number of classes: on a fresh machine it generates no data."""
+    from ksac_cli.data import num_classes_of
+
+    cfg = DataConfig(data_root=str(tmp_path / "root"), synthetic=SyntheticConfig(train=3, val=1, size=64))
+    assert num_classes_of(cfg) == len(SYNTHETIC_CLASSES)
+    assert not (tmp_path / "root").exists()
+    assert build_dataset(cfg, "val", train=False).num_classes == num_classes_of(cfg)
