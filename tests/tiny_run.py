@@ -3,6 +3,7 @@ puts tests/ on the path)."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,3 +35,18 @@ def write_tiny_recipe(path: Path, root: Path, name: str = "tiny", head: str = "k
 def ksac(*args: str, timeout: int = 300, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ksac_cli", *args], capture_output=True, text=True,
                           timeout=timeout, **kwargs)
+
+
+def finished_run(folder: Path, root: Path, **recipe) -> tuple[Path, Path, subprocess.CompletedProcess]:
+    """Train a tiny run to its end, for the tests of one file to start from (each on its own `copy_run`):
+    (its recipe in `folder`, its run directory `folder`/run, the train process). `recipe`: write_tiny_recipe's."""
+    path = write_tiny_recipe(folder / "tiny.yaml", root, **recipe)
+    run = folder / "run"
+    proc = ksac("train", "--recipe", str(path), "--run-dir", str(run))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return path, run, proc
+
+
+def copy_run(run: Path, to: Path) -> Path:
+    """A copy of the run directory `run` at `to`/run."""
+    return Path(shutil.copytree(run, to / "run"))

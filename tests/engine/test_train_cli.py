@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tiny_run import ksac, write_tiny_recipe
+from tiny_run import copy_run, finished_run, ksac
 
 RUN_FILES = ["config.yaml", "metrics.jsonl", "eval.jsonl", "checkpoints/last.pt", "checkpoints/best.pt"]
 
@@ -22,21 +21,13 @@ RUN_FILES = ["config.yaml", "metrics.jsonl", "eval.jsonl", "checkpoints/last.pt"
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, synth_root) -> dict:
     """One finished tiny run (4 iterations, the tiny recipe's defaults), trained once for the tests below
-    that start from a finished run; each test works on its own copy (`run_copy`)."""
-    folder = tmp_path_factory.mktemp("trained")
-    recipe = write_tiny_recipe(folder / "tiny.yaml", synth_root)
-    run = folder / "run"
-    proc = ksac("train", "--recipe", str(recipe), "--run-dir", str(run))
-    assert proc.returncode == 0, proc.stderr
+    that start from a finished run; each test works on its own copy (`copy_run`)."""
+    recipe, run, proc = finished_run(tmp_path_factory.mktemp("trained"), synth_root)
     return {"recipe": recipe, "run": run, "proc": proc}
 
 
-def run_copy(trained: dict, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(trained["run"], tmp_path / "run"))
-
-
 def test_train_writes_every_file_and_eval_reads_the_checkpoint(tmp_path, trained):
-    run, proc = run_copy(trained, tmp_path), trained["proc"]
+    run, proc = copy_run(trained["run"], tmp_path), trained["proc"]
     for name in RUN_FILES:
         assert (run / name).is_file(), name
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -167,7 +158,7 @@ def test_sigint_saves_a_checkpoint_and_exits_130(tmp_path, tiny_recipe):
 
 
 def test_no_resume_needs_force(tmp_path, trained):
-    run, recipe = run_copy(trained, tmp_path), str(trained["recipe"])
+    run, recipe = copy_run(trained["run"], tmp_path), str(trained["recipe"])
     proc = ksac("train", "--recipe", recipe, "--run-dir", str(run), "--no-resume")
     assert proc.returncode == 2 and "already holds a run" in proc.stderr and "--force" in proc.stderr
     (run / "checkpoints" / "stale.txt").write_text("left by the first run")
@@ -182,7 +173,7 @@ def test_no_resume_needs_force(tmp_path, trained):
 
 
 def test_force_alone_deletes_the_previous_run_and_starts_over_saying_so(tmp_path, trained):
-    run, recipe = run_copy(trained, tmp_path), str(trained["recipe"])
+    run, recipe = copy_run(trained["run"], tmp_path), str(trained["recipe"])
     (run / "events.out.tfevents.1.stale").write_text("TensorBoard events of the first run")
     (run / "notes.txt").write_text("the user's own file")
     proc = ksac("train", "--recipe", recipe, "--run-dir", str(run), "--force")

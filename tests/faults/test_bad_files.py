@@ -3,21 +3,16 @@ the iteration), exit 2 for bad input and 1 for a failed run, and nothing good th
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import torch
 from faultkit import assert_clean_failure, ci_or_full, final_state, run
-from tiny_run import write_tiny_recipe
+from tiny_run import copy_run, finished_run
 
 
 @pytest.fixture(scope="module")
 def trained_once(tmp_path_factory, synth_root):
     """A finished 2-iteration run, trained once for this file: (recipe, run directory)."""
-    folder = tmp_path_factory.mktemp("trained")
-    recipe, run_dir = write_tiny_recipe(folder / "tiny.yaml", synth_root, iters=2, save_every=1), folder / "run"
-    proc = run("train", "--recipe", str(recipe), "--run-dir", str(run_dir))
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    recipe, run_dir, _ = finished_run(tmp_path_factory.mktemp("trained"), synth_root, iters=2, save_every=1)
     return recipe, run_dir
 
 
@@ -25,7 +20,7 @@ def trained_once(tmp_path_factory, synth_root):
 def trained(trained_once, tmp_path):
     """This test's own copy of the finished run: (recipe, run directory)."""
     recipe, run_dir = trained_once
-    return recipe, shutil.copytree(run_dir, tmp_path / "run")
+    return recipe, copy_run(run_dir, tmp_path)
 
 
 @pytest.mark.parametrize("damage", ci_or_full(["truncated", "garbage", "empty"], ["truncated"]))
