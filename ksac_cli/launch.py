@@ -25,6 +25,13 @@ def is_main_process() -> bool:
     return world()[0] == 0
 
 
+def check_batch_split(batch_size: int, world_size: int) -> None:
+    """The global batch splits evenly across the processes of a launch."""
+    if batch_size % world_size:
+        raise KsacError(f"--batch-size {batch_size} does not split evenly across {world_size} processes; "
+                        f"pick a multiple of {world_size}")
+
+
 def launch_torchrun(nproc: int, argv: list[str]) -> int:
     """`ksac train --nproc-per-node N ...` -> `torchrun --nproc-per-node N -m ksac_cli train ...`; its exit code."""
     if nproc < 1:

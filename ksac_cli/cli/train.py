@@ -12,6 +12,7 @@ from ksac_cli import launch
 from ksac_cli.cli import options, output
 from ksac_cli.config import RunConfig, resolve_run_config, to_dict
 from ksac_cli.config.load import run_dir_of
+from ksac_cli.engine import rundir
 
 RESUME_HELP = ("Continue from <run-dir>/checkpoints/last.pt when it exists; --no-resume refuses to touch a run "
                "directory that holds a run (add --force to start over).")
@@ -36,14 +37,18 @@ def train(
     atomically. Running the same command again resumes from last.pt (--force starts over); Ctrl-C saves a
     checkpoint and exits 130.
     """
-    if nproc_per_node is not None and nproc_per_node > 1 and not launch.is_distributed() and not print_config:
-        raise typer.Exit(launch.launch_torchrun(nproc_per_node, options.argv_without("--nproc-per-node")))
     options.check_optional_packages(overrides)
     cfg = resolve_run_config(recipe, overrides)
     if print_config:
         output.print_config("ksac train", to_dict(cfg), to_dict(RunConfig()),
                             options.given(overrides, options.MODEL, options.RUN, options.TRAIN_ONLY), "recipe")
         return
+    # what can be refused without torch is refused here, before a launch and before the imports (seconds)
+    launching = nproc_per_node is not None and nproc_per_node > 1 and not launch.is_distributed()
+    launch.check_batch_split(cfg.train.batch_size, nproc_per_node if launching else launch.world()[1])
+    rundir.refuse_start_over(run_dir_of(cfg), resume, force)
+    if launching:
+        raise typer.Exit(launch.launch_torchrun(nproc_per_node, options.argv_without("--nproc-per-node")))
     options.writable_folder(run_dir_of(cfg), "--run-dir")
     from ksac_cli.workflows import train as workflow  # torch: imported once the flags are known to be good
 

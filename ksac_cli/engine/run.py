@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ksac_cli import io
+from ksac_cli import io, launch
 from ksac_cli.config import RunConfig, dump_yaml, from_dict, to_dict
 from ksac_cli.engine import distributed, rundir
 from ksac_cli.engine.checkpoint import load_checkpoint, load_model_state, set_rng_state
@@ -84,9 +84,7 @@ def train_run(cfg: RunConfig, resume: bool = True, force: bool = False, on_event
 
 def check_batch(batch_size: int, dist: distributed.Dist, sync_bn: bool) -> None:
     """The global batch splits evenly across processes, and BatchNorm sees at least 2 images per batch."""
-    if batch_size % dist.world_size:
-        raise KsacError(f"--batch-size {batch_size} does not split evenly across {dist.world_size} processes; "
-                        f"pick a multiple of {dist.world_size}")
+    launch.check_batch_split(batch_size, dist.world_size)
     synced = dist.world_size > 1 and sync_bn and dist.device.type == "cuda"  # BN over the global batch
     if (batch_size if synced else batch_size // dist.world_size) < 2:
         raise KsacError(f"--batch-size {batch_size}: BatchNorm needs at least 2 images per batch"

@@ -35,10 +35,17 @@ def prepare(run_dir: Path, resume: bool, force: bool) -> bool:
         for name in ("metrics.jsonl", "eval.jsonl"):
             (run_dir / name).unlink(missing_ok=True)
         return False
-    if resume:
-        return True
-    raise KsacError(f"{run_dir} already holds a run ({last}); run the same command with --resume to "
-                    f"continue it, add --force to delete it and start over, or choose another --run-dir")
+    refuse_start_over(run_dir, resume, force)
+    return True
+
+
+def refuse_start_over(run_dir: Path, resume: bool, force: bool) -> None:
+    """--no-resume without --force on a run directory that holds a run (a last.pt) is refused. The CLI asks
+    this before it imports torch, so the refusal comes at once."""
+    last = last_checkpoint(run_dir)
+    if not resume and not force and last.exists():
+        raise KsacError(f"{run_dir} already holds a run ({last}); run the same command with --resume to "
+                        f"continue it, add --force to delete it and start over, or choose another --run-dir")
 
 
 def remove_run(run_dir: Path) -> bool:

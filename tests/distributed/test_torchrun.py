@@ -8,6 +8,7 @@ import copy
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -111,10 +112,18 @@ def test_one_two_process_step_equals_the_averaged_gradient_of_the_two_halves(rec
         assert max((state[n] - initial[n]).abs().max().item() for n in parameters) > 1e3 * 1e-6
 
 
-def test_nproc_per_node_launches_torchrun_itself_with_sync_bn_left_on(recipe, tmp_path):
-    run = tmp_path / "run"
+@pytest.fixture(scope="module")
+def launched(recipe, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """`ksac train --nproc-per-node 2 --iters 3`: its run directory and process. The tests below start from
+    its checkpoint (each on its own copy when it trains on)."""
+    run = tmp_path_factory.mktemp("launched") / "run"
     proc = single("train", "--recipe", str(recipe), "--run-dir", str(run), "--iters", "3", "--nproc-per-node", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return run, proc
+
+
+def test_nproc_per_node_launches_torchrun_itself_with_sync_bn_left_on(launched):
+    run, proc = launched
     out = proc.stdout + proc.stderr
     assert out.count("SyncBatchNorm needs CUDA") == 1, out[-3000:]  # rank 0 warns, rank 1 does not
     assert proc.stdout.count("done: best mIoU") == 1
@@ -125,10 +134,8 @@ def test_nproc_per_node_launches_torchrun_itself_with_sync_bn_left_on(recipe, tm
     assert state["config"]["train"]["sync_bn"] is True
 
 
-def test_sharded_evaluation_gives_the_same_confusion_matrix(recipe, tmp_path):
-    run = tmp_path / "run"
-    assert single("train", "--recipe", str(recipe), "--run-dir", str(run)).returncode == 0
-    ckpt = str(run / "checkpoints/last.pt")
+def test_sharded_evaluation_gives_the_same_confusion_matrix(launched, tmp_path):
+    ckpt = str(launched[0] / "checkpoints/last.pt")
     one = single("eval", "--checkpoint", ckpt, "--out", str(tmp_path / "one/eval.json"))
     two = torchrun("eval", "--checkpoint", ckpt, "--out", str(tmp_path / "two/eval.json"))
     assert one.returncode == 0 and two.returncode == 0, two.stderr[-3000:]
@@ -137,15 +144,15 @@ def test_sharded_evaluation_gives_the_same_confusion_matrix(recipe, tmp_path):
     assert a["miou"] == b["miou"] and a["images"] == b["images"] == 5  # 5 images over 2 ranks: none twice
 
 
-def test_checkpoints_move_between_two_and_one_process(recipe, tmp_path):
-    run = tmp_path / "run"
-    assert torchrun("train", "--recipe", str(recipe), "--run-dir", str(run), "--iters", "2").returncode == 0
+def test_checkpoints_move_between_two_and_one_process(launched, recipe, tmp_path):
+    """The 2-process run (iteration 3) resumed by one process, then by two again."""
+    run = Path(shutil.copytree(launched[0], tmp_path / "run"))
     resumed = single("train", "--recipe", str(recipe), "--run-dir", str(run), "--iters", "4")
     assert resumed.returncode == 0, resumed.stderr
-    assert "resuming from" in resumed.stdout and "at iteration 2" in resumed.stdout
+    assert f"resuming from {run / 'checkpoints/last.pt'} at iteration 3" in resumed.stdout
     back = torchrun("train", "--recipe", str(recipe), "--run-dir", str(run), "--iters", "6")
     assert back.returncode == 0, back.stderr[-3000:]
-    assert "at iteration 4" in back.stdout
+    assert f"resuming from {run / 'checkpoints/last.pt'} at iteration 4" in back.stdout
     assert torch.load(run / "checkpoints/last.pt", weights_only=True)["iteration"] == 6
 
 

@@ -27,6 +27,8 @@ CASES = [
     (["train", "--momentum", "nan"], ["--momentum: nan is not allowed"]),
     (["ablate", "--lr", "inf"], ["--lr: inf is not allowed"]),
     (["train", "--batch-size", "0"], ["--batch-size: 0 must be a positive integer"]),
+    (["train", "--batch-size", "3", "--nproc-per-node", "2"], ["--batch-size 3 does not split evenly across 2 "
+                                                               "processes; pick a multiple of 2"]),
     (["train", "--crop-size", "3"], ["--crop-size: 3 must be at least 16 pixels"]),
     (["train", "--momentum", "1.5"], ["--momentum: 1.5 must be in [0, 1)"]),
     (["train", "--workers", "-1"], ["--workers: -1 must be >= 0"]),
