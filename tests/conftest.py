@@ -1,4 +1,5 @@
-"""Shared fixtures: a cache folder for the tiny built-in dataset and a tiny recipe (see tiny_run.py)."""
+"""Shared fixtures: a cache folder for the tiny built-in dataset, a tiny recipe, and a pair of tiny runs trained
+once per session (see tiny_run.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from tiny_run import write_tiny_recipe
+from tiny_run import shared_pair, write_tiny_recipe
 
 # One compute thread per process: pytest runs two workers (pyproject: -n 2), and every `ksac` subprocess a
 # test starts inherits this. Tiny models gain nothing from a second thread, and on 2 cores two workers x two
@@ -17,6 +18,21 @@ os.environ["OMP_NUM_THREADS"] = "1"
 @pytest.fixture(scope="session")
 def synth_root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("synth")
+
+
+@pytest.fixture(scope="session")
+def shared_tmp(tmp_path_factory) -> Path:
+    """A folder every xdist worker of this test session sees: the parent of the workers' own temp folders
+    (pytest-<n>/, made anew for each session), or the session's temp folder without xdist."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="session")
+def pair(shared_tmp) -> dict[str, tuple[Path, Path]]:
+    """The ASPP and KSAC tiny runs trained once per session for the files that only read them
+    (tiny_run.shared_pair): head -> (recipe, run directory). Do not change them; copy_run first."""
+    return shared_pair(shared_tmp / "pair")
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@ puts tests/ on the path)."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 import subprocess
 import sys
@@ -18,17 +20,19 @@ data:
   crop_size: {crop}
   workers: 0
   synthetic: {{train: 12, val: {val}, size: 96, seed: 3}}
-train: {{iters: {iters}, batch_size: {batch_size}, lr: 0.01, save_every: {save_every}, log_every: 1, eval_every: 0,
-        deterministic: true, device: cpu}}
+train: {{iters: {iters}, batch_size: {batch_size}, lr: 0.01, save_every: {save_every}, log_every: 1,
+        eval_every: {eval_every}, deterministic: true, device: cpu}}
 """
 
 
 def write_tiny_recipe(path: Path, root: Path, name: str = "tiny", head: str = "ksac", iters: int = 4,
                       save_every: int = 2, crop: int = 64, batch_size: int = 2, val: int = 4,
-                      dropout: float = 0.1) -> Path:
-    """A recipe of a MobileNetV2-0.35 DeepLabV3+ with 16 channels on a 12-image built-in dataset in `root`."""
+                      dropout: float = 0.1, eval_every: int = 0) -> Path:
+    """A recipe of a MobileNetV2-0.35 DeepLabV3+ with 16 channels on a 12-image built-in dataset in `root`
+    (eval_every 0: evaluated once, at the end)."""
     path.write_text(TINY_RECIPE.format(name=name, head=head, root=root, iters=iters, save_every=save_every,
-                                       crop=crop, batch_size=batch_size, val=val, dropout=dropout))
+                                       crop=crop, batch_size=batch_size, val=val, dropout=dropout,
+                                       eval_every=eval_every))
     return path
 
 
@@ -50,3 +54,32 @@ def finished_run(folder: Path, root: Path, **recipe) -> tuple[Path, Path, subpro
 def copy_run(run: Path, to: Path) -> Path:
     """A copy of the run directory `run` at `to`/run."""
     return Path(shutil.copytree(run, to / "run"))
+
+
+PAIR_HEADS = ("aspp", "ksac")
+
+
+def shared_pair(folder: Path) -> dict[str, tuple[Path, Path]]:
+    """head -> (recipe, run directory) of an ASPP and a KSAC tiny run (4 iterations, evaluated at 2 and 4, on
+    4 val images) that several test files start from, trained once per test session: the first process to
+    ask trains both (side by side, one compute thread each) under a lock in `folder`, a folder every xdist
+    worker sees (conftest.py: shared_tmp); the others wait for them. Read-only: a test that changes a run
+    works on its own `copy_run`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    runs = {head: (folder / f"{head}.yaml", folder / head) for head in PAIR_HEADS}
+    with open(folder / "train.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this process dies
+        if not (folder / "trained").exists():
+            procs = []
+            for head, (recipe, run) in runs.items():
+                write_tiny_recipe(recipe, folder / "synth", name=head, head=head, iters=4, save_every=2, val=4,
+                                  eval_every=2)
+                shutil.rmtree(run, ignore_errors=True)  # left by a process that died while training it
+                procs.append(subprocess.Popen([sys.executable, "-m", "ksac_cli", "train", "--recipe", str(recipe),
+                                               "--run-dir", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                              text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}))
+            for proc in procs:
+                _, err = proc.communicate(timeout=600)
+                assert proc.returncode == 0, err[-3000:]
+            (folder / "trained").write_text("")
+    return runs

@@ -12,22 +12,15 @@ import pandas as pd
 import pytest
 import torch
 from scipy import stats
-from tiny_run import ksac, write_tiny_recipe
+from tiny_run import ksac
 
 from ksac_cli.report import analysis
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, synth_root) -> dict[str, Path]:
-    """Two tiny trained runs (ASPP and KSAC, seed 0), each with its final evaluation."""
-    folder = tmp_path_factory.mktemp("analyze")
-    out = {}
-    for head in ("aspp", "ksac"):
-        recipe = write_tiny_recipe(folder / f"{head}.yaml", synth_root, name=head, head=head, iters=2, val=4)
-        proc = ksac("train", "--recipe", str(recipe), "--run-dir", str(folder / head))
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        out[head] = folder / head
-    return out
+def runs(pair) -> dict[str, Path]:
+    """Two tiny trained runs (ASPP and KSAC; conftest.py: pair), each with its final evaluation."""
+    return {head: run for head, (_, run) in pair.items()}
 
 
 @pytest.fixture(scope="module")

@@ -6,20 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 from faultkit import assert_clean_failure, ci_or_full, final_state, run
-from tiny_run import copy_run, finished_run
-
-
-@pytest.fixture(scope="module")
-def trained_once(tmp_path_factory, synth_root):
-    """A finished 2-iteration run, trained once for this file: (recipe, run directory)."""
-    recipe, run_dir, _ = finished_run(tmp_path_factory.mktemp("trained"), synth_root, iters=2, save_every=1)
-    return recipe, run_dir
+from tiny_run import copy_run
 
 
 @pytest.fixture
-def trained(trained_once, tmp_path):
-    """This test's own copy of the finished run: (recipe, run directory)."""
-    recipe, run_dir = trained_once
+def trained(pair, tmp_path):
+    """This test's own copy of a finished 4-iteration run (conftest.py: pair): (recipe, run directory)."""
+    recipe, run_dir = pair["ksac"]
     return recipe, copy_run(run_dir, tmp_path)
 
 
@@ -29,7 +22,7 @@ def test_a_damaged_checkpoint_is_named_on_resume_and_on_eval(trained, damage):
     last = run_dir / "checkpoints/last.pt"
     data = last.read_bytes()
     last.write_bytes({"truncated": data[: len(data) // 2], "garbage": b"\x00not a checkpoint" * 50, "empty": b""}[damage])
-    proc = run("train", "--recipe", str(recipe), "--run-dir", str(run_dir), "--iters", "3")
+    proc = run("train", "--recipe", str(recipe), "--run-dir", str(run_dir), "--iters", "5")
     assert_clean_failure(proc, 2, f"checkpoint {last} is truncated or corrupted", "start over with --force")
     proc = run("eval", "--checkpoint", str(last))
     assert_clean_failure(proc, 2, f"checkpoint {last} is truncated or corrupted")
@@ -41,7 +34,7 @@ def test_a_checkpoint_missing_keys_names_them(trained):
     state = torch.load(last, weights_only=True)
     del state["optimizer"], state["rng"]
     torch.save(state, last)
-    proc = run("train", "--recipe", str(recipe), "--run-dir", str(run_dir), "--iters", "3")
+    proc = run("train", "--recipe", str(recipe), "--run-dir", str(run_dir), "--iters", "5")
     assert_clean_failure(proc, 2, f"checkpoint {last} lacks the key(s) optimizer, rng")
     del state["config"]
     torch.save(state, last)
@@ -59,9 +52,9 @@ def test_a_checkpoint_from_an_older_config_loads_with_the_defaults_of_the_new_ke
     torch.save(state, last)
     proc = run("eval", "--checkpoint", str(last), "--out", str(tmp_path / "e.json"))
     assert proc.returncode == 0, proc.stderr[-2000:]
-    proc = run("train", "--recipe", str(recipe), "--run-dir", str(run_dir), "--iters", "3")
+    proc = run("train", "--recipe", str(recipe), "--run-dir", str(run_dir), "--iters", "5")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert final_state(run_dir)["iteration"] == 3
+    assert final_state(run_dir)["iteration"] == 5
 
     state = torch.load(last, weights_only=True)
     state["config"]["model"]["kernel_share"] = True
