@@ -41,16 +41,6 @@ def ksac(*args: str, timeout: int = 300, **kwargs) -> subprocess.CompletedProces
                           timeout=timeout, **kwargs)
 
 
-def finished_run(folder: Path, root: Path, **recipe) -> tuple[Path, Path, subprocess.CompletedProcess]:
-    """Train a tiny run to its end, for the tests of one file to start from (each on its own `copy_run`):
-    (its recipe in `folder`, its run directory `folder`/run, the train process). `recipe`: write_tiny_recipe's."""
-    path = write_tiny_recipe(folder / "tiny.yaml", root, **recipe)
-    run = folder / "run"
-    proc = ksac("train", "--recipe", str(path), "--run-dir", str(run))
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return path, run, proc
-
-
 def copy_run(run: Path, to: Path) -> Path:
     """A copy of the run directory `run` at `to`/run."""
     return Path(shutil.copytree(run, to / "run"))
@@ -63,8 +53,8 @@ def shared_pair(folder: Path) -> dict[str, tuple[Path, Path]]:
     """head -> (recipe, run directory) of an ASPP and a KSAC tiny run (4 iterations, evaluated at 2 and 4, on
     4 val images) that several test files start from, trained once per test session: the first process to
     ask trains both (side by side, one compute thread each) under a lock in `folder`, a folder every xdist
-    worker sees (conftest.py: shared_tmp); the others wait for them. Read-only: a test that changes a run
-    works on its own `copy_run`."""
+    worker sees (conftest.py: shared_tmp); the others wait for them. What each `ksac train` printed is in
+    `folder`/<head>.stdout. Read-only: a test that changes a run works on its own `copy_run`."""
     folder.mkdir(parents=True, exist_ok=True)
     runs = {head: (folder / f"{head}.yaml", folder / head) for head in PAIR_HEADS}
     with open(folder / "train.lock", "w") as lock:
@@ -78,8 +68,9 @@ def shared_pair(folder: Path) -> dict[str, tuple[Path, Path]]:
                 procs.append(subprocess.Popen([sys.executable, "-m", "ksac_cli", "train", "--recipe", str(recipe),
                                                "--run-dir", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                               text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}))
-            for proc in procs:
-                _, err = proc.communicate(timeout=600)
+            for proc, (_, run) in zip(procs, runs.values()):
+                out, err = proc.communicate(timeout=600)
                 assert proc.returncode == 0, err[-3000:]
+                (folder / f"{run.name}.stdout").write_text(out)  # what `ksac train` printed, for the tests to read
             (folder / "trained").write_text("")
     return runs

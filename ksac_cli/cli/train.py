@@ -12,7 +12,7 @@ from ksac_cli import launch
 from ksac_cli.cli import options, output
 from ksac_cli.config import RunConfig, resolve_run_config, to_dict
 from ksac_cli.config.load import run_dir_of
-from ksac_cli.engine import rundir
+from ksac_cli.workflows import preflight
 
 RESUME_HELP = ("Continue from <run-dir>/checkpoints/last.pt when it exists; --no-resume refuses to touch a run "
                "directory that holds a run (add --force to start over).")
@@ -45,8 +45,7 @@ def train(
         return
     # what can be refused without torch is refused here, before a launch and before the imports (seconds)
     launching = nproc_per_node is not None and nproc_per_node > 1 and not launch.is_distributed()
-    launch.check_batch_split(cfg.train.batch_size, nproc_per_node if launching else launch.world()[1])
-    rundir.refuse_start_over(run_dir_of(cfg), resume, force)
+    preflight.check_train(cfg, resume, force, nproc_per_node if launching else launch.world()[1])
     if launching:
         raise typer.Exit(launch.launch_torchrun(nproc_per_node, options.argv_without("--nproc-per-node")))
     options.writable_folder(run_dir_of(cfg), "--run-dir")

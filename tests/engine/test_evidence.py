@@ -28,10 +28,8 @@ def confusion_csv(path) -> np.ndarray:
         return np.array([[int(v) for k, v in row.items() if k != "true_class"] for row in csv.DictReader(f)])
 
 
-def test_train_and_eval_write_per_image_matrices_and_samples(tmp_path, tiny_recipe):
-    run = tmp_path / "run"
-    proc = ksac("train", "--recipe", str(tiny_recipe()), "--run-dir", str(run))
-    assert proc.returncode == 0, proc.stderr
+def test_train_and_eval_write_per_image_matrices_and_samples(tmp_path, pair):
+    run = pair["ksac"][1]  # a finished 4-iteration tiny run, evaluated at 2 and 4 (conftest.py: pair)
     trained = load_npz(run / "eval_images.npz")
     assert set(trained) == {"ids", "confusion", "groups", "classes"}
     assert trained["ids"].tolist() == ["val_00000", "val_00001", "val_00002", "val_00003"]  # sorted by id

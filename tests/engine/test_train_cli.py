@@ -13,33 +13,34 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tiny_run import copy_run, finished_run, ksac
+from tiny_run import copy_run, ksac
 
 RUN_FILES = ["config.yaml", "metrics.jsonl", "eval.jsonl", "checkpoints/last.pt", "checkpoints/best.pt"]
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, synth_root) -> dict:
-    """One finished tiny run (4 iterations, the tiny recipe's defaults), trained once for the tests below
-    that start from a finished run; each test works on its own copy (`copy_run`)."""
-    recipe, run, proc = finished_run(tmp_path_factory.mktemp("trained"), synth_root)
-    return {"recipe": recipe, "run": run, "proc": proc}
+def trained(pair) -> dict:
+    """A finished tiny KSAC run (4 iterations, evaluated at 2 and 4; conftest.py: pair) for the tests below
+    that start from a finished run, and what its `ksac train` printed; each test works on its own copy
+    (`copy_run`)."""
+    recipe, run = pair["ksac"]
+    return {"recipe": recipe, "run": run, "stdout": (run.parent / f"{run.name}.stdout").read_text()}
 
 
 def test_train_writes_every_file_and_eval_reads_the_checkpoint(tmp_path, trained):
-    run, proc = copy_run(trained["run"], tmp_path), trained["proc"]
+    run = copy_run(trained["run"], tmp_path)
     for name in RUN_FILES:
         assert (run / name).is_file(), name
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [m["iteration"] for m in metrics] == [1, 2, 3, 4]
     assert set(metrics[0]) == {"iteration", "loss", "lr", "images_per_s", "seconds"}
     evals = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines()]
-    assert [e["iteration"] for e in evals] == [4]
+    assert [e["iteration"] for e in evals] == [2, 4]
     state = torch.load(run / "checkpoints/last.pt", weights_only=True)
     for key in ("model", "optimizer", "scheduler", "iteration", "config", "rng", "samples_seen"):
         assert key in state
     assert state["iteration"] == 4 and state["samples_seen"] == 8
-    assert "done: best mIoU" in proc.stdout
+    assert "done: best mIoU" in trained["stdout"]
 
     preds = tmp_path / "preds"
     proc = ksac("eval", "--checkpoint", str(run / "checkpoints/last.pt"), "--save-predictions", str(preds))
@@ -167,7 +168,7 @@ def test_no_resume_needs_force(tmp_path, trained):
     assert proc.returncode == 0 and "resuming" not in proc.stdout
     # the old logs and checkpoints are gone: each iteration logged once, one evaluation
     assert [json.loads(line)["iteration"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
-    assert len((run / "eval.jsonl").read_text().splitlines()) == 1
+    assert [json.loads(line)["iteration"] for line in (run / "eval.jsonl").read_text().splitlines()] == [2, 4]
     assert not (run / "checkpoints" / "stale.txt").exists() and not (run / "samples" / "stale.txt").exists()
     assert (run / "eval_images.npz").is_file() and (run / "samples" / "index.json").is_file()  # the new run's
 
