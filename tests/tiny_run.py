@@ -41,6 +41,35 @@ def ksac(*args: str, timeout: int = 300, **kwargs) -> subprocess.CompletedProces
                           timeout=timeout, **kwargs)
 
 
+def train_here(*args: str) -> None:
+    """`ksac train ARGS` run by the CLI's own entry point in THIS process, for an uninterrupted reference run
+    that killed-and-resumed `ksac` subprocesses are compared with bit for bit: the same code and, as in those
+    subprocesses, one compute thread, without a process start and its ~5 s of imports. What a run changes in
+    the process (torch's thread count, deterministic mode, the random generators, warnings.showwarning) is put
+    back afterwards. Raises SystemExit when the command fails."""
+    import random
+    import warnings
+
+    import numpy as np
+    import torch
+
+    from ksac_cli.cli.main import main
+
+    saved = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
+             torch.is_deterministic_algorithms_warn_only_enabled(), torch.get_rng_state(), np.random.get_state(),
+             random.getstate(), warnings.showwarning)
+    torch.set_num_threads(1)
+    try:
+        main(["train", *args])
+    finally:
+        torch.set_num_threads(saved[0])
+        torch.use_deterministic_algorithms(saved[1], warn_only=saved[2])
+        torch.set_rng_state(saved[3])
+        np.random.set_state(saved[4])
+        random.setstate(saved[5])
+        warnings.showwarning = saved[6]
+
+
 def copy_run(run: Path, to: Path) -> Path:
     """A copy of the run directory `run` at `to`/run."""
     return Path(shutil.copytree(run, to / "run"))

@@ -23,7 +23,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from tiny_run import ksac, write_tiny_recipe
+from tiny_run import ksac, train_here, write_tiny_recipe
 
 ITERS = 6
 # --seed 24: with this seed (and one compute thread, tests/conftest.py) the tiny model's mIoU moves from
@@ -401,14 +401,16 @@ HEADS = {"aspp": ("--head", "aspp"), "ksac-sum": ("--head", "ksac", "--merge", "
 
 @pytest.fixture(scope="module")
 def head_runs(tmp_path_factory, synth_root) -> dict:
-    """Per head: an uninterrupted 4-iteration run, and the same run SIGKILLed during iteration 3 (after the
-    checkpoint of iteration 2) then the same command again. The processes of each phase run at once."""
+    """Per head: a 4-iteration run SIGKILLed during iteration 3 (after the checkpoint of iteration 2) then the
+    same command again (the processes of each phase run at once), and the same run uninterrupted, trained
+    in this process (tiny_run.train_here)."""
     folder = tmp_path_factory.mktemp("heads")
     recipe = str(write_tiny_recipe(folder / "tiny.yaml", synth_root, iters=4, save_every=2))
     runs = {(head, kind): folder / head / kind for head in HEADS for kind in ("straight", "killed")}
     command = {key: ("train", "--recipe", recipe, "--run-dir", str(run), *HEADS[key[0]]) for key, run in runs.items()}
-    first = dict(zip(runs, _ksac_at_once(*[(command[key], {"KSAC_FAULT": "step@3=kill"} if key[1] == "killed" else None)
-                                           for key in runs])))
+    first = dict(zip(HEADS, _ksac_at_once(*[(command[head, "killed"], {"KSAC_FAULT": "step@3=kill"}) for head in HEADS])))
+    for head in HEADS:
+        train_here(*command[head, "straight"][1:])
     at_kill = {head: torch.load(runs[head, "killed"] / "checkpoints" / "last.pt", weights_only=True)["iteration"]
                for head in HEADS if (runs[head, "killed"] / "checkpoints" / "last.pt").exists()}
     resumed = dict(zip(HEADS, _ksac_at_once(*[(command[head, "killed"], None) for head in HEADS])))
@@ -423,9 +425,7 @@ def test_killed_then_resumed_run_is_bit_identical(head_runs, head):
     (test_train_cli.py covers KSAC concat.) Breaks when resume loses any part of the state: weights,
     optimizer, scheduler, RNG (dropout, augmentation) or the data order's position."""
     straight, killed = head_runs["runs"][head, "straight"], head_runs["runs"][head, "killed"]
-    proc = head_runs["first"][head, "straight"]
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    proc = head_runs["first"][head, "killed"]
+    proc = head_runs["first"][head]
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
     assert head_runs["at_kill"][head] == 2
     proc = head_runs["resumed"][head]

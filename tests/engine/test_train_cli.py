@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tiny_run import copy_run, ksac
+from tiny_run import copy_run, ksac, train_here
 
 RUN_FILES = ["config.yaml", "metrics.jsonl", "eval.jsonl", "checkpoints/last.pt", "checkpoints/best.pt"]
 
@@ -113,7 +113,7 @@ def _weights(path: Path) -> dict:
 def test_sigkill_then_resume_gives_the_same_weights_bit_for_bit(tmp_path, tiny_recipe):
     recipe = tiny_recipe(iters=12, save_every=3, crop=96)
     straight = tmp_path / "straight"
-    assert ksac("train", "--recipe", str(recipe), "--run-dir", str(straight)).returncode == 0
+    train_here("--recipe", str(recipe), "--run-dir", str(straight))  # uninterrupted, in this process
 
     killed = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "ksac_cli", "train", "--recipe", str(recipe), "--run-dir",

@@ -61,9 +61,11 @@ def recipe(tmp_path_factory, synth_root) -> Path:
 
 @pytest.fixture(scope="module")
 def reference(recipe, tmp_path_factory) -> dict:
+    """The same run uninterrupted, trained in this process (tiny_run.train_here)."""
+    from tiny_run import train_here
+
     run_dir = tmp_path_factory.mktemp("reference") / "run"
-    proc = run("train", "--recipe", str(recipe), "--run-dir", str(run_dir), *FLAGS)
-    assert proc.returncode == 0, proc.stderr
+    train_here("--recipe", str(recipe), "--run-dir", str(run_dir), *FLAGS)
     return final_state(run_dir)
 
 
