@@ -41,6 +41,21 @@ def ksac(*args: str, timeout: int = 300, **kwargs) -> subprocess.CompletedProces
                           timeout=timeout, **kwargs)
 
 
+HEAVY = ("torch", "timm", "torchvision", "fvcore", "pandas", "matplotlib")
+# runs one command through the CLI's entry point in a fresh interpreter, then says on stderr which heavy
+# packages it loaded: "LOADED [...]" on its last line
+LOADING = ("import sys\nfrom ksac_cli.cli.main import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n"
+           "    code = e.code\nelse:\n    code = 0\n"
+           f"print('LOADED', sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}), file=sys.stderr)\n"
+           "sys.exit(code)\n")
+
+
+def ksac_loading(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`ksac ARGS` as a subprocess whose stderr ends with the line 'LOADED [<heavy packages it imported>]'."""
+    return subprocess.run([sys.executable, "-c", LOADING, *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
 def train_here(*args: str) -> None:
     """`ksac train ARGS` run by the CLI's own entry point in THIS process, for an uninterrupted reference run
     that killed-and-resumed `ksac` subprocesses are compared with bit for bit: the same code and, as in those

@@ -110,10 +110,7 @@ def restore(t: Training, run_dir: Path, emit: EventFn) -> Progress:
     state = load_checkpoint(path, for_resume=True)
     # the saved config with this version's defaults for keys added since (an older checkpoint)
     saved = to_dict(from_dict(RunConfig, state["config"], where=f"{path} (config)"))
-    changed = rundir.resume_conflicts(saved, t.config_dict)
-    if changed:
-        raise KsacError(f"{run_dir} holds a run of another configuration ({'; '.join(changed)}); use another "
-                        f"--run-dir, or --force to start over there")
+    rundir.refuse_changes(run_dir, rundir.resume_conflicts(saved, t.config_dict))
     load_model_state(t.model, state["model"], path)
     t.optimizer.load_state_dict(state["optimizer"])
     t.scheduler.load_state_dict(state["scheduler"])

@@ -83,3 +83,10 @@ def resume_conflicts(saved: dict, current: dict) -> list[str]:
     """The changes between a checkpoint's config and this run's that forbid resuming it."""
     changed = config_differences(saved, current, ("model", "data", "train"))
     return [c for c in changed if c.split(":")[0] not in RESUMABLE_CHANGES]
+
+
+def refuse_changes(run_dir: Path, changed: list[str]) -> None:
+    """Resuming the run in `run_dir` with the `changed` settings (resume_conflicts) is refused."""
+    if changed:
+        raise KsacError(f"{run_dir} holds a run of another configuration ({'; '.join(changed)}); use another "
+                        f"--run-dir, or --force to start over there")

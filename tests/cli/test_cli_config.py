@@ -9,20 +9,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tiny_run import ksac_loading
 
 from ksac_cli.config import AblationGrid, ProfileConfig, RunConfig, resolve_ablation, resolve_profile, to_dict
 from ksac_cli.config.load import resolve_eval_config, resolve_run_config
 
-HEAVY = ("torch", "timm", "torchvision", "fvcore", "pandas", "matplotlib")
-# runs one command in this interpreter, then says on stderr which heavy packages it loaded
-SCRIPT = ("import sys\nfrom ksac_cli.cli.main import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n"
-          "    code = e.code\nelse:\n    code = 0\n"
-          f"print('LOADED', sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}), file=sys.stderr)\n"
-          "sys.exit(code)\n")
-
-
 def ksac(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", SCRIPT, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+    return ksac_loading(*args, cwd=cwd)
 
 
 def notes_of(text: str) -> dict[str, str]:

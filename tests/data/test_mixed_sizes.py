@@ -83,6 +83,9 @@ def test_torchrun_trains_and_evaluates_mixed_sizes(trained, tmp_path):
     two = ksac("eval", "--checkpoint", ckpt, "--out", str(tmp_path / "two/eval.json"), nproc=2)
     assert two.returncode == 0, two.stderr[-3000:]
     assert confusion(tmp_path / "two/confusion.csv") == confusion(b1 / "confusion.csv")
+    two_record, one_record = (json.loads((d / "eval.json").read_text()) for d in (tmp_path / "two", b1))
+    assert two_record["images"] == one_record["images"] == 7  # 7 images over 2 ranks: none twice, none left out
+    assert two_record["miou"] == one_record["miou"]
 
     trained_two = ksac("train", *TRAIN, "--iters", "1", "--data-root", str(root), "--run-dir", str(tmp_path / "ddp"),
                        nproc=2)

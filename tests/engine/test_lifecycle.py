@@ -344,6 +344,22 @@ def test_resume_with_another_configuration_is_refused_and_touches_nothing(resume
     assert after == before
 
 
+def test_a_change_only_the_engine_can_see_is_refused_there_and_touches_nothing(life, tmp_path, capfd):
+    """The refusals above come from the check made before torch is imported (workflows/preflight.py). --amp
+    is left out of that check (auto becomes the mode the device runs only when the run starts), so resuming
+    with another --amp is refused by the engine, when it loads the checkpoint: exit 2, the change named,
+    every file as before. Run in this process (tiny_run.train_here). Breaks when the engine's own check goes."""
+    run = Path(shutil.copytree(life["at_2"], tmp_path / "run"))
+    before = _files(run)
+    command = [str(run) if a == str(life["run"]) else a for a in life["command"]][1:]
+    with pytest.raises(SystemExit) as stopped:
+        train_here(*command, "--amp", "bf16")
+    assert stopped.value.code == 2
+    err = capfd.readouterr().err
+    assert f"{run} holds a run of another configuration (train.amp: 'off' -> 'bf16')" in err, err[-2000:]
+    assert _files(run) == before
+
+
 def test_resume_may_change_workers_skip_bad_and_ksac_impl(resumes):
     """data.workers, data.skip_bad and model.ksac_impl (RESUMABLE_CHANGES) do not change what is computed:
     the run stopped at iteration 2 resumes with all three changed, trains to the end, and config.yaml records

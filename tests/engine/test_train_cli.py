@@ -93,14 +93,14 @@ def test_ksac_impl_is_recorded_and_a_model_trained_with_one_evaluates_with_the_o
     state = torch.load(run / "checkpoints/last.pt", weights_only=True)
     assert state["config"]["model"]["ksac_impl"] == "conv"
     trained = json.loads((run / "eval.jsonl").read_text().splitlines()[-1])
-    for impl in ("taps", "conv"):
-        out = tmp_path / f"eval_{impl}.json"
-        proc = ksac("eval", "--checkpoint", str(run / "checkpoints/last.pt"), "--ksac-impl", impl, "--out", str(out))
-        assert proc.returncode == 0, proc.stderr
-        record = json.loads(out.read_text())
-        assert record["ksac_impl"] == impl
-        # same weights, same function: equal up to pixels whose two best logits tie within float rounding
-        assert record["miou"] == pytest.approx(trained["miou"], abs=2e-3)
+    # trained (and evaluated at its end) with conv, evaluated by ksac eval with the other implementation
+    out = tmp_path / "eval_taps.json"
+    proc = ksac("eval", "--checkpoint", str(run / "checkpoints/last.pt"), "--ksac-impl", "taps", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(out.read_text())
+    assert record["ksac_impl"] == "taps"
+    # same weights, same function: equal up to pixels whose two best logits tie within float rounding
+    assert record["miou"] == pytest.approx(trained["miou"], abs=2e-3)
     proc = ksac("eval", "--checkpoint", str(run / "checkpoints/last.pt"), "--ksac-impl", "fft")
     assert proc.returncode == 2 and "ksac_impl" in proc.stderr and "conv, taps" in proc.stderr
 

@@ -1,0 +1,36 @@
+"""`ksac train`'s refusals that need no model (workflows/preflight.py) come before torch is imported: an
+uneven global batch (also before torchrun is launched), --no-resume without --force on a run, and resuming
+a run with settings that would make it another run. Each case: exit 2, the one error line, no heavy package
+loaded, nothing written. (That the engine refuses the same when it runs: test_lifecycle.py.)"""
+
+from __future__ import annotations
+
+import pytest
+from tiny_run import copy_run, ksac_loading
+
+
+def files(folder) -> dict:
+    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
+
+
+CASES = {
+    "uneven batch": (("--nproc-per-node", "2", "--batch-size", "3"),
+                     "--batch-size 3 does not split evenly across 2 processes; pick a multiple of 2"),
+    "no-resume": (("--no-resume",), "already holds a run"),
+    "another lr": (("--lr", "0.02"), "holds a run of another configuration (train.lr: 0.01 -> 0.02)"),
+    "another head": (("--head", "aspp"), "model.head: 'ksac' -> 'aspp'"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_refused_before_torch_is_imported(case, pair, tmp_path):
+    recipe, finished = pair["ksac"]
+    run = copy_run(finished, tmp_path)
+    before = files(run)
+    flags, message = CASES[case]
+    proc = ksac_loading("train", "--recipe", str(recipe), "--run-dir", str(run), *flags)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1] == "LOADED []", lines[-3:]
+    assert len(lines) == 2 and lines[0].startswith("error: ") and message in lines[0], lines
+    assert files(run) == before
