@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 
+FP16_NEEDS_CUDA = "--amp fp16 needs a CUDA device; on the CPU use --amp bf16 or --amp off"
+
+
 class KsacError(Exception):
     """A problem the user can fix; the message says what was wrong and what is allowed."""
 

@@ -23,7 +23,7 @@ from ksac_cli.engine.loaders import checked, eval_loader, train_loader, worker_c
 from ksac_cli.engine.train import (Progress, Training, build_optimizer, build_scheduler, fit,
                                    freeze_backbone)
 from ksac_cli.env import resolve_amp
-from ksac_cli.errors import KsacError
+from ksac_cli.errors import FP16_NEEDS_CUDA, KsacError
 from ksac_cli.models import build_model, warn_large_rates
 
 EventFn = Callable[[str, dict], None]
@@ -153,7 +153,7 @@ def amp_scaler(amp: str, device: torch.device) -> torch.amp.GradScaler | None:
     """fp16 needs CUDA and a gradient scaler; bf16 and off need none."""
     if amp == "fp16":
         if device.type != "cuda":
-            raise KsacError("--amp fp16 needs a CUDA device; on the CPU use --amp bf16 or --amp off")
+            raise KsacError(FP16_NEEDS_CUDA)
         return torch.amp.GradScaler("cuda")
     return None
 

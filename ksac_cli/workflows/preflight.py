@@ -1,16 +1,18 @@
 """What `ksac train` can refuse before torch is imported, so that the refusal comes in a fraction of a second
 instead of after a model's imports (several seconds, per process of a torchrun launch): an uneven global
-batch, starting over (--no-resume) on a run without --force, and resuming a run with settings that would
+batch, --amp fp16 on --device cpu, starting over (--no-resume) on a run without --force, and resuming a run with settings that would
 make it another run. The engine asks the same questions again when it runs (launch.check_batch_split,
 rundir.refuse_start_over, rundir.resume_conflicts on the checkpoint it loads). No torch import here."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ksac_cli import launch
 from ksac_cli.config import RunConfig, from_dict, to_dict
 from ksac_cli.config.load import checkpoint_config, run_dir_of
 from ksac_cli.engine import rundir
-from ksac_cli.errors import KsacError
+from ksac_cli.errors import FP16_NEEDS_CUDA, KsacError
 
 # set by the engine when it runs, so not comparable here: --amp auto becomes the mode the device runs, and
 # the model's class count becomes the dataset's. The engine compares them when it loads the checkpoint.
@@ -18,16 +20,19 @@ RESOLVED_AT_RUN = ("train.amp", "model.num_classes")
 
 
 def check_train(cfg: RunConfig, resume: bool, force: bool, world_size: int) -> None:
-    """Raises KsacError when `cfg` cannot train on `world_size` processes, when --no-resume without --force
-    meets a run directory that holds a run, or when resuming that run would change what it computes."""
+    """Raises KsacError when `cfg` cannot train on `world_size` processes or asks fp16 of the CPU, when
+    --no-resume without --force meets a run directory that holds a run, or when resuming that run would
+    change what it computes."""
     launch.check_batch_split(cfg.train.batch_size, world_size)
+    if cfg.train.amp == "fp16" and cfg.train.device == "cpu":  # a device "auto" finds: the engine's check
+        raise KsacError(FP16_NEEDS_CUDA)
     run_dir = run_dir_of(cfg)
     rundir.refuse_start_over(run_dir, resume, force)
     if resume and not force:
         refuse_another_config(run_dir, cfg)
 
 
-def refuse_another_config(run_dir, cfg: RunConfig) -> None:
+def refuse_another_config(run_dir: Path, cfg: RunConfig) -> None:
     """The checkpoint's config (read without torch) against `cfg`, as the engine's resume compares them,
     leaving out RESOLVED_AT_RUN. A checkpoint that cannot be read is left to the engine, which names it."""
     last = rundir.last_checkpoint(run_dir)

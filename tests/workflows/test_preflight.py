@@ -1,5 +1,5 @@
 """`ksac train`'s refusals that need no model (workflows/preflight.py) come before torch is imported: an
-uneven global batch (also before torchrun is launched), --no-resume without --force on a run, and resuming
+uneven global batch (also before torchrun is launched), --amp fp16 on the CPU, --no-resume without --force on a run, and resuming
 a run with settings that would make it another run. Each case: exit 2, the one error line, no heavy package
 loaded, nothing written. (That the engine refuses the same when it runs: test_lifecycle.py.)"""
 
@@ -16,6 +16,7 @@ def files(folder) -> dict:
 CASES = {
     "uneven batch": (("--nproc-per-node", "2", "--batch-size", "3"),
                      "--batch-size 3 does not split evenly across 2 processes; pick a multiple of 2"),
+    "fp16 on cpu": (("--amp", "fp16", "--device", "cpu"), "--amp fp16 needs a CUDA device"),
     "no-resume": (("--no-resume",), "already holds a run"),
     "another lr": (("--lr", "0.02"), "holds a run of another configuration (train.lr: 0.01 -> 0.02)"),
     "another head": (("--head", "aspp"), "model.head: 'ksac' -> 'aspp'"),
