@@ -63,7 +63,7 @@ def check(
     cfg = _from_flags(DataConfig, {"dataset": dataset, "data_root": data_root}, "data")
     if workers < 0:
         raise KsacError(f"--workers: {workers} must be >= 0 (0: this process)")
-    if dataset != "synthetic" and data_root is not None and not Path(data_root).is_dir():  # said before the readers load
+    if dataset != "synthetic" and data_root is not None and not Path(data_root).is_dir():  # before the readers load
         raise KsacError(f"--data-root: {data_root} is not a folder; expected the root of the {dataset} dataset")
     path = options.output_file(out or ".", "--out", f"data-check-{dataset}-{split}.json")
     options.writable_folder(path.parent, "--out")

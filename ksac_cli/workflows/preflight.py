@@ -1,7 +1,7 @@
 """What `ksac train` can refuse before torch is imported, so that the refusal comes in a fraction of a second
 instead of after a model's imports (several seconds, per process of a torchrun launch): an uneven global
-batch, --amp fp16 on --device cpu, starting over (--no-resume) on a run without --force, and resuming a run with settings that would
-make it another run. The engine asks the same questions again when it runs (launch.check_batch_split,
+batch, --amp fp16 on --device cpu, starting over (--no-resume) on a run without --force, and resuming a run
+with settings that would make it another run. The engine asks the same questions again when it runs (launch.check_batch_split,
 rundir.refuse_start_over, rundir.resume_conflicts on the checkpoint it loads). No torch import here."""
 
 from __future__ import annotations
