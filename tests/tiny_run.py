@@ -85,6 +85,12 @@ def train_here(*args: str) -> None:
         warnings.showwarning = saved[6]
 
 
+def files_of(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under `folder`: relative path -> (bytes, mtime in ns), to show a command touched nothing."""
+    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 def copy_run(run: Path, to: Path) -> Path:
     """A copy of the run directory `run` at `to`/run."""
     return Path(shutil.copytree(run, to / "run"))
@@ -93,12 +99,17 @@ def copy_run(run: Path, to: Path) -> Path:
 PAIR_HEADS = ("aspp", "ksac")
 
 
+def stdout_of(run: Path) -> Path:
+    """Where shared_pair keeps what `ksac train` printed for the run `run`."""
+    return run.parent / f"{run.name}.stdout"
+
+
 def shared_pair(folder: Path) -> dict[str, tuple[Path, Path]]:
     """head -> (recipe, run directory) of an ASPP and a KSAC tiny run (4 iterations, evaluated at 2 and 4, on
     4 val images) that several test files start from, trained once per test session: the first process to
     ask trains both (side by side, one compute thread each) under a lock in `folder`, a folder every xdist
     worker sees (conftest.py: shared_tmp); the others wait for them. What each `ksac train` printed is in
-    `folder`/<head>.stdout. Read-only: a test that changes a run works on its own `copy_run`."""
+    `stdout_of(run)`. Read-only: a test that changes a run works on its own `copy_run`."""
     folder.mkdir(parents=True, exist_ok=True)
     runs = {head: (folder / f"{head}.yaml", folder / head) for head in PAIR_HEADS}
     with open(folder / "train.lock", "w") as lock:
@@ -115,6 +126,6 @@ def shared_pair(folder: Path) -> dict[str, tuple[Path, Path]]:
             for proc, (_, run) in zip(procs, runs.values()):
                 out, err = proc.communicate(timeout=600)
                 assert proc.returncode == 0, err[-3000:]
-                (folder / f"{run.name}.stdout").write_text(out)  # what `ksac train` printed, for the tests to read
+                stdout_of(run).write_text(out)
             (folder / "trained").write_text("")
     return runs

@@ -23,7 +23,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from tiny_run import ksac, train_here, write_tiny_recipe
+from tiny_run import files_of, ksac, train_here, write_tiny_recipe
 
 ITERS = 6
 # --seed 24: with this seed (and one compute thread, tests/conftest.py) the tiny model's mIoU moves from
@@ -41,12 +41,6 @@ def _env(extra: dict | None = None) -> dict:
 
 def _jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def _files(folder: Path) -> dict[str, tuple[bytes, int]]:
-    """Every file under `folder`: relative path -> (bytes, mtime in ns)."""
-    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _one_error_line(proc) -> str:
@@ -318,11 +312,11 @@ def resumes(life, tmp_path_factory) -> dict:
     for name in cases:
         runs[name] = tmp_path_factory.mktemp(f"resume_{name}") / "run"
         shutil.copytree(life["at_2"], runs[name])
-        before[name] = _files(runs[name])
+        before[name] = files_of(runs[name])
     commands = [([str(runs[name]) if a == str(life["run"]) else a for a in life["command"]] + list(flags), None)
                 for name, flags in cases.items()]
     procs = _ksac_at_once(*commands)
-    return {name: (proc, runs[name], before[name], _files(runs[name])) for name, proc in zip(cases, procs)}
+    return {name: (proc, runs[name], before[name], files_of(runs[name])) for name, proc in zip(cases, procs)}
 
 
 @pytest.mark.parametrize("case", list(REFUSED))
@@ -350,14 +344,14 @@ def test_a_change_only_the_engine_can_see_is_refused_there_and_touches_nothing(l
     with another --amp is refused by the engine, when it loads the checkpoint: exit 2, the change named,
     every file as before. Run in this process (tiny_run.train_here). Breaks when the engine's own check goes."""
     run = Path(shutil.copytree(life["at_2"], tmp_path / "run"))
-    before = _files(run)
+    before = files_of(run)
     command = [str(run) if a == str(life["run"]) else a for a in life["command"]][1:]
     with pytest.raises(SystemExit) as stopped:
         train_here(*command, "--amp", "bf16")
     assert stopped.value.code == 2
     err = capfd.readouterr().err
     assert f"{run} holds a run of another configuration (train.amp: 'off' -> 'bf16')" in err, err[-2000:]
-    assert _files(run) == before
+    assert files_of(run) == before
 
 
 def test_resume_may_change_workers_skip_bad_and_ksac_impl(resumes):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tiny_run import copy_run, ksac, train_here
+from tiny_run import copy_run, ksac, stdout_of, train_here
 
 RUN_FILES = ["config.yaml", "metrics.jsonl", "eval.jsonl", "checkpoints/last.pt", "checkpoints/best.pt"]
 
@@ -24,7 +24,7 @@ def trained(pair) -> dict:
     that start from a finished run, and what its `ksac train` printed; each test works on its own copy
     (`copy_run`)."""
     recipe, run = pair["ksac"]
-    return {"recipe": recipe, "run": run, "stdout": (run.parent / f"{run.name}.stdout").read_text()}
+    return {"recipe": recipe, "run": run, "stdout": stdout_of(run).read_text()}
 
 
 def test_train_writes_every_file_and_eval_reads_the_checkpoint(tmp_path, trained):
@@ -166,7 +166,7 @@ def test_no_resume_needs_force(tmp_path, trained):
     (run / "samples" / "stale.txt").write_text("left by the first run")
     proc = ksac("train", "--recipe", recipe, "--run-dir", str(run), "--no-resume", "--force")
     assert proc.returncode == 0 and "resuming" not in proc.stdout
-    # the old logs and checkpoints are gone: each iteration logged once, one evaluation
+    # the old logs and checkpoints are gone: each iteration and each evaluation logged once
     assert [json.loads(line)["iteration"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
     assert [json.loads(line)["iteration"] for line in (run / "eval.jsonl").read_text().splitlines()] == [2, 4]
     assert not (run / "checkpoints" / "stale.txt").exists() and not (run / "samples" / "stale.txt").exists()

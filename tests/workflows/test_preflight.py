@@ -6,11 +6,7 @@ loaded, nothing written. (That the engine refuses the same when it runs: test_li
 from __future__ import annotations
 
 import pytest
-from tiny_run import copy_run, ksac_loading
-
-
-def files(folder) -> dict:
-    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
+from tiny_run import copy_run, files_of, ksac_loading
 
 
 CASES = {
@@ -27,11 +23,11 @@ CASES = {
 def test_refused_before_torch_is_imported(case, pair, tmp_path):
     recipe, finished = pair["ksac"]
     run = copy_run(finished, tmp_path)
-    before = files(run)
+    before = files_of(run)
     flags, message = CASES[case]
     proc = ksac_loading("train", "--recipe", str(recipe), "--run-dir", str(run), *flags)
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = proc.stderr.strip().splitlines()
     assert lines[-1] == "LOADED []", lines[-3:]
     assert len(lines) == 2 and lines[0].startswith("error: ") and message in lines[0], lines
-    assert files(run) == before
+    assert files_of(run) == before
