@@ -4,11 +4,12 @@ puts tests/ on the path)."""
 from __future__ import annotations
 
 import fcntl
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import ksac_process
 
 TINY_RECIPE = """\
 name: {name}
@@ -37,8 +38,8 @@ def write_tiny_recipe(path: Path, root: Path, name: str = "tiny", head: str = "k
 
 
 def ksac(*args: str, timeout: int = 300, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ksac_cli", *args], capture_output=True, text=True,
-                          timeout=timeout, **kwargs)
+    """`python -m ksac_cli ARGS` as a child process, to its end (ksac_process.run: env=, cwd=)."""
+    return ksac_process.run(*args, timeout=timeout, **kwargs)
 
 
 HEAVY = ("torch", "timm", "torchvision", "fvcore", "pandas", "matplotlib")
@@ -120,9 +121,7 @@ def shared_pair(folder: Path) -> dict[str, tuple[Path, Path]]:
                 write_tiny_recipe(recipe, folder / "synth", name=head, head=head, iters=4, save_every=2, val=4,
                                   eval_every=2)
                 shutil.rmtree(run, ignore_errors=True)  # left by a process that died while training it
-                procs.append(subprocess.Popen([sys.executable, "-m", "ksac_cli", "train", "--recipe", str(recipe),
-                                               "--run-dir", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                              text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}))
+                procs.append(ksac_process.popen("train", "--recipe", str(recipe), "--run-dir", str(run)))
             for proc, (_, run) in zip(procs, runs.values()):
                 out, err = proc.communicate(timeout=600)
                 assert proc.returncode == 0, err[-3000:]

@@ -4,9 +4,9 @@ came from, nothing run or written, no torch), recipes by name, and one meaning p
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
+import ksac_process
 import pytest
 import yaml
 from tiny_run import ksac_loading
@@ -145,12 +145,10 @@ def test_results_folder_means_ablation_csv_inside_it(tmp_path):
     from tiny_run import write_tiny_recipe
 
     recipe = write_tiny_recipe(tmp_path / "r.yaml", tmp_path / "synth", name="tinygrid", iters=1)
-    proc = subprocess.run([sys.executable, "-m", "ksac_cli", "ablate", "--recipe", str(recipe), "--out", "grid",
-                           "--results", "myres/", "--seeds", "1", "--head", "ksac", "--rates", "1,2"],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    proc = ksac_process.run("ablate", "--recipe", str(recipe), "--out", "grid", "--results", "myres/", "--seeds", "1",
+                            "--head", "ksac", "--rates", "1,2", cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "myres" / "ablation.csv").is_file()
     assert "rows in myres/ablation.csv; next: ksac report --results myres" in proc.stdout
-    proc = subprocess.run([sys.executable, "-m", "ksac_cli", "report", "--results", "myres/ablation.csv"],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    proc = ksac_process.run("report", "--results", "myres/ablation.csv", cwd=tmp_path)
     assert proc.returncode == 2 and "--results: myres/ablation.csv is a file; give the FOLDER" in proc.stderr

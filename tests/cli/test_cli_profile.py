@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import csv
 import subprocess
-import sys
 from pathlib import Path
 
+import ksac_process
 import pytest
 
 COLUMNS = ("backbone, head, merge, ksac_impl, rates, output_stride, decoder, input_size, num_classes, params_total, "
@@ -16,8 +16,7 @@ COLUMNS = ("backbone, head, merge, ksac_impl, rates, output_stride, decoder, inp
 
 
 def ksac(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ksac_cli", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=300)
+    return ksac_process.run(*args, cwd=cwd)
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

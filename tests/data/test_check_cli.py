@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
+import ksac_process
 import numpy as np
 import pytest
 from layouts import make_voc, palette_png
@@ -13,8 +12,8 @@ from PIL import Image
 
 
 def check(root, split, out):
-    return subprocess.run([sys.executable, "-m", "ksac_cli", "data", "check", "--dataset", "voc", "--data-root",
-                           str(root), "--split", split, "--out", str(out)], capture_output=True, text=True, timeout=120)
+    return ksac_process.run("data", "check", "--dataset", "voc", "--data-root", str(root), "--split", split, "--out",
+                            str(out), timeout=120)
 
 
 def test_clean_fixture_passes(tmp_path):
@@ -62,8 +61,7 @@ def test_every_planted_problem_is_named_with_its_file(tmp_path):
     (["--workers", "-1"], "--workers: -1 must be >= 0"),
 ])
 def test_errors_name_the_flags_not_the_config_keys(tmp_path, args, message):
-    proc = subprocess.run([sys.executable, "-m", "ksac_cli", "data", "check", *args, "--out", str(tmp_path / "r.json")],
-                          capture_output=True, text=True, timeout=120)
+    proc = ksac_process.run("data", "check", *args, "--out", str(tmp_path / "r.json"), timeout=120)
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert proc.returncode == 2 and len(errors) == 1, proc.stderr
     assert message in errors[0] and "data." not in errors[0], errors[0]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import ksac_process
 import pytest
 from layouts import make_voc_mixed_sizes
 
@@ -16,9 +17,10 @@ from ksac_cli.data import collate_by_size
 
 
 def ksac(*args: str, nproc: int = 1) -> subprocess.CompletedProcess:
-    launcher = [sys.executable] if nproc == 1 else [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                                                   f"--nproc-per-node={nproc}"]
-    return subprocess.run([*launcher, "-m", "ksac_cli", *args], capture_output=True, text=True, timeout=600)
+    if nproc == 1:
+        return ksac_process.run(*args, timeout=600)
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+                           "-m", "ksac_cli", *args], capture_output=True, text=True, timeout=600)
 
 
 # flags only: the quick recipe (eval.batch_size 8, MobileNetV2-0.35, rates 6,12,18) underneath

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import ksac_process
 import pytest
 import torch
 import torch.nn.functional as F
@@ -29,8 +30,7 @@ def torchrun(*args: str, nproc: int = 2) -> subprocess.CompletedProcess:
 def single(*args: str) -> subprocess.CompletedProcess:
     # one compute thread, as torchrun gives each of its processes (OMP_NUM_THREADS=1): on this 2-core machine,
     # shared with other jobs, two threads made a tiny run several times slower
-    return subprocess.run([sys.executable, "-m", "ksac_cli", *args], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return ksac_process.run(*args, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
+import ksac_process
 import numpy as np
 import pytest
 import torch
@@ -56,8 +56,7 @@ def _ksac_at_once(*commands: tuple[tuple | list, dict | None]) -> list[subproces
     """Run several `ksac` commands (args, extra environment) at the same time and wait for all; each with ONE
     compute thread (OMP_NUM_THREADS=1), so that two processes on two cores do not fight over threads. (Their
     numbers are compared with processes run the same way, or with computations made here under `_one_thread`.)"""
-    procs = [subprocess.Popen([sys.executable, "-m", "ksac_cli", *args], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=_env({"OMP_NUM_THREADS": "1", **(extra or {})}))
+    procs = [ksac_process.popen(*args, env=_env({"OMP_NUM_THREADS": "1", **(extra or {})}))
              for args, extra in commands]
     done = []
     try:

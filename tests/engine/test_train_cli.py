@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+import ksac_process
 import numpy as np
 import pytest
 import torch
@@ -116,8 +115,7 @@ def test_sigkill_then_resume_gives_the_same_weights_bit_for_bit(tmp_path, tiny_r
     train_here("--recipe", str(recipe), "--run-dir", str(straight))  # uninterrupted, in this process
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "ksac_cli", "train", "--recipe", str(recipe), "--run-dir",
-                             str(killed)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = ksac_process.popen("train", "--recipe", str(recipe), "--run-dir", str(killed))
     deadline = time.time() + 240
     while not (killed / "checkpoints/last.pt").exists():
         assert proc.poll() is None and time.time() < deadline, "the run ended before its first checkpoint"
@@ -143,9 +141,8 @@ def test_sigkill_then_resume_gives_the_same_weights_bit_for_bit(tmp_path, tiny_r
 
 def test_sigint_saves_a_checkpoint_and_exits_130(tmp_path, tiny_recipe):
     run = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "ksac_cli", "train", "--recipe",
-                             str(tiny_recipe(iters=400, save_every=1000, crop=96)), "--run-dir", str(run)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = ksac_process.popen("train", "--recipe", str(tiny_recipe(iters=400, save_every=1000, crop=96)),
+                              "--run-dir", str(run))
     deadline = time.time() + 240
     while not (run / "metrics.jsonl").exists() or not (run / "metrics.jsonl").read_text().strip():
         assert proc.poll() is None and time.time() < deadline

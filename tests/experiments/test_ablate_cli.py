@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+import ksac_process
 import torch
 from tiny_run import write_tiny_recipe
 
@@ -17,9 +17,8 @@ from ksac_cli import io
 def ablate(recipe: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess:
     """`ksac ablate` on the tiny recipe; one seed per cell unless --seeds is given (the default is 3)."""
     seeds = [] if "--seeds" in args else ["--seeds", "1"]
-    return subprocess.run([sys.executable, "-m", "ksac_cli", "ablate", "--recipe", str(recipe), "--out",
-                           str(tmp / "grid"), "--results", str(tmp / "ablation.csv"), *seeds, *args],
-                          capture_output=True, text=True, timeout=600)
+    return ksac_process.run("ablate", "--recipe", str(recipe), "--out", str(tmp / "grid"), "--results",
+                            str(tmp / "ablation.csv"), *seeds, *args, timeout=600)
 
 
 def make_recipe(tmp: Path, iters: int = 2, crop: int = 64) -> Path:
@@ -73,9 +72,9 @@ def test_a_failing_cell_is_recorded_and_the_others_finish(tmp_path):
 
 def test_a_killed_ablate_resumes_its_interrupted_cell(tmp_path):
     recipe = make_recipe(tmp_path, iters=16, crop=96)
-    cmd = [sys.executable, "-m", "ksac_cli", "ablate", "--recipe", str(recipe), "--out", str(tmp_path / "grid"),
+    cmd = ["ablate", "--recipe", str(recipe), "--out", str(tmp_path / "grid"),
            "--results", str(tmp_path / "ablation.csv"), "--head", "ksac", "--rates", "1,2", "--rates", "1,2,3", "--seeds", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = ksac_process.popen(*cmd)
     second = tmp_path / "grid" / "mobilenetv2_035_ksac-concat_r1-2-3_os16_seed0" / "checkpoints" / "last.pt"
     deadline = time.time() + 300
     while not second.exists():
@@ -87,7 +86,7 @@ def test_a_killed_ablate_resumes_its_interrupted_cell(tmp_path):
     assert killed_at < 16
     assert len(io.read_csv_rows(tmp_path / "ablation.csv")) == 1  # the first cell had finished
 
-    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    rerun = ksac_process.run(*cmd, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
     assert "skipped mobilenetv2_035_ksac-concat_r1-2_os16_seed0: done" in rerun.stdout
     assert f"resuming from {second} at iteration {killed_at}" in rerun.stdout

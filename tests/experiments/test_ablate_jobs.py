@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import ksac_process
 import pytest
 import torch
 from tiny_run import write_tiny_recipe
@@ -27,9 +28,9 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 def ablate(recipe: Path, tmp: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """`ksac ablate` of the tiny recipe, one seed, rates 1,2, into tmp/grid and tmp/ablation.csv."""
-    return subprocess.run([sys.executable, "-m", "ksac_cli", "ablate", "--recipe", str(recipe), "--out",
-                           str(tmp / "grid"), "--results", str(tmp / "ablation.csv"), "--seeds", "1",
-                           "--rates", "1,2", *args], capture_output=True, text=True, timeout=600, cwd=cwd, env=ENV)
+    return ksac_process.run("ablate", "--recipe", str(recipe), "--out", str(tmp / "grid"), "--results",
+                            str(tmp / "ablation.csv"), "--seeds", "1", "--rates", "1,2", *args, timeout=600, cwd=cwd,
+                            env=ENV)
 
 
 def run_line(line: str) -> subprocess.CompletedProcess:

@@ -1,6 +1,7 @@
 """Helpers of the fault-injection suite (a module name unique across tests/).
 
-Every case runs `python -m ksac_cli` as a real subprocess; faults are injected with KSAC_FAULT (see
+Every case runs `python -m ksac_cli` as a real child process (ksac_process: forked from the tests' warm
+server, or a fresh interpreter with KSAC_TESTS_FRESH=1); faults are injected with KSAC_FAULT (see
 ksac_cli/faults.py) or by damaging files on disk. KSAC_FAULTS_FULL=1 runs the long version of the
 randomised cases (README, "Reliability"). The sampled cases rotate: they are drawn with a seed that
 changes every day (or KSAC_FAULT_SEED), shown in each test id, so a failure can be replayed."""
@@ -12,9 +13,9 @@ import json
 import os
 import random
 import subprocess
-import sys
 from pathlib import Path
 
+import ksac_process
 import pytest
 import torch
 
@@ -34,8 +35,7 @@ def rotating(cases: list, k: int, fixed: list = (), salt: str = "") -> list:
 
 def run(*args: str, fault: str | None = None, timeout: int = 300, **kwargs) -> subprocess.CompletedProcess:
     env = {**os.environ, "KSAC_FAULT": fault or ""}
-    return subprocess.run([sys.executable, "-m", "ksac_cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, **kwargs)
+    return ksac_process.run(*args, timeout=timeout, env=env, **kwargs)
 
 
 def error_lines(proc: subprocess.CompletedProcess) -> list[str]:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
+from tiny_run import ksac as ksac_command
 
 from ksac_cli import io
 from ksac_cli.experiments.rows import COLUMNS
@@ -42,8 +41,7 @@ def results(tmp_path):
 
 def test_report_writes_every_table_and_plot_with_the_csv_numbers(results, tmp_path):
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "ksac_cli", "report", "--results", str(results), "--out", str(out)],
-                          capture_output=True, text=True, timeout=120)
+    proc = ksac_command("report", "--results", str(results), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     for slug in ("params", "rates", "paired", "per_class", "size"):
         assert (out / f"report_{slug}.csv").is_file() and (out / f"report_{slug}.tex").is_file(), slug
@@ -80,8 +78,7 @@ def test_report_writes_every_table_and_plot_with_the_csv_numbers(results, tmp_pa
 
 
 def test_report_on_an_empty_folder_says_what_is_missing(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "ksac_cli", "report", "--results", str(tmp_path)],
-                          capture_output=True, text=True, timeout=120)
+    proc = ksac_command("report", "--results", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert "no ablation.csv" in proc.stderr and "ksac ablate" in proc.stderr
     assert (tmp_path / "report.md").is_file()
