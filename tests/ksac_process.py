@@ -31,8 +31,9 @@ import atexit
 import gc
 import importlib
 import json
-import os
 import locale
+import os
+import runpy
 import select
 import selectors
 import shutil
@@ -54,9 +55,9 @@ FRESH = os.environ.get("KSAC_TESTS_FRESH") == "1"
 # ---------------------------------------------------------------- the server (this file run as a script)
 
 def _serve(path: str) -> dict | None:
-    """Import PRELOAD, then fork one child per request on the socket `path`. Returns the request in each
-    child (which then runs it); in the server, returns None when the pytest process that started it is
-    gone or closes its connection."""
+    """Import PRELOAD, then fork one child per request on the socket `path`, and report each child's exit
+    status to the connection that asked for it. Returns the request in each child (which then runs it); in
+    the server, returns None once the pytest process that started it is gone."""
     for name in PRELOAD:
         importlib.import_module(name)
     gc.collect()
@@ -113,8 +114,6 @@ def _serve(path: str) -> dict | None:
 
 def _run_request(request: dict) -> None:
     """In the child: become `python -m ksac_cli ARGS` run in request's folder with request's environment."""
-    import runpy
-
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
