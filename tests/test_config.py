@@ -10,6 +10,7 @@ from ksac_cli.config import (
     ModelConfig,
     ProfileConfig,
     ProfileGrid,
+    RunConfig,
     TrainConfig,
     from_dict,
     load_run_config,
@@ -17,7 +18,9 @@ from ksac_cli.config import (
     resolve_profile,
     resolve_run_config,
     short_hash,
+    to_dict,
 )
+from ksac_cli.config.load import resolve_eval_config
 from ksac_cli.errors import KsacError
 
 
@@ -60,6 +63,29 @@ def test_a_recipe_with_nan_names_the_file_and_key(tmp_path):
     recipe.write_text("train:\n  lr: .nan\n")
     with pytest.raises(KsacError, match=f"{recipe}: train.lr: nan is not allowed"):
         load_run_config(recipe)
+
+
+def test_a_bad_value_is_named_by_its_flag_and_a_bad_section_by_its_file(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("model:\n  kernel_share: true\n")
+    flags = {"model": {"ksac_impl": "taps", "head": None}}  # a flag of the same section was given
+    with pytest.raises(KsacError) as e:
+        load_run_config(recipe, flags)
+    assert str(e.value).startswith(f"{recipe}: model: unknown key(s) kernel_share")
+    with pytest.raises(KsacError) as e:
+        load_run_config(None, {"model": {"ksac_impl": "fft"}})
+    assert str(e.value).startswith("--ksac-impl: 'fft' is not allowed; expected one of: conv, taps")
+
+
+def test_eval_flags_are_named_by_their_flag_and_the_checkpoints_values_by_the_checkpoint():
+    saved = to_dict(RunConfig())
+    with pytest.raises(KsacError) as e:
+        resolve_eval_config(saved, {"model": {"ksac_impl": "fft"}}, where="last.pt (config)")
+    assert str(e.value).startswith("--ksac-impl: 'fft' is not allowed; expected one of: conv, taps")
+    saved["model"]["kernel_share"] = True
+    with pytest.raises(KsacError) as e:
+        resolve_eval_config(saved, {"model": {"ksac_impl": "taps"}}, where="last.pt (config)")
+    assert str(e.value).startswith("last.pt (config).model: unknown key(s) kernel_share")
 
 
 def test_from_dict_round_trip_and_hash():

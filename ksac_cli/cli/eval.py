@@ -12,6 +12,7 @@ from ksac_cli.cli import options, output
 from ksac_cli.config import RunConfig, parse_floats, to_dict
 from ksac_cli.config.load import checkpoint_config, resolve_eval_config
 from ksac_cli.errors import KsacError
+from ksac_cli.workflows import preflight
 
 
 @options.takes(options.EVAL)
@@ -45,6 +46,7 @@ def evaluate(
         options.writable_folder(out.parent, "--out")
     if save_predictions is not None:
         options.writable_folder(save_predictions, "--save-predictions")
+    preflight.check_eval(checkpoint, overrides)
     from ksac_cli.workflows import evaluate as workflow  # torch: imported once the flags are known to be good
 
     with output.progress() as bar:

@@ -183,12 +183,20 @@ def load_run_config(recipe: str | Path | None, overrides: dict[str, Any] | None 
 def resolve_eval_config(saved: dict[str, Any], overrides: dict[str, Any], where: str) -> RunConfig:
     """`ksac eval`: a checkpoint's saved config + the eval flags -> the RunConfig evaluated. The weights are
     the checkpoint's (no pretrained or backbone_weights), the dataset and its root default to the run's (a
-    new --dataset without --data-root does not inherit the old root), and --output-stride sets the model's."""
+    new --dataset without --data-root does not inherit the old root), and --output-stride sets the model's.
+    Errors name the flag when the bad value was given on the command line, else `where`."""
     saved = merged(saved, {"model": {"pretrained": False, "backbone_weights": None}})
     dataset_changed = overrides.get("data", {}).get("dataset") not in (None, saved.get("data", {}).get("dataset"))
     if dataset_changed and overrides["data"].get("data_root") is None:
         saved["data"] = {**saved.get("data", {}), "data_root": None}
-    cfg: RunConfig = from_dict(RunConfig, merged(saved, overrides), where=where)
+    try:
+        cfg: RunConfig = from_dict(RunConfig, merged(saved, overrides), where=where)
+    except KsacError as e:  # '<where>.model.ksac_impl: ...' -> '--ksac-impl: ...' when it was a flag
+        key_and_rest = str(e).removeprefix(f"{where}.")
+        named = blame(key_and_rest, None, overrides)
+        if named == key_and_rest:
+            raise
+        raise KsacError(named) from None
     if cfg.eval.output_stride is not None:
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, output_stride=cfg.eval.output_stride))
     return cfg
@@ -275,6 +283,6 @@ def blame(message: str, recipe: str | Path | None, overrides: dict[str, Any]) ->
     value: Any = overrides
     for part in key.split("."):
         value = value.get(part) if isinstance(value, dict) else None
-    if rest and value is not None:
+    if rest and value is not None and not isinstance(value, dict):  # a section's error is not a flag's
         return f"--{key.rsplit('.', 1)[-1].replace('_', '-')}: {rest} (given on the command line; {key})"
     return f"{recipe}: {message}" if recipe else message

@@ -1,8 +1,10 @@
-"""What `ksac train` can refuse before torch is imported, so that the refusal comes in a fraction of a second
-instead of after a model's imports (several seconds, per process of a torchrun launch): an uneven global
-batch, --amp fp16 on --device cpu, starting over (--no-resume) on a run without --force, and resuming a run
-with settings that would make it another run. The engine asks the same questions again when it runs (launch.check_batch_split,
-rundir.refuse_start_over, rundir.resume_conflicts on the checkpoint it loads). No torch import here."""
+"""What `ksac train` and `ksac eval` can refuse before torch is imported, so that the refusal comes in a
+fraction of a second instead of after a model's imports (several seconds, per process of a torchrun launch):
+an uneven global batch, --amp fp16 on --device cpu, starting over (--no-resume) on a run without --force,
+resuming a run with settings that would make it another run, and eval flags that make no valid config with
+the checkpoint's. The engine asks the same questions again when it runs (launch.check_batch_split,
+rundir.refuse_start_over, rundir.resume_conflicts on the checkpoint it loads, resolve_eval_config). No torch
+import here."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from pathlib import Path
 
 from ksac_cli import launch
 from ksac_cli.config import RunConfig, from_dict, to_dict
-from ksac_cli.config.load import checkpoint_config, run_dir_of
+from ksac_cli.config.load import checkpoint_config, resolve_eval_config, run_dir_of
 from ksac_cli.engine import rundir
 from ksac_cli.errors import FP16_NEEDS_CUDA, KsacError
 
@@ -44,3 +46,13 @@ def refuse_another_config(run_dir: Path, cfg: RunConfig) -> None:
         return
     changed = rundir.resume_conflicts(saved, to_dict(cfg))
     rundir.refuse_changes(run_dir, [c for c in changed if c.split(":")[0] not in RESOLVED_AT_RUN])
+
+
+def check_eval(checkpoint: Path, overrides: dict) -> None:
+    """Raises KsacError when the eval flags `overrides` make no valid config with the checkpoint's (read
+    without torch), naming the flag. A checkpoint that cannot be read is left to the engine, which names it."""
+    try:
+        saved = checkpoint_config(checkpoint)
+    except KsacError:
+        return
+    resolve_eval_config(saved, overrides, where=f"{checkpoint} (config)")

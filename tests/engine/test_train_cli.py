@@ -100,8 +100,7 @@ def test_ksac_impl_is_recorded_and_a_model_trained_with_one_evaluates_with_the_o
     assert record["ksac_impl"] == "taps"
     # same weights, same function: equal up to pixels whose two best logits tie within float rounding
     assert record["miou"] == pytest.approx(trained["miou"], abs=2e-3)
-    proc = ksac("eval", "--checkpoint", str(run / "checkpoints/last.pt"), "--ksac-impl", "fft")
-    assert proc.returncode == 2 and "ksac_impl" in proc.stderr and "conv, taps" in proc.stderr
+    # (a --ksac-impl that does not exist: tests/workflows/test_preflight.py)
 
 
 def _weights(path: Path) -> dict:

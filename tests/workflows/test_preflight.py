@@ -1,7 +1,8 @@
-"""`ksac train`'s refusals that need no model (workflows/preflight.py) come before torch is imported: an
-uneven global batch (also before torchrun is launched), --amp fp16 on the CPU, --no-resume without --force on a run, and resuming
-a run with settings that would make it another run. Each case: exit 2, the one error line, no heavy package
-loaded, nothing written. (That the engine refuses the same when it runs: test_lifecycle.py.)"""
+"""`ksac train`'s and `ksac eval`'s refusals that need no model (workflows/preflight.py) come before torch is
+imported: an uneven global batch (also before torchrun is launched), --amp fp16 on the CPU, --no-resume
+without --force on a run, resuming a run with settings that would make it another run, and a bad eval flag.
+Each case: exit 2, the one error line, no heavy package loaded, nothing written. (That the engine refuses the
+same when it runs: test_lifecycle.py.)"""
 
 from __future__ import annotations
 
@@ -31,3 +32,15 @@ def test_refused_before_torch_is_imported(case, pair, tmp_path):
     assert lines[-1] == "LOADED []", lines[-3:]
     assert len(lines) == 2 and lines[0].startswith("error: ") and message in lines[0], lines
     assert files_of(run) == before
+
+
+def test_a_bad_eval_flag_is_refused_before_torch_is_imported(pair, tmp_path):
+    _, finished = pair["ksac"]
+    before = files_of(finished)
+    proc = ksac_loading("eval", "--checkpoint", str(finished / "checkpoints/last.pt"), "--ksac-impl", "fft",
+                        "--out", str(tmp_path / "eval.json"))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert lines == ["error: --ksac-impl: 'fft' is not allowed; expected one of: conv, taps (given on the command "
+                     "line; model.ksac_impl)", "LOADED []"], lines
+    assert files_of(finished) == before and not any(tmp_path.iterdir())
