@@ -132,9 +132,9 @@ def _start_server() -> str | None:
     if "path" not in _server:
         folder = tempfile.mkdtemp(prefix="ksac-warm-")
         path = os.path.join(folder, "socket")
-        log = open(os.path.join(folder, "server.log"), "w")
-        proc = subprocess.Popen([sys.executable, __file__, path], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=log, text=True)
+        with open(os.path.join(folder, "server.log"), "w") as log:  # the server keeps its own copy
+            proc = subprocess.Popen([sys.executable, __file__, path], stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=log, text=True)
         line = proc.stdout.readline().split()
         proc.stdout.close()
         usable = line[:1] == ["ready"] and line[1:] == ["1"]
