@@ -13,6 +13,7 @@ engine/evaluate.py::object_miou: the mean over the classes with ground-truth pix
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -77,12 +78,16 @@ def t_half_width(values, confidence: float = CONFIDENCE) -> float | None:
     return None if ci.low is None else ci.high - ci.mean
 
 
+@lru_cache(maxsize=8)
 def resample_counts(n: int, resamples: int, seed: int = 0) -> np.ndarray:
-    """(resamples, n) int64: how often each of n images is drawn in each resample. Draw r is
+    """(resamples, n) int64, read-only (cached: every comparison of a report draws the same resamples): how
+    often each of n images is drawn in each resample. Draw r is
     `numpy.random.default_rng(seed).integers(0, n, size=(resamples, n))[r]` (n indices with replacement)."""
     draws = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
     rows = np.repeat(np.arange(resamples), n)
-    return np.bincount(rows * n + draws.ravel(), minlength=resamples * n).reshape(resamples, n)
+    counts = np.bincount(rows * n + draws.ravel(), minlength=resamples * n).reshape(resamples, n)
+    counts.setflags(write=False)
+    return counts
 
 
 def paired_bootstrap(conf_a: np.ndarray, conf_b: np.ndarray, resamples: int = 1000, seed: int = 0,

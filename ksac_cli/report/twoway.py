@@ -1,0 +1,135 @@
+"""The interval of a paired difference that covers what a reader generalises over: other training runs
+(seeds) AND other val images. numpy and scipy; no torch.
+
+Every seed of both models is scored on the SAME N val images, so the design is crossed, seed x image. For
+an additive score, the per-seed, per-image difference d_si = delta + a_s + b_i + e_si (a: training
+randomness, b: how much easier image i is for one model, e: the rest) gives the seed mean of the
+per-seed differences a variance of
+
+    var(mean_s Delta_s) = sigma_a^2 / n + sigma_b^2 / N + sigma_e^2 / (n N)
+
+(Searle, Casella & McCulloch, "Variance Components", 1992, ch. 4: the two-way crossed random model).
+The three pieces are estimated from the runs, without assuming additivity, so mIoU (a ratio of sums over
+images) is served too:
+
+- A = sample variance of the per-seed differences / n (n - 1 degrees of freedom): sigma_a^2/n + sigma_e^2/(nN);
+- B = the variance of the seed mean under a paired bootstrap over images in which ONE resample of the
+  images serves both models and every seed (the images are common to all seeds, so their error does not
+  average out), times N / (N - 1) (N - 1 df): sigma_b^2/N + sigma_e^2/(nN);
+- C = the bootstrap variance of each seed's departure from the seed mean, averaged over seeds, / (n - 1),
+  times N / (N - 1) ((n - 1)(N - 1) df): sigma_e^2/(nN), counted in both A and B.
+
+V = A' + B' - C with A' = max(A, C), B' = max(B, C) (a variance component estimated below 0 is taken as
+0, so V >= max(A, B)). For an additive score A, B and C are the classical mean squares over nN and V the
+ANOVA estimator. The interval is delta +- t_{df} sqrt(V), df by Welch-Satterthwaite:
+df = V^2 / (A'^2/(n - 1) + B'^2/(N - 1) + C^2/((n - 1)(N - 1))). Its coverage is checked by simulation in
+tests/report/test_twoway.py; docs/results.md gives the reasoning and the measured components.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+from scipy import stats as scipy_stats
+
+from ksac_cli.report.stats import CONFIDENCE, resample_counts
+
+BOTH = "t over seeds + bootstrap over images"
+SEEDS_ONLY = "t over seeds only"  # the val images' sampling is not measured (no per-image evidence)
+IMAGES_ONLY = "bootstrap over images, 1 seed"  # training randomness is not measured
+CHUNK = 20_000_000  # float64 values of summed evidence held at once (160 MB)
+
+
+class TwoWay(NamedTuple):
+    """A difference (first minus second, in the evidence's units), its interval and where its width
+    comes from. low/high/se/df are None where no interval can be made."""
+
+    delta: float  # mean over seeds of the per-seed differences
+    low: float | None
+    high: float | None
+    se: float | None  # sqrt(V)
+    df: float | None  # degrees of freedom of the t quantile (inf: none estimated, a normal quantile)
+    seeds: int
+    images: int  # 0: the images were not resampled
+    seed_var: float | None  # A (None with 1 seed)
+    image_var: float | None  # B (None without per-image evidence)
+    residual_var: float | None  # C (None unless both)
+    method: str  # BOTH, SEEDS_ONLY or IMAGES_ONLY
+
+
+def _interval(delta: float, variance: float, df: float, confidence: float) -> tuple[float, float, float, float]:
+    se = float(np.sqrt(max(variance, 0.0)))
+    half = 0.0 if se == 0 else float(scipy_stats.t.ppf(0.5 + confidence / 2, df)) * se
+    return delta - half, delta + half, se, df
+
+
+def seeds_only(deltas, confidence: float = CONFIDENCE) -> TwoWay:
+    """Student's t over the per-seed differences (n - 1 df): what is left when the images cannot be
+    resampled. No interval with one seed."""
+    deltas = np.asarray(deltas, dtype=np.float64).ravel()
+    n, delta = deltas.size, float(deltas.mean())
+    if n < 2:
+        return TwoWay(delta, None, None, None, None, n, 0, None, None, None, SEEDS_ONLY)
+    a = float(deltas.var(ddof=1) / n)
+    low, high, se, df = _interval(delta, a, n - 1, confidence)
+    return TwoWay(delta, low, high, se, float(df), n, 0, a, None, None, SEEDS_ONLY)
+
+
+def _boot_differences(first: np.ndarray, second: np.ndarray, counts: np.ndarray,
+                      score: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """(R, S): score(first) - score(second) of each seed on each resample (counts (R, N)), in chunks."""
+    s, n = first.shape[:2]
+    evidence = np.stack([first, second]).astype(np.float64)  # (2, S, N, *E)
+    shape = evidence.shape[3:]
+    flat = np.moveaxis(evidence, 2, 0).reshape(n, -1)  # (N, 2 * S * E)
+    step = max(1, CHUNK // max(flat.shape[1], 1))
+    out = []
+    for start in range(0, len(counts), step):
+        summed = (counts[start:start + step] @ flat).reshape(-1, 2, s, *shape)  # (r, 2, S, *E)
+        scores = score(summed)  # (r, 2, S)
+        out.append(scores[:, 0] - scores[:, 1])
+    return np.concatenate(out)
+
+
+def seeds_and_images(first, second, score: Callable[[np.ndarray], np.ndarray], resamples: int = 1000,
+                     seed: int = 0, confidence: float = CONFIDENCE) -> TwoWay | None:
+    """first, second: (S, N, *E) per-seed, per-image evidence of the two models, seeds paired by index,
+    images by position (the same N images for every seed). `score` maps evidence summed over images
+    (..., *E) to the metric (...): miou for (K, K) confusion matrices, or sums / counts for per-image values
+    stored as (value, 1). Returns the module docstring's interval; None when the score is undefined (NaN)
+    on the full data."""
+    first, second = np.asarray(first), np.asarray(second)
+    if first.shape != second.shape or first.ndim < 2:
+        raise ValueError(f"seeds_and_images needs two (S, N, ...) arrays of one shape, got {first.shape} "
+                         f"and {second.shape}")
+    n, images = first.shape[:2]
+    deltas = score(first.sum(axis=1).astype(np.float64)) - score(second.sum(axis=1).astype(np.float64))  # (S,)
+    if images == 0 or np.isnan(deltas).any():
+        return None
+    delta = float(deltas.mean())
+    boot = _boot_differences(first, second, resample_counts(images, resamples, seed).astype(np.float64), score)
+    boot = boot[~np.isnan(boot).any(axis=1)]  # a resample where some score is undefined is left out
+    if len(boot) < 2 or images < 2:
+        return TwoWay(delta, None, None, None, None, n, images, None, None, None, BOTH if n > 1 else IMAGES_ONLY)
+    finite = images / (images - 1)  # the bootstrap's plug-in variance is (N - 1) / N of the unbiased one
+    mean = boot.mean(axis=1)  # (R,): the seed mean on each resample
+    b = float(mean.var(ddof=1)) * finite
+    if n < 2:
+        low, high, se, df = _interval(delta, b, images - 1, confidence)
+        return TwoWay(delta, low, high, se, float(df), 1, images, None, b, None, IMAGES_ONLY)
+    a = float(deltas.var(ddof=1) / n)
+    c = float((boot - mean[:, None]).var(axis=0, ddof=1).mean() / (n - 1)) * finite
+    v = a + b - c
+    if v <= 0:  # only where a and b are both far below c by chance: the truth is at least sigma_e^2/(nN)
+        v = c
+    terms = a ** 2 / (n - 1) + b ** 2 / (images - 1) + c ** 2 / ((n - 1) * (images - 1))
+    df = v ** 2 / terms if terms > 0 else np.inf
+    low, high, se, df = _interval(delta, v, df, confidence)
+    return TwoWay(delta, low, high, se, float(df), n, images, a, b, c, BOTH)
+
+
+def mean_score(summed: np.ndarray) -> np.ndarray:
+    """The score of per-image values stored as (value, 1) pairs (..., 2): their mean over the images."""
+    return summed[..., 0] / summed[..., 1]
