@@ -1,0 +1,61 @@
+"""report/claims.py: each claim's p-value is below 5% exactly when the 95% interval says so; Holm's
+adjustment worked out by hand; families judged apart; verdict wording."""
+
+from __future__ import annotations
+
+import pytest
+from scipy import stats as scipy_stats
+
+from ksac_cli.report.claims import PRIMARY, Line, holm, judge, p_values
+from ksac_cli.report.twoway import TwoWay
+
+
+def interval(delta: float, se: float, df: float = 4.0) -> TwoWay:
+    half = scipy_stats.t.ppf(0.975, df) * se
+    return TwoWay(delta, delta - half, delta + half, se, df, 5, 100, None, None, None, "test")
+
+
+@pytest.mark.parametrize("delta,se", [(0.3, 0.2), (1.4, 0.5), (-0.2, 0.1), (0.05, 0.3), (-2.0, 0.4)])
+def test_each_p_value_agrees_with_the_95_percent_interval(delta, se):
+    ci, margin = interval(delta, se), 1.0
+    p = p_values(delta, se, ci.df, margin)
+    assert (p["difference"] < 0.05) == (ci.low > 0 or ci.high < 0)
+    assert (p["equivalence"] < 0.05) == (-margin < ci.low and ci.high < margin)
+    assert (p["not_worse"] < 0.05) == (ci.low > -margin)
+    assert p["difference"] == pytest.approx(2 * scipy_stats.t.sf(abs(delta) / se, ci.df))
+
+
+def test_p_values_at_the_boundary_of_the_interval():
+    ci = interval(1.0, 0.5)
+    assert p_values(1.0, 0.5, ci.df, 1.0)["difference"] == pytest.approx(2 * scipy_stats.t.sf(2.0, 4.0))
+    margin = -ci.low  # the lower bound exactly at -margin: p is exactly 5%
+    assert p_values(1.0, 0.5, ci.df, margin)["not_worse"] == pytest.approx(0.05)
+    zero = p_values(0.0, 0.0, 4.0, 1.0)  # a zero-width interval at 0: equivalent, no difference
+    assert zero["difference"] == 1.0 and zero["equivalence"] == 0.0
+
+
+def test_holm_by_hand():
+    # sorted 0.01, 0.02, 0.03, 0.5 (m = 4): 0.04, max(0.04, 0.06), max(0.06, 0.06), max(0.06, 0.5)
+    assert holm([0.03, 0.01, 0.5, 0.02]) == pytest.approx([0.06, 0.04, 0.5, 0.06])
+    assert holm([0.9, 0.8]) == [1.0, 1.0] and holm([]) == []
+
+
+def test_holm_within_each_family_and_the_verdict_wording():
+    # raw p of the difference about 0.02 each: alone "KSAC better", four of them in one family only "not worse"
+    lines = [Line(PRIMARY, f"c{i}", "mIoU", "KSAC", "ASPP", interval(1.0, 0.3), 1.0) for i in range(4)]
+    lone = Line("exploratory: object size", "c", "small", "KSAC", "ASPP", interval(1.0, 0.3), 1.0)
+    equivalent = Line("exploratory: scale sweep", "e", "m", "KSAC", "ASPP", interval(0.05, 0.05), 0.5)
+    not_worse = Line("exploratory: per class", "n", "disc", "KSAC", "ASPP", interval(0.5, 0.3), 1.0)
+    worse = Line("exploratory: per class 2", "w", "disc", "KSAC", "ASPP", interval(-3.0, 0.2), 1.0)
+    none = Line(PRIMARY, "x", "mIoU", "KSAC", "ASPP", None, 1.0)
+    judge([*lines, lone, equivalent, not_worse, worse, none])
+    raw = lines[0].p["difference"][0]
+    assert 0.01 < raw < 0.05 and lines[0].p["difference"][1] == pytest.approx(min(1, 4 * raw))
+    assert lines[0].family_size == 4 and lone.family_size == 1
+    assert lines[0].verdict == "KSAC not worse by more than 1.00 points (KSAC better before Holm's correction)"
+    assert lines[0].p["not_worse"][1] < 0.05
+    assert lone.verdict == "KSAC better"
+    assert equivalent.verdict == "equivalent within ±0.50 points"
+    assert not_worse.verdict == "KSAC not worse by more than 1.00 points"
+    assert worse.verdict == "ASPP better"
+    assert none.verdict == "no verdict (no interval)"
