@@ -6,7 +6,11 @@
   and of the head alone (feature cells), its 50% / 90% mass radii, and the maps (keys "<run>/<part>").
 
 A model is a head (+ merge) and a rate set; its runs are its seeds. Every comparison of KSAC with ASPP is
-paired by seed for the same rates, with the 95% Student's t interval over seeds (report/stats.py)."""
+paired by seed for the same rates, with the 95% Student's t interval over seeds (report/twoway.py:
+seeds_only; these files hold no per-image evidence), an EXPLORATORY family of the verdicts.
+
+Every row records the run's config_hash (as in ablation.csv) and the amp it was analysed with: the report
+uses only the runs whose config_hash is among the ablation rows' (`matching`)."""
 
 from __future__ import annotations
 
@@ -16,15 +20,19 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.colors import LogNorm
 
 from ksac_cli.report.ablation import label
+from ksac_cli.report.claims import Line
 from ksac_cli.report.figures import HEAD_COLOURS
 from ksac_cli.report.plots import save_figure
-from ksac_cli.report.stats import t_half_width, t_interval, verdict
+from ksac_cli.report.stats import t_half_width, t_interval
+from ksac_cli.report.twoway import seeds_only
+from ksac_cli.report.verdicts import SCALES
 
 SCALES_CSV, BRANCHES_CSV, ERF_CSV, ERF_NPZ = ("analysis_scales.csv", "analysis_branches.csv", "analysis_erf.csv",
                                               "analysis_erf.npz")
-RUN_COLUMNS = ["run", "head", "merge", "rates", "seed", "iteration"]
+RUN_COLUMNS = ["run", "head", "merge", "rates", "seed", "iteration", "config_hash", "amp"]
 SCALE_COLUMNS = [*RUN_COLUMNS, "scale", "miou", "iou_small", "iou_medium", "iou_large", "images"]
 BRANCH_COLUMNS = [*RUN_COLUMNS, "rate", "miou", "miou_all", "drop"]
 ERF_COLUMNS = [*RUN_COLUMNS, "part", "unit", "r50", "r90", "images"]
@@ -56,6 +64,30 @@ def load(results: Path) -> Analysis | None:
 
     maps = results / ERF_NPZ
     return Analysis(read(SCALES_CSV), read(BRANCHES_CSV), read(ERF_CSV), maps if maps.is_file() else None)
+
+
+def matching(found: Analysis, hashes: set[str] | None) -> tuple[Analysis, str]:
+    """The analysis of the runs whose config_hash is in `hashes` (the ablation rows'; None: no ablation.csv,
+    every run kept), and a sentence saying how many runs were left out and why ("" when none)."""
+    if hashes is None:
+        return found, ""
+    runs = list(dict.fromkeys(found.scales["run"])) if not found.scales.empty else []
+    if "config_hash" not in found.scales:
+        keep = set()
+        why = (f"all {len(runs)} analysed runs left out: {SCALES_CSV} has no config_hash column (made before it "
+               f"existed), so its runs cannot be matched to ablation.csv's; rerun `ksac analyze`")
+    else:
+        by_run = found.scales.drop_duplicates("run").set_index("run")["config_hash"].astype(str)
+        keep = {r for r in runs if by_run[r] in hashes}
+        gone = [r for r in runs if r not in keep]
+        why = (f"{len(gone)} of {len(runs)} analysed runs left out: their config_hash is not among ablation.csv's "
+               f"rows (another run of the cell, e.g. {gone[0]}); rerun `ksac analyze` on the ablation's folder"
+               if gone else "")
+
+    def only(df: pd.DataFrame) -> pd.DataFrame:
+        return df[df["run"].isin(keep)] if not df.empty else df
+
+    return Analysis(only(found.scales), only(found.branches), only(found.erf), found.maps), why
 
 
 def _ci_text(values, signed: bool = True) -> str:
@@ -91,11 +123,12 @@ def robustness_table(per_run: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def ksac_minus_aspp(per_run: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """KSAC minus ASPP for the same rates, paired by seed, for each robustness number: the mean difference,
-    its 95% t interval over seeds and the verdict; and one sentence per comparison for the report's lead."""
-    metrics = [c for c in per_run.columns if c not in ("run", "model", "head", "rates", "seed")]
-    rows, lines = [], []
+def ksac_minus_aspp(per_run: pd.DataFrame, margin: float) -> list[Line]:
+    """KSAC minus ASPP for the same rates, paired by seed, for each robustness number but the mIoU at
+    factor 1 (the ablation's own comparison): the verdict-table lines of the scale-sweep family, Student's
+    t over the seeds (no per-image evidence)."""
+    metrics = [c for c in per_run.columns if c not in ("run", "model", "head", "rates", "seed", "miou_at_1")]
+    lines = []
     aspp = per_run[per_run["head"] == "aspp"]
     for (rates, model), k in per_run[per_run["head"] == "ksac"].groupby(["rates", "model"], sort=False):
         pairs = k.merge(aspp[aspp["rates"] == rates], on="seed", suffixes=("", "_aspp"))
@@ -103,31 +136,18 @@ def ksac_minus_aspp(per_run: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
             continue
         for m in metrics:
             diff = (pairs[m] - pairs[f"{m}_aspp"]).to_numpy(float)
-            ci = t_interval(diff)
-            said = verdict(ci.low, ci.high)
-            rows.append({"rates": rates, "KSAC": model, "metric": m, "seeds": len(diff), "KSAC - ASPP (points)": ci.mean,
-                         "95% CI (t)": "-" if ci.low is None else f"[{ci.low:+.2f}, {ci.high:+.2f}]", "verdict": said})
-            if m != "miou_at_1":  # the mIoU at factor 1 is the ablation's own verdict
-                basis = "1 seed, no interval" if ci.low is None else f"95% CI [{ci.low:+.2f}, {ci.high:+.2f}] (t over {len(diff)} seeds)"
-                lines.append(f"- **{said}** — scale sweep {m.replace('_', ' ')}, rates {rates}: {model} vs ASPP: "
-                             f"Δ {ci.mean:+.2f} points, {basis}")
-    return pd.DataFrame(rows), lines
+            lines.append(Line(SCALES, f"rates {rates}: {model} vs ASPP", f"scale sweep: {m.replace('_', ' ')}",
+                              "KSAC", "ASPP", seeds_only(diff), margin))
+    return lines
 
 
-def verdict_rows(diffs: pd.DataFrame) -> list[dict]:
-    """The report's verdict-table lines of `ksac_minus_aspp`'s table, mIoU at factor 1 left out (it is the
-    ablation's own verdict)."""
-    rows = []
-    for _, d in diffs.iterrows():
-        if d["metric"] == "miou_at_1":
-            continue
-        ci = d["95% CI (t)"] + f" (t, {d['seeds']} seeds)" if d["95% CI (t)"] != "-" else "- (1 seed)"
-        said = "no verdict" if d["verdict"] == "-" else d["verdict"].split(" (Δ within")[0]  # the CI is beside it
-        rows.append({"comparison": f"rates {d['rates']}: {d['KSAC']} vs ASPP",
-                     "metric": f"scale sweep: {d['metric'].replace('_', ' ')}",
-                     "Δ (points)": d["KSAC - ASPP (points)"],
-                     "95% CI": ci, "verdict": said})
-    return rows
+def diff_table(lines: list[Line]) -> pd.DataFrame:
+    """(e') KSAC minus ASPP of the scale sweep, from the judged lines."""
+    return pd.DataFrame([{"comparison": x.comparison, "metric": x.metric.removeprefix("scale sweep: "),
+                          "seeds": x.interval.seeds, "KSAC - ASPP (points)": x.interval.delta,
+                          "95% CI (t)": "-" if x.interval.low is None else
+                          f"[{x.interval.low:+.2f}, {x.interval.high:+.2f}]", "δ (points)": x.margin,
+                          "verdict": x.verdict} for x in lines])
 
 
 def branch_table(branches: pd.DataFrame) -> pd.DataFrame:

@@ -3,29 +3,33 @@
 - KSAC minus ASPP with the same backbone, output stride and rates (one line per KSAC merge);
 - adding rate 24: (rates + 24) minus (rates) with the same backbone, output stride, head and merge.
 
-Each line pairs the two cells by seed. Over seeds: the mean difference and its Student's t interval (n - 1
-degrees of freedom; none with one seed), which carries the verdict. Over images, per seed: a paired
-bootstrap of the difference from the two runs' per-image confusion matrices. All values in percent
-(IoU) and points (differences); the CSV holds fractions.
+Each line pairs the two cells by seed. The verdict rests on the interval over seeds AND val images
+(report/twoway.py; Student's t over seeds alone where a run's per-image evidence is missing), read by
+report/claims.py within its family. The tables also show Student's t over seeds alone and, per seed, a
+paired bootstrap over images. All values in percent (IoU) and points (differences); the CSV holds fractions.
+Metrics: mIoU, IoU per object size, and IoU of each class ("class:<name>", from the rows' per_class_iou).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from ksac_cli.errors import KsacError
+from ksac_cli.report.claims import DEFAULT_MARGIN, Line
 from ksac_cli.report.evidence import EVAL_IMAGES, EvidenceStore, aligned
-from ksac_cli.report.stats import Interval, paired_bootstrap, size_iou, t_interval, verdict
+from ksac_cli.report.stats import Interval, class_iou, paired_bootstrap, size_iou, t_interval
 from ksac_cli.report.stats import miou as miou_of
+from ksac_cli.report.twoway import TwoWay, seeds_and_images, seeds_only
 
 # metric name -> (CSV column, size group in eval_images.npz: None = every pixel)
 METRICS = {"mIoU": ("miou", None), "small": ("iou_small", 1), "medium": ("iou_medium", 2), "large": ("iou_large", 3)}
 LABELS = {"mIoU": "mIoU", "small": "IoU of small objects", "medium": "IoU of medium objects",
           "large": "IoU of large objects"}
-ONE_SEED = "1 seed, over images only"
+CLASS = "class:"  # a metric "class:<name>": the IoU of that class
 ROW_TOLERANCE = 1e-6  # |mIoU of the npz - the row's mIoU| above which the npz is from another evaluation
 
 
@@ -42,16 +46,18 @@ class Comparison:
     delta: float  # mean of the per-seed differences, points
     t: Interval  # over seeds, points (low/high None with one seed)
     per_seed: list  # [(seed, Interval in points | why there is none)]
+    joint: TwoWay  # over seeds and images (over seeds only where `why` says so), points: the verdict's
+    why: str  # "" or why the images were not resampled
+    margin: float  # points
+    line: Line | None = None  # the verdict table's line (verdict filled by claims.judge)
 
-    @property
-    def verdict(self) -> str:
-        if self.t.low is not None:
-            return verdict(self.t.low, self.t.high, self.better, self.worse)
-        boot = self.per_seed[0][1] if self.per_seed else None
-        if isinstance(boot, Interval):  # one seed: only the test images' sampling is measured
-            said = verdict(boot.low, boot.high, self.better, self.worse)
-            return f"{said[:-1]}; {ONE_SEED})" if said.endswith(")") else f"{said} ({ONE_SEED})"
-        return "no verdict (1 seed, no bootstrap interval)"
+    def to_line(self, family: str) -> Line:
+        self.line = Line(family, self.title, label_of(self.metric), self.better, self.worse, self.joint, self.margin)
+        return self.line
+
+
+def label_of(metric: str) -> str:
+    return f"IoU of class {metric[len(CLASS):]}" if metric.startswith(CLASS) else LABELS[metric]
 
 
 def fmt_interval(ci: Interval | None) -> str:
@@ -62,9 +68,16 @@ def per_seed_text(per_seed: list) -> str:
     return "; ".join(f"s{seed} {fmt_interval(v) if isinstance(v, Interval) else v}" for seed, v in per_seed)
 
 
-def bootstrap_cell(first: pd.Series, second: pd.Series, group: int | None, store: EvidenceStore) -> Interval | str:
-    """The paired bootstrap interval (points) of first minus second over the val images of one seed, or a
-    short phrase saying why there is none (a run directory or its npz gone, another evaluation's npz)."""
+def score_of(metric: str, classes: list[str]):
+    if metric.startswith(CLASS):
+        return class_iou(classes.index(metric[len(CLASS):]))
+    return miou_of if METRICS[metric][1] is None else size_iou
+
+
+def evidence_pair(first: pd.Series, second: pd.Series, metric: str, store: EvidenceStore):
+    """(first's, second's (N, K, K) matrices in the order of the sorted ids, those ids, the class names)
+    of one seed, or a short phrase saying why there are none (a run directory or its npz gone, another
+    evaluation's npz, other images)."""
     if not all(isinstance(row["run_dir"], str) and row["run_dir"] for row in (first, second)):
         return "no run_dir in the row"
     evidence = [store.get(row["run_dir"]) for row in (first, second)]
@@ -75,30 +88,85 @@ def bootstrap_cell(first: pd.Series, second: pd.Series, group: int | None, store
         if abs(e.split_miou - float(row["miou"])) > ROW_TOLERANCE:
             return f"{EVAL_IMAGES} of {row['cell']} is from another evaluation"
     a, b = evidence
+    if metric.startswith(CLASS) and metric[len(CLASS):] not in a.classes:
+        return f"no class {metric[len(CLASS):]} in {EVAL_IMAGES}"
     try:
-        conf_a, conf_b = aligned(a, b, group)
+        conf_a, conf_b = aligned(a, b, None if metric.startswith(CLASS) else METRICS[metric][1])
     except KsacError:
         return "the two runs' val images differ"
-    ci = paired_bootstrap(conf_a, conf_b, score=miou_of if group is None else size_iou)
+    return conf_a, conf_b, sorted(a.ids), a.classes
+
+
+def bootstrap_cell(first: pd.Series, second: pd.Series, metric: str, store: EvidenceStore) -> Interval | str:
+    """The paired bootstrap interval (points) of first minus second over the val images of one seed, or a
+    short phrase saying why there is none."""
+    pair = evidence_pair(first, second, metric, store)
+    if isinstance(pair, str):
+        return pair
+    conf_a, conf_b, _, classes = pair
+    ci = paired_bootstrap(conf_a, conf_b, score=score_of(metric, classes))
     if ci is None:
         return "no such pixels"
     return Interval(100 * ci.mean, 100 * ci.low, 100 * ci.high)
 
 
+def joint_interval(a: pd.DataFrame, b: pd.DataFrame, seeds: list, deltas: np.ndarray, metric: str,
+                   store: EvidenceStore) -> tuple[TwoWay, str]:
+    """The interval over seeds and images (points) of the paired seeds, and "" ; or Student's t over the
+    seeds' differences `deltas` alone and why the images could not be resampled."""
+    pairs = [evidence_pair(a.loc[s], b.loc[s], metric, store) for s in seeds]
+    why = next((p for p in pairs if isinstance(p, str)), "")
+    if not why and len({tuple(p[2]) for p in pairs}) > 1:
+        why = "the seeds were evaluated on different val images"
+    if not why:
+        joint = seeds_and_images(np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]),
+                                 score_of(metric, pairs[0][3]))
+        if joint is not None:
+            points = {k: None if getattr(joint, k) is None else 100 * getattr(joint, k)
+                      for k in ("delta", "low", "high", "se")}
+            squared = {k: None if getattr(joint, k) is None else 1e4 * getattr(joint, k)
+                       for k in ("seed_var", "image_var", "residual_var")}
+            return joint._replace(**points, **squared), ""
+        why = "no such pixels"
+    return seeds_only(deltas), why
+
+
+def values_of(rows: pd.DataFrame, metric: str) -> pd.Series:
+    """The rows' value of `metric` (fractions; NaN where missing), indexed like `rows`."""
+    if not metric.startswith(CLASS):
+        return pd.to_numeric(rows[METRICS[metric][0]], errors="coerce")
+    name = metric[len(CLASS):]
+    per_class = [json.loads(v) if isinstance(v, str) and v else {} for v in rows["per_class_iou"]]
+    return pd.Series([np.nan if d.get(name) is None else float(d[name]) for d in per_class], index=rows.index,
+                     dtype=float)
+
+
+def margin_of(*frames: pd.DataFrame) -> float:
+    """The rows' `margin` (points; the first one given), DEFAULT_MARGIN where the column is absent or empty."""
+    for df in frames:
+        if "margin" in df:
+            values = pd.to_numeric(df["margin"], errors="coerce").dropna()
+            if len(values):
+                return float(values.iloc[0])
+    return DEFAULT_MARGIN
+
+
 def compare(first: pd.DataFrame, second: pd.DataFrame, metric: str, setting: dict, title: str,
             store: EvidenceStore, better: str, worse: str) -> Comparison | None:
-    """first minus second on `metric`, paired by seed (seeds where either value is missing are left out);
-    None when no seed pairs."""
-    column, group = METRICS[metric]
-    a = first.dropna(subset=[column]).drop_duplicates("seed", keep="last").set_index("seed")
-    b = second.dropna(subset=[column]).drop_duplicates("seed", keep="last").set_index("seed")
+    """first minus second on `metric` (a key of METRICS or "class:<name>"), paired by seed (seeds where
+    either value is missing are left out); None when no seed pairs."""
+    a = first.assign(_value=values_of(first, metric)).dropna(subset=["_value"])
+    b = second.assign(_value=values_of(second, metric)).dropna(subset=["_value"])
+    a, b = (d.drop_duplicates("seed", keep="last").set_index("seed") for d in (a, b))
     seeds = sorted(set(a.index) & set(b.index))
     if not seeds:
         return None
-    va, vb = 100 * a.loc[seeds, column].to_numpy(float), 100 * b.loc[seeds, column].to_numpy(float)
+    va, vb = 100 * a.loc[seeds, "_value"].to_numpy(float), 100 * b.loc[seeds, "_value"].to_numpy(float)
+    joint, why = joint_interval(a, b, seeds, va - vb, metric, store)
     return Comparison(setting, title, metric, better, worse, len(seeds), float(va.mean()), float(vb.mean()),
                       float(np.mean(va - vb)), t_interval(va - vb),
-                      [(int(s), bootstrap_cell(a.loc[s], b.loc[s], group, store)) for s in seeds])
+                      [(int(s), bootstrap_cell(a.loc[s], b.loc[s], metric, store)) for s in seeds],
+                      joint, why, margin_of(first, second))
 
 
 def ksac_vs_aspp(df: pd.DataFrame, store: EvidenceStore, metrics=("mIoU",)) -> list[Comparison]:
@@ -133,27 +201,28 @@ def with_rate(df: pd.DataFrame, store: EvidenceStore, rate: int = 24, metrics=tu
     return out
 
 
+def class_metrics(df: pd.DataFrame) -> list[str]:
+    """"class:<name>" for every class named in the rows' per_class_iou, in their order."""
+    names = [json.loads(v) for v in df.get("per_class_iou", pd.Series(dtype=object)) if isinstance(v, str) and v]
+    return [CLASS + name for name in dict.fromkeys(n for d in names for n in d)]
+
+
+def fmt_joint(c: Comparison) -> str:
+    j = c.joint
+    if j.low is None:
+        return "-"
+    return f"{fmt_interval(Interval(j.delta, j.low, j.high))} ({j.method}{'; ' + c.why if c.why else ''})"
+
+
 def comparison_table(comparisons: list[Comparison], first: str, second: str) -> pd.DataFrame:
-    """One line per comparison: its setting, seeds, both means (%), the mean difference (points), the t
-    interval over seeds, the bootstrap interval over images per seed, and the verdict."""
+    """One line per comparison: its setting, seeds, both means (%), the mean difference (points), the
+    interval the verdict rests on (seeds and images), the t interval over seeds alone, the bootstrap
+    interval over images per seed, δ and the verdict (after `claims.judge`)."""
     rows = []
     for c in comparisons:
-        rows.append({**c.setting, "metric": c.metric, "seeds": c.seeds, f"{second} (%)": c.second,
-                     f"{first} (%)": c.first, "Δ (points)": c.delta, "95% CI of Δ (t, seeds)": fmt_interval(c.t),
+        rows.append({**c.setting, "metric": c.metric.removeprefix(CLASS), "seeds": c.seeds, f"{second} (%)": c.second,
+                     f"{first} (%)": c.first, "Δ (points)": c.delta, "95% CI of Δ (seeds + images)": fmt_joint(c),
+                     "95% CI of Δ (t, seeds only)": fmt_interval(c.t),
                      "95% CI of Δ (bootstrap over images, per seed)": per_seed_text(c.per_seed),
-                     "verdict": c.verdict})
+                     "δ (points)": c.margin, "verdict": c.line.verdict if c.line else "-"})
     return pd.DataFrame(rows)
-
-
-def verdict_row(c: Comparison) -> dict:
-    """One line of the report's verdict table: what was compared, the metric, the mean difference, the
-    interval the verdict rests on (t over seeds; with one seed the bootstrap over images) and the verdict."""
-    boot = c.per_seed[0][1] if c.per_seed else None
-    if c.t.low is not None:
-        ci, basis = c.t, f"{fmt_interval(c.t)} (t, {c.seeds} seeds)"
-    elif isinstance(boot, Interval):
-        ci, basis = boot, f"{fmt_interval(boot)} (bootstrap over images, 1 seed)"
-    else:
-        ci, basis = None, f"- (1 seed: {boot or 'no bootstrap interval'})"
-    said = "no verdict" if ci is None else verdict(ci.low, ci.high, c.better, c.worse, detail=False)
-    return {"comparison": c.title, "metric": LABELS[c.metric], "Δ (points)": c.delta, "95% CI": basis, "verdict": said}

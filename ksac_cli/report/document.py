@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from ksac_cli import io
-from ksac_cli.report import ablation, analysis, compare, figures, protocol
+from ksac_cli.report import ablation, analysis, compare, figures, protocol, verdicts
+from ksac_cli.report.claims import PRIMARY, DEFAULT_MARGIN, judge
 from ksac_cli.report.evidence import EvidenceStore
 from ksac_cli.report.params import reduction_table
 from ksac_cli.report.qualitative import qualitative_figures
@@ -20,13 +21,6 @@ MAKERS = {
     "profile.csv": "ksac profile",
     "paper_params.csv": "ksac profile --recipe recipes/paper_params.yaml",
 }
-
-VERDICT_NOTE = ("Δ = first minus second in points, paired by seed (same backbone, output stride and rates; for "
-                "rate 24 the same head). A verdict rests on the 95% CI beside it: Student's t over the seeds' "
-                "differences (n - 1 degrees of freedom), 'better' when it excludes 0; with one seed, the paired "
-                "bootstrap over the val images (1000 resamples), which measures the test set's sampling only, "
-                "not training randomness. The tables below give both intervals for every comparison.")
-
 
 @dataclass
 class Report:
@@ -41,11 +35,14 @@ def make_report(results: Path, out: Path) -> Report:
     sections: list[str] = []  # tables
     pictures: list[str] = []  # plots, after the tables
 
-    def table(slug: str, title: str, df: pd.DataFrame, note: str, into: list[str] = sections) -> None:
+    def table(slug: str, title: str, df: pd.DataFrame, note: str, into: list[str] = sections,
+              csv: pd.DataFrame | None = None) -> None:
+        """`df` as Markdown, LaTeX and (unless `csv` is given) CSV."""
         if df.empty:
             return
         report.tables[title] = df
-        for suffix, text in ((".csv", df.to_csv(index=False)), (".tex", to_latex(df, caption=title))):
+        csv = df if csv is None else csv
+        for suffix, text in ((".csv", csv.to_csv(index=False)), (".tex", to_latex(df, caption=title))):
             io.write_text(out / f"report_{slug}{suffix}", text)
             report.files.append(out / f"report_{slug}{suffix}")
         into.append(f"## {title}\n\n{note}\n\n{to_markdown(df)}\nFiles: `report_{slug}.csv`, `report_{slug}.tex`.\n")
@@ -58,8 +55,8 @@ def make_report(results: Path, out: Path) -> Report:
         pictures.append(f"![{title}]({name})\n")
 
     protocols: list[str] = []  # what the models were, one sentence per protocol
-    verdicts: list[dict] = []  # the main protocol's verdict lines, then the analysis'
-    other_verdicts: list[tuple[str, list[dict]]] = []  # (row group title, lines) of every other protocol
+    parts: list = []  # [(row group title, "" for the main rows; {table slug: comparisons})]
+    hashes, margin = None, DEFAULT_MARGIN
     if (results / "ablation.csv").is_file():
         df = ablation.load(results / "ablation.csv")
         if df.empty:
@@ -67,11 +64,33 @@ def make_report(results: Path, out: Path) -> Report:
         else:
             (main_protocol, main), *others = protocol.split(df)
             protocols = _protocols(main_protocol, main, others)
-            verdicts, other_verdicts = _comparisons(df, main, others, table, report)
-            _ablation(main, others, out, table, plot, report, pictures)
+            parts = _comparisons(df, main, others, report)
+            hashes, margin = set(df["config_hash"].astype(str)), compare.margin_of(main)
     else:
         report.missing.append("no ablation.csv: tables (a)-(d) and the plots need `ksac ablate`")
-    verdicts += _analysis(results, table, plot, report)
+    found = _analysis_input(results, hashes, report)
+    scale_lines = [] if found is None else analysis.ksac_minus_aspp(analysis.robustness(found.scales), margin)
+    lines = [x for _, made in parts for comparisons in made.values() for x in (c.line for c in comparisons)]
+    judge(lines + scale_lines)
+    main_lines = ([c.line for cs in parts[0][1].values() for c in cs] if parts else []) + scale_lines
+    other_lines = [(group, [c.line for cs in made.values() for c in cs]) for group, made in parts[1:]]
+    lead: list[str] = []
+    forest = []
+    if figures.forest_plot(main_lines, out / "forest.png"):
+        report.files.append(out / "forest.png")
+        forest = ["![each comparison's Δ with its 95% interval and the ±δ band](forest.png)"]
+    table("verdicts", "Verdicts", with_groups(verdicts.compact_frame(main_lines),
+                                              [(t, verdicts.compact_frame(x)) for t, x in other_lines]),
+          "\n\n".join([*forest, *protocols, verdicts.NOTE]), into=lead,
+          csv=with_groups(verdicts.full_frame(main_lines), [(t, verdicts.full_frame(x)) for t, x in other_lines]))
+    if not lead and protocols:  # what the models were, even when no two of them could be compared
+        lead.append("## Verdicts\n\n" + "\n\n".join(protocols) + "\n\nNo paired comparison: no KSAC and ASPP "
+                    "cells (or rate sets with and without 24) of one setting ran a common seed.\n")
+    if parts:
+        _comparison_tables(parts, table)
+        _ablation(main, others, out, table, plot, report, pictures, main_lines)
+    if found is not None:
+        _analysis(found, scale_lines, table, plot)
 
     for name in ("paper_params.csv", "profile.csv"):
         if (results / name).is_file():
@@ -82,12 +101,6 @@ def make_report(results: Path, out: Path) -> Report:
         else:
             report.missing.append(f"no {name}: the parameter table from it needs `{MAKERS[name]}`")
 
-    lead: list[str] = []
-    verdict_table = with_groups(pd.DataFrame(verdicts), [(t, pd.DataFrame(v)) for t, v in other_verdicts])
-    table("verdicts", "Verdicts", verdict_table, "\n\n".join([*protocols, VERDICT_NOTE]), into=lead)
-    if not lead and protocols:  # what the models were, even when no two of them could be compared
-        lead.append("## Verdicts\n\n" + "\n\n".join(protocols) + "\n\nNo paired comparison: no KSAC and ASPP "
-                    "cells (or rate sets with and without 24) of one setting ran a common seed.\n")
     missing = "".join(f"- {m}\n" for m in report.missing)
     text = ("# ksac report\n\nMade by `ksac report` from the files in `" + str(results) + "`.\n\n"
             + "".join(s + "\n" for s in lead) + "\n".join(sections)
@@ -107,61 +120,87 @@ def _protocols(main_protocol: protocol.Protocol, main: pd.DataFrame, others: lis
                      + " These rows follow another protocol and are never pooled with the rows above: they "
                        "appear only in their own row group of the verdicts and of the tables below; table (a), "
                        "the plots and the qualitative figures show the rows above only.")
+    lines += [note for rows in [main, *(r for _, r in others)] if (note := protocol.pooled_note(rows))]
     return lines
 
 
-def _comparisons(df: pd.DataFrame, main: pd.DataFrame, others: list, table, report: Report):
-    """The paired-comparison tables (KSAC vs ASPP: mIoU and per size; adding rate 24), each protocol's
-    rows compared among themselves only; returns the verdict-table lines of the main rows and, per other
-    protocol, (row group title, lines). Bootstrap cells whose run directory is gone are counted in "Not made"."""
+SIZES = [m for m in compare.METRICS if m != "mIoU"]
+GROUPS = [  # (slug, the comparisons of some rows, the family of the main rows' lines)
+    ("ksac_vs_aspp", lambda d, st: compare.ksac_vs_aspp(d, st), PRIMARY),
+    ("rate24_miou", lambda d, st: compare.with_rate(d, st, 24, ("mIoU",)), PRIMARY),
+    ("ksac_vs_aspp_size", lambda d, st: compare.ksac_vs_aspp(d, st, SIZES), verdicts.SIZE),
+    ("rate24_size", lambda d, st: compare.with_rate(d, st, 24, SIZES), verdicts.SIZE),
+    ("ksac_vs_aspp_class", lambda d, st: compare.ksac_vs_aspp(d, st, compare.class_metrics(d)), verdicts.CLASSES),
+]
+TABLES = [  # (slug, title, the GROUPS shown, first, second)
+    ("ksac_vs_aspp", "KSAC vs ASPP: mIoU", ["ksac_vs_aspp"], "KSAC", "ASPP"),
+    ("ksac_vs_aspp_size", "KSAC vs ASPP: IoU by object size", ["ksac_vs_aspp_size"], "KSAC", "ASPP"),
+    ("ksac_vs_aspp_class", "KSAC vs ASPP: IoU per class", ["ksac_vs_aspp_class"], "KSAC", "ASPP"),
+    ("rate24", "Adding rate 24 (rates + 24 minus rates, same head)", ["rate24_miou", "rate24_size"], "with 24",
+     "without 24"),
+]
+COMPARISON_NOTE = ("Inputs: `ablation.csv` (ksac ablate) and each cell's `eval_images.npz` (its `run_dir`). "
+                   "Δ = first minus second in points. '95% CI of Δ (seeds + images)': the verdict's interval "
+                   "(docs/results.md); 't, seeds only': Student's t over the paired seeds, which leaves the val "
+                   "set's sampling out; bootstrap: 1000 resamples of the val images, the same for both runs, per "
+                   "seed. Verdicts after Holm's correction within the family (see Verdicts).")
+
+
+def _comparisons(df: pd.DataFrame, main: pd.DataFrame, others: list, report: Report) -> list:
+    """The paired comparisons of each protocol's rows among themselves (never pooled), each with its
+    verdict-table line in its family: [(row group title, "" for the main rows; {slug: comparisons})].
+    Cells whose run directory is gone are counted in "Not made"."""
     store = EvidenceStore()
-    source = ("Inputs: `ablation.csv` (ksac ablate) and each cell's `eval_images.npz` (its `run_dir`). "
-              "Δ = first minus second in points; '95% CI of Δ (t, seeds)': Student's t over the paired seeds; "
-              "bootstrap: 1000 resamples of the val images, the same for both runs, per seed.")
-    sizes = [m for m in compare.METRICS if m != "mIoU"]
-    groups = [("ksac_vs_aspp", "KSAC vs ASPP: mIoU", lambda d: compare.ksac_vs_aspp(d, store), "KSAC", "ASPP"),
-              ("ksac_vs_aspp_size", "KSAC vs ASPP: IoU by object size",
-               lambda d: compare.ksac_vs_aspp(d, store, sizes), "KSAC", "ASPP"),
-              ("rate24", "Adding rate 24 (rates + 24 minus rates, same head)",
-               lambda d: compare.with_rate(d, store, 24), "with 24", "without 24")]
-    parts = [("", main)] + [(protocol.group_title(p), rows) for p, rows in others]  # never pooled
-    made: list[list] = [[] for _ in parts]
-    for slug, title, compare_rows, first, second in groups:
-        tables = []
-        for n, (group, rows) in enumerate(parts):
-            comparisons = compare_rows(rows)
-            made[n] += comparisons
-            tables.append((group, compare.comparison_table(comparisons, first, second)))
-        table(slug, title, with_groups(tables[0][1], tables[1:]), source)
-
-    def lines(comparisons: list) -> list[dict]:
-        return [compare.verdict_row(c) for c in sorted(comparisons, key=lambda c: c.metric != "mIoU")]  # mIoU first
-
+    parts = [("", main)] + [(protocol.group_title(p), rows) for p, rows in others]
+    out = []
+    for group, rows in parts:
+        made = {}
+        for slug, compare_rows, family in GROUPS:
+            made[slug] = compare_rows(rows, store)
+            for c in made[slug]:
+                c.to_line(f"{group} / {family}" if group else family)
+        out.append((group, made))
     gone = sorted({r for r in df["run_dir"] if isinstance(r, str) and r and not Path(r).is_dir()})
     if gone:
-        report.missing.append(f"bootstrap intervals of {len(gone)} cells: run directory missing "
-                              f"({', '.join(gone[:3])}{', ...' if len(gone) > 3 else ''}); every other number is made")
-    return lines(made[0]), [(group, lines(comparisons)) for (group, _), comparisons in zip(parts[1:], made[1:])]
+        report.missing.append(f"the val images' part of the intervals of {len(gone)} cells (t over seeds only): run "
+                              f"directory missing ({', '.join(gone[:3])}{', ...' if len(gone) > 3 else ''}); "
+                              f"every other number is made")
+    return out
 
 
-def _analysis(results: Path, table, plot, report: Report) -> list[dict]:
-    """Tables (e)-(g) and the two plots of `ksac analyze`'s files, when present; returns the scale sweep's
-    verdict-table lines."""
+def _comparison_tables(parts: list, table) -> None:
+    """The paired-comparison tables, each protocol's rows in their own row group."""
+    for slug, title, shown, first, second in TABLES:
+        tables = [(group, compare.comparison_table([c for s in shown for c in made[s]], first, second))
+                  for group, made in parts]
+        table(slug, title, with_groups(tables[0][1], tables[1:]), COMPARISON_NOTE)
+
+
+def _analysis_input(results: Path, hashes: set[str] | None, report: Report):
+    """`ksac analyze`'s files, only the runs of the ablation rows (analysis.matching); None without them."""
     found = analysis.load(results)
     if found is None:
         report.missing.append(f"no {analysis.SCALES_CSV}: the scale sweep, receptive fields and per-rate "
                               f"contributions need `ksac analyze --ablation runs/ablate/<grid>`")
-        return []
-    source = f"Input: `{analysis.SCALES_CSV}` (ksac analyze)."
+        return None
+    found, why = analysis.matching(found, hashes)
+    if why:
+        report.missing.append(f"ksac analyze's rows: {why}")
+    return None if found.scales.empty else found
+
+
+def _analysis(found, scale_lines: list, table, plot) -> None:
+    """Tables (e)-(g) and the two plots of `ksac analyze`'s files."""
+    source = f"Input: `{analysis.SCALES_CSV}` (ksac analyze), the runs of ablation.csv's rows."
     per_run = analysis.robustness(found.scales)
-    diffs, _ = analysis.ksac_minus_aspp(per_run)
     table("analysis_scales", "(e) Scale sweep: mIoU away from the training scale",
           analysis.robustness_table(per_run),
           "Every val image and its mask rescaled by one factor, single-scale inference. miou_at_1: mIoU (%) at "
           "factor 1; mean_over_range: the area under mIoU(factor) divided by the factors' range (%); change_at_x: "
           "mIoU at factor x minus at 1 (points). Mean and [95% t-CI] over seeds. " + source)
-    table("analysis_scales_diff", "(e') Scale sweep: KSAC minus ASPP, paired by seed", diffs,
-          "Same rates and seed; the interval is Student's t over the paired seeds. " + source)
+    table("analysis_scales_diff", "(e') Scale sweep: KSAC minus ASPP, paired by seed", analysis.diff_table(scale_lines),
+          "Same rates and seed; the interval is Student's t over the paired seeds (no per-image evidence); "
+          "EXPLORATORY: verdicts after Holm's correction within this family. " + source)
     if not found.branches.empty:
         table("analysis_branches", "(f) Per-rate contribution: mIoU drop with one atrous branch silenced",
               analysis.branch_table(found.branches),
@@ -176,10 +215,10 @@ def _analysis(results: Path, table, plot, report: Report) -> list[dict]:
     plot("analysis_scales.png", "scale sweep", lambda p: analysis.scale_plot(found.scales, p))
     if found.maps is not None and not found.erf.empty:
         plot("analysis_erf.png", "effective receptive fields", lambda p: analysis.erf_plot(found.erf, found.maps, p))
-    return analysis.verdict_rows(diffs)
 
 
-def _ablation(df: pd.DataFrame, others: list, out: Path, table, plot, report: Report, pictures: list[str]) -> None:
+def _ablation(df: pd.DataFrame, others: list, out: Path, table, plot, report: Report, pictures: list[str],
+              lines: list) -> None:
     """Tables (a)-(d), the plots and the qualitative figures of the main protocol's rows `df`; tables (b)-(d)
     show each other protocol's rows (`others`: [(Protocol, rows)]) in a row group of their own."""
     source = "Input: `ablation.csv` (ksac ablate)."

@@ -1,5 +1,5 @@
-"""The report's plots (PNG): mIoU vs parameters, mIoU per rate set, per-class IoU, per-size IoU,
-training curves. Inputs are the ablation rows, the tables of report/ablation.py and the run directories'
+"""The report's plots (PNG): the forest plot of the verdicts, mIoU vs parameters, mIoU per rate set,
+per-class IoU, per-size IoU, training curves. Inputs are the ablation rows, the tables of report/ablation.py and the run directories'
 JSON lines. Error bars are 95% Student's t intervals over seeds (none with one seed; the title says so).
 The qualitative figure is in report/qualitative.py."""
 
@@ -17,6 +17,65 @@ from ksac_cli.report.plots import save_figure
 from ksac_cli.report.stats import t_half_width
 
 HEAD_COLOURS = {"aspp": "#d95f02", "ksac": "#1b9e77"}
+VERDICT_COLOURS = {"better": "#1b7837", "equivalent": "#2166ac", "not worse": "#5aae61", "none": "#555555"}
+
+
+def _verdict_kind(verdict: str, first: str) -> str:
+    head = verdict.split(" (")[0]
+    if head.endswith(" better"):
+        return "better"
+    return "equivalent" if head.startswith("equivalent") else "not worse" if "not worse" in head else "none"
+
+
+def _common_prefix(names: list[str]) -> str:
+    """The words ("mobilenetv2_035 OS8 ") every name opens with, to be said once in the title."""
+    words = [n.split(" ") for n in names]
+    shared = []
+    for column in zip(*words):
+        if len(set(column)) > 1 or column[0].endswith(":"):
+            break
+        shared.append(column[0])
+    return " ".join(shared[:2])
+
+
+def forest_plot(lines: list, path: Path) -> bool:
+    """Each comparison's Δ (points) with its 95% interval, one row per line (claims.Line), under its
+    family's name, the ±δ band shaded; the colour says the verdict (after Holm). False without intervals."""
+    shown = [x for x in lines if x.interval is not None and x.interval.low is not None]
+    if not shown:
+        return False
+    prefix = _common_prefix([x.comparison for x in shown])
+    rows: list = []  # a family's name (str), then its lines
+    for x in shown:
+        if x.family not in rows:
+            rows.append(x.family)
+        rows.append(x)
+    fig, ax = plt.subplots(figsize=(10, 1.4 + 0.3 * len(rows)))
+    labels = []
+    for y, x in enumerate(rows):
+        if isinstance(x, str):
+            labels.append(x.upper())
+            ax.axhline(y, color="#999999", lw=0.6)
+            continue
+        colour = VERDICT_COLOURS[_verdict_kind(x.verdict, x.first)]
+        ax.fill_betweenx([y - 0.4, y + 0.4], -x.margin, x.margin, color="#cccccc", alpha=0.6, lw=0)
+        ax.plot([x.interval.low, x.interval.high], [y, y], color=colour, lw=2)
+        ax.plot(x.interval.delta, y, "o", color=colour, ms=5)
+        labels.append(f"{x.comparison.removeprefix(prefix).strip()}  [{x.metric}]")
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(range(len(rows)), labels, fontsize=8)
+    for tick, row in zip(ax.get_yticklabels(), rows):
+        if isinstance(row, str):
+            tick.set_fontweight("bold")
+    ax.set_ylim(len(rows) - 0.5, -0.5)  # the first line on top
+    ax.set_xlabel("Δ = first minus second (points): 95% interval; grey band: ±δ")
+    handles = [plt.Line2D([], [], color=c, marker="o", lw=2, label=k) for k, c in VERDICT_COLOURS.items()]
+    ax.legend(handles=handles, title="verdict (Holm)", fontsize=8, title_fontsize=8, loc="upper left",
+              bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    ax.set_title(f"Verdicts{' of ' + prefix if prefix else ''}: Δ and its 95% interval per comparison", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    save_figure(fig, path)
+    return True
 
 
 def mean_ci(values: pd.Series) -> tuple[float, float, int]:

@@ -59,6 +59,16 @@ def size_iou(mats: np.ndarray) -> np.ndarray:
     return _masked_mean(iou, truth > 0)
 
 
+def class_iou(c: int) -> Callable[[np.ndarray], np.ndarray]:
+    """The score "IoU of class c" of matrices (..., K, K): NaN where the class is absent from truth and
+    predictions (as the rows' per_class_iou holds null)."""
+    def score(mats: np.ndarray) -> np.ndarray:
+        iou, union, _ = _iou(mats)
+        return np.where(union[..., c] > 0, iou[..., c], np.nan)
+
+    return score
+
+
 def t_interval(values, confidence: float = CONFIDENCE) -> Interval:
     """Mean and Student's t interval: mean ± t_{(1+c)/2, n-1} · s / √n (s with ddof 1). No interval
     (low, high None) for fewer than 2 values; a zero-width one when all values are equal."""

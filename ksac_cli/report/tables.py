@@ -60,7 +60,7 @@ def to_markdown(df: pd.DataFrame) -> str:
 
 LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$", "{": r"\{",
          "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}", "±": r"$\pm$", "Δ": r"$\Delta$",
-         "→": r"$\rightarrow$", "²": r"$^2$", "−": "-", "–": "--", "—": "---",
+         "→": r"$\rightarrow$", "δ": r"$\delta$", "²": r"$^2$", "−": "-", "–": "--", "—": "---",
          "[": "{[}", "]": "{]}"}  # braced: a row opening with [ would be read as \\'s optional argument
 
 
@@ -71,13 +71,16 @@ def _latex_escape(text: str) -> str:
 # Shrink a tabular wider than the text to the text's width; a narrower one keeps its natural size (graphicx:
 # inside \resizebox's size arguments, \width is the content's natural width).
 FIT_OPEN = r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%"
+# The first line of every table: what a document must load before pasting it (\toprule: booktabs;
+# \resizebox: graphicx), so a missing package is read here instead of met as "Undefined control sequence".
+PACKAGES_LINE = r"% needs \usepackage{booktabs} (\toprule) and \usepackage{graphicx} (\resizebox)"
 
 
 def to_latex(df: pd.DataFrame, caption: str = "") -> str:
     """A booktabs table ready to paste (needs \\usepackage{booktabs,graphicx}); a tabular wider than the
     column is scaled down to \\linewidth, so it never runs off the page."""
     align = "".join("r" if _numeric(df, c) else "l" for c in df.columns)
-    lines = [r"\begin{table}[t]", r"\centering"]
+    lines = [PACKAGES_LINE, r"\begin{table}[t]", r"\centering"]
     if caption:
         lines.append(rf"\caption{{{_latex_escape(caption)}}}")
     lines += [FIT_OPEN, rf"\begin{{tabular}}{{{align}}}", r"\toprule",

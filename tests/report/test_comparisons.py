@@ -1,6 +1,7 @@
 """`ksac report` on a hand-made ablation with 3 seeds and hand-made run directories: the intervals and
 verdicts of the KSAC-vs-ASPP and rate-24 tables, numbers worked out here with scipy and the engine's
-metrics; a CSV whose run directories are gone; no "nan" anywhere; the qualitative figure."""
+metrics (the seeds x images interval from the same matrices through report/twoway.py, checked on its own in
+test_twoway.py); a CSV whose run directories are gone; no "nan" anywhere; the qualitative figure."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from ksac_cli import io
 from ksac_cli.engine.metrics import ConfusionMatrix
 from ksac_cli.experiments.rows import COLUMNS
 from ksac_cli.report.document import make_report
+from ksac_cli.report.stats import miou, size_iou
+from ksac_cli.report.twoway import seeds_and_images
 
 # share of right pixels per seed 0, 1, 2 of each cell
 QUALITY = {("aspp", "6,12,18"): (0.60, 0.64, 0.57), ("ksac", "6,12,18"): (0.66, 0.69, 0.63),
@@ -77,12 +80,14 @@ def torch_from(array: np.ndarray):
     return torch.from_numpy(array.astype(np.int64))
 
 
-def verdict_of(low: float, high: float, better: str, worse: str) -> str:
-    if low > 0:
-        return f"{better} better"
-    if high < 0:
-        return f"{worse} better"
-    return f"no difference detectable (Δ within ±{max(abs(low), abs(high)):.2f} points)"
+def expected_joint(cells, first, second, group=None):
+    """The seeds x images interval (points) of first minus second from the hand-made matrices, images in
+    the order of their sorted ids."""
+    order = np.argsort(IDS)
+    stack = [np.stack([(cells[(*side, s)][1].sum(axis=1) if group is None else cells[(*side, s)][1][:, group])[order]
+                       for s in range(3)]) for side in (first, second)]
+    j = seeds_and_images(*stack, miou if group is None else size_iou)
+    return 100 * j.delta, 100 * j.low, 100 * j.high
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +108,10 @@ def test_ksac_vs_aspp_shows_the_t_interval_the_bootstrap_per_seed_and_the_verdic
     assert line["Δ (points)"] == pytest.approx(delta)
     aspp = [cells[("aspp", "6,12,18", s)][0]["miou"] for s in range(3)]
     assert line["ASPP (%)"] == pytest.approx(100 * np.mean(aspp))
-    assert line["95% CI of Δ (t, seeds)"] == fmt(low, high)
-    assert line["verdict"] == "KSAC better"
+    assert line["95% CI of Δ (t, seeds only)"] == fmt(low, high)
+    _, j_low, j_high = expected_joint(cells, ("ksac", "6,12,18"), ("aspp", "6,12,18"))
+    assert line["95% CI of Δ (seeds + images)"] == fmt(j_low, j_high) + " (t over seeds + bootstrap over images)"
+    assert j_low > 0 and line["verdict"] == "KSAC better" and line["δ (points)"] == 1.0
     boot = line["95% CI of Δ (bootstrap over images, per seed)"].split("; ")
     assert [b.split(" ")[0] for b in boot] == ["s0", "s1", "s2"]
     for seed in range(3):
@@ -120,8 +127,10 @@ def test_per_size_table_uses_the_size_groups(full):
         line = table[(table["rates"] == "6,12,18") & (table["metric"] == size)].iloc[0]
         delta, low, high = expected_t(cells, ("ksac", "6,12,18"), ("aspp", "6,12,18"), f"iou_{size}")
         assert line["Δ (points)"] == pytest.approx(delta)
-        assert line["95% CI of Δ (t, seeds)"] == fmt(low, high)
-        assert line["verdict"] == verdict_of(low, high, "KSAC", "ASPP")
+        assert line["95% CI of Δ (t, seeds only)"] == fmt(low, high)
+        group = {"small": 1, "large": 3}[size]
+        _, j_low, j_high = expected_joint(cells, ("ksac", "6,12,18"), ("aspp", "6,12,18"), group)
+        assert line["95% CI of Δ (seeds + images)"].startswith(fmt(j_low, j_high))
 
 
 def test_rate_24_table_per_head(full):
@@ -131,11 +140,12 @@ def test_rate_24_table_per_head(full):
     assert aspp["rates"] == "6,12,18 → 6,12,18,24"
     delta, low, high = expected_t(cells, ("aspp", "6,12,18,24"), ("aspp", "6,12,18"))
     assert low < 0 < high  # +1, -1, +1 points of quality: no difference
-    assert aspp["95% CI of Δ (t, seeds)"] == fmt(low, high) and aspp["Δ (points)"] == pytest.approx(delta)
-    assert aspp["verdict"] == verdict_of(low, high, "with rate 24", "without rate 24")
+    assert aspp["95% CI of Δ (t, seeds only)"] == fmt(low, high) and aspp["Δ (points)"] == pytest.approx(delta)
+    _, j_low, j_high = expected_joint(cells, ("aspp", "6,12,18,24"), ("aspp", "6,12,18"))
+    assert j_low < 0 < j_high and aspp["verdict"] == "no difference detectable"
     ksac = table[(table["model"] == "KSAC (concat)") & (table["metric"] == "mIoU")].iloc[0]
-    delta, low, high = expected_t(cells, ("ksac", "6,12,18,24"), ("ksac", "6,12,18"))
-    assert ksac["verdict"] == verdict_of(low, high, "with rate 24", "without rate 24")
+    _, j_low, j_high = expected_joint(cells, ("ksac", "6,12,18,24"), ("ksac", "6,12,18"))
+    assert j_low > 0 and ksac["verdict"] == "with rate 24 better"
 
 
 def test_report_opens_with_one_compact_verdict_table_and_prints_no_nan(full):
@@ -148,15 +158,21 @@ def test_report_opens_with_one_compact_verdict_table_and_prints_no_nan(full):
     tables = re.findall(r"(?:^\|.*\|\n)+", verdicts, flags=re.M)
     assert len(tables) == 1  # ONE table, then the long tables follow
     lines = tables[0].splitlines()
-    assert lines[0] == "| comparison | metric | Δ (points) | 95% CI | verdict |"
-    delta, low, high = expected_t(cells, ("ksac", "6,12,18"), ("aspp", "6,12,18"))
-    assert (f"| mobilenetv2_050 OS16 rates 6,12,18: KSAC (concat) vs ASPP | mIoU | {delta:.2f} | "
-            f"{fmt(low, high)} (t, 3 seeds) | KSAC better |") in lines
-    assert len(lines) == 2 + 4 + 4 * 3  # header, rule; 4 comparisons x (mIoU + 3 sizes)
-    assert [line.split(" | ")[1] for line in lines[2:6]] == ["mIoU"] * 4  # mIoU first
+    assert lines[0] == "| comparison | metric | family | Δ (points) | 95% CI | ±δ | p (Holm) | verdict |"
+    delta, low, high = expected_joint(cells, ("ksac", "6,12,18"), ("aspp", "6,12,18"))
+    assert any(line.startswith(f"| mobilenetv2_050 OS16 rates 6,12,18: KSAC (concat) vs ASPP | mIoU | primary | "
+                               f"{delta:.2f} | {fmt(low, high)} (3 seeds x 5 images) | 1.00 | ") for line in lines)
+    assert len(lines) == 2 + 4 + 4 * 3 + 2 * 2  # header, rule; 4 comparisons x (mIoU + 3 sizes); 2 x 2 classes (square: null)
+    assert [line.split(" | ")[2] for line in lines[2:6]] == ["primary"] * 4  # the primary family first
+    assert all("EXPLORATORY" in line.split(" | ")[2] for line in lines[6:])
     assert headings.index("KSAC vs ASPP: mIoU") == 1
     table = pd.read_csv(out / "report_verdicts.csv")
-    assert list(table.columns) == ["comparison", "metric", "Δ (points)", "95% CI", "verdict"] and len(table) == 16
+    assert len(table) == 20 and {"family", "delta", "low", "high", "margin", "seeds", "images", "df", "method",
+                                  "p", "p_holm", "p_not_worse_holm", "p_equivalent_holm", "verdict"} <= set(table.columns)
+    primary = table[table["family"] == "primary"]
+    assert (primary["family_size"] == 4).all() and (primary["images"] == 5).all()
+    assert primary["p_holm"].tolist() == pytest.approx(
+        __import__("ksac_cli.report.claims", fromlist=["holm"]).holm(primary["p"].tolist()))
     for path in [out / "report.md", *out.glob("report_*.csv"), *out.glob("report_*.tex")]:
         assert not re.search(r"\bnan\b", path.read_text(), flags=re.I), path
     size = pd.read_csv(out / "report_size.csv", keep_default_na=False)
@@ -178,15 +194,16 @@ def test_one_seed_verdict_rests_on_the_bootstrap(tmp_path):
     from ksac_cli.report.ablation import load
     from ksac_cli.report.evidence import EvidenceStore
 
+    from ksac_cli.report.claims import PRIMARY, judge
+    from ksac_cli.report.verdicts import compact_frame
+
     (c,) = compare.ksac_vs_aspp(load(tmp_path / "ablation.csv"), EvidenceStore())
-    assert c.seeds == 1 and c.t.low is None
-    assert c.verdict == "KSAC better (1 seed, over images only)"
+    assert c.seeds == 1 and c.t.low is None and c.joint.method == "bootstrap over images, 1 seed"
+    judge([c.to_line(PRIMARY)])
     line = compare.comparison_table([c], "KSAC", "ASPP").iloc[0]
-    assert line["95% CI of Δ (t, seeds)"] == "-"
-    row = compare.verdict_row(c)  # the verdict table names the interval it rests on
-    boot = c.per_seed[0][1]
-    assert row["95% CI"] == f"{fmt(boot.low, boot.high)} (bootstrap over images, 1 seed)"
-    assert row["verdict"] == "KSAC better"
+    assert line["95% CI of Δ (t, seeds only)"] == "-" and line["verdict"] == "KSAC better"
+    row = compact_frame([c.line]).iloc[0]  # the verdict table names the interval it rests on
+    assert row["95% CI"] == f"{fmt(c.joint.low, c.joint.high)} (1 seeds x 5 images, bootstrap over images, 1 seed)"
 
 
 def test_run_directories_gone_every_other_number_is_made(tmp_path):
@@ -195,7 +212,8 @@ def test_run_directories_gone_every_other_number_is_made(tmp_path):
     table = pd.read_csv(tmp_path / "out" / "report_ksac_vs_aspp.csv", dtype={"rates": str})
     line = table[table["rates"] == "6,12,18"].iloc[0]
     delta, low, high = expected_t(cells, ("ksac", "6,12,18"), ("aspp", "6,12,18"))
-    assert line["95% CI of Δ (t, seeds)"] == fmt(low, high) and line["verdict"] == "KSAC better"
+    assert line["95% CI of Δ (t, seeds only)"] == fmt(low, high) and line["verdict"] == "KSAC better"
+    assert line["95% CI of Δ (seeds + images)"] == fmt(low, high) + " (t over seeds only; run directory missing)"
     assert line["95% CI of Δ (bootstrap over images, per seed)"] == "; ".join(
         f"s{s} run directory missing" for s in range(3))
     md = (tmp_path / "out" / "report.md").read_text()

@@ -99,10 +99,11 @@ def test_the_report_names_the_backbone_and_keeps_random_weights_apart(tmp_path, 
     assert "never pooled" in lead
 
     verdicts = pd.read_csv(tmp_path / "out" / "report_verdicts.csv")
-    main, random = split_at_group(verdicts, "comparison")
+    main, random = split_at_group(verdicts, "family")
     vs = "mobilenetv2_050 OS16 rates 6,12,18: KSAC (concat) vs ASPP"
     for rows, delta in ((main, 6.0), (random, -1.0)):
-        assert rows[(rows["comparison"] == vs) & (rows["metric"] == "mIoU")]["Δ (points)"].item() == pytest.approx(delta)
+        assert rows[(rows["comparison"] == vs) & (rows["metric"] == "mIoU")]["delta"].item() == pytest.approx(delta)
+    assert set(main["family"]) >= {"primary"} and all(f.startswith(RANDOM_GROUP + " / ") for f in random["family"])
     assert "| **" + RANDOM_GROUP + "** |" in lead  # one row group in the verdict table
 
     compared = pd.read_csv(tmp_path / "out" / "report_ksac_vs_aspp.csv")
