@@ -62,7 +62,8 @@ def analyze(checkpoints: Sequence[str | Path], out: str | Path, scales: Sequence
             raise KsacError(f"checkpoint {path} does not exist")
     out = Path(out)
     settings = {"scales": [float(f) for f in scales], "images": images, "erf_images": erf_images,
-                "device": device, "amp": amp, "batch_size": batch_size}
+                "device": device, "amp": amp, "batch_size": batch_size,
+                "rows": 2}  # 2: rows carry config_hash and amp (a part from before is computed again)
     parts = [part_of(path, out, settings) for path in paths]
     if out.is_dir():
         remove_leftovers(out)
@@ -144,7 +145,7 @@ def analyze_one(path: Path, scales: Sequence[float], erf_images: int, images: in
     from ksac_cli.analysis.branches import silenced
     from ksac_cli.analysis.scales import scale_sweep
     from ksac_cli.data import build_dataset
-    from ksac_cli.env import resolve_device
+    from ksac_cli.env import resolve_amp, resolve_device
     from ksac_cli.workflows.evaluate import open_checkpoint, trained_model
 
     overrides = {"train": {"device": device, "amp": amp}, "eval": {"batch_size": batch_size}}
@@ -154,7 +155,8 @@ def analyze_one(path: Path, scales: Sequence[float], erf_images: int, images: in
     model = trained_model(cfg, state, path, dataset.num_classes).to(dev)
     m = cfg.model
     ident = {"run": run_name(path), "head": m.head, "merge": m.merge if m.head == "ksac" else "",
-             "rates": ",".join(map(str, m.rates)), "seed": cfg.train.seed, "iteration": state["iteration"]}
+             "rates": ",".join(map(str, m.rates)), "seed": cfg.train.seed, "iteration": state["iteration"],
+             "config_hash": trained_config_hash(state["config"], path), "amp": resolve_amp(cfg.train.amp, dev)}
 
     def sweep(factors) -> list[dict]:
         return scale_sweep(model, cfg.data, cfg.data.val_split, factors, dev, cfg.train.amp, cfg.eval.batch_size,
@@ -209,6 +211,18 @@ def centre_square(image, side: int):
     image = image[:, top:top + side, left:left + side]
     h, w = image.shape[-2:]
     return F.pad(image, ((side - w) // 2, side - w - (side - w) // 2, (side - h) // 2, side - h - (side - h) // 2))
+
+
+def trained_config_hash(saved: dict, path: Path) -> str:
+    """The config_hash of the run as `ksac ablate` wrote it in its row (experiments/cells.config_hash), from
+    the checkpoint's saved config; "" when it cannot be made (a starting backbone file no longer found)."""
+    from ksac_cli.config import RunConfig, from_dict
+    from ksac_cli.experiments.cells import config_hash
+
+    try:
+        return config_hash(from_dict(RunConfig, saved, where=f"{path} (config)"))
+    except (KsacError, OSError):
+        return ""
 
 
 def run_name(path: Path) -> str:
