@@ -20,14 +20,15 @@ def report(
     Reads, in --results: ablation.csv (ksac ablate) and, through its run_dir column, each cell's
     eval_images.npz (the bootstrap over val images), samples/ (the qualitative figures), metrics.jsonl and
     eval.jsonl (the training curves); analysis_scales.csv, analysis_branches.csv, analysis_erf.csv and
-    analysis_erf.npz (ksac analyze); profile.csv (ksac profile) and paper_params.csv (ksac profile --recipe
+    analysis_erf.npz (ksac analyze; only the runs whose config_hash is in ablation.csv); profile.csv (ksac profile) and paper_params.csv (ksac profile --recipe
     paper_params).
 
-    Writes, in --out: report.md, which leads with the verdicts (KSAC minus ASPP, and adding rate 24, paired
-    by seed, each with its 95% confidence interval: Student's t over seeds, and a paired bootstrap over val
-    images per seed, 1000 resamples), then every table, each also as report_<name>.csv and
-    report_<name>.tex (booktabs): verdicts; ksac_vs_aspp, ksac_vs_aspp_size and rate24 (the paired
-    comparisons); (a) params: parameters and MACs; (b) rates: mIoU per head and rate set; (b') paired: KSAC
+    Writes, in --out: report.md, which leads with a forest plot (forest.png) and the verdicts (KSAC minus
+    ASPP, and adding rate 24, paired by seed, each with its 95% interval over seeds AND val images, δ from
+    the rows' margin, Holm's correction within the primary and each exploratory family; docs/results.md),
+    then every table, each also as report_<name>.csv and
+    report_<name>.tex (booktabs): verdicts; ksac_vs_aspp, ksac_vs_aspp_size, ksac_vs_aspp_class and rate24
+    (the paired comparisons); (a) params: parameters and MACs; (b) rates: mIoU per head and rate set; (b') paired: KSAC
     minus ASPP per seed; (c) per_class: per-class IoU; (d) size: IoU per object size; (e) analysis_scales
     and (e') analysis_scales_diff: the scale sweep; (f) analysis_branches: the per-rate contributions; (g)
     analysis_erf: the effective receptive fields; profile_reduction and paper_params_reduction: KSAC vs
