@@ -3,12 +3,14 @@
 Contract of `SegmentationDataset[i]`: `(image, mask, id)` with image float32 (3, H, W) normalised and mask
 int64 (H, W), 255 = ignore; or, for a sample that cannot be used, a `BadSample(path, problem)`. Problems
 are never raised inside a DataLoader worker (where they would surface as a worker traceback): `collate`
-passes them on and the engine stops with one clear message or counts them (`--skip-bad`).
+passes them on and the engine stops with one clear message or counts them (`--skip-bad`). The loaders
+read `Uint8Items`: the same items with uint8 images and masks, which `collate` normalises a batch at a time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 from typing import NamedTuple
 
@@ -18,6 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from ksac_cli.conventions import IGNORE_INDEX
+from ksac_cli.data.transforms import eval_transform, normalise
 from ksac_cli.errors import KsacError
 
 
@@ -40,23 +43,25 @@ class SampleProblem(Exception):
         self.bad = BadSample(str(path), problem)
 
 
-def read_image(path: Path) -> Image.Image:
-    if not path.is_file():
+def read_image(path: Path, data: bytes | None = None) -> Image.Image:
+    """The RGB image of `path` (decoded from `data`, its bytes, when given)."""
+    if data is None and not path.is_file():
         raise SampleProblem(path, "missing image")
     try:
-        with Image.open(path) as im:
+        with Image.open(path if data is None else BytesIO(data)) as im:
             im.load()  # decodes everything: a truncated file fails here
             return im.convert("RGB")
     except (OSError, UnidentifiedImageError, SyntaxError) as e:
         raise SampleProblem(path, f"unreadable or truncated image ({e})") from None
 
 
-def read_mask(path: Path, num_classes: int, table: np.ndarray | None) -> np.ndarray:
-    """(H, W) uint8 class indices with 255 = ignore, after the dataset's raw-value table."""
-    if not path.is_file():
+def read_mask(path: Path, num_classes: int, table: np.ndarray | None, data: bytes | None = None) -> np.ndarray:
+    """(H, W) uint8 class indices with 255 = ignore, after the dataset's raw-value table (decoded from
+    `data`, the bytes of `path`, when given)."""
+    if data is None and not path.is_file():
         raise SampleProblem(path, "missing mask")
     try:
-        with Image.open(path) as im:
+        with Image.open(path if data is None else BytesIO(data)) as im:
             im.load()
             mode = im.mode
             mask = np.asarray(im)
@@ -74,10 +79,12 @@ def read_mask(path: Path, num_classes: int, table: np.ndarray | None) -> np.ndar
     return mask
 
 
-def read_sample(sample: Sample, num_classes: int, table: np.ndarray | None) -> tuple[Image.Image, np.ndarray]:
-    """The validated (image, mask) pair; raises SampleProblem naming the file and the problem."""
-    image = read_image(sample.image)
-    mask = read_mask(sample.mask, num_classes, table)
+def read_sample(sample: Sample, num_classes: int, table: np.ndarray | None, image_data: bytes | None = None,
+                mask_data: bytes | None = None) -> tuple[Image.Image, np.ndarray]:
+    """The validated (image, mask) pair (from the files' bytes when given); raises SampleProblem naming the
+    file and the problem."""
+    image = read_image(sample.image, image_data)
+    mask = read_mask(sample.mask, num_classes, table, mask_data)
     if image.size != (mask.shape[1], mask.shape[0]):
         raise SampleProblem(sample.mask, f"mask is {mask.shape[1]}x{mask.shape[0]} but image {sample.image.name} "
                                          f"is {image.size[0]}x{image.size[1]}")
@@ -86,7 +93,8 @@ def read_sample(sample: Sample, num_classes: int, table: np.ndarray | None) -> t
 
 class SegmentationDataset(Dataset):
     def __init__(self, name: str, split: str, samples: list[Sample], classes: list[str], palette: np.ndarray,
-                 transform=None, table: np.ndarray | None = None, list_file: Path | str | None = None) -> None:
+                 transform=None, table: np.ndarray | None = None, list_file: Path | str | None = None,
+                 decoded=None) -> None:
         if not samples:
             where = f" (list {list_file})" if list_file else ""
             raise KsacError(f"dataset {name!r} split {split!r} is empty{where}; check --data-root and --split")
@@ -97,6 +105,7 @@ class SegmentationDataset(Dataset):
         self.palette = palette
         self.transform = transform
         self.table = table
+        self.decoded = decoded  # a data.decoded.DecodedStore, or None: decode the files at every read
         self.ignore_index = IGNORE_INDEX
         # classes whose connected components count as objects for the per-size metrics
         self.object_classes = [i for i, c in enumerate(self.classes) if c != "background"]
@@ -104,21 +113,45 @@ class SegmentationDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def read(self, index: int) -> tuple[Image.Image, np.ndarray]:
+    def read(self, index: int) -> tuple[Image.Image | np.ndarray, np.ndarray]:
+        """The validated (image: PIL or (H, W, 3) uint8, mask (H, W) uint8) of sample `index`."""
+        if self.decoded is not None:
+            return self.decoded.read(self.samples[index], self.num_classes, self.table)
         return read_sample(self.samples[index], self.num_classes, self.table)
 
     def __getitem__(self, index: int):
+        return self.item(index)
+
+    def item(self, index: int, normalised: bool = True):
+        """`self[index]`; with `normalised=False` the image is uint8 and the mask uint8 (`Uint8Items`)."""
         sample = self.samples[index]
         try:
             image, mask = self.read(index)
         except SampleProblem as e:
             return e.bad
         if self.transform is None:
-            from ksac_cli.data.transforms import eval_transform
-
             self.transform = eval_transform()
-        image_t, mask_t = self.transform(image, mask)
+        image_t, mask_t = self.transform(image, mask, normalised=normalised)
         return image_t, mask_t, sample.id
+
+
+class Uint8Items(Dataset):
+    """A `SegmentationDataset` whose items keep uint8 images and masks: `collate` normalises them a batch
+    at a time (the loaders), a quarter of the bytes to move between processes."""
+
+    def __init__(self, dataset: SegmentationDataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getattr__(self, name: str):
+        if name == "dataset":  # not set yet (unpickling in a worker)
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+    def __getitem__(self, index: int):
+        return self.dataset.item(index, normalised=False)
 
 
 class Batch(NamedTuple):
@@ -153,6 +186,8 @@ def collate_by_size(batch: list) -> list[Batch]:
     out = []
     for i, same in enumerate(by_shape.values()):
         sizes = torch.stack([g[3] for g in same]) if len(same[0]) > 3 else None
-        out.append(Batch(torch.stack([g[0] for g in same]), torch.stack([g[1] for g in same]), [g[2] for g in same],
-                         bad if i == 0 else [], sizes))
+        images, masks = torch.stack([g[0] for g in same]), torch.stack([g[1] for g in same])
+        if images.dtype == torch.uint8:  # `Uint8Items`: normalised here, the whole batch at once
+            images, masks = normalise(images), masks.to(torch.int64)
+        out.append(Batch(images, masks, [g[2] for g in same], bad if i == 0 else [], sizes))
     return out

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from ksac_cli.data import WithObjectSizes, collate, collate_by_size
+from ksac_cli.data import Uint8Items, WithObjectSizes, collate, collate_by_size
 from ksac_cli.data.objects import SizeMapCache, cache_folder
 from ksac_cli.engine.sampler import ResumableSampler, SeededSamples
 from ksac_cli.errors import KsacError
@@ -43,7 +43,7 @@ def train_loader(dataset: Dataset, global_batch: int, workers: int, seed: int, s
     sampler = ResumableSampler(len(dataset), global_batch, seed=seed, start=samples_seen, rank=rank,
                                world_size=world_size)
     return DataLoader(
-        SeededSamples(dataset), batch_size=global_batch // world_size, sampler=sampler, num_workers=workers,
+        SeededSamples(Uint8Items(dataset)), batch_size=global_batch // world_size, sampler=sampler, num_workers=workers,
         collate_fn=collate, pin_memory=pin_memory, persistent_workers=workers > 0, worker_init_fn=ignore_interrupts,
         # its own generator: creating the loader must not draw from the global RNG (exact resume)
         generator=torch.Generator().manual_seed(seed),
@@ -64,15 +64,16 @@ class SizeGroupedBatches:
 
 
 def eval_loader(dataset: Dataset, batch_size: int, workers: int, rank: int = 0, world_size: int = 1,
-                cache_sizes: bool = True) -> SizeGroupedBatches:
+                cache_sizes: bool = True, pin_memory: bool = False) -> SizeGroupedBatches:
     """Rank r evaluates samples r, r+W, r+2W, ...: every sample exactly once across ranks (no padding).
     Batches carry each image's object-size map (for the per-size IoU), made in the workers, and with
     `cache_sizes` kept beside the dataset's masks for the next evaluation (`data.objects.SizeMapCache`);
     a loader batch whose images differ in size is split into one Batch per size."""
-    dataset = WithObjectSizes(dataset, SizeMapCache(cache_folder(dataset) if cache_sizes else None))
+    dataset = WithObjectSizes(Uint8Items(dataset), SizeMapCache(cache_folder(dataset) if cache_sizes else None))
     shard = dataset if world_size == 1 else Subset(dataset, list(range(rank, len(dataset), world_size)))
     return SizeGroupedBatches(DataLoader(shard, batch_size=batch_size, shuffle=False, num_workers=workers,
-                                         collate_fn=collate_by_size, worker_init_fn=ignore_interrupts))
+                                         collate_fn=collate_by_size, pin_memory=pin_memory,
+                                         worker_init_fn=ignore_interrupts))
 
 
 def checked(batches: Iterator, skip_bad: bool, skipped: list) -> Iterator:
