@@ -6,11 +6,15 @@ with 255 = ignore, id) or a `BadSample`; `collate` makes `Batch`es (images, mask
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ksac_cli.config import DataConfig
 from ksac_cli.data.ade20k import ade20k
-from ksac_cli.data.base import BadSample, Batch, SegmentationDataset, collate, collate_by_size
+from ksac_cli.data.base import BadSample, Batch, SegmentationDataset, Uint8Items, collate, collate_by_size
 from ksac_cli.data.cityscapes import cityscapes
 from ksac_cli.data.classes import SYNTHETIC_CLASSES
+from ksac_cli.data.decoded import FOLDER as DECODED_FOLDER
+from ksac_cli.data.decoded import DecodedStore
 from ksac_cli.data.folder import folder
 from ksac_cli.data.objects import WithObjectSizes, object_size_map
 from ksac_cli.data.synthetic import ensure_synthetic
@@ -42,11 +46,14 @@ def build_dataset(cfg: DataConfig, split: str, train: bool, eval_scale: float = 
     if cfg.dataset not in DATASETS:
         raise unknown_name("dataset", cfg.dataset, DATASETS)
     transform = train_transform(cfg.crop_size, cfg.scale_min, cfg.scale_max) if train else eval_transform(eval_scale)
-    dataset = DATASETS[cfg.dataset](dataset_root(cfg), split, transform)
+    root = dataset_root(cfg)
+    dataset = DATASETS[cfg.dataset](root, split, transform)
     dataset.name = cfg.dataset
+    if cfg.dataset == "synthetic":  # small, and in the toolkit's own folder: decoded once (data/decoded.py)
+        dataset.decoded = DecodedStore(Path(root) / DECODED_FOLDER)
     return dataset
 
 
 __all__ = ["BadSample", "Batch", "DATASETS", "SegmentationDataset", "build_dataset", "collate", "collate_by_size",
            "dataset_root", "num_classes_of",
-           "WithObjectSizes", "object_size_map"]
+           "Uint8Items", "WithObjectSizes", "object_size_map"]
