@@ -56,7 +56,8 @@ def train_run(cfg: RunConfig, resume: bool = True, force: bool = False, on_event
     workers = worker_count(cfg.data.workers, dist.device, dist.world_size)
     loader = train_loader(train_set, cfg.train.batch_size, workers, cfg.train.seed, progress.samples_seen,
                           dist.rank, dist.world_size, pin_memory=dist.device.type == "cuda")
-    val_loader = eval_loader(val_set, cfg.eval.batch_size, workers, dist.rank, dist.world_size)
+    val_loader = eval_loader(val_set, cfg.eval.batch_size, workers, dist.rank, dist.world_size,
+                             pin_memory=dist.device.type == "cuda")
 
     def evaluate_fn(iteration: int) -> dict:
         emit("eval_start", {"iteration": iteration, "images": len(val_set)})

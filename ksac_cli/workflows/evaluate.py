@@ -35,7 +35,7 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: dict, out: str | Path
     dataset = build_dataset(cfg.data, cfg.data.val_split, train=False)
     model = trained_model(cfg, state, path, dataset.num_classes).to(dist.device)
     loader = eval_loader(dataset, cfg.eval.batch_size, worker_count(cfg.data.workers, dist.device, dist.world_size),
-                         dist.rank, dist.world_size)
+                         dist.rank, dist.world_size, pin_memory=dist.device.type == "cuda")
     bad: list = []
     emit = on_event or (lambda kind, data: None)
     emit("eval_start", {"images": len(dataset)})
