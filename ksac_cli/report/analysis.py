@@ -188,15 +188,19 @@ def scale_plot(scales: pd.DataFrame, path: Path) -> None:
     ax.set_xticks(sorted(scales["scale"].unique()), [f"{s:g}" for s in sorted(scales["scale"].unique())])
     ax.set_xlabel("scale factor of every val image and mask (log scale)")
     ax.set_ylabel("val mIoU (%)")
-    ax.set_title("Scale sweep: mean over seeds, band = 95% t-CI", fontsize=10)
+    images = sorted({int(v) for v in scales["images"].dropna()}) if "images" in scales else []
+    ax.set_title(f"Scale sweep: mean over seeds, band = 95% t-CI; "
+                 f"{'/'.join(map(str, images)) or 'unknown'} val images per run", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # off the data
     save_figure(fig, path)
 
 
 def erf_plot(erf: pd.DataFrame, maps_path: Path, path: Path) -> bool:
     """Each model's ERF maps averaged over its seeds, side by side: row 1 the whole model, row 2 the head
-    alone; one colour scale per row (each map divided by the row's largest value)."""
+    alone; one colour scale per row (each map divided by the row's largest value), with its colour bar. The
+    head's row is on a log scale from the 1st to the 100th percentile, so the atrous taps stand out beside
+    the centre cell that would saturate a linear one."""
     with np.load(maps_path) as store:
         maps = {key: store[key] for key in store.files}
     parts = [p for p in ("model", "head") if p in set(erf["part"])]
@@ -212,15 +216,29 @@ def erf_plot(erf: pd.DataFrame, maps_path: Path, path: Path) -> bool:
             if stack and len({m.shape for m in stack}) == 1:
                 mean_maps[model] = np.mean(stack, axis=0)
         top = max((m.max() for m in mean_maps.values()), default=1.0) or 1.0
+        shown = None
+        values = np.concatenate([m.ravel() / top for m in mean_maps.values()]) if mean_maps else np.ones(1)
+        positive = values[values > 0]
+        floor = float(np.percentile(positive, 1)) if positive.size else 1e-6
+        norm = LogNorm(vmin=max(floor, 1e-6), vmax=1.0) if part == "head" else None
         for col, model in enumerate(models):
             ax = axes[row, col]
             ax.set_xticks([])
             ax.set_yticks([])
             if model in mean_maps:
-                ax.imshow(mean_maps[model] / top, cmap="magma", vmin=0, vmax=1)
+                scaled = mean_maps[model] / top
+                if norm is not None:
+                    shown = ax.imshow(np.clip(scaled, norm.vmin, 1.0), cmap="magma", norm=norm)
+                else:
+                    shown = ax.imshow(scaled, cmap="magma", vmin=0, vmax=1)
             ax.set_title(f"{model}\n{'whole model (image px)' if part == 'model' else 'head (feature cells)'}",
                          fontsize=8)
-    fig.suptitle("Effective receptive field |d centre / d input|, mean over seeds; shared colour scale per row",
+        if shown is not None:
+            fig.colorbar(shown, ax=list(axes[row]), fraction=0.02, pad=0.01,
+                         label="share of the row's max" + (" (log)" if norm is not None else ""))
+    images = sorted({int(v) for v in erf["images"].dropna()}) if "images" in erf else []
+    fig.suptitle(f"Effective receptive field |d centre / d input|, mean over seeds and "
+                 f"{'/'.join(map(str, images)) or 'unknown'} val images per run; one colour scale per row",
                  fontsize=9)
     save_figure(fig, path)
     return True

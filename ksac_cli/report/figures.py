@@ -120,25 +120,30 @@ def _head_names(df: pd.DataFrame) -> pd.Series:
 
 
 def miou_by_rates(df: pd.DataFrame, path: Path) -> None:
+    """Each seed's final mIoU per rate set and head, the seeds of one rate set joined across the heads (a
+    seed's models share its data order: the pairs the verdicts compare); the axis spans the data, not 0."""
     rate_sets = list(dict.fromkeys(df["rates"]))
     names = _head_names(df)
     heads = list(dict.fromkeys(names))
-    width = 0.8 / max(len(heads), 1)
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    counts = []
-    for i, head in enumerate(heads):
-        stats = [mean_ci(df[(df["rates"] == rates) & (names == head)]["miou"]) for rates in rate_sets]
-        counts += [n for _, _, n in stats]
-        label = "ASPP" if head == "aspp" else f"KSAC ({head.removeprefix('ksac')})"
-        seeds = sorted({n for _, _, n in stats if n})
-        ax.bar(np.arange(len(rate_sets)) + i * width, [m for m, _, _ in stats], width,
-               yerr=[e for _, e, _ in stats] if any(n > 1 for _, _, n in stats) else None, capsize=3,
-               label=f"{label} (n={','.join(map(str, seeds))} seeds)", color=HEAD_COLOURS.get(head[:4]),
-               alpha=0.6 + 0.4 * (i % 2))
-    ax.set_xticks(np.arange(len(rate_sets)) + width * (len(heads) - 1) / 2, [f"rates {r}" for r in rate_sets])
-    ax.set_ylabel("val mIoU (%), mean over seeds")
-    ax.set_title(f"mIoU per rate set ({spread_note(counts)})", fontsize=10)
-    ax.legend(fontsize=8)
+    styles = ["-", "--", ":", "-."]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    seeds = sorted(df["seed"].unique())
+    for r, rates in enumerate(rate_sets):
+        xs = r * (len(heads) + 1) + np.arange(len(heads))
+        for k, seed in enumerate(seeds):
+            ys = [df[(df["rates"] == rates) & (names == h) & (df["seed"] == seed)]["miou"] for h in heads]
+            ys = [100 * float(v.iloc[-1]) if len(v) else np.nan for v in ys]
+            ax.plot(xs, ys, styles[k % len(styles)], color="grey", lw=1, zorder=1,
+                    label=f"seed {seed}" if r == 0 else None)
+            for x, y, h in zip(xs, ys, heads):
+                ax.plot(x, y, "o", color=HEAD_COLOURS.get(h[:4], "grey"), ms=6, zorder=2)
+    ticks = [(r * (len(heads) + 1) + i, f"{'ASPP' if h == 'aspp' else 'KSAC ' + h.removeprefix('ksac')}\nrates {rates}")
+             for r, rates in enumerate(rate_sets) for i, h in enumerate(heads)]
+    ax.set_xticks([t for t, _ in ticks], [name for _, name in ticks], fontsize=8)
+    ax.set_ylabel("val mIoU (%), each seed")
+    ax.set_title(f"mIoU per seed; lines join one seed's models ({len(seeds)} seed{'s' * (len(seeds) > 1)})",
+                 fontsize=10)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     ax.grid(axis="y", alpha=0.3)
     save_figure(fig, path)
 
@@ -180,7 +185,8 @@ def size_bars(df: pd.DataFrame, path: Path) -> None:
 
 
 def training_curves(df: pd.DataFrame, path: Path) -> bool:
-    """Training loss vs iteration, one line per cell, and val mIoU: vs iteration when some run was evaluated
+    """Training loss vs iteration, one line per cell (a colour per model, a line style per seed, the legend
+    below the axes), and val mIoU: vs iteration when some run was evaluated
     more than once, else (one evaluation per run, at its last iteration) the final mIoU of each run by
     model, seeds as points. False when no run directory has logs."""
     runs = []
@@ -189,24 +195,33 @@ def training_curves(df: pd.DataFrame, path: Path) -> bool:
             continue
         metrics, evals = io.read_jsonl(Path(r.run_dir) / "metrics.jsonl"), io.read_jsonl(Path(r.run_dir) / "eval.jsonl")
         if metrics:
-            runs.append((r.model, f"{r.model} s{r.seed}", metrics, evals))
+            runs.append((r.model, int(r.seed), metrics, evals))
     if not runs:
         return False
     fig, (loss_ax, miou_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
     curves = any(len(evals) > 1 for *_, evals in runs)
     models = list(dict.fromkeys(model for model, *_ in runs))
-    for model, name, metrics, evals in runs:
-        line, = loss_ax.plot([m["iteration"] for m in metrics], [m["loss"] for m in metrics], label=name)
+    seeds = sorted({seed for _, seed, *_ in runs})
+    colours = plt.get_cmap("tab10")
+    styles = ["-", "--", ":", "-."]
+    for model, seed, metrics, evals in runs:
+        colour, style = colours(models.index(model) % 10), styles[seeds.index(seed) % len(styles)]
+        name = f"{model} s{seed}"
+        loss_ax.plot([m["iteration"] for m in metrics], [m["loss"] for m in metrics], style, color=colour, lw=1.2,
+                     label=name)
         if not evals:
             continue
         if curves:
-            miou_ax.plot([e["iteration"] for e in evals], [100 * e["miou"] for e in evals], "o-",
-                         color=line.get_color(), label=name)
+            miou_ax.plot([e["iteration"] for e in evals], [100 * e["miou"] for e in evals], style, marker="o",
+                         color=colour, ms=3, label=name)
         else:
-            miou_ax.plot([models.index(model)], [100 * evals[-1]["miou"]], "o", color=line.get_color())
+            miou_ax.plot([models.index(model)], [100 * evals[-1]["miou"]], "o", color=colour)
     loss_ax.set_xlabel("iteration")
     loss_ax.set_ylabel("training loss (cross-entropy)")
-    loss_ax.legend(fontsize=7)
+    handles = ([plt.Line2D([], [], color=colours(i % 10), lw=2, label=m) for i, m in enumerate(models)]
+               + [plt.Line2D([], [], color="black", ls=styles[i % len(styles)], label=f"seed {s}")
+                  for i, s in enumerate(seeds)])
+    fig.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4)
     miou_ax.set_ylabel("val mIoU (%)")
     if curves:
         miou_ax.set_xlabel("iteration")

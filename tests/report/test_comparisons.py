@@ -154,6 +154,8 @@ def test_report_opens_with_one_compact_verdict_table_and_prints_no_nan(full):
     headings = re.findall(r"^## (.+)$", md, flags=re.M)
     assert headings[0] == "Verdicts"
     verdicts = md.split("## Verdicts", 1)[1].split("\n## ", 1)[0]
+    assert verdicts.index("](forest.png)") < verdicts.index("| comparison |")  # the forest plot opens it
+    assert (out / "forest.png").stat().st_size > 1000
     assert not re.search(r"^- ", verdicts, flags=re.M)  # no bullets repeating one sentence per comparison
     tables = re.findall(r"(?:^\|.*\|\n)+", verdicts, flags=re.M)
     assert len(tables) == 1  # ONE table, then the long tables follow

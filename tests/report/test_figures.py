@@ -52,10 +52,20 @@ def test_error_bars_are_95_percent_t_intervals_over_seeds(drawn, tmp_path):
     ci = scipy_stats.ttest_1samp(100 * np.array(values), 0).confidence_interval(0.95)
     assert errorbar_half_widths(ax)[0] == pytest.approx((ci.high - ci.low) / 2)
     assert "95% t-CI over 3 seeds" in ax.get_title()
-    figures.miou_by_rates(rows({("aspp", "6,12,18"): values}), tmp_path / "b.png")
-    assert errorbar_half_widths(drawn[1].axes[0]) == pytest.approx([(ci.high - ci.low) / 2])
-    assert "95% t-CI over 3 seeds" in drawn[1].axes[0].get_title()
-    assert "n=3" in drawn[1].axes[0].get_legend().get_texts()[0].get_text()
+
+
+
+def test_miou_by_rates_shows_every_seed_with_its_pair_joined(drawn, tmp_path):
+    aspp, ksac = [0.50, 0.54, 0.49], [0.51, 0.56, 0.49]
+    figures.miou_by_rates(rows({("aspp", "6,12,18"): aspp, ("ksac", "6,12,18"): ksac}), tmp_path / "b.png")
+    ax = drawn[0].axes[0]
+    joins = [line for line in ax.lines if len(line.get_xdata()) == 2]  # one line per seed, ASPP to KSAC
+    assert [y for line in joins for y in line.get_ydata()] == pytest.approx(
+        [v for a, k in zip(aspp, ksac) for v in (100 * a, 100 * k)])
+    assert errorbar_half_widths(ax) == [] and not ax.patches  # no bars from 0
+    assert ax.get_ylim()[0] > 40  # the axis spans the data: one-point differences show
+    assert "3 seeds" in ax.get_title()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["seed 0", "seed 1", "seed 2"]
 
 
 def test_one_seed_draws_no_error_bars_and_says_so(drawn, tmp_path):
@@ -94,3 +104,23 @@ def test_training_curves_with_several_evaluations_plot_val_miou_over_iterations(
     miou_ax = drawn[0].axes[1]
     assert miou_ax.get_xlabel() == "iteration" and list(miou_ax.lines[0].get_xdata()) == [100, 200]
     assert figures.training_curves(rows({("aspp", "6,12,18"): [0.5]}), tmp_path / "u.png") is False  # no logs
+
+
+def test_erf_figure_has_colour_bars_a_log_head_row_and_says_how_many_images(monkeypatch, tmp_path):
+    from matplotlib.colors import LogNorm
+
+    from ksac_cli.report import analysis
+
+    figs = []
+    monkeypatch.setattr(analysis, "save_figure", lambda fig, path: figs.append(fig))
+    head = np.full((9, 9), 1e-4)
+    head[4, 4], head[[0, 0, 8, 8], [0, 8, 0, 8]] = 1.0, 0.01  # the centre cell and four atrous taps
+    np.savez(tmp_path / "maps.npz", **{"r0/model": np.ones((9, 9)), "r0/head": head})
+    erf = pd.DataFrame([{"run": "r0", "model": "ASPP 6", "part": p, "images": 8} for p in ("model", "head")])
+    assert analysis.erf_plot(erf, tmp_path / "maps.npz", tmp_path / "erf.png")
+    fig = figs[0]
+    panels = [ax for ax in fig.axes if ax.images]
+    assert len(fig.axes) == len(panels) + 2  # a colour bar per row
+    shown = panels[1].images[0]
+    assert isinstance(shown.norm, LogNorm) and shown.norm(0.01) > 0.3  # the taps are not lost beside the centre
+    assert "8 val images" in fig._suptitle.get_text()
