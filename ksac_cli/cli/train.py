@@ -11,7 +11,8 @@ import typer
 from ksac_cli import launch
 from ksac_cli.cli import options, output
 from ksac_cli.config import RunConfig, resolve_run_config, to_dict
-from ksac_cli.config.load import run_dir_of
+from ksac_cli.config.load import attribute, run_dir_of, starting_line
+from ksac_cli.errors import KsacError
 from ksac_cli.workflows import preflight
 
 RESUME_HELP = ("Continue from <run-dir>/checkpoints/last.pt when it exists; --no-resume refuses to touch a run "
@@ -42,6 +43,7 @@ def train(
     if print_config:
         output.print_config("ksac train", to_dict(cfg), to_dict(RunConfig()),
                             options.given(overrides, options.MODEL, options.RUN, options.TRAIN_ONLY), "recipe")
+        output.info(f"# {starting_line(cfg)}")
         return
     # what can be refused without torch is refused here, before a launch and before the imports (seconds)
     launching = nproc_per_node is not None and nproc_per_node > 1 and not launch.is_distributed()
@@ -55,8 +57,12 @@ def train(
     if main_process:
         output.info(f"training {cfg.model.label()} OS{cfg.model.output_stride} on {cfg.data.dataset} for "
                     f"{cfg.train.iters} iterations")
+        output.info(starting_line(cfg))
     with TrainDisplay(cfg.train.iters, enabled=main_process) as display:
-        summary = workflow.train(cfg, resume=resume, force=force, on_event=display.event)
+        try:
+            summary = workflow.train(cfg, resume=resume, force=force, on_event=display.event)
+        except KsacError as e:  # 'model.backbone_weights: ...' -> named by its flag or its recipe
+            raise attribute(e, recipe, overrides) from None
     if main_process:
         final = summary["final"] or {}
         bad = f", skipped {summary['skipped_bad_samples']} bad samples" if summary["skipped_bad_samples"] else ""

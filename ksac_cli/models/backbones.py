@@ -82,16 +82,16 @@ def load_backbone_weights(body: nn.Module, path: str | Path) -> None:
     """
     path = resolve_weights(str(path))
     if not path.is_file():
-        raise KsacError(f"--backbone-weights: file {path} does not exist")
+        raise KsacError(f"model.backbone_weights: file {path} does not exist")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise KsacError(f"--backbone-weights: {path} is not a readable torch state dict ({e})") from None
+        raise KsacError(f"model.backbone_weights: {path} is not a readable torch state dict ({e})") from None
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
     if not isinstance(state, dict):
-        raise KsacError(f"--backbone-weights: {path} holds a {type(state).__name__}, expected a state dict")
+        raise KsacError(f"model.backbone_weights: {path} holds a {type(state).__name__}, expected a state dict")
     prefixes = ("module.", BACKBONE_PREFIX, "body.")  # BACKBONE_PREFIX: a whole DeepLab checkpoint
     cleaned = {}
     for key, value in state.items():
@@ -105,7 +105,7 @@ def load_backbone_weights(body: nn.Module, path: str | Path) -> None:
     if missing or wrong:
         problem = f"missing keys {missing[:5]}" if missing else f"keys of another shape {wrong[:5]}"
         raise KsacError(
-            f"--backbone-weights: {path} does not fit this backbone ({problem}"
+            f"model.backbone_weights: {path} does not fit this backbone ({problem}"
             f"{' ...' if len(missing or wrong) > 5 else ''}); is it a checkpoint of another architecture?"
         )
     body.load_state_dict({k: cleaned[k] for k in own}, strict=True)
