@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import platform
 import subprocess
 from pathlib import Path
@@ -11,6 +12,8 @@ import torch
 
 import ksac_cli
 from ksac_cli.errors import KsacError
+
+_ROOT = Path(__file__).resolve().parent.parent  # the checkout, when the package runs from one
 
 
 def resolve_device(name: str) -> torch.device:
@@ -48,25 +51,63 @@ def resolve_amp(amp: str, device: torch.device) -> str:
 
 
 def device_name(device: torch.device) -> str:
-    """'cpu' or 'cuda (NVIDIA H100 80GB HBM3)': what a reader needs to compare timings."""
+    """'cuda (NVIDIA H100 80GB HBM3)' or 'cpu (AMD EPYC, 2 threads, x86_64 AVX512, native bf16)': enough to
+    tell a GPU, a CPU with native bf16 and an AVX2-only CPU apart when comparing results and timings."""
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({torch.get_num_threads()} threads, {platform.machine()})"
+    bf16 = ", native bf16" if native_bf16(device) else ""
+    return (f"cpu ({cpu_model()}, {torch.get_num_threads()} threads, {platform.machine()} "
+            f"{torch.backends.cpu.get_cpu_capability()}{bf16})")
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux), or the platform's processor string."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
+def _checkout(path: Path | None) -> Path | None:
+    """`path` (default: the package's parent folder) when it is the top of a git checkout; None for an
+    installed package (whose site-packages may even lie inside some other checkout)."""
+    root = path or _ROOT
+    top = _git(root, "rev-parse", "--show-toplevel")
+    return root if top and Path(top.strip()).resolve() == root.resolve() else None
 
 
 def git_commit(path: Path | None = None) -> str:
-    root = path or Path(__file__).resolve().parent.parent
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                             timeout=10)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
+    root = _checkout(path)
+    head = _git(root, "rev-parse", "--short", "HEAD") if root else None
+    return head.strip() if head and head.strip() else "unknown"
+
+
+def git_state(path: Path | None = None) -> str:
+    """'clean', 'dirty <sha256 of `git diff HEAD`, 12 hex>' (tracked files changed since the commit), or
+    'unknown' outside a git checkout (an installed package)."""
+    root = _checkout(path)
+    diff = _git(root, "diff", "HEAD", "--no-ext-diff", "--binary") if root else None
+    if diff is None:
         return "unknown"
+    return "clean" if not diff else f"dirty {hashlib.sha256(diff.encode()).hexdigest()[:12]}"
 
 
 def provenance(device: torch.device) -> dict[str, str]:
+    """What every result row and provenance file records of where and from what code it was made."""
     return {
         "git_commit": git_commit(),
+        "git_state": git_state(),
         "toolkit_version": ksac_cli.__version__,
         "torch_version": torch.__version__,
         "device": device_name(device),

@@ -29,7 +29,10 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[io.IOBase]
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_temporary(path)
+    try:
+        fd, tmp = _create_temporary(path)
+    except OSError as e:  # named by the user's path: the temporary name is ours, not theirs
+        raise KsacRuntimeError(f"could not write {path}: {e.strerror or e}; the previous version is intact") from e
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as f:
             yield f
@@ -42,6 +45,19 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[io.IOBase]
     except BaseException:
         _remove_quietly(tmp)
         raise
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Before long work that ends by writing `path` (through `atomic_open`): create and remove the temporary
+    file it will use, so a place that cannot be written fails now, not after the work. Raises
+    KsacRuntimeError naming `path`. The folder must exist."""
+    path = Path(path)
+    try:
+        fd, tmp = _create_temporary(path)
+    except OSError as e:
+        raise KsacRuntimeError(f"cannot write {path}: {e.strerror or e}") from e
+    os.close(fd)
+    _remove_quietly(tmp)
 
 
 def _create_temporary(path: Path) -> tuple[int, str]:

@@ -82,3 +82,13 @@ def test_a_new_file_gets_the_usual_mode_under_the_umask(tmp_path, umask):
         os.umask(old)
     for name in ("a.txt", "maps.npz", "by_open.txt"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask, name
+
+
+def test_a_place_that_cannot_hold_the_temporary_file_is_named_by_the_users_path(tmp_path):
+    """/proc takes no new file: the error names the path asked for, never `.<name>.<random>.tmp` (ours)."""
+    for call in (lambda: io.write_text("/proc/nope.txt", "x"), lambda: io.check_writable("/proc/nope.txt")):
+        with pytest.raises(KsacError) as e:
+            call()
+        assert "/proc/nope.txt" in str(e.value) and ".tmp" not in str(e.value)
+    io.check_writable(tmp_path / "fine.txt")  # a writable place: nothing is left behind
+    assert list(tmp_path.iterdir()) == []

@@ -44,6 +44,7 @@ def pretrain(
     if out:
         target = options.output_file(out, "--out", "backbone.pt")
         options.writable_folder(target.parent, "--out")
+    options.writable_file(target, "--out" if out else "--run-dir")
     from ksac_cli.workflows import pretrain as workflow  # torch: imported once the flags are known to be good
 
     output.info(f"pretraining the {cfg.model.backbone} backbone with {cfg.model.label()} on {cfg.data.dataset} "

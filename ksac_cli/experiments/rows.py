@@ -20,13 +20,14 @@ class AblationRow:
     rates: str  # "6,12,18"
     output_stride: int
     decoder: bool
-    backbone_weights: str  # the starting backbone: builtin:<name>, a file, or '' (random weights)
+    backbone_weights: str  # the starting backbone: builtin:<name>, a file, timm:imagenet, or '' (random weights)
     backbone_sha256: str  # its content ('' for random weights)
     freeze_backbone: bool  # True: only the head and decoder were trained
     dataset: str
     iterations: int
     crop_size: int
     batch_size: int
+    amp: str  # the mixed precision it trained and evaluated in, resolved: off (float32), bf16 or fp16
     params_total: int | None
     params_head: int | None
     gmacs_total: float | None  # fvcore MACs (one multiply-add = one flop) at the training crop, batch 1
@@ -43,10 +44,11 @@ class AblationRow:
     images_per_s: float | None  # median training throughput over the log intervals
     run_dir: str
     error: str  # the failure's message when status is failed
-    git_commit: str
+    git_commit: str  # the code's commit when this invocation of ksac ablate started
+    git_state: str  # clean, dirty <sha256 of `git diff HEAD`, 12 hex>, or unknown (not run from a checkout)
     toolkit_version: str
     torch_version: str
-    device: str
+    device: str  # cpu (model, threads, ISA, native bf16) or cuda (GPU name): env.device_name
     date: str
 
 

@@ -45,6 +45,8 @@ class Protocol:
         """'from random weights', or 'from quick_backbone.pt (sha256 0123456789ab), backbone frozen'."""
         if not self.pretrained:
             return "from random weights"
+        if self.weights == weights.IMAGENET:
+            return f"from timm's ImageNet weights, backbone {'frozen' if self.frozen else 'fine-tuned'}"
         return (f"from {locate(self.weights)[0].name} (sha256 {self.sha256[:12] or 'not recorded'}), "
                 f"backbone {'frozen' if self.frozen else 'fine-tuned'}")
 
@@ -109,6 +111,8 @@ def made_by(record: dict) -> str:
 
 def backbone_text(protocol: Protocol) -> str:
     """The starting backbone: its file, the first 12 hex of its sha256 and how it was made."""
+    if protocol.weights == weights.IMAGENET:
+        return "timm's ImageNet weights (`--pretrained`)"
     path, record = locate(protocol.weights)
     named = [f"`{protocol.weights}`"] if protocol.weights != path.name else []
     sha = f"sha256 `{protocol.sha256[:12] or 'not recorded'}`"
@@ -137,3 +141,19 @@ def sentence(protocol: Protocol, rows: pd.DataFrame, subject: str = "Every model
 def group_title(protocol: Protocol) -> str:
     """The title of another protocol's row group."""
     return f"{protocol.short()}, for comparison"
+
+
+def pooled_note(rows: pd.DataFrame) -> str | None:
+    """A sentence when `rows` pool results computed in different ways: another resolved amp (bf16 moves a
+    cell's mIoU by up to ~0.15 points against float32) or another device. None when they agree (rows of a
+    CSV written before the amp column count as 'not recorded')."""
+    parts = []
+    for column, what in (("amp", "mixed precision"), ("device", "device")):
+        values = rows[column].fillna("").astype(str).replace("", "not recorded") if column in rows else None
+        if values is not None and values.nunique() > 1:
+            counts = ", ".join(f"{v} ({n} rows)" for v, n in values.value_counts(sort=False).items())
+            parts.append(f"{what}: {counts}")
+    if not parts:
+        return None
+    return ("These rows pool results made in different ways (" + "; ".join(parts) + "): a difference between "
+            "cells may partly be one of precision or device. Rerun on one machine to compare like with like.")

@@ -20,7 +20,7 @@ from ksac_cli.config.schema import check_pretraining_setup
 from ksac_cli.engine.checkpoint import load_checkpoint
 from ksac_cli.engine.rundir import last_checkpoint
 from ksac_cli.engine.run import EventFn
-from ksac_cli.env import provenance
+from ksac_cli.env import provenance, resolve_device
 from ksac_cli.errors import KsacError
 from ksac_cli.weights import BACKBONE_PREFIX, sha256_of
 from ksac_cli.workflows.train import train
@@ -40,6 +40,7 @@ def pretrain(cfg: RunConfig, out: Path, command: list[str], resume: bool = True,
     its final checkpoint to `out` and the provenance JSON to `out` with suffix .json. Returns the record."""
     check_pretraining_setup(cfg)
     started = time.perf_counter()
+    made_from = provenance(resolve_device(cfg.train.device))  # the code as it was when this invocation started
     summary = train(cfg, resume, force, on_event)
     checkpoint = load_checkpoint(last_checkpoint(Path(summary["run_dir"])))
     buffer = BytesIO()
@@ -64,7 +65,7 @@ def pretrain(cfg: RunConfig, out: Path, command: list[str], resume: bool = True,
         "heldout_per_class_iou": final.get("per_class_iou"),
         "run_dir": summary["run_dir"],
         "made": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        **{k: v for k, v in provenance(torch.device("cpu")).items() if k != "date"},
+        **{k: v for k, v in made_from.items() if k != "date"},
     }
     io.write_json(out.with_suffix(".json"), record)
     return record
