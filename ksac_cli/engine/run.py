@@ -95,13 +95,13 @@ def check_batch(batch_size: int, dist: distributed.Dist, sync_bn: bool) -> None:
 
 def build(cfg: RunConfig, dist: distributed.Dist, run_dir: Path) -> Training:
     """The model and its optimisation state on the run's device, before any checkpoint is loaded."""
-    model = build_model(cfg.model).to(dist.device)
+    model = build_model(cfg.model, seed=cfg.train.seed).to(dist.device)  # weights keyed by (seed, module name)
     if cfg.train.freeze_backbone:
         freeze_backbone(model)
     optimizer = build_optimizer(model, cfg.train)
     return Training(model, optimizer, build_scheduler(optimizer, cfg.train), amp_scaler(cfg.train.amp, dist.device),
                     cfg.train, dist.device, run_dir, to_dict(cfg), is_main=dist.is_main,
-                    reduce=dist.mean if dist.world_size > 1 else None)
+                    reduce=dist.mean if dist.world_size > 1 else None, rank=dist.rank)
 
 
 def restore(t: Training, run_dir: Path, emit: EventFn) -> Progress:

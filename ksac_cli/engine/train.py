@@ -25,6 +25,7 @@ from ksac_cli.engine.distributed import unwrap
 from ksac_cli.engine.evaluate import autocast
 from ksac_cli.engine.schedule import poly_factor
 from ksac_cli.errors import Interrupted, KsacError, KsacRuntimeError
+from ksac_cli.seeds import derive
 
 MAX_EMPTY_BATCHES = 50
 
@@ -99,6 +100,7 @@ class Training:
     config_dict: dict  # the resolved RunConfig, saved in every checkpoint
     is_main: bool = True
     reduce: Callable[[torch.Tensor], torch.Tensor] | None = None
+    rank: int = 0  # this process's rank under torchrun: its own stream of dropout masks
 
     def save(self, name: str, p: Progress) -> None:
         """checkpoints/<name>: weights, optimizer, schedule, scaler, progress, config and RNG states."""
@@ -122,6 +124,7 @@ def fit(t: Training, batches: Iterator, progress: Progress, evaluate_fn: Callabl
     with _Signals() as signals:
         for images, masks in trainable(batches, progress, cfg.batch_size):
             lr = t.optimizer.param_groups[0]["lr"]
+            seed_step(cfg.seed, progress.iteration + 1, t.rank)
             loss = train_step(t.model, images.to(t.device, non_blocking=True), masks.to(t.device, non_blocking=True),
                               t.optimizer, t.scaler, cfg.amp)
             value = finite_loss(t, loss, lr, progress.iteration + 1)
@@ -147,6 +150,14 @@ def fit(t: Training, batches: Iterator, progress: Progress, evaluate_fn: Callabl
             if signals.received is not None:
                 raise interruption(signals.received, t.run_dir, it)
     return progress
+
+
+def seed_step(seed: int, iteration: int, rank: int) -> None:
+    """Seed torch's global stream (CPU and CUDA) for one training step from (seed, iteration, rank): the
+    step's random numbers (dropout masks) are the same for every model trained with this seed, whatever was
+    drawn before (issue 32: common random numbers for ASPP and KSAC), differ between the ranks of a torchrun
+    job, and a resumed run draws what an uninterrupted one did at that step."""
+    torch.manual_seed(derive(seed, "step", iteration, rank))
 
 
 def trainable(batches: Iterator, progress: Progress, global_batch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

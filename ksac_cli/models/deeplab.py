@@ -14,6 +14,7 @@ from ksac_cli.errors import KsacWarning
 from ksac_cli.models.backbones import Backbone
 from ksac_cli.models.decoder import DeepLabV3Decoder, DeepLabV3PlusDecoder
 from ksac_cli.models.heads import HEADS
+from ksac_cli.models.init import build_seeded, init_by_name
 
 
 class DeepLab(nn.Module):
@@ -31,18 +32,25 @@ class DeepLab(nn.Module):
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
-def build_model(cfg: ModelConfig) -> DeepLab:
-    """The one place that translates a ModelConfig into modules."""
+def build_model(cfg: ModelConfig, seed: int = 0) -> DeepLab:
+    """The one place that translates a ModelConfig into modules. Initial weights are keyed by (`seed`, module
+    name) (`models/init.py`): models of one seed start from the same weights in every part they share, and
+    building one draws nothing from torch's global stream. The seed comes from the run's (`train.seed`,
+    engine/run.py); 0 for a model whose weights are loaded or that is only measured."""
     cfg.validate()  # names, rates and ranges, for a ModelConfig built in code rather than loaded
-    backbone = Backbone(cfg.backbone, cfg.output_stride, cfg.pretrained, cfg.backbone_weights)
-    ksac_only = {"merge": cfg.merge, "impl": cfg.ksac_impl} if cfg.head == "ksac" else {}
-    head = HEADS[cfg.head](backbone.channels["out"], cfg.channels, cfg.rates, separable=cfg.separable,
-                           dropout=cfg.dropout, **ksac_only)
-    if cfg.decoder:
-        decoder = DeepLabV3PlusDecoder(backbone.channels["low"], cfg.channels, cfg.num_classes,
-                                       cfg.low_level_channels, cfg.decoder_channels)
-    else:
-        decoder = DeepLabV3Decoder(cfg.channels, cfg.num_classes)
+    with torch.random.fork_rng(devices=[]):  # the constructors' own draws are replaced below
+        backbone = build_seeded(seed, "backbone", lambda: Backbone(
+            cfg.backbone, cfg.output_stride, cfg.pretrained, cfg.backbone_weights))
+        ksac_only = {"merge": cfg.merge, "impl": cfg.ksac_impl} if cfg.head == "ksac" else {}
+        head = HEADS[cfg.head](backbone.channels["out"], cfg.channels, cfg.rates, separable=cfg.separable,
+                               dropout=cfg.dropout, **ksac_only)
+        if cfg.decoder:
+            decoder = DeepLabV3PlusDecoder(backbone.channels["low"], cfg.channels, cfg.num_classes,
+                                           cfg.low_level_channels, cfg.decoder_channels)
+        else:
+            decoder = DeepLabV3Decoder(cfg.channels, cfg.num_classes)
+    init_by_name(head, seed, "head")
+    init_by_name(decoder, seed, "decoder")
     return DeepLab(backbone, head, decoder)
 
 
