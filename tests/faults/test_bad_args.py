@@ -46,6 +46,12 @@ CASES = [
     (["train", "--recipe", "{tmp}/missing.yaml"], ["recipe {tmp}/missing.yaml does not exist"]),
     (["train", "--backbone-weights", "{tmp}/missing.pt"], ["{tmp}/missing.pt does not exist"]),
     (["train", "--no-such-option"], ["No such option", "--no-such-option"]),
+    # shipped weights asked for a backbone they were not made for (a recipe's are dropped instead: no error)
+    (["train", "--backbone", "mobilenetv2", "--backbone-weights", "builtin:quick_backbone"],
+     ["--backbone-weights: builtin:quick_backbone was made for the backbone mobilenetv2_035, not mobilenetv2"]),
+    (["train", "--backbone-weights", "builtin:nope"], ["--backbone-weights: no built-in weights named 'nope'", "quick_backbone"]),
+    (["ablate", "--backbone", "resnet50", "--backbone-weights", "builtin:quick_backbone"],
+     ["--backbone-weights: builtin:quick_backbone was made for the backbone mobilenetv2_035, not resnet50"]),
     # ksac eval
     (["eval", "--checkpoint", "{tmp}/missing.pt"], ["checkpoint {tmp}/missing.pt does not exist"]),
     (["eval"], ["Missing option", "--checkpoint"]),
@@ -95,6 +101,7 @@ UNWRITABLE = [
     (["analyze", "--checkpoint", "{file}", "--out", "{file}/sub"], ["--out: cannot make the folder {file}/sub", "{file} is a file"]),
     (["pretrain", "--run-dir", "{file}/sub"], ["--run-dir: cannot make the folder {file}/sub"]),
     (["pretrain", "--run-dir", "{tmp}/run", "--out", "{file}/sub/b.pt"], ["--out: cannot make the folder {file}/sub"]),
+    (["pretrain", "--run-dir", "{tmp}/run", "--out", "/proc/b.pt"], ["--out: cannot write /proc/b.pt"]),
     (["data", "synth", "--out", "/proc/ksac", *SYNTH], ["--out: cannot make the folder /proc/ksac"]),
     (["train", "--run-dir", "/proc/ksac"], ["--run-dir: cannot make the folder /proc/ksac"]),
     (["eval", "--checkpoint", "{file}", "--save-predictions", "/proc/ksac"], ["--save-predictions: cannot make the folder /proc/ksac"]),
