@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -13,11 +14,11 @@ from ksac_cli.cli import options, output
 from ksac_cli.config import AblationGrid, RunConfig, resolve_ablation, to_dict
 
 
-@options.takes(options.GRID, options.RUN)
+@options.takes(options.GRID, options.ABLATE, options.RUN)
 def ablate(
     overrides: dict,
     recipe: Annotated[Optional[str], typer.Option("--recipe", help="Base recipe of every cell: a YAML file or the name of one in recipes/ [default: quick]. " + options.RECIPE_RULE)] = None,
-    seeds: Annotated[Optional[int], typer.Option("--seeds", help="Seeds per cell: the recipe's seed, seed+1, ... [default: 3, the fewest that give a confidence interval worth reading].")] = None,
+    seeds: Annotated[Optional[int], typer.Option("--seeds", help="Seeds per cell: the recipe's seed, seed+1, ...; wins over --budget [default: as many as --budget allows; 3, the fewest that give a confidence interval worth reading, with --budget none].")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="FOLDER of the cells' run directories [default: runs/ablate/<recipe name>].")] = None,
     results: Annotated[str, typer.Option("--results", help="The results: the CSV file the rows are added to (one per cell and seed; safe to share between processes); " + options.FILE_OR_FOLDER.format(name="ablation.csv") + " (the folder ksac report --results reads).")] = "results/ablation.csv",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the grid with each model's parameters and MACs at once, then time one training step per distinct model (the seeds of a cell share it; one untimed warm-up step per backbone and crop) and print the time estimates; train nothing.")] = False,
@@ -28,6 +29,8 @@ def ablate(
     """Run a grid of training runs over --head x --rates x --backbone x --merge x --output-stride x seeds
     (default: aspp and ksac x rates 6,12,18 and 6,12,18,24, on the quick recipe and the built-in dataset).
 
+    The number of seeds is fixed before the first cell trains (--seeds, else --budget), and the cells run
+    seed-major (every cell of the first seed, then of the next), so a grid stopped early holds complete pairs.
     Every cell is a normal `ksac train` run + evaluation in its own run directory, so each is resumable and
     inspectable. Run the same command again: finished cells are skipped, interrupted ones resume from their
     checkpoint, failed ones are retried. A failing cell is recorded with its error and the others go on;
@@ -40,7 +43,7 @@ def ablate(
     if print_config:
         output.print_config("ksac ablate", {**to_dict(base), "grid": to_dict(grid)},
                             {**to_dict(RunConfig()), "grid": to_dict(AblationGrid())},
-                            options.given(overrides, options.GRID, options.RUN, own={"grid.seeds": "--seeds"}), "recipe")
+                            options.given(overrides, options.GRID, options.ABLATE, options.RUN, own={"grid.seeds": "--seeds"}), "recipe")
         return
     csv_path = options.output_file(results, "--results", "ablation.csv")
     if emit_jobs is not None:
@@ -52,15 +55,20 @@ def ablate(
             options.writable_folder(out, "--out")
     from ksac_cli.workflows import ablate as workflow  # torch: imported once the flags are known to be good
 
+    plan = seed_plan(base, grid, workflow.grid_folder(base, out), record=emit_jobs is None and not dry_run)
+    grid = dataclasses.replace(grid, seeds=plan.seeds)
     name, folder, cells = workflow.ablate_cells(base, grid, out, only=cell)
 
     if emit_jobs is not None:
-        lines = workflow.emit_jobs(emit_jobs, cells, options.argv_without("--emit-jobs"))
+        argv = options.argv_without("--emit-jobs")
+        if plan.rule != "--seeds":  # every job runs the seeds planned here, whenever it starts
+            argv += ["--seeds", str(plan.seeds)]
+        lines = workflow.emit_jobs(emit_jobs, cells, argv)
         output.info(f"wrote {emit_jobs}: {lines} cell commands (run each line as one job; then ksac report)")
         return
 
     if dry_run:
-        dry_run_plan(cells, folder, base)
+        dry_run_plan(cells, folder, base, plan)
         return
 
     options.writable_folder(folder, "--out")
@@ -83,9 +91,27 @@ def ablate(
         raise typer.Exit(1)
 
 
-def dry_run_plan(cells, folder: Path, base: RunConfig) -> None:
+def seed_plan(base: RunConfig, grid: AblationGrid, folder: Path, record: bool):
+    """The seeds per cell, fixed and printed before anything trains: a budget's are planned from timed steps
+    and, when `record`, written to the grid folder (workflows.ablate.plan_seeds)."""
+    from ksac_cli.workflows import ablate as workflow
+
+    if record and grid.fixed_seeds() is None:
+        options.writable_folder(folder, "--out")
+    plan = workflow.plan_seeds(base, grid, folder, progress=on_setting, record=record)
+    recorded = f"; recorded in {folder / 'seeds.json'}" if record and plan.rule == "budget" else ""
+    output.info(plan.summary() + recorded)
+    return plan
+
+
+def on_setting(i: int, n: int, name: str) -> None:
+    output.info(f"timing one training step {i + 1}/{n}: {name}")
+
+
+def dry_run_plan(cells, folder: Path, base: RunConfig, plan) -> None:
     """--dry-run: the grid with each model's parameters and MACs at once (counted, nothing trained), then one
-    timed training step per distinct model (the seeds of a cell share it), a line each, then the estimates."""
+    timed training step per distinct model (the seeds of a cell share it; a budget's plan timed them already),
+    a line each, then the estimates."""
     from ksac_cli.workflows import ablate as workflow
 
     settings = workflow.dry_run_settings(cells)
@@ -98,10 +124,7 @@ def dry_run_plan(cells, folder: Path, base: RunConfig) -> None:
     output.table(f"ksac ablate --dry-run: {len(cells)} cells in {folder} (crop {base.data.crop_size}, "
                  f"{base.train.iters} iterations each)", ["cell", "params (M)", "head (M)", "GMACs", "head GMACs"], rows)
 
-    def on_setting(i: int, n: int, name: str) -> None:
-        output.info(f"timing one training step {i + 1}/{n}: {name}")
-
-    steps = workflow.dry_run_steps(settings, progress=on_setting)
+    steps = workflow.dry_run_steps(settings, progress=on_setting, known=plan.steps)
     rows, total = [], 0.0
     for setting, seconds in zip(settings, steps):
         estimate = seconds * setting.train.iters * len(setting.cells)

@@ -119,7 +119,7 @@ def resolve_run_config(recipe: str | Path | None, overrides: dict[str, Any] | No
 def resolve_ablation(recipe: str | Path | None, overrides: dict[str, Any]) -> tuple[RunConfig, AblationGrid]:
     """`ksac ablate`: the base run (recipe + run flags) and the grid (its "grid" flags, each repeatable)."""
     base = resolve_run_config(recipe, {k: v for k, v in overrides.items() if k != "grid"})
-    return base, _grid(AblationGrid, overrides.get("grid", {}))
+    return base, _grid(AblationGrid, overrides.get("grid", {}), recipe_path(recipe))
 
 
 def resolve_profile(recipe: str | Path | None, overrides: dict[str, Any]) -> ProfileConfig:
@@ -153,13 +153,15 @@ def _grid_values(flags: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _grid(cls: type, flags: dict[str, Any]):
-    """The grid of the flags alone, errors naming the flag ('--head: unknown head ...')."""
+def _grid(cls: type, flags: dict[str, Any], recipe: Path | None = None):
+    """The grid of the flags over the `grid` section of `recipe` (ksac ablate's: budget, margin, ...), errors
+    naming the flag ('--head: unknown head ...') or the recipe."""
     values = _grid_values(flags)
+    section = load_yaml(recipe).get("grid") if recipe is not None else None
     try:
-        return from_dict(cls, values, "grid")
+        return from_dict(cls, merged(section if isinstance(section, dict) else {}, values), "grid")
     except KsacError as e:
-        raise KsacError(blame(str(e), None, {"grid": values})) from None
+        raise KsacError(blame(str(e), recipe, {"grid": values})) from None
 
 
 def load_run_config(recipe: str | Path | None, overrides: dict[str, Any] | None = None) -> RunConfig:
@@ -168,6 +170,7 @@ def load_run_config(recipe: str | Path | None, overrides: dict[str, Any] | None 
     Errors name the key and where its value came from: the flag when it was given on the command line,
     else the recipe file. `overrides` is nested like the recipe; None values are 'not given'."""
     base = load_yaml(recipe) if recipe else {}
+    base.pop("grid", None)  # ksac ablate's own section (resolve_ablation)
     if recipe and "name" not in base:
         base["name"] = Path(recipe).stem
     values = merged(base, overrides or {})

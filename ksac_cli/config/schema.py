@@ -24,6 +24,7 @@ from ksac_cli.config.values import (
     check_model_axes,
     check_name,
     model_label,
+    parse_duration,
     parse_rates,
 )
 from ksac_cli.errors import KsacError
@@ -272,21 +273,48 @@ class ProfileConfig:
 # ---- ksac ablate -------------------------------------------------------------------------------------
 
 
+SEEDS_WITHOUT_BUDGET = 3  # seeds per cell with --budget none: the fewest that give a confidence interval worth reading
+STREAM_SEED_OFFSET = 10_000  # stream s of seed i trains with seed i + s * this: disjoint from stream 0's seeds
+
+
 @dataclass(frozen=True)
 class AblationGrid:
-    """The cross product `ksac ablate` runs; an empty tuple means 'the recipe's value'."""
+    """The cross product `ksac ablate` runs; an empty tuple means 'the recipe's value'. The number of seeds
+    is fixed before any cell trains: `seeds` when given, else as many as the time `budget` allows by the dry
+    run's estimate (workflows/ablate.py: plan_seeds), else SEEDS_WITHOUT_BUDGET."""
 
     head: tuple[str, ...] = ("aspp", "ksac")
     rates: tuple[tuple[int, ...], ...] = ((6, 12, 18), (6, 12, 18, 24))
     backbone: tuple[str, ...] = ()
     merge: tuple[str, ...] = ()
     output_stride: tuple[int, ...] = ()
-    seeds: int = 3  # seeds recipe seed, seed + 1, ...: 3 by default, so every difference comes with an interval
+    seeds: int | None = None  # seeds per cell (recipe seed, seed + 1, ...); None: chosen by `budget`
+    budget: str = "none"  # wall time for the whole grid (15m, 900s, 1h30m) that sets the seeds; none: 3 seeds
+    margin: float = 1.0  # the equivalence margin delta, in mIoU points: |KSAC - ASPP| < margin is 'no difference'
+    streams: int = 1  # seed streams: 2 runs every cell twice, on disjoint seeds (an A/A check of the comparison)
 
     def validate(self, where: str = "grid") -> None:
-        if self.seeds < 1:
+        if self.seeds is not None and self.seeds < 1:
             raise KsacError(f"{where}.seeds: {self.seeds} must be a positive integer")
+        if self.streams < 1:
+            raise KsacError(f"{where}.streams: {self.streams} must be a positive integer")
+        if self.streams > 1 and (self.seeds or 0) >= STREAM_SEED_OFFSET:
+            raise KsacError(f"{where}.seeds: {self.seeds} with {self.streams} streams would reuse seeds; use fewer "
+                            f"than {STREAM_SEED_OFFSET}")
+        if not self.margin > 0:
+            raise KsacError(f"{where}.margin: {self.margin} must be > 0 (mIoU points)")
+        parse_duration(self.budget, f"{where}.budget")
         check_model_axes(where, self.backbone, self.head, self.output_stride, self.merge)
+
+    def budget_seconds(self) -> float | None:
+        return parse_duration(self.budget, "grid.budget")
+
+    def fixed_seeds(self) -> int | None:
+        """The seeds per cell known without timing anything: `seeds`, or SEEDS_WITHOUT_BUDGET when there is no
+        budget; None when the budget decides."""
+        if self.seeds is not None:
+            return self.seeds
+        return SEEDS_WITHOUT_BUDGET if self.budget_seconds() is None else None
 
     def models(self, base: ModelConfig) -> list[ModelConfig]:
         """The grid's models (`expand_models`; an empty axis keeps the recipe's value), without seeds."""

@@ -5,6 +5,7 @@ name the key and what was expected. No torch here: a bad flag is refused before 
 from __future__ import annotations
 
 import math
+import re
 
 from ksac_cli.errors import KsacError, unknown_name
 
@@ -50,6 +51,23 @@ def finite(value: float, key: str) -> float:
     if not math.isfinite(value):
         raise KsacError(f"{key}: {value} is not allowed; expected a finite number")
     return value
+
+
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?")
+
+
+def parse_duration(text: str, key: str) -> float | None:
+    """'15m', '900s', '900', '1h30m', '2.5h' -> seconds; 'none' -> None (no limit)."""
+    if text.strip().lower() == "none":
+        return None
+    match = _DURATION.fullmatch(text.strip().lower())
+    if not text.strip() or match is None or not any(match.groups()):
+        raise KsacError(f"{key}: {text!r} is not a duration; expected e.g. 15m, 900s, 1h30m, or none")
+    hours, minutes, seconds = (float(g or 0) for g in match.groups())
+    total = 3600 * hours + 60 * minutes + seconds
+    if total <= 0:
+        raise KsacError(f"{key}: {text!r} must be longer than 0 (or none)")
+    return total
 
 
 def format_rates(rates: tuple[int, ...]) -> str:

@@ -15,12 +15,19 @@ from ksac_cli.workflows.train import EventFn, train
 ProgressFn = Callable[[int, int, str], None]
 
 
+def grid_folder(base: RunConfig, out: str | Path | None = None) -> Path:
+    """The folder of a grid's cells: --out, else runs/ablate/<recipe name>."""
+    return Path(out) if out else Path("runs") / "ablate" / base.name
+
+
 def ablate_cells(base: RunConfig, grid, out: str | Path | None = None, only: str | None = None):
-    """(grid name, output folder, cells) of an ablation over `base` (recipe + train flags); `only`
-    keeps the one cell of that name."""
+    """(grid name, output folder, cells) of an ablation over `base` (recipe + train flags), seed-major;
+    `only` keeps the one cell of that name. A budget's seeds are planned (and recorded) first (`plan_seeds`)."""
     from ksac_cli.experiments.grid import expand
 
-    out = Path(out) if out else Path("runs") / "ablate" / base.name
+    out = grid_folder(base, out)
+    if grid.fixed_seeds() is None:
+        grid = dataclasses.replace(grid, seeds=plan_seeds(base, grid, out).seeds)
     cells = expand(base, grid, out)
     if only is not None:
         names = [c.name for c in cells]
@@ -28,6 +35,34 @@ def ablate_cells(base: RunConfig, grid, out: str | Path | None = None, only: str
             raise KsacError(f"--cell: {only!r} is not a cell of this grid; its cells: {', '.join(names)}")
         cells = [c for c in cells if c.name == only]
     return out.name, out, cells
+
+
+def plan_seeds(base: RunConfig, grid, out: str | Path | None = None, progress: ProgressFn | None = None,
+               record: bool = True):
+    """The seeds per cell, fixed before any cell trains (experiments/plan.py): --seeds; or 3 without a
+    budget; or the plan recorded in the grid folder for this very grid; or the budget's, from the dry run's
+    estimate of one seed round (one timed step per distinct model), then recorded there unless `record` is
+    False (--dry-run, --emit-jobs). Planning holds the folder's lock: concurrent ablations agree."""
+    from contextlib import nullcontext
+
+    from ksac_cli.experiments import plan
+    from ksac_cli.experiments.grid import expand
+
+    fixed = grid.fixed_seeds()
+    if fixed is not None:
+        return plan.SeedPlan(fixed, "--seeds" if grid.seeds is not None else "no budget", grid.budget)
+    out, key = grid_folder(base, out), plan.plan_key(base, grid)
+    with io.file_lock(out / "seeds") if record else nullcontext():
+        recorded = plan.read(out, key)
+        if recorded is not None:
+            return recorded
+        settings = dry_run_settings(expand(base, dataclasses.replace(grid, seeds=1), out))  # one seed round
+        steps = dry_run_steps(settings, progress)
+        train_round_s = sum(seconds * s.train.iters * len(s.cells) for s, seconds in zip(settings, steps))
+        chosen = plan.from_budget(grid, key, train_round_s, {s.name: t for s, t in zip(settings, steps)})
+        if record:
+            plan.write(out, chosen)
+    return chosen
 
 
 def measure_cell(cell, num_classes: int) -> dict:
@@ -89,9 +124,11 @@ def dry_run_measures(settings: list[Setting]) -> dict[str, dict]:
     return out
 
 
-def dry_run_steps(settings: list[Setting], progress: ProgressFn | None = None) -> list[float]:
+def dry_run_steps(settings: list[Setting], progress: ProgressFn | None = None,
+                  known: dict[str, float] | None = None) -> list[float]:
     """Seconds per training step (measure/step.py) of every setting, in order: one timed step per distinct
-    setting, whatever its number of seeds. `progress(i, n, name)` is called before each.
+    setting, whatever its number of seeds; a setting in `known` (name -> seconds: the budget's plan timed it
+    already) is not timed again. `progress(i, n, name)` is called before each timing.
 
     An untimed warm-up step comes first only for a setting whose backbone, output stride, crop, batch, amp
     and device no earlier setting had: it pays the process's one-time costs (kernel selection and memory for
@@ -101,6 +138,9 @@ def dry_run_steps(settings: list[Setting], progress: ProgressFn | None = None) -
 
     out, warmed = [], set()
     for i, setting in enumerate(settings):
+        if known and setting.name in known:
+            out.append(known[setting.name])
+            continue
         if progress:
             progress(i, len(settings), setting.name)
         m, t = setting.model, setting.train

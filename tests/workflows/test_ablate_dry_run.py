@@ -43,10 +43,11 @@ def test_one_measure_and_one_timing_per_distinct_model(calls, tiny_recipe, tmp_p
     _, _, cells = workflow.ablate_cells(base, grid, tmp_path / "grid")
     assert len(cells) == 4
     settings = workflow.dry_run_settings(cells)
-    assert [s.cells for s in settings] == [tuple(c.name for c in cells[:2]), tuple(c.name for c in cells[2:])]
+    # seed-major: aspp seed0, ksac seed0, aspp seed1, ksac seed1
+    assert [s.cells for s in settings] == [(cells[0].name, cells[2].name), (cells[1].name, cells[3].name)]
     assert settings[0].name == "mobilenetv2_035_aspp_r1-2_os16" and settings[0].model.num_classes > 1
     measures = workflow.dry_run_measures(settings)
-    assert measures[cells[0].name] == measures[cells[1].name] != measures[cells[2].name]
+    assert measures[cells[0].name] == measures[cells[2].name] != measures[cells[1].name]
     seen = []
     assert workflow.dry_run_steps(settings, progress=lambda i, n, name: seen.append((i, n, name))) == [0.5, 0.5]
     assert seen == [(0, 2, settings[0].name), (1, 2, settings[1].name)]
