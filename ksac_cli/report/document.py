@@ -74,6 +74,27 @@ def make_report(results: Path, out: Path) -> Report:
     judge(lines + scale_lines)
     main_lines = ([c.line for cs in parts[0][1].values() for c in cs] if parts else []) + scale_lines
     other_lines = [(group, [c.line for cs in made.values() for c in cs]) for group, made in parts[1:]]
+    lead = _verdicts(main_lines, other_lines, protocols, out, table, report)
+    if parts:
+        _comparison_tables(parts, table)
+        _ablation(main, others, out, table, plot, report, pictures, main_lines)
+    if found is not None:
+        _analysis(found, scale_lines, table, plot)
+    _parameter_tables(results, table, report)
+
+    missing = "".join(f"- {m}\n" for m in report.missing)
+    text = ("# ksac report\n\nMade by `ksac report` from the files in `" + str(results) + "`.\n\n"
+            + "".join(s + "\n" for s in lead) + "\n".join(sections)
+            + ("\n## Plots\n\n" + "\n".join(pictures) if pictures else "")
+            + (f"\n## Not made\n\n{missing}" if missing else ""))
+    io.write_text(out / "report.md", text)
+    report.files.insert(0, out / "report.md")
+    return report
+
+
+def _verdicts(main_lines: list, other_lines: list, protocols: list[str], out: Path, table,
+              report: Report) -> list[str]:
+    """The report's lead: the forest plot, what the models were, and the verdicts table."""
     lead: list[str] = []
     forest = []
     if figures.forest_plot(main_lines, out / "forest.png"):
@@ -86,12 +107,11 @@ def make_report(results: Path, out: Path) -> Report:
     if not lead and protocols:  # what the models were, even when no two of them could be compared
         lead.append("## Verdicts\n\n" + "\n\n".join(protocols) + "\n\nNo paired comparison: no KSAC and ASPP "
                     "cells (or rate sets with and without 24) of one setting ran a common seed.\n")
-    if parts:
-        _comparison_tables(parts, table)
-        _ablation(main, others, out, table, plot, report, pictures, main_lines)
-    if found is not None:
-        _analysis(found, scale_lines, table, plot)
+    return lead
 
+
+def _parameter_tables(results: Path, table, report: Report) -> None:
+    """KSAC vs ASPP parameters and MACs from paper_params.csv and profile.csv (ksac profile)."""
     for name in ("paper_params.csv", "profile.csv"):
         if (results / name).is_file():
             rows = pd.read_csv(results / name, dtype={"rates": str})
@@ -100,15 +120,6 @@ def make_report(results: Path, out: Path) -> Report:
                   f"whole-model parameters. Input: `{name}` ({MAKERS[name]}).")
         else:
             report.missing.append(f"no {name}: the parameter table from it needs `{MAKERS[name]}`")
-
-    missing = "".join(f"- {m}\n" for m in report.missing)
-    text = ("# ksac report\n\nMade by `ksac report` from the files in `" + str(results) + "`.\n\n"
-            + "".join(s + "\n" for s in lead) + "\n".join(sections)
-            + ("\n## Plots\n\n" + "\n".join(pictures) if pictures else "")
-            + (f"\n## Not made\n\n{missing}" if missing else ""))
-    io.write_text(out / "report.md", text)
-    report.files.insert(0, out / "report.md")
-    return report
 
 
 def _protocols(main_protocol: protocol.Protocol, main: pd.DataFrame, others: list) -> list[str]:
