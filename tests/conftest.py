@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from tiny_run import shared_pair, write_tiny_recipe
 
-# One compute thread per process: pytest runs two workers (pyproject: -n 2), and every `ksac` subprocess a
-# test starts inherits this. Tiny models gain nothing from a second thread, and on 2 cores two workers x two
-# threads would fight over them.
+# One compute thread per process: pytest runs two workers (pyproject: -n 2), every `ksac` process a test
+# starts inherits this, and the commands run in the workers themselves (cli_runner.ksac) keep to one thread
+# too. Tiny models gain nothing from a second thread, and on 2 cores two workers x two threads would fight
+# over them.
 os.environ["OMP_NUM_THREADS"] = "1"
 
 

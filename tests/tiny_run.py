@@ -1,5 +1,6 @@
-"""A tiny training setup for the tests that run `ksac` as a subprocess (imported by name: tests/conftest.py
-puts tests/ on the path)."""
+"""A tiny training setup for the tests that run `ksac` (imported by name: tests/conftest.py puts tests/ on
+the path). `ksac` runs a command in this process (cli_runner.ksac); cli_runner.ksac_subprocess and
+ksac_popen start a real process where a test needs one."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import ksac_process
+from cli_runner import fresh_process_state, ksac
 
 TINY_RECIPE = """\
 name: {name}
@@ -37,9 +38,8 @@ def write_tiny_recipe(path: Path, root: Path, name: str = "tiny", head: str = "k
     return path
 
 
-def ksac(*args: str, timeout: int = 300, **kwargs) -> subprocess.CompletedProcess:
-    """`python -m ksac_cli ARGS` as a child process, to its end (ksac_process.run: env=, cwd=)."""
-    return ksac_process.run(*args, timeout=timeout, **kwargs)
+__all__ = ["copy_run", "files_of", "ksac", "ksac_loading", "shared_pair", "stdout_of", "train_here",
+           "write_tiny_recipe"]
 
 
 HEAVY = ("torch", "timm", "torchvision", "fvcore", "pandas", "matplotlib")
@@ -58,32 +58,15 @@ def ksac_loading(*args: str, cwd: Path | None = None) -> subprocess.CompletedPro
 
 
 def train_here(*args: str) -> None:
-    """`ksac train ARGS` run by the CLI's own entry point in THIS process, for an uninterrupted reference run
-    that killed-and-resumed `ksac` subprocesses are compared with bit for bit: the same code and, as in those
-    subprocesses, one compute thread, without a process start and its ~5 s of imports. What a run changes in
-    the process (torch's thread count, deterministic mode, the random generators, warnings.showwarning) is put
-    back afterwards. Raises SystemExit when the command fails."""
-    import random
-    import warnings
-
-    import numpy as np
-    import torch
-
+    """`ksac train ARGS` run by the CLI's own entry point in THIS process, its output not captured (a test
+    reads it with capfd): an uninterrupted reference run that killed-and-resumed `ksac` processes are
+    compared with bit for bit, with the process state of a new `ksac` process (one compute thread, fresh
+    generators; cli_runner.fresh_process_state), put back afterwards. Raises SystemExit when the command
+    fails."""
     from ksac_cli.cli.main import main
 
-    saved = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
-             torch.is_deterministic_algorithms_warn_only_enabled(), torch.get_rng_state(), np.random.get_state(),
-             random.getstate(), warnings.showwarning)
-    torch.set_num_threads(1)
-    try:
+    with fresh_process_state(argv=["ksac", "train", *args]):
         main(["train", *args])
-    finally:
-        torch.set_num_threads(saved[0])
-        torch.use_deterministic_algorithms(saved[1], warn_only=saved[2])
-        torch.set_rng_state(saved[3])
-        np.random.set_state(saved[4])
-        random.setstate(saved[5])
-        warnings.showwarning = saved[6]
 
 
 def files_of(folder: Path) -> dict[str, tuple[bytes, int]]:
@@ -108,23 +91,20 @@ def stdout_of(run: Path) -> Path:
 def shared_pair(folder: Path) -> dict[str, tuple[Path, Path]]:
     """head -> (recipe, run directory) of an ASPP and a KSAC tiny run (4 iterations, evaluated at 2 and 4, on
     4 val images) that several test files start from, trained once per test session: the first process to
-    ask trains both (side by side, one compute thread each) under a lock in `folder`, a folder every xdist
-    worker sees (conftest.py: shared_tmp); the others wait for them. What each `ksac train` printed is in
+    ask trains both (in that process, one after the other: cli_runner.ksac) under a lock in `folder`, a
+    folder every xdist worker sees (conftest.py: shared_tmp); the others wait for them. What each `ksac train` printed is in
     `stdout_of(run)`. Read-only: a test that changes a run works on its own `copy_run`."""
     folder.mkdir(parents=True, exist_ok=True)
     runs = {head: (folder / f"{head}.yaml", folder / head) for head in PAIR_HEADS}
     with open(folder / "train.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this process dies
         if not (folder / "trained").exists():
-            procs = []
             for head, (recipe, run) in runs.items():
                 write_tiny_recipe(recipe, folder / "synth", name=head, head=head, iters=4, save_every=2, val=4,
                                   eval_every=2)
                 shutil.rmtree(run, ignore_errors=True)  # left by a process that died while training it
-                procs.append(ksac_process.popen("train", "--recipe", str(recipe), "--run-dir", str(run)))
-            for proc, (_, run) in zip(procs, runs.values()):
-                out, err = proc.communicate(timeout=600)
-                assert proc.returncode == 0, err[-3000:]
-                stdout_of(run).write_text(out)
+                proc = ksac("train", "--recipe", str(recipe), "--run-dir", str(run))
+                assert proc.returncode == 0, proc.stderr[-3000:]
+                stdout_of(run).write_text(proc.stdout)
             (folder / "trained").write_text("")
     return runs

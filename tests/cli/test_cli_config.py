@@ -1,4 +1,4 @@
-"""Options every command shares, as real subprocesses: --print-config (the resolved config, where each value
+"""Options every command shares: --print-config (the resolved config, where each value
 came from, nothing run or written, no torch), recipes by name, and one meaning per option name."""
 
 from __future__ import annotations
@@ -6,15 +6,16 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import ksac_process
 import pytest
 import yaml
+from cli_runner import ksac as ksac_here
 from tiny_run import ksac_loading
 
 from ksac_cli.config import AblationGrid, ProfileConfig, RunConfig, resolve_ablation, resolve_profile, to_dict
 from ksac_cli.config.load import resolve_eval_config, resolve_run_config
 
 def ksac(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """A process of its own: what it imports is checked (no torch for --print-config and --help)."""
     return ksac_loading(*args, cwd=cwd)
 
 
@@ -145,10 +146,10 @@ def test_results_folder_means_ablation_csv_inside_it(tmp_path):
     from tiny_run import write_tiny_recipe
 
     recipe = write_tiny_recipe(tmp_path / "r.yaml", tmp_path / "synth", name="tinygrid", iters=1)
-    proc = ksac_process.run("ablate", "--recipe", str(recipe), "--out", "grid", "--results", "myres/", "--seeds", "1",
-                            "--head", "ksac", "--rates", "1,2", cwd=tmp_path, timeout=600)
+    proc = ksac_here("ablate", "--recipe", str(recipe), "--out", "grid", "--results", "myres/", "--seeds", "1",
+                     "--head", "ksac", "--rates", "1,2", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "myres" / "ablation.csv").is_file()
     assert "rows in myres/ablation.csv; next: ksac report --results myres" in proc.stdout
-    proc = ksac_process.run("report", "--results", "myres/ablation.csv", cwd=tmp_path)
+    proc = ksac_here("report", "--results", "myres/ablation.csv", cwd=tmp_path)
     assert proc.returncode == 2 and "--results: myres/ablation.csv is a file; give the FOLDER" in proc.stderr

@@ -1,4 +1,4 @@
-"""`ksac profile` as a real subprocess: the CSV it writes, the recipe path, and bad input."""
+"""`ksac profile` (in this process, tests/cli_runner.py): the CSV it writes, the recipe path, and bad input."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import csv
 import subprocess
 from pathlib import Path
 
-import ksac_process
 import pytest
+from cli_runner import ksac as ksac_here
 
 COLUMNS = ("backbone, head, merge, ksac_impl, rates, output_stride, decoder, input_size, num_classes, params_total, "
            "params_backbone, params_head, params_decoder, gmacs_total, gmacs_head, memory_format, dtype, compiled, "
@@ -16,7 +16,7 @@ COLUMNS = ("backbone, head, merge, ksac_impl, rates, output_stride, decoder, inp
 
 
 def ksac(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return ksac_process.run(*args, cwd=cwd)
+    return ksac_here(*args, cwd=cwd)
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

@@ -1,19 +1,18 @@
-"""`ksac data check` as a real subprocess: each planted problem named by its file; a clean set passes."""
+"""`ksac data check` (in this process, tests/cli_runner.py): each planted problem named by its file; a clean set passes."""
 
 from __future__ import annotations
 
 import json
 
-import ksac_process
 import numpy as np
 import pytest
+from cli_runner import ksac
 from layouts import make_voc, palette_png
 from PIL import Image
 
 
 def check(root, split, out):
-    return ksac_process.run("data", "check", "--dataset", "voc", "--data-root", str(root), "--split", split, "--out",
-                            str(out), timeout=120)
+    return ksac("data", "check", "--dataset", "voc", "--data-root", str(root), "--split", split, "--out", str(out))
 
 
 def test_clean_fixture_passes(tmp_path):
@@ -61,7 +60,7 @@ def test_every_planted_problem_is_named_with_its_file(tmp_path):
     (["--workers", "-1"], "--workers: -1 must be >= 0"),
 ])
 def test_errors_name_the_flags_not_the_config_keys(tmp_path, args, message):
-    proc = ksac_process.run("data", "check", *args, "--out", str(tmp_path / "r.json"), timeout=120)
+    proc = ksac("data", "check", *args, "--out", str(tmp_path / "r.json"))
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert proc.returncode == 2 and len(errors) == 1, proc.stderr
     assert message in errors[0] and "data." not in errors[0], errors[0]

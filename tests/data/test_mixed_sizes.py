@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import ksac_process
 import pytest
+from cli_runner import ksac as ksac_here
 from layouts import make_voc_mixed_sizes
 
 from ksac_cli.data import collate_by_size
@@ -18,7 +18,7 @@ from ksac_cli.data import collate_by_size
 
 def ksac(*args: str, nproc: int = 1) -> subprocess.CompletedProcess:
     if nproc == 1:
-        return ksac_process.run(*args, timeout=600)
+        return ksac_here(*args)
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
                            "-m", "ksac_cli", *args], capture_output=True, text=True, timeout=600)
 

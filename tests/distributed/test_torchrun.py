@@ -1,6 +1,8 @@
 """torchrun with 2 CPU processes (gloo) as real subprocesses: one step equals the gradient averaged over
 the two processes' halves of the batch, `ksac train --nproc-per-node` launches torchrun itself, one set of
-files, and checkpoints that move between 2-process and 1-process runs. (`ksac eval` under torchrun, exact
+files, and checkpoints that move between 2-process and 1-process runs (the 1-process runs in this process,
+tests/cli_runner.py; `ksac train --nproc-per-node` in a process of its own: its ranks write to that process's
+stdout and stderr). (`ksac eval` under torchrun, exact
 over images of different sizes: tests/data/test_mixed_sizes.py.)"""
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import ksac_process
 import pytest
 import torch
 import torch.nn.functional as F
+from cli_runner import ksac, ksac_subprocess
 from tiny_run import write_tiny_recipe
 
 
@@ -28,9 +30,8 @@ def torchrun(*args: str, nproc: int = 2) -> subprocess.CompletedProcess:
 
 
 def single(*args: str) -> subprocess.CompletedProcess:
-    # one compute thread, as torchrun gives each of its processes (OMP_NUM_THREADS=1): on this 2-core machine,
-    # shared with other jobs, two threads made a tiny run several times slower
-    return ksac_process.run(*args, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    """One process: this one, on one compute thread (cli_runner.ksac), as torchrun gives each of its processes."""
+    return ksac(*args)
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +118,10 @@ def test_one_two_process_step_equals_the_averaged_gradient_of_the_two_halves(rec
 def launched(recipe, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     """`ksac train --nproc-per-node 2 --iters 3`: its run directory and process."""
     run = tmp_path_factory.mktemp("launched") / "run"
-    proc = single("train", "--recipe", str(recipe), "--run-dir", str(run), "--iters", "3", "--nproc-per-node", "2")
+    # one compute thread, as torchrun gives each of its processes (OMP_NUM_THREADS=1): on this 2-core machine,
+    # shared with other jobs, two threads made a tiny run several times slower
+    proc = ksac_subprocess("train", "--recipe", str(recipe), "--run-dir", str(run), "--iters", "3",
+                           "--nproc-per-node", "2", env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run, proc
 

@@ -1,11 +1,12 @@
-"""A run's life cycle through real `ksac` subprocesses on the tiny recipe (tests/tiny_run.py): training
+"""A run's life cycle through `ksac` on the tiny recipe (tests/tiny_run.py): training
 stopped twice and resumed (best.pt and the best mIoU across the resumes), resuming refused when the
 configuration changed, `ksac eval` with --scales/--flip/--output-stride against predictions computed here
 by hand, a checkpoint evaluated on a dataset of another class count, prediction overlays, and ASPP /
 KSAC-sum runs killed and resumed bit for bit.
 
 One run (module fixture `life`) serves most tests: --seed 24, an evaluation after every iteration, stopped
-by SIGTERM (KSAC_FAULT) after iterations 2 and 4 and resumed each time."""
+by SIGTERM (KSAC_FAULT) after iterations 2 and 4 and resumed each time. The commands stopped or killed by
+KSAC_FAULT are real processes (`python -m ksac_cli`); the others run in this process (tests/cli_runner.py)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,11 @@ import signal
 import subprocess
 from pathlib import Path
 
-import ksac_process
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from cli_runner import ksac_popen, ksac_subprocess
 from PIL import Image
 from tiny_run import files_of, ksac, train_here, write_tiny_recipe
 
@@ -52,11 +53,12 @@ def _one_error_line(proc) -> str:
     return lines[0]
 
 
-def _ksac_at_once(*commands: tuple[tuple | list, dict | None]) -> list[subprocess.CompletedProcess]:
-    """Run several `ksac` commands (args, extra environment) at the same time and wait for all; each with ONE
-    compute thread (OMP_NUM_THREADS=1), so that two processes on two cores do not fight over threads. (Their
-    numbers are compared with processes run the same way, or with computations made here under `_one_thread`.)"""
-    procs = [ksac_process.popen(*args, env=_env({"OMP_NUM_THREADS": "1", **(extra or {})}))
+def _processes_at_once(*commands: tuple[tuple | list, dict | None]) -> list[subprocess.CompletedProcess]:
+    """Run several `ksac` commands (args, extra environment) as real processes at the same time and wait for
+    all; each with ONE compute thread (OMP_NUM_THREADS=1), so that two processes on two cores do not fight
+    over threads. (Their numbers are compared with runs made the same way: in this process, by
+    cli_runner.ksac, also on one thread.)"""
+    procs = [ksac_popen(*args, env=_env({"OMP_NUM_THREADS": "1", **(extra or {})}))
              for args, extra in commands]
     done = []
     try:
@@ -73,7 +75,7 @@ def _ksac_at_once(*commands: tuple[tuple | list, dict | None]) -> list[subproces
 
 @contextlib.contextmanager
 def _one_thread():
-    """Torch on one thread in this process (as in `_ksac_at_once`'s processes), then as before."""
+    """Torch on one thread in this process (as `ksac` commands run, in this process or not), then as before."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -110,7 +112,7 @@ def life(tmp_path_factory, synth_root) -> dict:
     command = ("train", "--recipe", str(recipe), "--run-dir", str(run), *LIFE_FLAGS)
     procs = []
     for stop, env in ((2, STOP_AT_2ND_STEP), (4, STOP_AT_2ND_STEP), (ITERS, None)):
-        proc = ksac(*command, env=_env(env))
+        proc = ksac_subprocess(*command, env=_env(env)) if env else ksac(*command)
         procs.append(proc)
         if stop < ITERS:
             assert proc.returncode == 143, proc.stderr[-3000:]
@@ -134,9 +136,8 @@ def evals(life, tmp_path_factory) -> dict:
     folder = tmp_path_factory.mktemp("evals")
     ways = {"msf": ("--scales", ",".join(map(str, MSF_SCALES)), "--flip", "--save-predictions", str(folder / "preds")),
             "os8": ("--output-stride", "8")}
-    commands = [(("eval", "--checkpoint", str(life["checkpoint"]), "--out", str(folder / name / "eval.json"), *flags),
-                 None) for name, flags in ways.items()]
-    procs = _ksac_at_once(*commands)
+    procs = [ksac("eval", "--checkpoint", str(life["checkpoint"]), "--out", str(folder / name / "eval.json"), *flags)
+             for name, flags in ways.items()]
     out = {}
     for name, proc in zip(ways, procs):
         assert proc.returncode == 0, proc.stderr[-3000:]
@@ -204,7 +205,7 @@ def reference(life, val_data) -> dict:
     with torch.no_grad():
         for sample_id, x in inputs.items():  # as the run's own evaluation: default threads
             out["plain"][sample_id] = model16(x).argmax(1)[0].numpy()
-        with _one_thread():  # as the `ksac eval` processes of `evals`
+        with _one_thread():  # as the `ksac eval` commands of `evals`
             for sample_id, x in inputs.items():
                 out["os8"][sample_id] = model8(x).argmax(1)[0].numpy()
                 total = None
@@ -305,7 +306,7 @@ ALLOWED = ("--workers", "1", "--skip-bad", "--ksac-impl", "conv")  # the data an
 @pytest.fixture(scope="module")
 def resumes(life, tmp_path_factory) -> dict:
     """The run's command again, with changed settings, each in its own copy of the run directory as it was
-    at iteration 2 (all at once): the REFUSED cases and the ALLOWED one. Case -> (process, run directory,
+    at iteration 2 (one after the other): the REFUSED cases and the ALLOWED one. Case -> (process, run directory,
     its files before, its files after)."""
     cases = {**{name: flags for name, (flags, _) in REFUSED.items()}, "allowed": ALLOWED}
     runs, before = {}, {}
@@ -313,9 +314,8 @@ def resumes(life, tmp_path_factory) -> dict:
         runs[name] = tmp_path_factory.mktemp(f"resume_{name}") / "run"
         shutil.copytree(life["at_2"], runs[name])
         before[name] = files_of(runs[name])
-    commands = [([str(runs[name]) if a == str(life["run"]) else a for a in life["command"]] + list(flags), None)
-                for name, flags in cases.items()]
-    procs = _ksac_at_once(*commands)
+    procs = [ksac(*[str(runs[name]) if a == str(life["run"]) else a for a in life["command"]], *flags)
+             for name, flags in cases.items()]
     return {name: (proc, runs[name], before[name], files_of(runs[name])) for name, proc in zip(cases, procs)}
 
 
@@ -398,7 +398,7 @@ def test_eval_on_a_dataset_with_another_class_count_is_refused(life, tmp_path):
     root = _voc_val_split(tmp_path / "voc")
     out = tmp_path / "e" / "eval.json"
     proc = ksac("eval", "--checkpoint", str(life["checkpoint"]), "--dataset", "voc", "--data-root", str(root),
-                "--out", str(out), env=_env())
+                "--out", str(out))
     line = _one_error_line(proc)
     assert f"{life['checkpoint']} predicts 6 classes but dataset 'voc' has 21" in line, line
     assert not out.parent.exists() or not any(out.parent.iterdir())
@@ -412,18 +412,19 @@ HEADS = {"aspp": ("--head", "aspp"), "ksac-sum": ("--head", "ksac", "--merge", "
 @pytest.fixture(scope="module")
 def head_runs(tmp_path_factory, synth_root) -> dict:
     """Per head: a 4-iteration run SIGKILLed during iteration 3 (after the checkpoint of iteration 2) then the
-    same command again (the processes of each phase run at once), and the same run uninterrupted, trained
-    in this process (tiny_run.train_here)."""
+    same command again (the killed processes run at once; the reruns in this process, one after the other),
+    and the same run uninterrupted, trained in this process (tiny_run.train_here)."""
     folder = tmp_path_factory.mktemp("heads")
     recipe = str(write_tiny_recipe(folder / "tiny.yaml", synth_root, iters=4, save_every=2))
     runs = {(head, kind): folder / head / kind for head in HEADS for kind in ("straight", "killed")}
     command = {key: ("train", "--recipe", recipe, "--run-dir", str(run), *HEADS[key[0]]) for key, run in runs.items()}
-    first = dict(zip(HEADS, _ksac_at_once(*[(command[head, "killed"], {"KSAC_FAULT": "step@3=kill"}) for head in HEADS])))
+    first = dict(zip(HEADS, _processes_at_once(*[(command[head, "killed"], {"KSAC_FAULT": "step@3=kill"})
+                                                  for head in HEADS])))
     for head in HEADS:
         train_here(*command[head, "straight"][1:])
     at_kill = {head: torch.load(runs[head, "killed"] / "checkpoints" / "last.pt", weights_only=True)["iteration"]
                for head in HEADS if (runs[head, "killed"] / "checkpoints" / "last.pt").exists()}
-    resumed = dict(zip(HEADS, _ksac_at_once(*[(command[head, "killed"], None) for head in HEADS])))
+    resumed = {head: ksac(*command[head, "killed"]) for head in HEADS}
     return {"runs": runs, "first": first, "at_kill": at_kill, "resumed": resumed}
 
 

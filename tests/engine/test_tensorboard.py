@@ -2,7 +2,7 @@
 (EventAccumulator) and, for what `tensorboard --logdir` shows, its multiplexer and hparams plugin backend:
 the same numbers as metrics.jsonl / eval.jsonl, each step once after a kill and a resume, one run per
 ablation cell named by the cell, the compared hyper-parameters listed first, and nothing changed without
-the package."""
+the package. `ksac` runs in this process (tests/cli_runner.py) but for the run killed by KSAC_FAULT."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_runner import ksac_subprocess
 from tensorboard import context
 from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -87,7 +88,7 @@ def test_events_hold_the_logged_numbers(recipe, tmp_path):
 def test_a_killed_and_resumed_run_logs_each_step_once(recipe, tmp_path):
     run = tmp_path / "run"
     args = ("train", "--recipe", str(recipe), "--run-dir", str(run))
-    killed = ksac(*args, env={**os.environ, "KSAC_FAULT": "step@4=kill"})  # after step 4, before its log line
+    killed = ksac_subprocess(*args, env={**os.environ, "KSAC_FAULT": "step@4=kill"})  # after step 4, before its log line
     assert killed.returncode == -9, killed.stderr[-2000:]
     assert [e.step for e in events(run).Scalars("train/loss")] == [1, 2, 3]  # 3 was logged, then lost
     resumed = ksac(*args)

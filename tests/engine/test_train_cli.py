@@ -1,4 +1,5 @@
-"""`ksac train` and `ksac eval` as real subprocesses: files, exact resume, interruption, errors."""
+"""`ksac train` and `ksac eval`: files, exact resume, interruption, errors. The commands run in this process
+(tests/cli_runner.py) but for the ones killed or interrupted by a signal, which are real processes."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import signal
 import time
 from pathlib import Path
 
-import ksac_process
 import numpy as np
 import pytest
 import torch
+from cli_runner import ksac_popen
 from PIL import Image
 from tiny_run import copy_run, ksac, stdout_of, train_here
 
@@ -114,7 +115,7 @@ def test_sigkill_then_resume_gives_the_same_weights_bit_for_bit(tmp_path, tiny_r
     train_here("--recipe", str(recipe), "--run-dir", str(straight))  # uninterrupted, in this process
 
     killed = tmp_path / "killed"
-    proc = ksac_process.popen("train", "--recipe", str(recipe), "--run-dir", str(killed))
+    proc = ksac_popen("train", "--recipe", str(recipe), "--run-dir", str(killed))
     deadline = time.time() + 240
     while not (killed / "checkpoints/last.pt").exists():
         assert proc.poll() is None and time.time() < deadline, "the run ended before its first checkpoint"
@@ -140,8 +141,8 @@ def test_sigkill_then_resume_gives_the_same_weights_bit_for_bit(tmp_path, tiny_r
 
 def test_sigint_saves_a_checkpoint_and_exits_130(tmp_path, tiny_recipe):
     run = tmp_path / "run"
-    proc = ksac_process.popen("train", "--recipe", str(tiny_recipe(iters=400, save_every=1000, crop=96)),
-                              "--run-dir", str(run))
+    proc = ksac_popen("train", "--recipe", str(tiny_recipe(iters=400, save_every=1000, crop=96)),
+                      "--run-dir", str(run))
     deadline = time.time() + 240
     while not (run / "metrics.jsonl").exists() or not (run / "metrics.jsonl").read_text().strip():
         assert proc.poll() is None and time.time() < deadline

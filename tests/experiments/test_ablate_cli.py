@@ -1,4 +1,5 @@
-"""`ksac ablate` as real subprocesses on a tiny grid: skip, resume, failures recorded."""
+"""`ksac ablate` on a tiny grid: skip, resume, failures recorded (in this process, tests/cli_runner.py; the
+ablate killed mid-grid is a real process)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
-import ksac_process
 import torch
+from cli_runner import ksac, ksac_popen
 from tiny_run import write_tiny_recipe
 
 from ksac_cli import io
@@ -17,8 +18,8 @@ from ksac_cli import io
 def ablate(recipe: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess:
     """`ksac ablate` on the tiny recipe; one seed per cell unless --seeds is given (the default is 3)."""
     seeds = [] if "--seeds" in args else ["--seeds", "1"]
-    return ksac_process.run("ablate", "--recipe", str(recipe), "--out", str(tmp / "grid"), "--results",
-                            str(tmp / "ablation.csv"), *seeds, *args, timeout=600)
+    return ksac("ablate", "--recipe", str(recipe), "--out", str(tmp / "grid"), "--results", str(tmp / "ablation.csv"),
+                *seeds, *args)
 
 
 def make_recipe(tmp: Path, iters: int = 2, crop: int = 64) -> Path:
@@ -74,7 +75,7 @@ def test_a_killed_ablate_resumes_its_interrupted_cell(tmp_path):
     recipe = make_recipe(tmp_path, iters=16, crop=96)
     cmd = ["ablate", "--recipe", str(recipe), "--out", str(tmp_path / "grid"),
            "--results", str(tmp_path / "ablation.csv"), "--head", "ksac", "--rates", "1,2", "--rates", "1,2,3", "--seeds", "1"]
-    proc = ksac_process.popen(*cmd)
+    proc = ksac_popen(*cmd)
     second = tmp_path / "grid" / "mobilenetv2_035_ksac-concat_r1-2-3_os16_seed0" / "checkpoints" / "last.pt"
     deadline = time.time() + 300
     while not second.exists():
@@ -86,7 +87,7 @@ def test_a_killed_ablate_resumes_its_interrupted_cell(tmp_path):
     assert killed_at < 16
     assert len(io.read_csv_rows(tmp_path / "ablation.csv")) == 1  # the first cell had finished
 
-    rerun = ksac_process.run(*cmd, timeout=600)
+    rerun = ksac(*cmd)
     assert rerun.returncode == 0, rerun.stderr
     assert "skipped mobilenetv2_035_ksac-concat_r1-2_os16_seed0: done" in rerun.stdout
     assert f"resuming from {second} at iteration {killed_at}" in rerun.stdout

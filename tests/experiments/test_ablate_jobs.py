@@ -1,6 +1,7 @@
-"""`ksac ablate --emit-jobs` and rows keyed by (grid, cell, seed, config_hash), as real subprocesses:
-one line of the job script adds exactly its cell's row, once; a cell whose resolved config changed is
-trained again under a new hash, an unchanged one is skipped."""
+"""`ksac ablate --emit-jobs` and rows keyed by (grid, cell, seed, config_hash): one line of the job script
+(run by bash with the installed `ksac` script, a real process) adds exactly its cell's row, once; a cell whose
+resolved config changed is trained again under a new hash, an unchanged one is skipped (`ksac ablate` in this
+process, tests/cli_runner.py)."""
 
 from __future__ import annotations
 
@@ -12,25 +13,24 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-import ksac_process
 import pytest
 import torch
+from cli_runner import ksac
 from tiny_run import write_tiny_recipe
 
 from ksac_cli import io
 
 ASPP = "mobilenetv2_035_aspp_r1-2_os16_seed0"
 KSAC = "mobilenetv2_035_ksac-concat_r1-2_os16_seed0"
-# one compute thread per `ksac`: on this 2-core machine, shared with other jobs, two threads made a tiny run
-# several times slower
+# one compute thread per `ksac` process (the in-process runs have one too): on this 2-core machine, shared
+# with other jobs, two threads made a tiny run several times slower
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def ablate(recipe: Path, tmp: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """`ksac ablate` of the tiny recipe, one seed, rates 1,2, into tmp/grid and tmp/ablation.csv."""
-    return ksac_process.run("ablate", "--recipe", str(recipe), "--out", str(tmp / "grid"), "--results",
-                            str(tmp / "ablation.csv"), "--seeds", "1", "--rates", "1,2", *args, timeout=600, cwd=cwd,
-                            env=ENV)
+    return ksac("ablate", "--recipe", str(recipe), "--out", str(tmp / "grid"), "--results", str(tmp / "ablation.csv"),
+                "--seeds", "1", "--rates", "1,2", *args, cwd=cwd)
 
 
 def run_line(line: str) -> subprocess.CompletedProcess:

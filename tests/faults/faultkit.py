@@ -1,8 +1,9 @@
 """Helpers of the fault-injection suite (a module name unique across tests/).
 
-Every case runs `python -m ksac_cli` as a real child process (ksac_process: forked from the tests' warm
-server, or a fresh interpreter with KSAC_TESTS_FRESH=1); faults are injected with KSAC_FAULT (see
-ksac_cli/faults.py) or by damaging files on disk. KSAC_FAULTS_FULL=1 runs the long version of the
+A command with a fault to inject runs `python -m ksac_cli` as a real process (KSAC_FAULT, see
+ksac_cli/faults.py, is installed there alone), as does one with a limit set before the process starts
+(preexec_fn); the others (bad arguments, files damaged on disk, the rerun after a fault) run in this process
+(tests/cli_runner.py). KSAC_FAULTS_FULL=1 runs the long version of the
 randomised cases (README, "Reliability"). The sampled cases rotate: they are drawn with a seed that
 changes every day (or KSAC_FAULT_SEED), shown in each test id, so a failure can be replayed."""
 
@@ -15,9 +16,9 @@ import random
 import subprocess
 from pathlib import Path
 
-import ksac_process
 import pytest
 import torch
+from cli_runner import ksac, ksac_subprocess
 
 FULL = os.environ.get("KSAC_FAULTS_FULL") == "1"
 SEED = int(os.environ.get("KSAC_FAULT_SEED") or datetime.date.today().toordinal())
@@ -33,9 +34,13 @@ def rotating(cases: list, k: int, fixed: list = (), salt: str = "") -> list:
     return [*fixed, *[pytest.param(c, id=f"{label(c)}@seed{SEED}") for c in drawn]]
 
 
-def run(*args: str, fault: str | None = None, timeout: int = 300, **kwargs) -> subprocess.CompletedProcess:
-    env = {**os.environ, "KSAC_FAULT": fault or ""}
-    return ksac_process.run(*args, timeout=timeout, env=env, **kwargs)
+def run(*args: str, fault: str | None = None, timeout: int = 300, preexec_fn=None,
+        **kwargs) -> subprocess.CompletedProcess:
+    """`ksac ARGS`: a real process when `fault` (KSAC_FAULT) or `preexec_fn` is given, else in this process."""
+    if fault or preexec_fn is not None:
+        return ksac_subprocess(*args, env={**os.environ, "KSAC_FAULT": fault or ""}, timeout=timeout,
+                               preexec_fn=preexec_fn, **kwargs)
+    return ksac(*args, env={k: v for k, v in os.environ.items() if k != "KSAC_FAULT"}, **kwargs)
 
 
 def error_lines(proc: subprocess.CompletedProcess) -> list[str]:

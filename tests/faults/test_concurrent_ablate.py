@@ -1,12 +1,12 @@
 """Several `ksac ablate` processes on the same grid at once (a cluster with a shared disk, or a user who
 starts the command twice): no cell is trained by two processes at the same time (a lock per cell), no
-CSV row is lost or duplicated, and a rerun finds everything done."""
+CSV row is lost or duplicated, and a rerun (in this process, tests/cli_runner.py) finds everything done."""
 
 from __future__ import annotations
 
 import os
 
-import ksac_process
+from cli_runner import ksac_popen
 from faultkit import FULL, iterations, run
 
 from ksac_cli import io
@@ -17,7 +17,7 @@ def test_concurrent_ablates_train_each_cell_once_and_lose_no_row(tiny_recipe, tm
     args = ["ablate", "--recipe", str(tiny_recipe(iters=4, save_every=2)), "--head", "aspp", "--head", "ksac",
             "--rates", "1,2", "--rates", "1,2,3", "--seeds", "1", "--out", str(out), "--results", str(csv_path)]
     env = {**os.environ, "KSAC_FAULT": ""}
-    procs = [ksac_process.popen(*args, env=env) for _ in range(3 if FULL else 2)]
+    procs = [ksac_popen(*args, env=env) for _ in range(3 if FULL else 2)]
     outputs = [p.communicate(timeout=600) for p in procs]
     for p, (stdout, stderr) in zip(procs, outputs):
         assert p.returncode == 0, stderr[-2000:]

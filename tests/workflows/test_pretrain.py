@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_runner import ksac_subprocess
 from tiny_run import ksac
 
 TINY_PRETRAIN = """\
@@ -41,15 +42,16 @@ def _env(fault: str | None = None) -> dict:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """The same tiny pretraining twice: straight through, and SIGKILLed during its 3rd step then rerun."""
+    """The same tiny pretraining twice: straight through, and SIGKILLed during its 3rd step (KSAC_FAULT, a real
+    process) then rerun (as the straight one, in this process: tests/cli_runner.py)."""
     folder = tmp_path_factory.mktemp("pretrain")
     root = folder / "data"
     recipe = _recipe(folder, root)
     out = {}
     for kind, fault in (("straight", None), ("killed", "step@3=kill")):
         args = ("pretrain", "--recipe", recipe, "--run-dir", str(folder / kind), "--out", str(folder / kind / "bb.pt"))
-        first = ksac(*args, env=_env(fault))
-        second = ksac(*args, env=_env()) if fault else None
+        first = ksac_subprocess(*args, env=_env(fault)) if fault else ksac(*args)
+        second = ksac(*args) if fault else None
         out[kind] = {"first": first, "second": second, "out": folder / kind / "bb.pt", "args": args}
     return out
 
