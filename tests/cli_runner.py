@@ -30,7 +30,8 @@ import traceback
 import warnings
 
 TORCH_FRESH_SEED = 67280421310721  # torch.initial_seed() of a new interpreter (torch's default_rng_seed_val)
-# the warnings filters of a new interpreter without -W or PYTHONWARNINGS (Python's warnings docs, "Default Warning Filter")
+# the warnings filters of a new interpreter without -W or PYTHONWARNINGS (the `warnings` module's docs,
+# "Default Warning Filter")
 FRESH_FILTERS = (("default", DeprecationWarning, "__main__"), ("ignore", DeprecationWarning, None),
                  ("ignore", PendingDeprecationWarning, None), ("ignore", ImportWarning, None),
                  ("ignore", ResourceWarning, None))

@@ -1,4 +1,5 @@
-"""`ksac data check` (in this process, tests/cli_runner.py): each planted problem named by its file; a clean set passes."""
+"""`ksac data check` (in this process, tests/cli_runner.py): each planted problem named by its file; a clean set
+passes."""
 
 from __future__ import annotations
 

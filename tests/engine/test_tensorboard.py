@@ -88,7 +88,8 @@ def test_events_hold_the_logged_numbers(recipe, tmp_path):
 def test_a_killed_and_resumed_run_logs_each_step_once(recipe, tmp_path):
     run = tmp_path / "run"
     args = ("train", "--recipe", str(recipe), "--run-dir", str(run))
-    killed = ksac_subprocess(*args, env={**os.environ, "KSAC_FAULT": "step@4=kill"})  # after step 4, before its log line
+    # killed after step 4, before its log line: a real process (KSAC_FAULT)
+    killed = ksac_subprocess(*args, env={**os.environ, "KSAC_FAULT": "step@4=kill"})
     assert killed.returncode == -9, killed.stderr[-2000:]
     assert [e.step for e in events(run).Scalars("train/loss")] == [1, 2, 3]  # 3 was logged, then lost
     resumed = ksac(*args)
