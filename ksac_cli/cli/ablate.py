@@ -12,6 +12,7 @@ import typer
 
 from ksac_cli.cli import options, output
 from ksac_cli.config import AblationGrid, RunConfig, resolve_ablation, to_dict
+from ksac_cli.config.load import starting_line
 
 
 @options.takes(options.GRID, options.ABLATE, options.RUN)
@@ -58,6 +59,8 @@ def ablate(
     plan = seed_plan(base, grid, workflow.grid_folder(base, out), record=emit_jobs is None and not dry_run)
     grid = dataclasses.replace(grid, seeds=plan.seeds)
     name, folder, cells = workflow.ablate_cells(base, grid, out, only=cell)
+    for line in dict.fromkeys(starting_line(c.cfg) for c in cells):  # one per distinct start, in grid order
+        output.info(line)
 
     if emit_jobs is not None:
         argv = options.argv_without("--emit-jobs")

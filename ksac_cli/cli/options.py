@@ -16,6 +16,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from ksac_cli import io
+from ksac_cli.config.load import recipe_names
 from ksac_cli.errors import KsacError
 
 
@@ -137,8 +139,9 @@ EVAL = (
 
 
 # ---- options shared by several commands ------------------------------------------------------------------
-RECIPE_RULE = ("A recipe overrides the schema defaults (ksac_cli/config/schema.py) only where it sets a key, and "
-               "flags override both; --print-config shows the result.")
+RECIPE_RULE = (f"Built-in recipes (installed with the package; their sources are in the project's recipes/ folder): "
+               f"{', '.join(recipe_names())}. A recipe overrides the schema defaults (ksac_cli/config/schema.py) "
+               "only where it sets a key, and flags override both; --print-config shows the result.")
 PrintConfig = Annotated[bool, typer.Option(
     "--print-config", help="Print the resolved config as YAML, every value that is not the schema default marked "
                            "with where it came from (# recipe, # flag --lr), and exit: nothing is run or written.")]
@@ -183,6 +186,16 @@ def writable_folder(path: str | Path, option: str) -> Path:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:  # what the checks cannot see: /proc, a full or read-only file system
         raise KsacError(f"{option}: cannot make the folder {path} ({e.strerror or e}); choose another path") from None
+    return path
+
+
+def writable_file(path: Path, option: str) -> Path:
+    """A file that a long job writes at its end, checked before the job: its folder exists (see
+    `writable_folder`) and a file can be created there (io.check_writable); else one error naming it."""
+    try:
+        io.check_writable(path)
+    except KsacError as e:
+        raise KsacError(f"{option}: {e}; choose another path") from None
     return path
 
 

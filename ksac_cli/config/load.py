@@ -18,13 +18,16 @@ from typing import Any
 
 import yaml
 
-from ksac_cli.config.coerce import from_dict
+from ksac_cli.config.coerce import from_dict, to_dict
 from ksac_cli.config.schema import AblationGrid, ProfileConfig, ProfileGrid, RunConfig
 from ksac_cli.config.values import parse_rates
+from ksac_cli import weights
 from ksac_cli.errors import KsacError
 
 RANDOM_WEIGHTS = "none"  # --backbone-weights none: start the backbone from random weights
-RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+# The built-in recipes, package data (pyproject.toml): in a clone ksac_cli/recipes links to the top-level
+# recipes/ that users read and copy; an installed wheel holds them as files.
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
 
 class RecipeLoader(yaml.SafeLoader):
@@ -118,8 +121,14 @@ def resolve_run_config(recipe: str | Path | None, overrides: dict[str, Any] | No
 
 def resolve_ablation(recipe: str | Path | None, overrides: dict[str, Any]) -> tuple[RunConfig, AblationGrid]:
     """`ksac ablate`: the base run (recipe + run flags) and the grid (its "grid" flags, each repeatable)."""
-    base = resolve_run_config(recipe, {k: v for k, v in overrides.items() if k != "grid"})
-    return base, _grid(AblationGrid, overrides.get("grid", {}), recipe_path(recipe))
+    run_flags = {k: v for k, v in overrides.items() if k != "grid"}
+    base = resolve_run_config(recipe, run_flags)
+    grid = _grid(AblationGrid, overrides.get("grid", {}), recipe_path(recipe))
+    try:
+        refuse_unfit_weights(base.model.backbone_weights, list(grid.backbone), run_flags)
+    except KsacError as e:
+        raise KsacError(blame(str(e), recipe, run_flags)) from None
+    return base, grid
 
 
 def resolve_profile(recipe: str | Path | None, overrides: dict[str, Any]) -> ProfileConfig:
@@ -178,9 +187,44 @@ def load_run_config(recipe: str | Path | None, overrides: dict[str, Any] | None 
     if isinstance(model, dict) and str(model.get("backbone_weights")).lower() == RANDOM_WEIGHTS:
         values["model"] = {**model, "backbone_weights": None}  # --backbone-weights none: random initialisation
     try:
-        return from_dict(RunConfig, values, where="")
+        cfg = from_dict(RunConfig, values, where="")
+        refuse_unfit_weights(cfg.model.backbone_weights, [cfg.model.backbone], overrides or {})
     except KsacError as e:
         raise KsacError(blame(str(e), recipe, overrides or {})) from None
+    return fit_starting_weights(cfg)
+
+
+def fit_starting_weights(cfg: RunConfig) -> RunConfig:
+    """Shipped weights belong to their backbone: `builtin:` weights made for another backbone than the
+    model's are dropped, and the backbone starts as the rest of the config says: timm's ImageNet weights
+    with `pretrained`, else random weights, which are then trained (a frozen random backbone would never
+    learn). Applied to every resolved run config and to every ablation cell; an explicit flag that asks
+    for weights of another backbone was refused before (`refuse_unfit_weights`)."""
+    made_for = weights.made_for(cfg.model.backbone_weights)
+    if made_for is None or made_for == cfg.model.backbone:
+        return cfg
+    train = cfg.train if cfg.model.pretrained else dataclasses.replace(cfg.train, freeze_backbone=False)
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, backbone_weights=None), train=train)
+
+
+def starting_line(cfg: RunConfig) -> str:
+    """The one line `ksac train` and `ksac ablate` print: which weights the backbone starts from, and why."""
+    m = cfg.model
+    return weights.starting_weights(m.backbone, m.pretrained, m.backbone_weights, cfg.train.freeze_backbone,
+                                    cfg.train.iters)
+
+
+def refuse_unfit_weights(value: str | None, backbones: list[str], overrides: dict[str, Any]) -> None:
+    """`--backbone-weights builtin:<name>` given on the command line for a backbone it was not made for is
+    an error (the same weights from a recipe are dropped instead: `fit_starting_weights`)."""
+    if overrides.get("model", {}).get("backbone_weights") is None:
+        return
+    made_for = weights.made_for(value)
+    wrong = [b for b in backbones if made_for is not None and b != made_for]
+    if wrong:
+        raise KsacError(f"model.backbone_weights: {value} was made for the backbone {made_for}, not "
+                        f"{', '.join(wrong)}; give a file made for it (ksac pretrain --backbone {wrong[0]}), "
+                        f"--pretrained, or none for random weights")
 
 
 def resolve_eval_config(saved: dict[str, Any], overrides: dict[str, Any], where: str) -> RunConfig:
@@ -278,6 +322,16 @@ def notes(resolved: dict[str, Any], defaults: dict[str, Any], flags: dict[str, s
         elif key not in default or default[key] != value:
             out[key] = base
     return out
+
+
+def attribute(error: KsacError, recipe: str | Path | None, overrides: dict[str, Any]) -> KsacError:
+    """An error found while running a config about one of its keys ('model.backbone_weights: ... does not
+    fit this backbone', raised where the weights are loaded), named by where the value came from: the flag
+    when it was given on the command line, else the recipe (`blame`). Any other error is returned as is."""
+    key = str(error).partition(": ")[0]
+    if key not in flat(to_dict(RunConfig())):
+        return error
+    return type(error)(blame(str(error), recipe_path(recipe), overrides))
 
 
 def blame(message: str, recipe: str | Path | None, overrides: dict[str, Any]) -> str:

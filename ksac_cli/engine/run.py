@@ -134,7 +134,8 @@ def summarise(run_dir: Path, cfg: RunConfig, progress: Progress, done_before: in
     return {"run_dir": str(run_dir), "iterations": progress.iteration, "trained_now": progress.iteration - done_before,
             "best_miou": progress.best_miou, "best_iteration": progress.best_iteration, "seconds": seconds,
             "train_seconds": sum(r.get("seconds") or 0.0 for r in io.read_jsonl(run_dir / "metrics.jsonl")),
-            "num_classes": cfg.model.num_classes, "final": evals[-1] if evals else None, "skipped_bad_samples": bad}
+            "num_classes": cfg.model.num_classes, "amp": cfg.train.amp,  # resolved: off, bf16 or fp16
+            "final": evals[-1] if evals else None, "skipped_bad_samples": bad}
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:

@@ -46,12 +46,12 @@ def median_images_per_s(run_dir: Path) -> float | None:
 
 
 def make_row(cell: Cell, grid: str, measures: dict, summary: dict | None, error: str,
-             provenance: dict) -> AblationRow:
+             provenance: dict, margin: float = 1.0) -> AblationRow:
     cfg, final = cell.cfg, (summary or {}).get("final") or {}
     size = final.get("size_iou") or {}
     ok = summary is not None and bool(final)
     return AblationRow(
-        grid=grid, cell=cell.name, seed=cell.seed, config_hash=config_hash(cfg), status="ok" if ok else "failed",
+        grid=grid, cell=cell.name, seed=cell.seed, stream=cell.stream, config_hash=config_hash(cfg), status="ok" if ok else "failed",
         backbone=cfg.model.backbone, head=cfg.model.head, merge=cfg.model.merge if cfg.model.head == "ksac" else "concat",
         rates=format_rates(cfg.model.rates), output_stride=cfg.model.output_stride, decoder=cfg.model.decoder,
         backbone_weights=weights.start_name(cfg.model.pretrained, cfg.model.backbone_weights),
@@ -66,7 +66,7 @@ def make_row(cell: Cell, grid: str, measures: dict, summary: dict | None, error:
         best_iteration=(summary or {}).get("best_iteration") if ok else None,
         train_seconds=round(summary["train_seconds"], 1) if ok and summary.get("train_seconds") else None,
         images_per_s=median_images_per_s(Path(cfg.train.run_dir)), run_dir=str(cfg.train.run_dir),
-        error=error, **provenance)
+        margin=margin, error=error, **provenance)
 
 
 def record(csv_path: Path, row: AblationRow, cell: Cell) -> None:

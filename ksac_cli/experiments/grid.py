@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ksac_cli.config import AblationGrid, RunConfig, format_rates
 from ksac_cli.config.schema import STREAM_SEED_OFFSET
+from ksac_cli.config.load import fit_starting_weights
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ def expand(base: RunConfig, grid: AblationGrid, out: Path) -> list[Cell]:
             for model in models:
                 train = dataclasses.replace(base.train, seed=seed + stream * STREAM_SEED_OFFSET)
                 cfg = dataclasses.replace(base, model=model, train=train)
+                cfg = fit_starting_weights(cfg)  # a recipe's shipped weights start only their own backbone
                 name = cell_name(cfg, seed, stream)
                 cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, run_dir=str(out / name)))
                 cells.append(Cell(name, seed, cfg, stream))

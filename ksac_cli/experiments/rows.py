@@ -11,7 +11,8 @@ from dataclasses import dataclass
 class AblationRow:
     grid: str  # the grid's name (runs/ablate/<grid>)
     cell: str  # the cell's name (its run directory under the grid)
-    seed: int
+    seed: int  # the grid's seed: the cells of one seed are paired (same data order and shared initial weights)
+    stream: int  # 0; 1, ... for the copies of an A/A check (ksac ablate --streams), trained with other seeds
     config_hash: str  # short hash of the cell's resolved config (config.short_hash)
     status: str  # ok | failed
     backbone: str
@@ -43,6 +44,7 @@ class AblationRow:
     train_seconds: float | None
     images_per_s: float | None  # median training throughput over the log intervals
     run_dir: str
+    margin: float  # δ of the verdicts, in mIoU points (grid.margin: recipe key or --margin)
     error: str  # the failure's message when status is failed
     git_commit: str  # the code's commit when this invocation of ksac ablate started
     git_state: str  # clean, dirty <sha256 of `git diff HEAD`, 12 hex>, or unknown (not run from a checkout)

@@ -169,9 +169,41 @@ def compare(first: pd.DataFrame, second: pd.DataFrame, metric: str, setting: dic
                       joint, why, margin_of(first, second))
 
 
-def ksac_vs_aspp(df: pd.DataFrame, store: EvidenceStore, metrics=("mIoU",)) -> list[Comparison]:
-    """KSAC (each merge) minus ASPP, same backbone, output stride and rates."""
+def streams(df: pd.DataFrame) -> pd.Series:
+    """Each row's seed stream (0 where the CSV has no `stream` column: written before A/A checks existed)."""
+    return pd.to_numeric(df["stream"], errors="coerce").fillna(0).astype(int) if "stream" in df else \
+        pd.Series(0, index=df.index)
+
+
+def first_stream(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of seed stream 0: the experiment itself (other streams are A/A copies, compared by `a_a`)."""
+    return df[streams(df) == 0]
+
+
+def a_a(df: pd.DataFrame, store: EvidenceStore) -> list[Comparison]:
+    """The A/A check (ksac ablate --streams 2): each model's stream s minus its stream 0, paired by the grid's
+    seed. The two differ only in their seed streams, so a verdict other than 'no difference' or 'equivalent'
+    would say the procedure finds differences where there are none."""
     out = []
+    stream = streams(df)
+    keys = ["backbone", "output_stride", "rates", "head", "merge"]
+    for key, group in df.assign(_stream=stream).groupby(keys, sort=False):
+        base = group[group["_stream"] == 0]
+        for s in sorted(set(group["_stream"]) - {0}):
+            backbone, stride, rates, head, merge = key
+            model = "ASPP" if head == "aspp" else f"KSAC ({merge})"
+            setting = {"backbone": backbone, "OS": int(stride), "rates": rates, "model": model, "streams": f"{s} vs 0"}
+            title = f"{backbone} OS{int(stride)} rates {rates}: {model} stream {s} vs stream 0 (A/A)"
+            if (c := compare(group[group["_stream"] == s], base, "mIoU", setting, title, store, f"stream {s}",
+                             "stream 0")):
+                out.append(c)
+    return out
+
+
+def ksac_vs_aspp(df: pd.DataFrame, store: EvidenceStore, metrics=("mIoU",)) -> list[Comparison]:
+    """KSAC (each merge) minus ASPP, same backbone, output stride and rates (seed stream 0)."""
+    out = []
+    df = first_stream(df)
     for (backbone, stride, rates), group in df.groupby(["backbone", "output_stride", "rates"], sort=False):
         aspp = group[group["head"] == "aspp"]
         for merge, ksac in group[group["head"] == "ksac"].groupby("merge", sort=False):
@@ -185,6 +217,7 @@ def with_rate(df: pd.DataFrame, store: EvidenceStore, rate: int = 24, metrics=tu
     """(rates + `rate`) minus (rates), same backbone, output stride, head and merge: the paper's second
     claim (adding rate 24)."""
     out = []
+    df = first_stream(df)
     name = f"rate {rate}"
     heads = ["ASPP" if h == "aspp" else f"KSAC ({m})" for h, m in zip(df["head"], df["merge"])]
     for (backbone, stride, model), group in df.assign(head_name=heads).groupby(

@@ -77,7 +77,8 @@ def make_report(results: Path, out: Path) -> Report:
     lead = _verdicts(main_lines, other_lines, protocols, out, table, report)
     if parts:
         _comparison_tables(parts, table)
-        _ablation(main, others, out, table, plot, report, pictures, main_lines)
+        _ablation(compare.first_stream(main), [(p, compare.first_stream(r)) for p, r in others], out, table, plot,
+                  report, pictures, main_lines)  # an A/A check's other streams appear in its own table only
     if found is not None:
         _analysis(found, scale_lines, table, plot)
     _parameter_tables(results, table, report)
@@ -142,6 +143,7 @@ GROUPS = [  # (slug, the comparisons of some rows, the family of the main rows' 
     ("ksac_vs_aspp_size", lambda d, st: compare.ksac_vs_aspp(d, st, SIZES), verdicts.SIZE),
     ("rate24_size", lambda d, st: compare.with_rate(d, st, 24, SIZES), verdicts.SIZE),
     ("ksac_vs_aspp_class", lambda d, st: compare.ksac_vs_aspp(d, st, compare.class_metrics(d)), verdicts.CLASSES),
+    ("a_a", lambda d, st: compare.a_a(d, st), verdicts.AA),
 ]
 TABLES = [  # (slug, title, the GROUPS shown, first, second)
     ("ksac_vs_aspp", "KSAC vs ASPP: mIoU", ["ksac_vs_aspp"], "KSAC", "ASPP"),
@@ -149,6 +151,7 @@ TABLES = [  # (slug, title, the GROUPS shown, first, second)
     ("ksac_vs_aspp_class", "KSAC vs ASPP: IoU per class", ["ksac_vs_aspp_class"], "KSAC", "ASPP"),
     ("rate24", "Adding rate 24 (rates + 24 minus rates, same head)", ["rate24_miou", "rate24_size"], "with 24",
      "without 24"),
+    ("a_a", "A/A check: the same model, two seed streams", ["a_a"], "stream s", "stream 0"),
 ]
 COMPARISON_NOTE = ("Inputs: `ablation.csv` (ksac ablate) and each cell's `eval_images.npz` (its `run_dir`). "
                    "Δ = first minus second in points. '95% CI of Δ (seeds + images)': the verdict's interval "

@@ -8,7 +8,8 @@ import pandas as pd
 from ksac_cli.report.claims import PRIMARY, Line
 
 SIZE, CLASSES, SCALES = "exploratory: object size", "exploratory: per class", "exploratory: scale sweep"
-ORDER = [PRIMARY, SIZE, CLASSES, SCALES]  # the primary family first; within a family, the order made
+AA = "A/A check"  # one model against itself with other seed streams (ksac ablate --streams 2): its own family
+ORDER = [PRIMARY, AA, SIZE, CLASSES, SCALES]  # the primary family first; within a family, the order made
 
 NOTE = ("Δ = first minus second in points, paired by seed (same backbone, output stride and rates; for rate 24 "
         "the same head). 95% CI: over seeds AND val images (t over the seeds' differences plus a bootstrap over "
@@ -21,7 +22,9 @@ NOTE = ("Δ = first minus second in points, paired by seed (same backbone, outpu
         "family (p (Holm): the difference's), so the chance of any false claim of a kind in a family is at most "
         "5%. PRIMARY: the mIoU comparisons (KSAC vs ASPP per rate set, adding rate 24 per head). EXPLORATORY "
         "rows (object sizes, classes, scale sweep) are corrected within their own family only: read them as "
-        "leads to check, not as findings.")
+        "leads to check, not as findings. A/A CHECK (when the grid ran --streams 2): one model against itself "
+        "trained from other seeds; any verdict but 'no difference detectable' or 'equivalent' there would mean "
+        "the procedure finds differences that are not there.")
 
 
 def _family_rank(line: Line) -> int:

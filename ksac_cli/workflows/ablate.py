@@ -178,6 +178,7 @@ def ablate(base: RunConfig, grid, out: str | Path | None = None, csv_path: str |
     grid_name, out, cells = ablate_cells(base, grid, out, only)
     csv_path = Path(csv_path)
     rows = []
+    code = {k: v for k, v in provenance(resolve_device(base.train.device)).items() if k.startswith("git_")}  # at the start
     emit("grid", {"cells": len(cells), "out": str(out)})
     for index, cell in enumerate(cells):
         emit("cell_start", {"index": index, "cell": cell.name, "iters": cell.cfg.train.iters})
@@ -208,7 +209,8 @@ def ablate(base: RunConfig, grid, out: str | Path | None = None, csv_path: str |
                 emit("cell_retry" if attempt == 1 else "cell_failed", {"cell": cell.name, "error": error})
             measures = measure_cell(cell, summary["num_classes"]) if summary is not None else {}
             device = resolve_device(cell.cfg.train.device)
-            row = cell_state.make_row(cell, grid_name, measures, summary, "" if summary else error, provenance(device))
+            row = cell_state.make_row(cell, grid_name, measures, summary, "" if summary else error,
+                                      {**provenance(device), **code}, margin=grid.margin)
             cell_state.record(csv_path, row, cell)
             rows.append(row)
             emit("cell_done", {"cell": cell.name, "row": row})
