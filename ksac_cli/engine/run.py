@@ -14,6 +14,7 @@ import torch
 
 from ksac_cli import io, launch
 from ksac_cli.config import RunConfig, dump_yaml, from_dict, to_dict
+from ksac_cli.config.load import run_dir_of
 from ksac_cli.engine import distributed, rundir
 from ksac_cli.engine.checkpoint import load_checkpoint, load_model_state, set_rng_state
 from ksac_cli.engine.evaluate import evaluate_split, metrics_record
@@ -30,11 +31,16 @@ EventFn = Callable[[str, dict], None]
 
 
 def train_run(cfg: RunConfig, resume: bool = True, force: bool = False, on_event: EventFn | None = None) -> dict:
-    """Train `cfg` in its run directory (resuming from checkpoints/last.pt when present); returns the
-    summary: best mIoU and iteration, final metrics, seconds, run directory, skipped bad samples."""
+    """Train `cfg` in its run directory (resuming from checkpoints/last.pt when present; with `force`, the
+    previous run there is deleted first and training starts from iteration 0, whatever `resume` says);
+    returns the summary: best mIoU and iteration, final metrics, seconds, run directory, skipped bad samples.
+    `on_event(kind, data)` sees restart, resume, step, log, eval_start, eval and checkpoint events."""
     emit = on_event or (lambda kind, data: None)
+    run_dir = run_dir_of(cfg)
+    if force:
+        resume = False  # every process of a torchrun launch agrees: nothing to resume
+        start_over(run_dir, emit)
     dist = distributed.init(cfg.train.device)
-    run_dir = Path(cfg.train.run_dir or Path("runs") / cfg.name)
     resuming = rundir.prepare(run_dir, resume, force) if dist.is_main else rundir.last_checkpoint(run_dir).exists() and resume
     dist.barrier()
     check_batch(cfg.train.batch_size, dist, cfg.train.sync_bn)
@@ -81,6 +87,13 @@ def train_run(cfg: RunConfig, resume: bool = True, force: bool = False, on_event
         tb.close(tensorboard.hparams_of(cfg), {"miou": (summary["final"] or {}).get("miou"), "best_miou": progress.best_miou})
     dist.close()
     return summary
+
+
+def start_over(run_dir: Path, emit: EventFn) -> None:
+    """--force: rank 0 deletes the previous run in `run_dir` (`rundir.remove_run`) before the processes of a
+    launch meet, and says so when there was one."""
+    if launch.is_main_process() and rundir.remove_run(run_dir):
+        emit("restart", {"run_dir": str(run_dir)})
 
 
 def check_batch(batch_size: int, dist: distributed.Dist, sync_bn: bool) -> None:

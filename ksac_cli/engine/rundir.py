@@ -20,16 +20,15 @@ def last_checkpoint(run_dir: Path) -> Path:
 
 
 def prepare(run_dir: Path, resume: bool, force: bool) -> bool:
-    """Returns True when the run should resume from `last.pt`. --force starts over: it deletes the previous
-    run's checkpoints and logs (`remove_run`); without it, starting over (--no-resume) on a run that has a
-    checkpoint is refused. Temporary files of writes a kill interrupted are removed; so are the logs of a
+    """Returns True when the run should resume from `last.pt`. --force starts over (`engine.run.start_over`
+    deleted the previous run's checkpoints and logs before); without it, starting over (--no-resume) on a run
+    that has a checkpoint is refused. Temporary files of writes a kill interrupted are removed; so are the logs of a
     run killed before its first checkpoint (they describe iterations that will be trained again)."""
     last = last_checkpoint(run_dir)
     for folder in (run_dir, run_dir / "checkpoints"):
         for tmp in folder.glob(".*.tmp"):
             tmp.unlink(missing_ok=True)
     if force:
-        remove_run(run_dir)
         return False
     if not last.exists():
         for name in ("metrics.jsonl", "eval.jsonl"):

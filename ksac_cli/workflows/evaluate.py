@@ -3,15 +3,13 @@ matrices (eval_images.npz)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from ksac_cli import io
 from ksac_cli.config import RunConfig
+from ksac_cli.engine.run import EventFn
 from ksac_cli.errors import KsacError
 from ksac_cli.models import build_model
-
-EventFn = Callable[[str, dict], None]
 
 
 def evaluate_checkpoint(checkpoint: str | Path, overrides: dict, out: str | Path | None = None,
