@@ -209,7 +209,7 @@ def _analysis(found, scale_lines: list, table, plot) -> None:
     per_run = analysis.robustness(found.scales)
     table("analysis_scales", "(e) Scale sweep: mIoU away from the training scale",
           analysis.robustness_table(per_run),
-          "Every val image and its mask rescaled by one factor, single-scale inference. miou_at_1: mIoU (%) at "
+          f"{_images_text(found.scales)} and their masks rescaled by one factor, single-scale inference. miou_at_1: mIoU (%) at "
           "factor 1; mean_over_range: the area under mIoU(factor) divided by the factors' range (%); change_at_x: "
           "mIoU at factor x minus at 1 (points). Mean and [95% t-CI] over seeds. " + source)
     table("analysis_scales_diff", "(e') Scale sweep: KSAC minus ASPP, paired by seed", analysis.diff_table(scale_lines),
@@ -261,3 +261,11 @@ def _ablation(df: pd.DataFrame, others: list, out: Path, table, plot, report: Re
         pictures.append(f"![qualitative: ground truth, ASPP and KSAC, {title}]({name})\n")
     if why_not:
         report.missing.append(f"qualitative figures (qualitative_*.png): {why_not}")
+
+
+def _images_text(scales: pd.DataFrame) -> str:
+    """'The first 25 val images' (or 'Every val image' when ksac analyze did not record how many it used)."""
+    counts = sorted({int(n) for n in pd.to_numeric(scales.get("images", pd.Series(dtype=float)), errors="coerce").dropna()})
+    if not counts:
+        return "Every val image"
+    return f"The first {counts[0]} val images" if len(counts) == 1 else f"The first {counts[0]}-{counts[-1]} val images"

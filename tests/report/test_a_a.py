@@ -30,3 +30,10 @@ def test_the_other_stream_never_enters_the_main_comparisons():
     (c,) = compare.ksac_vs_aspp(rows(), EvidenceStore())
     assert c.seeds == 3 and abs(c.second - 100 * (0.70 + 0.71 + 0.69) / 3) < 1e-9  # ASPP of stream 0 only
     assert compare.a_a(rows(stream_col=False), EvidenceStore()) == []  # a CSV from before the column
+
+
+def test_the_scale_sweep_caption_says_how_many_images_it_used():
+    from ksac_cli.report.document import _images_text
+
+    assert _images_text(pd.DataFrame({"images": [25, 25]})) == "The first 25 val images"
+    assert _images_text(pd.DataFrame({"miou": [0.5]})) == "Every val image"  # not recorded
