@@ -77,8 +77,7 @@ def make_report(results: Path, out: Path) -> Report:
     lead = _verdicts(main_lines, other_lines, protocols, out, table, report)
     if parts:
         _comparison_tables(parts, table)
-        _ablation(compare.first_stream(main), [(p, compare.first_stream(r)) for p, r in others], out, table, plot,
-                  report, pictures, main_lines)  # an A/A check's other streams appear in its own table only
+        _ablation(main, others, out, table, plot, report, pictures, main_lines)
     if found is not None:
         _analysis(found, scale_lines, table, plot)
     _parameter_tables(results, table, report)
@@ -235,6 +234,7 @@ def _ablation(df: pd.DataFrame, others: list, out: Path, table, plot, report: Re
               lines: list) -> None:
     """Tables (a)-(d), the plots and the qualitative figures of the main protocol's rows `df`; tables (b)-(d)
     show each other protocol's rows (`others`: [(Protocol, rows)]) in a row group of their own."""
+    df, others = compare.first_stream(df), [(p, compare.first_stream(r)) for p, r in others]  # A/A: own table
     source = "Input: `ablation.csv` (ksac ablate)."
 
     def grouped(make) -> pd.DataFrame:
