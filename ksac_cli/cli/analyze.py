@@ -8,10 +8,10 @@ from typing import Annotated, Optional
 import typer
 
 from ksac_cli.cli import options, output
-from ksac_cli.config import check_choice, check_device, parse_floats
+from ksac_cli.config import AnalyzeConfig, parse_floats
 from ksac_cli.errors import KsacError
 
-SCALES = "0.5,0.625,0.75,0.875,1.0,1.25,1.5,1.75,2.0"
+SCALES = ",".join(map(str, AnalyzeConfig.scales))  # 0.5,0.625,...,2.0
 
 
 def analyze(
@@ -19,11 +19,11 @@ def analyze(
     ablation: Annotated[Optional[Path], typer.Option("--ablation", help="A folder ksac ablate wrote (runs/ablate/<recipe name>): every cell's last.pt, seeds included.")] = None,
     scales: Annotated[str, typer.Option("--scales", help="Factors every val image and its mask are rescaled by, a comma list.")] = SCALES,
     images: Annotated[Optional[int], typer.Option("--images", help="Use the val split's first N images [default: all; with all, scale 1.0 equals ksac eval's mIoU].")] = None,
-    erf_images: Annotated[int, typer.Option("--erf-images", help="Val images (drawn with seed 0) averaged in each effective receptive field (0: skip it).")] = 8,
+    erf_images: Annotated[int, typer.Option("--erf-images", help="Val images (drawn with seed 0) averaged in each effective receptive field (0: skip it).")] = AnalyzeConfig.erf_images,
     device: Annotated[Optional[str], typer.Option("--device", help="auto (cuda when present, else cpu), cpu, cuda or cuda:N [default: the run's own].")] = None,
     amp: Annotated[Optional[str], typer.Option("--amp", help="off or bf16 [default: the run's own --amp].")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Evaluation images per batch [default: the run's own].")] = None,
-    out: Annotated[Path, typer.Option("--out", help="Folder for analysis_*.csv and analysis_erf.npz; ksac report --results on it adds the section.")] = Path("results"),
+    out: Annotated[Path, typer.Option("--out", help="Folder for analysis_*.csv and analysis_erf.npz; ksac report --results on it adds the section.")] = Path(AnalyzeConfig.out),
 ) -> None:
     """Test the paper's reason for KSAC (one kernel sees a pattern at several scales) on trained models:
 
@@ -39,16 +39,7 @@ def analyze(
     the models done with the same checkpoint and settings, saying how many; a changed checkpoint or flag
     recomputes that model.
     """
-    factors = parse_floats(scales, "--scales")
-    if any(f <= 0 for f in factors):
-        raise KsacError(f"--scales: {scales!r} holds a factor <= 0; every factor must be positive (e.g. {SCALES})")
-    for name, value, least in (("--images", images, 1), ("--erf-images", erf_images, 0), ("--batch-size", batch_size, 1)):
-        if value is not None and value < least:
-            raise KsacError(f"{name}: {value} must be >= {least}")
-    if amp is not None:
-        check_choice("--amp", amp, ("off", "bf16"))
-    if device is not None:
-        check_device("--device", device)
+    cfg = _config(scales, images, erf_images, device, amp, batch_size, out)
     if bool(checkpoint) == (ablation is not None):
         raise KsacError("give --checkpoint (repeatable) or --ablation <folder>, one of the two")
     for path in checkpoint or []:
@@ -59,21 +50,36 @@ def analyze(
 
     paths = checkpoint or workflow.checkpoints_of(ablation)
     with output.progress() as bar:
-        task = bar.add_task("analysing", total=len(paths))
-        finished = 0  # models skipped or analysed before the current one
-
-        def on_event(kind: str, data: dict) -> None:
-            nonlocal finished
-            if kind == "skipped":
-                finished += data["count"]
-                output.info(f"skipped {data['count']} of {data['total']} models: already analysed with the same "
-                            f"checkpoint and settings (in {data['folder']})")
-            elif kind == "checkpoint":
-                bar.update(task, completed=finished)
-                finished += 1
-                output.info(f"[{data['index']}/{data['total']}] {data['path']}")
-            elif kind == "step":
-                bar.update(task, description=data["what"])
-
-        files = workflow.analyze(paths, out, factors, erf_images, images, device, amp, batch_size, on_event)
+        files = workflow.analyze(paths, cfg, AnalyzeDisplay(bar, len(paths)).event)
     output.info("wrote " + ", ".join(str(p) for p in files.values()) + f"; next: ksac report --results {out}")
+
+
+def _config(scales: str, images, erf_images, device, amp, batch_size, out: Path) -> AnalyzeConfig:
+    """The flags as an AnalyzeConfig, checked (--scales parsed, every factor positive)."""
+    factors = parse_floats(scales, "--scales")
+    if any(f <= 0 for f in factors):
+        raise KsacError(f"--scales: {scales!r} holds a factor <= 0; every factor must be positive (e.g. {SCALES})")
+    cfg = AnalyzeConfig(factors, images, erf_images, device, amp, batch_size, str(out))
+    cfg.validate()
+    return cfg
+
+
+class AnalyzeDisplay:
+    """The progress bar over models (skipped ones counted as finished) and a line per model."""
+
+    def __init__(self, bar, total: int) -> None:
+        self.bar = bar
+        self.task = bar.add_task("analysing", total=total)
+        self.finished = 0  # models skipped or analysed before the current one
+
+    def event(self, kind: str, data: dict) -> None:
+        if kind == "skipped":
+            self.finished += data["count"]
+            output.info(f"skipped {data['count']} of {data['total']} models: already analysed with the same "
+                        f"checkpoint and settings (in {data['folder']})")
+        elif kind == "checkpoint":
+            self.bar.update(self.task, completed=self.finished)
+            self.finished += 1
+            output.info(f"[{data['index']}/{data['total']}] {data['path']}")
+        elif kind == "step":
+            self.bar.update(self.task, description=data["what"])

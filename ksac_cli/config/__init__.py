@@ -16,6 +16,7 @@ from ksac_cli.config.load import (
 )
 from ksac_cli.config.schema import (
     AblationGrid,
+    AnalyzeConfig,
     DataConfig,
     EvalConfig,
     ModelConfig,
@@ -46,7 +47,8 @@ from ksac_cli.config.values import (
 )
 
 __all__ = ["AMP_MODES", "BACKBONE_NAMES", "DATASET_NAMES", "HEAD_NAMES", "KSAC_IMPLS", "MERGES", "OPTIMIZERS",
-           "OUTPUT_STRIDES", "RECIPES", "AblationGrid", "DataConfig", "EvalConfig", "ModelConfig", "ProfileConfig",
+           "OUTPUT_STRIDES", "RECIPES", "AblationGrid", "AnalyzeConfig", "DataConfig", "EvalConfig", "ModelConfig",
+           "ProfileConfig",
            "ProfileGrid", "RunConfig", "SyntheticConfig", "TrainConfig", "blame", "check_choice", "check_device",
            "check_name", "dump_yaml", "expand_models", "finite", "format_rates", "from_dict", "load_run_config",
            "load_yaml", "merged", "model_label", "parse_floats", "parse_rates", "recipe_path", "resolve_ablation", "resolve_profile", "resolve_run_config",

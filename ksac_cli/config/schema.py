@@ -270,9 +270,39 @@ class ProfileConfig:
         return out
 
 
+# ---- ksac analyze ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnalyzeConfig:
+    """`ksac analyze`: the settings of the scale sweep, the effective receptive fields and the per-rate
+    contributions (the checkpoints are its inputs). None: the analysed run's own value."""
+
+    # factors every val image and its mask are rescaled by (single-scale inference at each)
+    scales: tuple[float, ...] = (0.5, 0.625, 0.75, 0.875, 1.0, 1.25, 1.5, 1.75, 2.0)
+    images: int | None = None  # the val split's first N images (None: all; then scale 1.0 gives ksac eval's mIoU)
+    erf_images: int = 8  # val images (drawn with seed 0) averaged in each effective receptive field; 0: skip it
+    device: str | None = None
+    amp: str | None = None  # off | bf16
+    batch_size: int | None = None  # evaluation images per batch
+    out: str = "results"  # folder of analysis_*.csv and analysis_erf.npz (what ksac report --results reads)
+
+    def validate(self) -> None:
+        """Every value is a flag of `ksac analyze` (no recipe): errors name the flag."""
+        for name, least in (("images", 1), ("erf_images", 0), ("batch_size", 1)):
+            value = getattr(self, name)
+            if value is not None and value < least:
+                raise KsacError(f"--{name.replace('_', '-')}: {value} must be >= {least}")
+        if self.amp is not None:
+            check_choice("--amp", self.amp, ("off", "bf16"))
+        if self.device is not None:
+            check_device("--device", self.device)
+
+
 # ---- ksac ablate -------------------------------------------------------------------------------------
 
 
+ABLATION_CSV = "results/ablation.csv"  # ksac ablate --results: the rows, in the folder ksac report reads
 SEEDS_WITHOUT_BUDGET = 3  # seeds per cell with --budget none: the fewest that give a confidence interval worth reading
 STREAM_SEED_OFFSET = 10_000  # stream s of seed i trains with seed i + s * this: disjoint from stream 0's seeds
 

@@ -16,12 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ksac_cli import io, weights
-from ksac_cli.config import short_hash
+from ksac_cli.config import AnalyzeConfig, short_hash
 from ksac_cli.errors import KsacError
 # the files and their columns, as `ksac report` reads them
 from ksac_cli.report.analysis import (
@@ -33,6 +34,9 @@ from ksac_cli.report.analysis import (
     SCALE_COLUMNS,
     SCALES_CSV,
 )
+
+if TYPE_CHECKING:
+    from ksac_cli.engine.run import EventFn  # torch: only for the annotations
 
 PARTS = ".analysis_parts"  # one finished model per part, in the --out folder
 
@@ -47,12 +51,11 @@ def checkpoints_of(ablation: str | Path) -> list[Path]:
     return found
 
 
-def analyze(checkpoints: Sequence[str | Path], out: str | Path, scales: Sequence[float], erf_images: int = 8,
-            images: int | None = None, device: str | None = None, amp: str | None = None,
-            batch_size: int | None = None, on_event: Callable[[str, dict], None] | None = None) -> dict[str, Path]:
-    """Analyse each checkpoint on its own val split (its first `images` images; None: all); write the CSV
-    files (and ERF maps) into `out`, one model at a time (the module's docstring: parts, keys, skipping).
-    `amp` and `batch_size` default to the run's own, so with every image scale 1.0 gives `ksac eval`'s
+def analyze(checkpoints: Sequence[str | Path], cfg: AnalyzeConfig = AnalyzeConfig(),
+            on_event: EventFn | None = None) -> dict[str, Path]:
+    """Analyse each checkpoint on its own val split (its first `cfg.images` images; None: all); write the CSV
+    files (and ERF maps) into `cfg.out`, one model at a time (the module's docstring: parts, keys, skipping).
+    `cfg.amp` and `cfg.batch_size` default to the run's own, so with every image scale 1.0 gives `ksac eval`'s
     mIoU exactly. Events: "skipped" {count, total, folder} once when models are already done, then
     "checkpoint" {index, total, path} and "step" {what} for each model analysed."""
     emit = on_event or (lambda kind, data: None)
@@ -60,9 +63,9 @@ def analyze(checkpoints: Sequence[str | Path], out: str | Path, scales: Sequence
     for path in paths:  # every file checked before the first minute is spent
         if not path.is_file():
             raise KsacError(f"checkpoint {path} does not exist")
-    out = Path(out)
-    settings = {"scales": [float(f) for f in scales], "images": images, "erf_images": erf_images,
-                "device": device, "amp": amp, "batch_size": batch_size,
+    out = Path(cfg.out)
+    settings = {"scales": [float(f) for f in cfg.scales], "images": cfg.images, "erf_images": cfg.erf_images,
+                "device": cfg.device, "amp": cfg.amp, "batch_size": cfg.batch_size,
                 "rows": 2}  # 2: rows carry config_hash and amp (a part from before is computed again)
     parts = [part_of(path, out, settings) for path in paths]
     if out.is_dir():
@@ -76,7 +79,7 @@ def analyze(checkpoints: Sequence[str | Path], out: str | Path, scales: Sequence
         if results[n - 1] is not None:
             continue
         emit("checkpoint", {"index": n, "total": len(parts), "path": str(part.checkpoint)})
-        save_part(part, analyze_one(part.checkpoint, scales, erf_images, images, device, amp, batch_size, emit))
+        save_part(part, analyze_one(part.checkpoint, cfg, emit))
         results[n - 1] = load_part(part)  # what a rerun would read: the files do not depend on who computed
         files = assemble(out, [r for r in results if r is not None])
     return files or assemble(out, results)
@@ -139,8 +142,7 @@ def remove_leftovers(out: Path) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def analyze_one(path: Path, scales: Sequence[float], erf_images: int, images: int | None, device: str | None,
-                amp: str | None, batch_size: int | None, emit: Callable[[str, dict], None]) -> dict:
+def analyze_one(path: Path, settings: AnalyzeConfig, emit: EventFn) -> dict:
     """The three analyses of one checkpoint: {"scales", "branches", "erf": rows, "maps": {key: (H, W)}}."""
     from ksac_cli.analysis.branches import silenced
     from ksac_cli.analysis.scales import scale_sweep
@@ -148,7 +150,8 @@ def analyze_one(path: Path, scales: Sequence[float], erf_images: int, images: in
     from ksac_cli.env import resolve_amp, resolve_device
     from ksac_cli.workflows.evaluate import open_checkpoint, trained_model
 
-    overrides = {"train": {"device": device, "amp": amp}, "eval": {"batch_size": batch_size}}
+    overrides = {"train": {"device": settings.device, "amp": settings.amp},
+                 "eval": {"batch_size": settings.batch_size}}
     cfg, state = open_checkpoint(path, overrides)
     dev = resolve_device(cfg.train.device)
     dataset = build_dataset(cfg.data, cfg.data.val_split, train=False)
@@ -160,9 +163,10 @@ def analyze_one(path: Path, scales: Sequence[float], erf_images: int, images: in
 
     def sweep(factors) -> list[dict]:
         return scale_sweep(model, cfg.data, cfg.data.val_split, factors, dev, cfg.train.amp, cfg.eval.batch_size,
-                           images=images, on_factor=lambda f: emit("step", {"what": f"{ident['run']}: scale {f:g}"}))
+                           images=settings.images,
+                           on_factor=lambda f: emit("step", {"what": f"{ident['run']}: scale {f:g}"}))
 
-    scale_rows = [{**ident, **row} for row in sweep(scales)]
+    scale_rows = [{**ident, **row} for row in sweep(settings.scales)]
     at_one = next((r["miou"] for r in scale_rows if r["scale"] == 1.0), None)
     if at_one is None:
         at_one = sweep([1.0])[0]["miou"]
@@ -171,7 +175,7 @@ def analyze_one(path: Path, scales: Sequence[float], erf_images: int, images: in
         with silenced(model.head, [i]):
             miou = sweep([1.0])[0]["miou"]
         branch_rows.append({**ident, "rate": rate, "miou": miou, "miou_all": at_one, "drop": at_one - miou})
-    erf_rows, maps = receptive_fields(model, dataset, erf_images, cfg.data.crop_size, dev, ident)
+    erf_rows, maps = receptive_fields(model, dataset, settings.erf_images, cfg.data.crop_size, dev, ident)
     emit("step", {"what": f"{ident['run']}: receptive fields"})
     return {"scales": scale_rows, "branches": branch_rows, "erf": erf_rows, "maps": maps}
 
