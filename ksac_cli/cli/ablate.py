@@ -13,6 +13,7 @@ import typer
 from ksac_cli.cli import options, output
 from ksac_cli.config import AblationGrid, RunConfig, resolve_ablation, to_dict
 from ksac_cli.config.load import starting_line
+from ksac_cli.config.schema import ABLATION_CSV
 
 
 @options.takes(options.GRID, options.ABLATE, options.RUN)
@@ -21,7 +22,7 @@ def ablate(
     recipe: Annotated[Optional[str], typer.Option("--recipe", help="Base recipe of every cell: a YAML file or the name of one in recipes/ [default: quick]. " + options.RECIPE_RULE)] = None,
     seeds: Annotated[Optional[int], typer.Option("--seeds", help="Seeds per cell: the recipe's seed, seed+1, ...; wins over --budget [default: as many as --budget allows; 3, the fewest that give a confidence interval worth reading, with --budget none].")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="FOLDER of the cells' run directories [default: runs/ablate/<recipe name>].")] = None,
-    results: Annotated[str, typer.Option("--results", help="The results: the CSV file the rows are added to (one per cell and seed; safe to share between processes); " + options.FILE_OR_FOLDER.format(name="ablation.csv") + " (the folder ksac report --results reads).")] = "results/ablation.csv",
+    results: Annotated[str, typer.Option("--results", help="The results: the CSV file the rows are added to (one per cell and seed; safe to share between processes); " + options.FILE_OR_FOLDER.format(name="ablation.csv") + " (the folder ksac report --results reads).")] = ABLATION_CSV,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the grid with each model's parameters and MACs at once, then time one training step per distinct model (the seeds of a cell share it; one untimed warm-up step per backbone and crop) and print the time estimates; train nothing.")] = False,
     emit_jobs: Annotated[Optional[str], typer.Option("--emit-jobs", help="Write a shell script (this FILE) with one self-contained command per cell (for SLURM arrays, Kubernetes jobs, ...) and run nothing; the cells add their rows to the same --results CSV safely.")] = None,
     cell: Annotated[Optional[str], typer.Option("--cell", help="Run only the cell of this name (what --emit-jobs writes).")] = None,
@@ -37,15 +38,40 @@ def ablate(
     checkpoint, failed ones are retried. A failing cell is recorded with its error and the others go on;
     the exit code is 1 if any cell failed. Then `ksac report` makes the tables and plots.
     """
+    base, grid = _resolve(recipe, overrides, seeds)
+    if print_config:
+        return _print_config(base, grid, overrides)
+    csv_path, emit_jobs = _check_outputs(results, out, emit_jobs, dry_run)
+    from ksac_cli.workflows import ablate as workflow  # torch: imported once the flags are known to be good
+
+    plan = seed_plan(base, grid, workflow.grid_folder(base, out), record=emit_jobs is None and not dry_run)
+    grid = dataclasses.replace(grid, seeds=plan.seeds)
+    name, folder, cells = workflow.ablate_cells(base, grid, out, only=cell)
+    for line in dict.fromkeys(starting_line(c.cfg) for c in cells):  # one per distinct start, in grid order
+        output.info(line)
+    if emit_jobs is not None:
+        return _emit_jobs(emit_jobs, cells, plan)
+    if dry_run:
+        return dry_run_plan(cells, folder, base, plan)
+    _run(base, grid, folder, csv_path, name, cells, only=cell)
+
+
+def _resolve(recipe: Optional[str], overrides: dict, seeds: Optional[int]) -> tuple[RunConfig, AblationGrid]:
+    """The base run config and the grid (--seeds is the grid's `seeds`)."""
     if seeds is not None:
         overrides.setdefault("grid", {})["seeds"] = seeds
     options.check_optional_packages(overrides)
-    base, grid = resolve_ablation(recipe, overrides)
-    if print_config:
-        output.print_config("ksac ablate", {**to_dict(base), "grid": to_dict(grid)},
-                            {**to_dict(RunConfig()), "grid": to_dict(AblationGrid())},
-                            options.given(overrides, options.GRID, options.ABLATE, options.RUN, own={"grid.seeds": "--seeds"}), "recipe")
-        return
+    return resolve_ablation(recipe, overrides)
+
+
+def _print_config(base: RunConfig, grid: AblationGrid, overrides: dict) -> None:
+    flags = options.given(overrides, options.GRID, options.ABLATE, options.RUN, own={"grid.seeds": "--seeds"})
+    output.print_config("ksac ablate", {**to_dict(base), "grid": to_dict(grid)},
+                        {**to_dict(RunConfig()), "grid": to_dict(AblationGrid())}, flags, "recipe")
+
+
+def _check_outputs(results: str, out: Optional[Path], emit_jobs: Optional[str], dry_run: bool):
+    """(the --results CSV, the --emit-jobs file or None), each folder that will be written checked first."""
     csv_path = options.output_file(results, "--results", "ablation.csv")
     if emit_jobs is not None:
         emit_jobs = options.output_file(emit_jobs, "--emit-jobs")
@@ -54,37 +80,37 @@ def ablate(
         options.writable_folder(csv_path.parent, "--results")
         if out is not None:
             options.writable_folder(out, "--out")
-    from ksac_cli.workflows import ablate as workflow  # torch: imported once the flags are known to be good
+    return csv_path, emit_jobs
 
-    plan = seed_plan(base, grid, workflow.grid_folder(base, out), record=emit_jobs is None and not dry_run)
-    grid = dataclasses.replace(grid, seeds=plan.seeds)
-    name, folder, cells = workflow.ablate_cells(base, grid, out, only=cell)
-    for line in dict.fromkeys(starting_line(c.cfg) for c in cells):  # one per distinct start, in grid order
-        output.info(line)
 
-    if emit_jobs is not None:
-        argv = options.argv_without("--emit-jobs")
-        if plan.rule != "--seeds":  # every job runs the seeds planned here, whenever it starts
-            argv += ["--seeds", str(plan.seeds)]
-        lines = workflow.emit_jobs(emit_jobs, cells, argv)
-        output.info(f"wrote {emit_jobs}: {lines} cell commands (run each line as one job; then ksac report)")
-        return
+def _emit_jobs(path: Path, cells, plan) -> None:
+    """--emit-jobs: one command per cell, each running the seeds planned here, whenever it starts."""
+    from ksac_cli.workflows import ablate as workflow
 
-    if dry_run:
-        dry_run_plan(cells, folder, base, plan)
-        return
+    argv = options.argv_without("--emit-jobs")
+    if plan.rule != "--seeds":  # every job runs the seeds planned here, whenever it starts
+        argv += ["--seeds", str(plan.seeds)]
+    lines = workflow.emit_jobs(path, cells, argv)
+    output.info(f"wrote {path}: {lines} cell commands (run each line as one job; then ksac report)")
+
+
+def _run(base: RunConfig, grid: AblationGrid, folder: Path, csv_path: Path, name: str, cells,
+         only: Optional[str]) -> None:
+    """Run the cells with a progress display, then the table of this invocation's rows; exit 1 if any failed."""
+    from ksac_cli.workflows import ablate as workflow
 
     options.writable_folder(folder, "--out")
     display = AblateDisplay(len(cells))
     started = time.perf_counter()
     with display:
-        rows = workflow.ablate(base, grid, folder, csv_path, on_event=display.event, only=cell)
+        rows = workflow.ablate(base, grid, folder, csv_path, on_event=display.event, only=only)
     failed = [r for r in rows if r.status != "ok"]
     if rows:
         output.table(f"ksac ablate: {name}", ["cell", "status", "mIoU (%)", "small", "medium", "large", "minutes"],
                      [[r.cell, r.status, _pct(r.miou), _pct(r.iou_small), _pct(r.iou_medium), _pct(r.iou_large),
                        "-" if r.train_seconds is None else f"{r.train_seconds / 60:.1f}"] for r in rows])
-    elsewhere = csv_path.name == "ablation.csv" and csv_path.parent != Path("results")  # report reads that name
+    # ksac report reads ablation.csv in the folder it is given (results/ unless told)
+    elsewhere = csv_path.name == "ablation.csv" and csv_path.parent != Path(ABLATION_CSV).parent
     output.info(f"{len(rows)} cells run, {len(cells) - len(rows)} skipped, {len(failed)} failed in "
                 f"{(time.perf_counter() - started) / 60:.1f} min; rows in {csv_path}; next: ksac report"
                 + (f" --results {csv_path.parent}" if elsewhere else ""))

@@ -1,5 +1,6 @@
 """A cell's state on disk and its result row. A cell is done when its row is in the CSV with status ok
-and its run directory holds result.json (written last, atomically)."""
+and its run directory holds result.json (written last, atomically); it starts over when its config changed
+since its checkpoint. Running the cells: experiments/runner.py."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import statistics
 from pathlib import Path
 
 from ksac_cli import io, weights
-from ksac_cli.config import RunConfig, format_rates, short_hash, to_dict
+from ksac_cli.config import RunConfig, format_rates, from_dict, short_hash, to_dict
 from ksac_cli.experiments.grid import Cell
 from ksac_cli.experiments.rows import COLUMNS, KEY, AblationRow
 
@@ -74,3 +75,19 @@ def record(csv_path: Path, row: AblationRow, cell: Cell) -> None:
     io.upsert_csv_row(csv_path, dataclasses.asdict(row), COLUMNS, KEY)
     if row.status == "ok":
         io.write_json(result_path(cell), dataclasses.asdict(row))
+
+
+def changed_since_checkpoint(cell: Cell) -> list[str]:
+    """What differs between the cell's config and the checkpoint in its run directory (its recipe or flags
+    changed since it ran): such a cell starts over there. Its earlier row stays in the CSV, and the report
+    keeps the newest row of a cell and seed."""
+    from ksac_cli.engine import rundir
+    from ksac_cli.engine.checkpoint import load_checkpoint
+
+    last = rundir.last_checkpoint(Path(cell.cfg.train.run_dir))
+    if not last.exists():
+        return []
+    saved = to_dict(from_dict(RunConfig, load_checkpoint(last)["config"], where=f"{last} (config)"))
+    current = to_dict(cell.cfg)
+    current["model"]["num_classes"] = saved["model"]["num_classes"]  # the dataset's, known once a run starts
+    return rundir.resume_conflicts(saved, current)

@@ -1,4 +1,5 @@
-"""`ksac ablate`: the grid of train runs, its dry-run plan and its job script."""
+"""`ksac ablate`: the grid of train runs (its cells run by experiments/runner.py), its seed plan, its dry-run
+plan and its job script."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from pathlib import Path
 
 from ksac_cli import io
 from ksac_cli.config import ModelConfig, RunConfig, TrainConfig
+from ksac_cli.config.schema import ABLATION_CSV
 from ksac_cli.env import resolve_device
-from ksac_cli.errors import Interrupted, KsacError
+from ksac_cli.errors import KsacError
 from ksac_cli.workflows.train import EventFn, train
 
 ProgressFn = Callable[[int, int, str], None]
@@ -166,69 +168,15 @@ def emit_jobs(path: str | Path, cells, argv: list[str]) -> int:
     return len(lines)
 
 
-def ablate(base: RunConfig, grid, out: str | Path | None = None, csv_path: str | Path = "results/ablation.csv",
+def ablate(base: RunConfig, grid, out: str | Path | None = None, csv_path: str | Path = ABLATION_CSV,
            on_event: EventFn | None = None, only: str | None = None) -> list:
     """Run every cell not done yet (each a normal train run + eval in its own run directory), retrying a
     failing cell once; append one row per cell to `csv_path`. Returns the rows of this invocation
-    (failed ones included) and skips cells done before or running in another process."""
-    from ksac_cli.env import provenance
-    from ksac_cli.experiments import cells as cell_state
+    (failed ones included) and skips cells done before or running in another process (experiments/runner.py)."""
+    from ksac_cli.experiments.runner import Recording, code_at_start, run_cells
 
-    emit = on_event or (lambda kind, data: None)
     grid_name, out, cells = ablate_cells(base, grid, out, only)
-    csv_path = Path(csv_path)
-    rows = []
-    code = {k: v for k, v in provenance(resolve_device(base.train.device)).items() if k.startswith("git_")}  # at the start
-    emit("grid", {"cells": len(cells), "out": str(out)})
-    for index, cell in enumerate(cells):
-        emit("cell_start", {"index": index, "cell": cell.name, "iters": cell.cfg.train.iters})
-        if cell_state.is_done(cell, grid_name, io.read_csv_rows(csv_path)):
-            emit("cell_skip", {"cell": cell.name, "why": "done"})
-            continue
-        with io.file_lock(Path(cell.cfg.train.run_dir) / "cell", blocking=False) as held:
-            if not held:
-                emit("cell_skip", {"cell": cell.name, "why": "running in another process"})
-                continue
-            if cell_state.is_done(cell, grid_name, io.read_csv_rows(csv_path)):  # finished while we looked
-                emit("cell_skip", {"cell": cell.name, "why": "done"})
-                continue
-            summary, error = None, ""
-            changed = changed_since_checkpoint(cell)
-            if changed:
-                emit("cell_restart", {"cell": cell.name, "why": "; ".join(changed)})
-            for attempt in (1, 2):
-                try:
-                    summary = train(cell.cfg, resume=not changed, force=bool(changed), on_event=on_event)
-                    break
-                except Interrupted:
-                    raise  # stops the grid; the cell resumes next time
-                except KsacError as e:
-                    error = str(e)
-                except Exception as e:  # a crashing cell must not stop the others
-                    error = f"{type(e).__name__}: {e}"
-                emit("cell_retry" if attempt == 1 else "cell_failed", {"cell": cell.name, "error": error})
-            measures = measure_cell(cell, summary["num_classes"]) if summary is not None else {}
-            device = resolve_device(cell.cfg.train.device)
-            row = cell_state.make_row(cell, grid_name, measures, summary, "" if summary else error,
-                                      {**provenance(device), **code}, margin=grid.margin)
-            cell_state.record(csv_path, row, cell)
-            rows.append(row)
-            emit("cell_done", {"cell": cell.name, "row": row})
-    return rows
-
-
-def changed_since_checkpoint(cell) -> list[str]:
-    """What differs between the cell's config and the checkpoint in its run directory (its recipe or flags
-    changed since it ran): such a cell starts over there. Its earlier row stays in the CSV, and the report
-    keeps the newest row of a cell and seed."""
-    from ksac_cli.config import from_dict, to_dict
-    from ksac_cli.engine import rundir
-    from ksac_cli.engine.checkpoint import load_checkpoint
-
-    last = rundir.last_checkpoint(Path(cell.cfg.train.run_dir))
-    if not last.exists():
-        return []
-    saved = to_dict(from_dict(RunConfig, load_checkpoint(last)["config"], where=f"{last} (config)"))
-    current = to_dict(cell.cfg)
-    current["model"]["num_classes"] = saved["model"]["num_classes"]  # the dataset's, known once a run starts
-    return rundir.resume_conflicts(saved, current)
+    recording = Recording(grid_name, Path(csv_path), grid.margin, code_at_start(base.train.device))
+    if on_event is not None:
+        on_event("grid", {"cells": len(cells), "out": str(out)})
+    return run_cells(cells, recording, train, measure_cell, on_event)

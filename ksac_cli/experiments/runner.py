@@ -1,0 +1,102 @@
+"""Run an ablation's cells one after the other: skip a cell that is done or that another process holds (its
+lock), start over a cell whose config changed since its checkpoint, retry a failing cell once, and append
+its row. How a cell trains and how its model is measured are given (`workflows.ablate` passes
+`workflows.train.train` and its `measure_cell`): experiments/ runs cells, it does not build models."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ksac_cli import io
+from ksac_cli.env import provenance, resolve_device
+from ksac_cli.errors import Interrupted, KsacError
+from ksac_cli.experiments import cells as cell_state
+from ksac_cli.experiments.grid import Cell
+from ksac_cli.experiments.rows import AblationRow
+
+if TYPE_CHECKING:
+    from ksac_cli.engine.run import EventFn  # torch: only for the annotations
+
+TrainFn = Callable[..., dict]  # (cfg, resume=, force=, on_event=) -> the run's summary (workflows.train.train)
+MeasureFn = Callable[[Cell, int], dict]  # (cell, number of classes) -> params_* and gmacs_* of its model
+
+
+@dataclasses.dataclass(frozen=True)
+class Recording:
+    """Where this invocation's rows go and what each of them records besides its cell."""
+
+    grid: str  # the grid's name (its folder's)
+    csv_path: Path
+    margin: float  # grid.margin
+    code: dict  # git_* of the code when the invocation started (env.provenance)
+
+
+def code_at_start(device: str) -> dict:
+    """The git_* fields of `env.provenance`, taken once when the invocation starts."""
+    return {k: v for k, v in provenance(resolve_device(device)).items() if k.startswith("git_")}
+
+
+def run_cells(cells: list[Cell], recording: Recording, train: TrainFn, measure: MeasureFn,
+              on_event: EventFn | None = None) -> list[AblationRow]:
+    """Run every cell not done yet, in order; returns the rows of this invocation (failed ones included).
+    Events: cell_start, cell_skip, cell_restart, cell_retry, cell_failed, cell_done, and the runs' own."""
+    emit = on_event or (lambda kind, data: None)
+    rows = []
+    for index, cell in enumerate(cells):
+        emit("cell_start", {"index": index, "cell": cell.name, "iters": cell.cfg.train.iters})
+        row = run_cell(cell, recording, train, measure, on_event)
+        if row is not None:
+            rows.append(row)
+    return rows
+
+
+def run_cell(cell: Cell, recording: Recording, train: TrainFn, measure: MeasureFn,
+             on_event: EventFn | None = None) -> AblationRow | None:
+    """Train and evaluate one cell under its lock and record its row; None when it was skipped (done, or
+    running in another process)."""
+    emit = on_event or (lambda kind, data: None)
+    if cell_state.is_done(cell, recording.grid, io.read_csv_rows(recording.csv_path)):
+        emit("cell_skip", {"cell": cell.name, "why": "done"})
+        return None
+    with io.file_lock(Path(cell.cfg.train.run_dir) / "cell", blocking=False) as held:
+        if not held:
+            emit("cell_skip", {"cell": cell.name, "why": "running in another process"})
+            return None
+        if cell_state.is_done(cell, recording.grid, io.read_csv_rows(recording.csv_path)):  # finished while we looked
+            emit("cell_skip", {"cell": cell.name, "why": "done"})
+            return None
+        changed = cell_state.changed_since_checkpoint(cell)
+        if changed:
+            emit("cell_restart", {"cell": cell.name, "why": "; ".join(changed)})
+        summary, error = train_with_retry(cell, changed, train, on_event)
+        measures = measure(cell, summary["num_classes"]) if summary is not None else {}
+        device = resolve_device(cell.cfg.train.device)
+        row = cell_state.make_row(cell, recording.grid, measures, summary, "" if summary else error,
+                                  {**provenance(device), **recording.code}, margin=recording.margin)
+        cell_state.record(recording.csv_path, row, cell)
+        emit("cell_done", {"cell": cell.name, "row": row})
+        return row
+
+
+def train_with_retry(cell: Cell, changed: list[str], train: TrainFn,
+                     on_event: EventFn | None = None) -> tuple[dict | None, str]:
+    """(summary, error) of the cell's run, tried twice: the summary is None when both attempts failed, and
+    the error is the last failure's message ('' when none failed). A
+    cell whose config `changed` starts over (--force). An interruption stops the grid (the cell resumes next
+    time); any other exception is the cell's failure, not the grid's."""
+    emit = on_event or (lambda kind, data: None)
+    error = ""
+    for attempt in (1, 2):
+        try:
+            return train(cell.cfg, resume=not changed, force=bool(changed), on_event=on_event), error
+        except Interrupted:
+            raise
+        except KsacError as e:
+            error = str(e)
+        except Exception as e:  # a crashing cell must not stop the others
+            error = f"{type(e).__name__}: {e}"
+        emit("cell_retry" if attempt == 1 else "cell_failed", {"cell": cell.name, "error": error})
+    return None, error
