@@ -74,6 +74,11 @@ def check(
         report, path = workflow.data_check(cfg, split, path, workers,
                                             on_start=lambda n: bar.update(task, total=n),
                                             on_sample=lambda n: bar.advance(task, n))
+    _show_check(report, path)
+
+
+def _show_check(report: dict, path: Path) -> None:
+    """The check's class table and file, then every problem (exit 1) or 'no problems found'."""
     output.table(f"{report['dataset']} {report['split']}: {report['readable']}/{report['samples']} samples readable, "
                  f"sizes {', '.join(list(report['image_sizes'])[:3])}",
                  ["class", "pixels (%)", "small", "medium", "large"],

@@ -35,17 +35,8 @@ def evaluate(
     if not checkpoint.is_file():
         raise KsacError(f"checkpoint {checkpoint} does not exist")
     if print_config:
-        cfg = resolve_eval_config(checkpoint_config(checkpoint), overrides, where=f"{checkpoint} (config)")
-        flags = options.given(overrides, options.EVAL)
-        if "eval.output_stride" in flags:  # it sets the model's too
-            flags["model.output_stride"] = flags["eval.output_stride"]
-        output.print_config("ksac eval", to_dict(cfg), to_dict(RunConfig()), flags, "checkpoint")
-        return
-    if out is not None:
-        out = options.output_file(out, "--out", "eval.json")
-        options.writable_folder(out.parent, "--out")
-    if save_predictions is not None:
-        options.writable_folder(save_predictions, "--save-predictions")
+        return _print_config(checkpoint, overrides)
+    out = _writable_outputs(out, save_predictions)
     preflight.check_eval(checkpoint, overrides)
     from ksac_cli.workflows import evaluate as workflow  # torch: imported once the flags are known to be good
 
@@ -59,8 +50,31 @@ def evaluate(
                 bar.advance(task, data["images"])
 
         record = workflow.evaluate_checkpoint(checkpoint, overrides, out, save_predictions, on_event)
-    if not launch.is_main_process():
-        return
+    if launch.is_main_process():
+        _show(record, save_predictions)
+
+
+def _print_config(checkpoint: Path, overrides: dict) -> None:
+    """--print-config: the checkpoint's config with the flags applied, each value not the default marked."""
+    cfg = resolve_eval_config(checkpoint_config(checkpoint), overrides, where=f"{checkpoint} (config)")
+    flags = options.given(overrides, options.EVAL)
+    if "eval.output_stride" in flags:  # it sets the model's too
+        flags["model.output_stride"] = flags["eval.output_stride"]
+    output.print_config("ksac eval", to_dict(cfg), to_dict(RunConfig()), flags, "checkpoint")
+
+
+def _writable_outputs(out: Optional[str], save_predictions: Optional[Path]) -> Optional[Path]:
+    """--out as a file path (None: beside the checkpoint), its folder and --save-predictions' checked writable."""
+    if out is not None:
+        out = options.output_file(out, "--out", "eval.json")
+        options.writable_folder(out.parent, "--out")
+    if save_predictions is not None:
+        options.writable_folder(save_predictions, "--save-predictions")
+    return out
+
+
+def _show(record: dict, save_predictions: Optional[Path]) -> None:
+    """The eval record as a table of IoUs, then what was skipped and written."""
     output.table(
         f"ksac eval: {record['dataset']} {record['split']}, {record['images']} images, OS{record['output_stride']}, "
         f"scales {','.join(map(str, record['scales']))}{' + flip' if record['flip'] else ''}",

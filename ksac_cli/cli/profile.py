@@ -52,13 +52,7 @@ def profile(
     cfg: ProfileConfig = resolve_profile(recipe, overrides)
     cfg = dataclasses.replace(cfg, out=str(options.output_file(cfg.out, "--out", "profile.csv")))
     if print_config:
-        # the "profile" flags set top-level keys; the grid flags together make the one grid of `grids`
-        flags = {key.removeprefix("profile."): option for key, option in options.given(overrides, PROFILE).items()}
-        grid_flags = options.given(overrides, options.GRID, options.PROFILE_GRID)
-        if grid_flags:
-            flags["grids"] = " ".join(sorted(grid_flags.values()))
-        output.print_config("ksac profile", to_dict(cfg), to_dict(ProfileConfig()), flags, "recipe")
-        return
+        return _print_config(cfg, overrides)
     options.writable_folder(Path(cfg.out).parent, "--out")
     from ksac_cli.workflows import profile as workflow  # torch: imported once the flags are known to be good
 
@@ -70,10 +64,28 @@ def profile(
 
         rows = workflow.profile(cfg, progress=on_model)
 
+    output.table(f"ksac profile: {cfg.size}x{cfg.size}, batch {cfg.batch_size}, {rows[0].device}", *_table(cfg, rows))
+    output.info(f"wrote {cfg.out}" + (f" and {Path(cfg.out).with_suffix('.md')}" if any(r.head == "ksac" for r in rows) else ""))
+
+
+def _print_config(cfg: ProfileConfig, overrides: dict) -> None:
+    """--print-config: the "profile" flags set top-level keys; the grid flags together make the one grid of
+    `grids`."""
+    flags = {key.removeprefix("profile."): option for key, option in options.given(overrides, PROFILE).items()}
+    grid_flags = options.given(overrides, options.GRID, options.PROFILE_GRID)
+    if grid_flags:
+        flags["grids"] = " ".join(sorted(grid_flags.values()))
+    output.print_config("ksac profile", to_dict(cfg), to_dict(ProfileConfig()), flags, "recipe")
+
+
+def _table(cfg: ProfileConfig, rows: list) -> tuple[list[str], list[list[str]]]:
+    """(columns, lines) of the profile table: sizes and MACs, then the timings `cfg` asked for."""
+    from ksac_cli.workflows.profile import describe_row, describe_variant
+
     variants = len(cfg.variants()) > 1
     columns = ["model", *(["variant"] if variants else []), "params (M)", "backbone (M)", "head (M)", "decoder (M)",
                "GMACs", "head GMACs"]
-    table = [[workflow.describe_row(r), *([workflow.describe_variant(r)] if variants else []),
+    table = [[describe_row(r), *([describe_variant(r)] if variants else []),
               f"{r.params_total / 1e6:.3f}", f"{r.params_backbone / 1e6:.3f}", f"{r.params_head / 1e6:.3f}", f"{r.params_decoder / 1e6:.3f}", f"{r.gmacs_total:.2f}",
               f"{r.gmacs_head:.2f}"] for r in rows]
     if cfg.latency:
@@ -91,5 +103,4 @@ def profile(
         columns += ["train ms median", "train ms p90", "train images/s"]
         for line, r in zip(table, rows):
             line += [f"{r.train_ms_median:.1f}", f"{r.train_ms_p90:.1f}", f"{r.train_images_per_s:.2f}"]
-    output.table(f"ksac profile: {cfg.size}x{cfg.size}, batch {cfg.batch_size}, {rows[0].device}", columns, table)
-    output.info(f"wrote {cfg.out}" + (f" and {Path(cfg.out).with_suffix('.md')}" if any(r.head == "ksac" for r in rows) else ""))
+    return columns, table

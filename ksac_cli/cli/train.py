@@ -41,10 +41,7 @@ def train(
     options.check_optional_packages(overrides)
     cfg = resolve_run_config(recipe, overrides)
     if print_config:
-        output.print_config("ksac train", to_dict(cfg), to_dict(RunConfig()),
-                            options.given(overrides, options.MODEL, options.RUN, options.TRAIN_ONLY), "recipe")
-        output.info(f"# {starting_line(cfg)}")
-        return
+        return _print_config(cfg, overrides)
     # what can be refused without torch is refused here, before a launch and before the imports (seconds)
     launching = nproc_per_node is not None and nproc_per_node > 1 and not launch.is_distributed()
     preflight.check_train(cfg, resume, force, nproc_per_node if launching else launch.world()[1])
@@ -55,20 +52,36 @@ def train(
 
     main_process = launch.is_main_process()
     if main_process:
-        output.info(f"training {cfg.model.label()} OS{cfg.model.output_stride} on {cfg.data.dataset} for "
-                    f"{cfg.train.iters} iterations")
-        output.info(starting_line(cfg))
+        _starting(cfg)
     with TrainDisplay(cfg.train.iters, enabled=main_process) as display:
         try:
             summary = workflow.train(cfg, resume=resume, force=force, on_event=display.event)
         except KsacError as e:  # 'model.backbone_weights: ...' -> named by its flag or its recipe
             raise attribute(e, recipe, overrides) from None
     if main_process:
-        final = summary["final"] or {}
-        bad = f", skipped {summary['skipped_bad_samples']} bad samples" if summary["skipped_bad_samples"] else ""
-        output.info(f"done: best mIoU {100 * summary['best_miou']:.2f}% at iteration {summary['best_iteration']}, "
-                    f"final mIoU {100 * final.get('miou', float('nan')):.2f}%, {summary['trained_now']} iterations in "
-                    f"{summary['seconds']:.0f} s{bad}; files in {summary['run_dir']}")
+        _done(summary)
+
+
+def _print_config(cfg: RunConfig, overrides: dict) -> None:
+    """--print-config: the resolved config, each value not the default marked, and where training starts from."""
+    output.print_config("ksac train", to_dict(cfg), to_dict(RunConfig()),
+                        options.given(overrides, options.MODEL, options.RUN, options.TRAIN_ONLY), "recipe")
+    output.info(f"# {starting_line(cfg)}")
+
+
+def _starting(cfg: RunConfig) -> None:
+    output.info(f"training {cfg.model.label()} OS{cfg.model.output_stride} on {cfg.data.dataset} for "
+                f"{cfg.train.iters} iterations")
+    output.info(starting_line(cfg))
+
+
+def _done(summary: dict) -> None:
+    """The run's summary in one line: best and final mIoU, iterations, time, skipped samples, where."""
+    final = summary["final"] or {}
+    bad = f", skipped {summary['skipped_bad_samples']} bad samples" if summary["skipped_bad_samples"] else ""
+    output.info(f"done: best mIoU {100 * summary['best_miou']:.2f}% at iteration {summary['best_iteration']}, "
+                f"final mIoU {100 * final.get('miou', float('nan')):.2f}%, {summary['trained_now']} iterations in "
+                f"{summary['seconds']:.0f} s{bad}; files in {summary['run_dir']}")
 
 
 class TrainDisplay:
