@@ -1,8 +1,10 @@
-"""The one user-facing error type.
+"""The toolkit's exceptions and warning, each rendered once by the CLI (cli/main.py).
 
-Raised anywhere in the toolkit when the *user* can fix something (a bad option, a missing file, a bad
-value in a recipe). The CLI renders it once, as a one-line message, and exits with code 2 (bad input) or
-1 (`KsacRuntimeError`: the run failed, e.g. a full disk). Bugs stay ordinary exceptions with tracebacks.
+`KsacError`: the *user* can fix something (a bad option, a missing file, a bad value in a recipe); raised
+anywhere, shown as a one-line message, exit code 2. `KsacRuntimeError`, a KsacError: the input was fine
+but the run failed (e.g. a full disk), exit code 1. `Interrupted`: a signal stopped a run after it saved
+a checkpoint, exit code 130 or 143. `KsacWarning`: suspicious but legal. Bugs stay ordinary exceptions
+with tracebacks.
 """
 
 from __future__ import annotations

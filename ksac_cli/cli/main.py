@@ -90,6 +90,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except TyperException as e:  # typer's (vendored click's) usage errors: bad option types, missing values
         ctx = getattr(e, "ctx", None)
+        # recognised by name: Typer 0.29 raises the NoArgsIsHelpError of the Click it vendors (typer._click,
+        # private; click.exceptions' class is another one) and exports none, and Typer itself tells it by name
+        # (typer/rich_utils.py); STYLE.md keeps us on Typer's public API
         if type(e).__name__ == "NoArgsIsHelpError" and ctx is not None:
             output.info(ctx.get_help())
             sys.exit(0)
