@@ -2,7 +2,7 @@
 (bootstrap intervals over images, per-size IoU) from files, without torch:
 
 - `eval_images.npz`: per image and size group, the confusion matrix (see `write_eval_images`);
-- `samples/`: a fixed handful of images with truth and prediction (engine/samples.py).
+- `samples/`: a fixed handful of images with truth and prediction (engine/qualitative.py).
 
 Under torch.distributed each rank evaluated a shard; rank 0 gathers every rank's per-image matrices and
 alone writes the files."""
@@ -51,7 +51,7 @@ def write_evidence(run_dir: str | Path, iteration: int, result: EvalResult, data
     """After an evaluation in training: gather the per-image matrices and (rank 0) write
     `<run_dir>/eval_images.npz` and `<run_dir>/samples/`, the latter predicted with `model` on
     `dist.device` (the evaluation's scales, flip and amp). Each evaluation replaces the previous one's."""
-    from ksac_cli.engine.samples import buckets_present, choose_samples, write_samples
+    from ksac_cli.engine.qualitative import buckets_present, choose_samples, write_samples
 
     per_image = gather_per_image(result.per_image, dist)
     if dist is not None and not dist.is_main:

@@ -5,7 +5,7 @@ runs/ablate/<grid>` lists each ablation cell as `<cell>` and `--logdir runs` a t
 
 - train/loss, train/lr, train/images_per_s at every metrics.jsonl line;
 - val/miou, val/pixel_accuracy, val_class/<class>, val_size/<bucket> and the row-normalised confusion matrix
-  (val/confusion) at every evaluation, and the fixed val samples (engine/samples.py: the same images every
+  (val/confusion) at every evaluation, and the fixed val samples (engine/qualitative.py: the same images every
   time) as image | prediction over the image | truth;
 - the resolved config as text, and at the end the hyper-parameters with the final metrics (the HPARAMS tab
   compares the cells of an ablation, each its own run: `tensorboard --logdir runs/ablate/<grid>`); the

@@ -1,5 +1,5 @@
 """The qualitative figures: the same val images segmented by ASPP and KSAC, from the cells' `samples/`
-folders only (engine/samples.py writes them; index.json lists ids, classes, palette). No torch.
+folders only (engine/qualitative.py writes them; index.json lists ids, classes, palette). No torch.
 
 One figure per backbone, output stride and rate set (the first seed that both heads ran): rows are its
 sample images (at most MAX_ROWS), columns image | ground truth | ASPP | KSAC (each merge). Colours from the

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from tiny_run import ksac
 
-from ksac_cli.engine.samples import buckets_present, choose_samples
+from ksac_cli.engine.qualitative import buckets_present, choose_samples
 from ksac_cli.report.stats import miou, size_iou
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ksac_cli.engine.samples import ANY, buckets_present, choose_samples, file_stem
+from ksac_cli.engine.qualitative import ANY, buckets_present, choose_samples, file_stem
 
 
 def dataset(n: int = 20, seed: int = 1):
