@@ -13,8 +13,11 @@ batches of the same shape already on the device. The object-size maps are read f
 `.size_maps/` (the training run's final evaluation made them), as at every evaluation but the first.
 `--only eval` times evaluation alone, of a checkpoint trained for 2 untimed steps (the weights change what is
 predicted, not how long it takes); `--only train` training alone.
-Toolkit and bare runs alternate, `--rounds` of each, and the medians are compared. (They are not interleaved
-step by step: loader workers would then prepare the toolkit's batches while the bare step runs.)
+Paired (`--paired auto`: when the loader has no workers, as on a 2-core CPU): a bare step (forward pass)
+runs right after each of the toolkit's, timed apart and left out of the toolkit's time, so both see the same
+load on a shared machine; each round compares the sums over the window. Unpaired (loader workers, as on a
+GPU machine; `--paired no`): toolkit and bare runs alternate whole, since workers would prepare the toolkit's
+batches while a paired bare step runs. `--rounds` rounds; the medians are kept.
 
 The overhead per image, 1/toolkit - 1/bare in ms, is split by timers put around the toolkit's own seams
 during the timed run (nothing else changes): `data_ms` the loop waited for its next batch (reading,
@@ -61,7 +64,7 @@ from ksac_cli.workflows.train import train
 TIMED = ["toolkit_images_per_s", "bare_images_per_s", "ratio", "overhead_ms", "data_ms", "compute_extra_ms",
          "rest_ms", "h2d_ms", "pipeline_images_per_s", "decode_ms", "transform_ms", "collate_ms",
          "pipeline_x_bare_train"]
-COLUMNS = ["what", "change", *TIMED, "rounds", "device", "amp", "recipe"]
+COLUMNS = ["what", "change", *TIMED, "rounds", "paired", "device", "amp", "recipe"]
 
 
 class Timer:
@@ -103,28 +106,46 @@ def patched(module, name: str, value):
 
 
 class StepClock:
-    """Records the clock at each toolkit event of one kind (a finished step, an evaluated batch)."""
+    """Records the clock at each toolkit event of one kind (a finished step, an evaluated batch). With `bare`
+    (paired), runs one bare call right after each event, timed with the device synchronised, and leaves its
+    time out of the toolkit's: toolkit and bare then alternate step by step, under the same load."""
 
-    def __init__(self, event: str, images: int | None = None) -> None:
-        self.event, self.images = event, images
-        self.stamps: list[tuple[int, float]] = []  # (items done so far, clock)
-        self.items = 0
+    def __init__(self, event: str, images: int | None = None, bare: Callable | None = None,
+                 device: torch.device | None = None) -> None:
+        self.event, self.images, self.bare, self.device = event, images, bare, device
+        self.counts: list[int] = []  # images of each event
+        self.intervals: list[float] = []  # seconds from the previous event (its bare call left out) to this one
+        self.bare_seconds: list[float] = []  # the bare call after each event
+        self.last: float | None = None
 
     def __call__(self, kind: str, data: dict) -> None:
-        if kind == self.event:
-            self.items += self.images or data["images"]
-            self.stamps.append((self.items, time.perf_counter()))
+        if kind != self.event:
+            return
+        now = time.perf_counter()
+        if self.last is not None:
+            self.intervals.append(now - self.last)
+        self.counts.append(self.images or data["images"])
+        if self.bare is not None:
+            self.bare()
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            self.bare_seconds.append(time.perf_counter() - now)
+        self.last = time.perf_counter()
 
     def window(self, warmup: int) -> tuple[int, float]:
-        """(items, seconds) after the first `warmup` events: events warmup+1 .. last."""
-        (first_n, first_t), (last_n, last_t) = self.stamps[warmup], self.stamps[-1]
-        return last_n - first_n, last_t - first_t
+        """(images, seconds) of events warmup+1 .. last."""
+        return sum(self.counts[warmup + 1:]), sum(self.intervals[warmup:])
+
+    def bare_rate(self, warmup: int, batch: int) -> float:
+        """The paired bare calls' images/s (those after events warmup+1 .. last)."""
+        calls = self.bare_seconds[warmup + 1:]
+        return batch * len(calls) / sum(calls)
 
 
 def split(clock: StepClock, warmup: int, data: Timer, compute: Timer, bare_ms: float) -> dict:
     """The toolkit's rate and its ms per image: waiting for data, compute beyond the bare loop's, the rest."""
     images, seconds = clock.window(warmup)
-    window = slice(warmup + 1, len(clock.stamps))  # the calls of the events in the window
+    window = slice(warmup + 1, len(clock.counts))  # the calls of the events in the window
     per_image = lambda timer: 1000 * sum(timer.seconds[window]) / images  # noqa: E731
     total_ms, data_ms, compute_ms = 1000 * seconds / images, per_image(data), per_image(compute)
     return {"toolkit_images_per_s": images / seconds, "data_ms": data_ms, "compute_extra_ms": compute_ms - bare_ms,
@@ -180,25 +201,35 @@ def bare_forward(model_cfg, device: torch.device, batch: int, size: int, amp: st
     return forward
 
 
-def toolkit_train(cfg, run_dir: Path, warmup: int, bare_ms: float) -> dict:
-    """`ksac train` (in this process), timed at its seams: the wait for each batch, each step."""
-    clock, data, compute = StepClock("step", cfg.train.batch_size), Timer(), Timer()
+def toolkit_train(cfg, run_dir: Path, warmup: int, bare: Callable, bare_ms: float | None) -> dict:
+    """`ksac train` (in this process), timed at its seams: the wait for each batch, each step. `bare_ms`
+    None: paired, a bare step after each of the toolkit's (StepClock)."""
+    device = resolve_device(cfg.train.device)
+    clock = StepClock("step", cfg.train.batch_size, bare if bare_ms is None else None, device)
+    data, compute = Timer(), Timer()
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, run_dir=str(run_dir)))
     trainable = train_module.trainable
     with patched(train_module, "trainable", lambda *a: data.iterate(trainable(*a))), \
             patched(train_module, "train_step", compute.wrap(train_module.train_step)):
         train(cfg, resume=False, force=True, on_event=clock)
-    return split(clock, warmup, data, compute, bare_ms)
+    return finish(clock, warmup, data, compute, cfg.train.batch_size, bare_ms)
 
 
-def toolkit_eval(checkpoint: Path, device: torch.device, out: Path, warmup: int, bare_ms: float) -> tuple[dict, int]:
+def toolkit_eval(checkpoint: Path, device: torch.device, out: Path, warmup: int, bare: Callable, batch: int,
+                 bare_ms: float | None) -> dict:
     """`ksac eval` (in this process), timed at its seams: the wait for each batch, each forward pass."""
-    clock, data, compute = StepClock("eval_batch"), Timer(), Timer()
+    clock = StepClock("eval_batch", None, bare if bare_ms is None else None, device)
+    data, compute = Timer(), Timer()
     checked = loaders.checked
     with patched(loaders, "checked", lambda *a: data.iterate(checked(*a))), \
             patched(evaluate_module, "predict", compute.wrap(evaluate_module.predict)):
         evaluate_checkpoint(checkpoint, {"train": {"device": str(device)}}, out, None, clock)
-    return split(clock, warmup, data, compute, bare_ms), len(clock.stamps)
+    return finish(clock, warmup, data, compute, batch, bare_ms)
+
+
+def finish(clock: StepClock, warmup: int, data: Timer, compute: Timer, batch: int, bare_ms: float | None) -> dict:
+    bare = clock.bare_rate(warmup, batch) if bare_ms is None else 1000 / bare_ms
+    return {"bare_images_per_s": bare, **split(clock, warmup, data, compute, 1000 / bare)}
 
 
 def pipeline(cfg, dataset, device: torch.device, train_set: bool, batches: int, warmup: int) -> dict:
@@ -258,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("results/bench_train.csv"))
     parser.add_argument("--change", default="", help="what the code measured has (the `change` column)")
     parser.add_argument("--append", action="store_true", help="add the rows to --out instead of replacing it")
+    parser.add_argument("--paired", choices=("auto", "yes", "no"), default="auto",
+                        help="a bare step after each toolkit step [default auto: yes when the loader has no workers]")
     args = parser.parse_args(argv)
 
     cfg = resolve_run_config(args.recipe, {"train": {"iters": args.iters, "device": args.device},
@@ -272,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     train_step = bare_train_step(model_cfg, cfg, device)
     forward = bare_forward(model_cfg, device, cfg.eval.batch_size, cfg.data.synthetic.size, amp)
     eval_warmup = max(1, args.warmup // cfg.eval.batch_size)
+    paired = args.paired == "yes" or (args.paired == "auto" and loaders.worker_count(cfg.data.workers, device) == 0)
     steps = args.iters - args.warmup
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
@@ -282,20 +316,21 @@ def main(argv: list[str] | None = None) -> int:
             bare_train = bare_rate(train_step, device, cfg.train.batch_size, steps, args.warmup)
         for round_ in range(args.rounds):
             if "train" in parts:
-                bare_train = bare_rate(train_step, device, cfg.train.batch_size, steps, args.warmup)
-                row = toolkit_train(cfg, run_dir, args.warmup, 1000 / bare_train)
+                bare_ms = None if paired else 1000 / bare_rate(train_step, device, cfg.train.batch_size, steps,
+                                                               args.warmup)
+                row = toolkit_train(cfg, run_dir, args.warmup, train_step, bare_ms)
+                bare_train = row["bare_images_per_s"]
                 row |= pipeline(cfg, train_set, device, True, steps, args.warmup)
-                row |= {"bare_images_per_s": bare_train,
-                        "h2d_ms": h2d_ms(device, cfg.train.batch_size, cfg.data.crop_size)}
+                row["h2d_ms"] = h2d_ms(device, cfg.train.batch_size, cfg.data.crop_size)
                 rounds["train"].append(row)
             if "eval" in parts:
                 batches = len(val_set) // cfg.eval.batch_size
-                bare = bare_rate(forward, device, cfg.eval.batch_size, batches - eval_warmup, eval_warmup)
-                row, _ = toolkit_eval(run_dir / "checkpoints" / "last.pt", device, Path(tmp) / "eval.json",
-                                      eval_warmup, 1000 / bare)
+                bare_ms = None if paired else 1000 / bare_rate(forward, device, cfg.eval.batch_size,
+                                                               batches - eval_warmup, eval_warmup)
+                row = toolkit_eval(run_dir / "checkpoints" / "last.pt", device, Path(tmp) / "eval.json",
+                                   eval_warmup, forward, cfg.eval.batch_size, bare_ms)
                 row |= pipeline(cfg, val_set, device, False, batches - eval_warmup, eval_warmup)
-                row |= {"bare_images_per_s": bare,
-                        "h2d_ms": h2d_ms(device, cfg.eval.batch_size, cfg.data.synthetic.size)}
+                row["h2d_ms"] = h2d_ms(device, cfg.eval.batch_size, cfg.data.synthetic.size)
                 rounds["eval"].append(row)
             for what in parts:
                 row = rounds[what][-1]
@@ -309,7 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     name = device_name(device)
     rows = []
     for what, results in rounds.items():
-        row = {"what": what, "change": args.change, "rounds": len(results), "device": name, "amp": amp,
+        row = {"what": what, "change": args.change, "rounds": len(results), "paired": paired, "device": name,
+               "amp": amp,
                "recipe": cfg.name}
         row |= {key: round(statistics.median(r[key] for r in results), 3) for key in TIMED}
         rows.append(row)

@@ -20,7 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from ksac_cli.conventions import IGNORE_INDEX
-from ksac_cli.data.transforms import eval_transform, normalise
+from ksac_cli.data.transforms import eval_transform, normalise, one_thread
 from ksac_cli.errors import KsacError
 
 
@@ -184,10 +184,11 @@ def collate_by_size(batch: list) -> list[Batch]:
     for sample in good:
         by_shape.setdefault(tuple(sample[0].shape), []).append(sample)
     out = []
-    for i, same in enumerate(by_shape.values()):
-        sizes = torch.stack([g[3] for g in same]) if len(same[0]) > 3 else None
-        images, masks = torch.stack([g[0] for g in same]), torch.stack([g[1] for g in same])
-        if images.dtype == torch.uint8:  # `Uint8Items`: normalised here, the whole batch at once
-            images, masks = normalise(images), masks.to(torch.int64)
-        out.append(Batch(images, masks, [g[2] for g in same], bad if i == 0 else [], sizes))
+    with one_thread():
+        for i, same in enumerate(by_shape.values()):
+            sizes = torch.stack([g[3] for g in same]) if len(same[0]) > 3 else None
+            images, masks = torch.stack([g[0] for g in same]), torch.stack([g[1] for g in same])
+            if images.dtype == torch.uint8:  # `Uint8Items`: normalised here, the whole batch at once
+                images, masks = normalise(images), masks.to(torch.int64)
+            out.append(Batch(images, masks, [g[2] for g in same], bad if i == 0 else [], sizes))
     return out
