@@ -24,7 +24,7 @@ from matplotlib.colors import LogNorm
 
 from ksac_cli.report.ablation import label
 from ksac_cli.report.claims import Line
-from ksac_cli.report.figures import HEAD_COLOURS
+from ksac_cli.report.ablation_plots import HEAD_COLOURS
 from ksac_cli.report.plots import save_figure
 from ksac_cli.report.stats import t_half_width, t_interval
 from ksac_cli.report.twoway import seeds_only

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ksac_cli import io
-from ksac_cli.report import ablation, analysis, compare, figures, protocol, verdicts
+from ksac_cli.report import ablation, ablation_plots, analysis, compare, protocol, verdicts
 from ksac_cli.report.claims import PRIMARY, DEFAULT_MARGIN, judge
 from ksac_cli.report.evidence import EvidenceStore
 from ksac_cli.report.params import reduction_table
@@ -97,7 +97,7 @@ def _verdicts(main_lines: list, other_lines: list, protocols: list[str], out: Pa
     """The report's lead: the forest plot, what the models were, and the verdicts table."""
     lead: list[str] = []
     forest = []
-    if figures.forest_plot(main_lines, out / "forest.png"):
+    if ablation_plots.forest_plot(main_lines, out / "forest.png"):
         report.files.append(out / "forest.png")
         forest = ["![each comparison's Δ with its 95% interval and the ±δ band](forest.png)"]
     table("verdicts", "Verdicts", with_groups(verdicts.compact_frame(main_lines),
@@ -250,11 +250,11 @@ def _ablation(df: pd.DataFrame, others: list, out: Path, table, plot, report: Re
     table("size", "(d) IoU by object size (%)", grouped(ablation.size_table),
           "IoU over the pixels of ground-truth objects of each size (connected components: small < "
           f"32x32 px, medium < 96x96 px, large); 'vs ASPP' is KSAC minus ASPP in points. {source}")
-    plot("miou_vs_params.png", "mIoU vs parameters", lambda p: figures.miou_vs_params(df, p))
-    plot("miou_by_rates.png", "mIoU per rate set", lambda p: figures.miou_by_rates(df, p))
-    plot("per_class_iou.png", "per-class IoU", lambda p: figures.per_class_bars(ablation.per_class_table(df), p))
-    plot("size_iou.png", "IoU by object size", lambda p: figures.size_bars(df, p))
-    plot("training_curves.png", "training curves", lambda p: figures.training_curves(df, p))
+    plot("miou_vs_params.png", "mIoU vs parameters", lambda p: ablation_plots.miou_vs_params(df, p))
+    plot("miou_by_rates.png", "mIoU per rate set", lambda p: ablation_plots.miou_by_rates(df, p))
+    plot("per_class_iou.png", "per-class IoU", lambda p: ablation_plots.per_class_bars(ablation.per_class_table(df), p))
+    plot("size_iou.png", "IoU by object size", lambda p: ablation_plots.size_bars(df, p))
+    plot("training_curves.png", "training curves", lambda p: ablation_plots.training_curves(df, p))
     made, why_not = qualitative_figures(df, out)
     for name, title in made:
         report.files.append(out / name)

@@ -1,4 +1,6 @@
-"""Plots (matplotlib, Agg backend, PNG). Inputs are plain arrays and lists: no torch here."""
+"""What every plot file shares (matplotlib, Agg backend, PNG: `save_figure`) and the confusion heatmap `ksac eval`
+writes. Inputs are plain arrays and lists: no torch here. The report's plots: report/ablation_plots.py,
+report/analysis.py, report/qualitative.py."""
 
 from __future__ import annotations
 

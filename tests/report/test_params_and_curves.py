@@ -1,6 +1,6 @@
 """The report's numbers against independent sources: the KSAC-vs-ASPP reduction table (report/params.py)
 against parameters counted here (p.numel() of the built models, and a closed form of each head), and
-the training-curves figure (report/figures.py) against the logs of two real `ksac train` runs."""
+the training-curves figure (report/ablation_plots.py) against the logs of two real `ksac train` runs."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from ksac_cli.config import ModelConfig, ProfileConfig, from_dict
 from ksac_cli.errors import KsacWarning
 from ksac_cli.experiments.rows import COLUMNS
 from ksac_cli.models import build_model
-from ksac_cli.report import ablation, figures
+from ksac_cli.report import ablation, ablation_plots
 from ksac_cli.report.params import reduction_table
 
 C_IN = 320  # channels of MobileNetV2's last inverted-residual block (Sandler et al. 2018): the head's input
@@ -132,9 +132,9 @@ def test_training_curves_plot_what_the_runs_logged(two_runs, tmp_path, monkeypat
     io.write_csv(csv, [row for row, _ in two_runs], COLUMNS)
     df = ablation.load(csv)  # as `ksac report` reads it (report/document.py)
     drawn = []
-    save = figures.save_figure
-    monkeypatch.setattr(figures, "save_figure", lambda fig, path: (drawn.append(fig), save(fig, path)))
-    assert figures.training_curves(df, tmp_path / "curves.png") is True
+    save = ablation_plots.save_figure
+    monkeypatch.setattr(ablation_plots, "save_figure", lambda fig, path: (drawn.append(fig), save(fig, path)))
+    assert ablation_plots.training_curves(df, tmp_path / "curves.png") is True
     assert (tmp_path / "curves.png").stat().st_size > 0 and len(drawn) == 1
     loss_ax, miou_ax = drawn[0].axes
 

@@ -1,7 +1,7 @@
 """The report's plots (PNG): the forest plot of the verdicts, mIoU vs parameters, mIoU per rate set,
 per-class IoU, per-size IoU, training curves. Inputs are the ablation rows, the tables of report/ablation.py and the run directories'
 JSON lines. Error bars are 95% Student's t intervals over seeds (none with one seed; the title says so).
-The qualitative figure is in report/qualitative.py."""
+The qualitative figure is in report/qualitative.py; saving (and the confusion heatmap) in report/plots.py."""
 
 from __future__ import annotations
 

@@ -11,14 +11,14 @@ import pytest
 from handmade import ablation_row
 from scipy import stats as scipy_stats
 
-from ksac_cli.report import figures
+from ksac_cli.report import ablation_plots
 
 
 @pytest.fixture
 def drawn(monkeypatch):
     """The figures handed to save_figure, instead of PNG files."""
     figs = []
-    monkeypatch.setattr(figures, "save_figure", lambda fig, path: figs.append(fig))
+    monkeypatch.setattr(ablation_plots, "save_figure", lambda fig, path: figs.append(fig))
     return figs
 
 
@@ -47,7 +47,7 @@ def errorbar_half_widths(ax) -> list[float]:
 def test_error_bars_are_95_percent_t_intervals_over_seeds(drawn, tmp_path):
     values = [0.50, 0.54, 0.49]
     df = rows({("aspp", "6,12,18"): values, ("ksac", "6,12,18"): [0.6, 0.61, 0.62]})
-    figures.miou_vs_params(df, tmp_path / "a.png")
+    ablation_plots.miou_vs_params(df, tmp_path / "a.png")
     ax = drawn[0].axes[0]
     ci = scipy_stats.ttest_1samp(100 * np.array(values), 0).confidence_interval(0.95)
     assert errorbar_half_widths(ax)[0] == pytest.approx((ci.high - ci.low) / 2)
@@ -57,7 +57,7 @@ def test_error_bars_are_95_percent_t_intervals_over_seeds(drawn, tmp_path):
 
 def test_miou_by_rates_shows_every_seed_with_its_pair_joined(drawn, tmp_path):
     aspp, ksac = [0.50, 0.54, 0.49], [0.51, 0.56, 0.49]
-    figures.miou_by_rates(rows({("aspp", "6,12,18"): aspp, ("ksac", "6,12,18"): ksac}), tmp_path / "b.png")
+    ablation_plots.miou_by_rates(rows({("aspp", "6,12,18"): aspp, ("ksac", "6,12,18"): ksac}), tmp_path / "b.png")
     ax = drawn[0].axes[0]
     joins = [line for line in ax.lines if len(line.get_xdata()) == 2]  # one line per seed, ASPP to KSAC
     assert [y for line in joins for y in line.get_ydata()] == pytest.approx(
@@ -70,9 +70,9 @@ def test_miou_by_rates_shows_every_seed_with_its_pair_joined(drawn, tmp_path):
 
 def test_one_seed_draws_no_error_bars_and_says_so(drawn, tmp_path):
     df = rows({("aspp", "6,12,18"): [0.5], ("ksac", "6,12,18"): [0.55]})
-    figures.miou_vs_params(df, tmp_path / "a.png")
-    figures.miou_by_rates(df, tmp_path / "b.png")
-    figures.size_bars(df, tmp_path / "c.png")
+    ablation_plots.miou_vs_params(df, tmp_path / "a.png")
+    ablation_plots.miou_by_rates(df, tmp_path / "b.png")
+    ablation_plots.size_bars(df, tmp_path / "c.png")
     for fig in drawn:
         ax = fig.axes[0]
         assert "1 seed" in ax.get_title() and errorbar_half_widths(ax) == []
@@ -90,7 +90,7 @@ def test_training_curves_with_one_evaluation_per_run_show_final_miou_by_model(dr
     df = rows({("aspp", "6,12,18"): [0.5, 0.52], ("ksac", "6,12,18"): [0.55, 0.56]}, run_dir=tmp_path)
     for r in df.itertuples():
         write_logs(tmp_path / f"{r.head}-{r.rates}-{r.seed}", evals=[200])
-    assert figures.training_curves(df, tmp_path / "t.png") is True
+    assert ablation_plots.training_curves(df, tmp_path / "t.png") is True
     miou_ax = drawn[0].axes[1]
     assert [t.get_text() for t in miou_ax.get_xticklabels()] == ["ASPP 6,12,18", "KSAC (concat) 6,12,18"]
     assert miou_ax.get_xlim() == (-0.5, 1.5)  # categories, not an iteration axis around 200
@@ -100,10 +100,10 @@ def test_training_curves_with_one_evaluation_per_run_show_final_miou_by_model(dr
 def test_training_curves_with_several_evaluations_plot_val_miou_over_iterations(drawn, tmp_path):
     df = rows({("aspp", "6,12,18"): [0.5]}, run_dir=tmp_path)
     write_logs(tmp_path / "aspp-6,12,18-0", evals=[100, 200])
-    figures.training_curves(df, tmp_path / "t.png")
+    ablation_plots.training_curves(df, tmp_path / "t.png")
     miou_ax = drawn[0].axes[1]
     assert miou_ax.get_xlabel() == "iteration" and list(miou_ax.lines[0].get_xdata()) == [100, 200]
-    assert figures.training_curves(rows({("aspp", "6,12,18"): [0.5]}), tmp_path / "u.png") is False  # no logs
+    assert ablation_plots.training_curves(rows({("aspp", "6,12,18"): [0.5]}), tmp_path / "u.png") is False  # no logs
 
 
 def test_erf_figure_has_colour_bars_a_log_head_row_and_says_how_many_images(monkeypatch, tmp_path):
