@@ -13,7 +13,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pytest
 
-from ksac_cli.report import analysis, figures, qualitative
+from ksac_cli.report import ablation_plots, analysis, qualitative
 from ksac_cli.report.document import make_report
 from ksac_cli.report.tables import FIT_OPEN
 
@@ -29,7 +29,7 @@ def tables(tmp_path_factory) -> list[Path]:
         if (RESULTS / name).is_file():
             shutil.copy(RESULTS / name, folder / name)
     with pytest.MonkeyPatch.context() as patch:  # the plots are not under test here: drawn, never rendered
-        for module in (figures, analysis, qualitative):
+        for module in (ablation_plots, analysis, qualitative):
             patch.setattr(module, "save_figure", lambda fig, path: plt.close(fig))
         make_report(folder, folder / "out")
     return sorted((folder / "out").glob("report_*.tex"))
