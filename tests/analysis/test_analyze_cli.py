@@ -15,6 +15,7 @@ from scipy import stats
 from tiny_run import ksac
 
 from ksac_cli.report import analysis
+from ksac_cli.report.claims import judge
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +93,7 @@ def test_report_adds_the_analysis_section(analysed, tmp_path):
     assert (tmp_path / "analysis_scales.png").stat().st_size > 0 and (tmp_path / "analysis_erf.png").stat().st_size > 0
     # one seed per model: a difference without an interval, and no verdict claimed
     diff = pd.read_csv(tmp_path / "report_analysis_scales_diff.csv")
-    assert set(diff["verdict"]) == {"-"}
+    assert set(diff["verdict"]) == {"no verdict (no interval)"}
 
 
 def test_robustness_and_differences_by_hand():
@@ -111,15 +112,17 @@ def test_robustness_and_differences_by_hand():
     assert per_run.loc["aspp0", "mean_over_range"] == pytest.approx(a0)
     assert per_run.loc["ksac2", "change_at_0.5"] == pytest.approx(100 * (0.40 - 0.49))
     assert per_run.loc["ksac1", "change_at_2"] == pytest.approx(100 * (0.45 - 0.50))
-    diffs, lines = analysis.ksac_minus_aspp(per_run.reset_index())
-    row = diffs[diffs["metric"] == "change_at_2"].iloc[0]
+    lines = judge(analysis.ksac_minus_aspp(per_run.reset_index(), margin=1.0))
+    diffs = analysis.diff_table(lines)
+    row = diffs[diffs["metric"] == "change at 2"].iloc[0]
     d = [100 * ((ksac[s][2] - ksac[s][1]) - (aspp[s][2] - aspp[s][1])) for s in range(3)]
     ci = stats.ttest_1samp(d, 0).confidence_interval(0.95)
     assert row["KSAC - ASPP (points)"] == pytest.approx(np.mean(d))
     assert row["95% CI (t)"] == f"[{ci.low:+.2f}, {ci.high:+.2f}]"
     assert ci.low < 0 < ci.high  # differences 5, 9, 1 points: their interval holds 0
-    assert row["verdict"] == f"no difference detectable (Δ within ±{max(-ci.low, ci.high):.2f} points)"
-    assert any("change at 2" in line for line in lines)
+    assert row["verdict"] == "no difference detectable"  # the scale-sweep family, Holm-corrected
+    assert row["δ (points)"] == 1.0
+    assert any("change at 2" in line.metric for line in lines)
 
 
 @pytest.mark.parametrize("args,fragment", [
