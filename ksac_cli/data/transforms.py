@@ -13,7 +13,7 @@ pipeline this module replaced (tests/data/test_transforms.py keeps it as the ref
 1 ms per image in its dispatch on this project's CPU.
 
 `normalise` turns a uint8 batch into float32 as v2.ToDtype(scale=True) then v2.Normalize(MEAN, STD) do, to
-the bit, in place on one new tensor (v2 allocates twice: 4x slower on a batch of 8 here).
+the bit, in place on one new tensor (v2 allocates twice: 3x slower on a batch of 8 here, one thread).
 """
 
 from __future__ import annotations
