@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ksac_cli import io
-from ksac_cli.env import device_name, resolve_device
+from ksac_cli.machine import device_name, resolve_device
 from ksac_cli.measure.latency import time_calls
 from ksac_cli.models.heads import ASPP, KSAC
 

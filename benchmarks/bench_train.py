@@ -55,7 +55,7 @@ from ksac_cli.engine import loaders
 from ksac_cli.engine import train as train_module
 from ksac_cli.engine.evaluate import autocast
 from ksac_cli.engine.run import datasets_for
-from ksac_cli.env import device_name, resolve_amp, resolve_device
+from ksac_cli.machine import device_name, resolve_amp, resolve_device
 from ksac_cli.measure.latency import time_calls
 from ksac_cli.models import build_model
 from ksac_cli.workflows.evaluate import evaluate_checkpoint

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ksac_cli import io
-from ksac_cli.env import provenance, resolve_device
+from ksac_cli.machine import provenance, resolve_device
 from ksac_cli.errors import Interrupted, KsacError
 from ksac_cli.experiments import cells as cell_state
 from ksac_cli.experiments.grid import Cell

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ksac_cli.config import ModelConfig, TrainConfig, format_rates
-from ksac_cli.env import device_name
+from ksac_cli.machine import device_name
 from ksac_cli.engine.evaluate import AUTOCAST_DTYPES
 from ksac_cli.engine.train import build_optimizer
 from ksac_cli.measure.latency import Latency, measure_latency

@@ -10,7 +10,7 @@ from pathlib import Path
 from ksac_cli import io
 from ksac_cli.config import ModelConfig, RunConfig, TrainConfig
 from ksac_cli.config.schema import ABLATION_CSV
-from ksac_cli.env import resolve_device
+from ksac_cli.machine import resolve_device
 from ksac_cli.errors import KsacError
 from ksac_cli.workflows.train import EventFn, train
 

@@ -147,7 +147,7 @@ def analyze_one(path: Path, settings: AnalyzeConfig, emit: EventFn) -> dict:
     from ksac_cli.analysis.branches import silenced
     from ksac_cli.analysis.scales import scale_sweep
     from ksac_cli.data import build_dataset
-    from ksac_cli.env import resolve_amp, resolve_device
+    from ksac_cli.machine import resolve_amp, resolve_device
     from ksac_cli.workflows.evaluate import open_checkpoint, trained_model
 
     overrides = {"train": {"device": settings.device, "amp": settings.amp},

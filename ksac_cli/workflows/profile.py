@@ -10,7 +10,7 @@ import pandas as pd
 
 from ksac_cli import io
 from ksac_cli.config import ModelConfig, ProfileConfig
-from ksac_cli.env import resolve_device
+from ksac_cli.machine import resolve_device
 from ksac_cli.models import warn_large_rates
 
 ProgressFn = Callable[[int, int, str], None]

@@ -1,4 +1,4 @@
-"""What a result row records of where and from what code it was made (env.py): the device precisely enough
+"""What a result row records of where and from what code it was made (machine.py): the device precisely enough
 to tell a CPU with native bf16, an AVX2-only CPU and a GPU apart, and the commit with the tree's state."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import subprocess
 
 import torch
 
-from ksac_cli import env
+from ksac_cli import machine
 
 
 def git(folder, *args):
@@ -16,16 +16,16 @@ def git(folder, *args):
 
 
 def test_git_state_says_clean_dirty_with_a_digest_of_the_diff_or_unknown(tmp_path):
-    assert env.git_state(tmp_path) == "unknown" and env.git_commit(tmp_path) == "unknown"
+    assert machine.git_state(tmp_path) == "unknown" and machine.git_commit(tmp_path) == "unknown"
     git(tmp_path, "init", "-q")
     (tmp_path / "a.py").write_text("x = 1\n")
     git(tmp_path, "add", "a.py")
     git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
-    assert env.git_state(tmp_path) == "clean" and len(env.git_commit(tmp_path)) >= 7
+    assert machine.git_state(tmp_path) == "clean" and len(machine.git_commit(tmp_path)) >= 7
     (tmp_path / "a.py").write_text("x = 2\n")
-    first = env.git_state(tmp_path)
+    first = machine.git_state(tmp_path)
     (tmp_path / "a.py").write_text("x = 3\n")
-    second = env.git_state(tmp_path)
+    second = machine.git_state(tmp_path)
     assert first.startswith("dirty ") and second.startswith("dirty ") and first != second
     assert len(first.split()[1]) == 12
 
@@ -35,16 +35,16 @@ def test_a_folder_inside_a_checkout_is_not_that_checkout(tmp_path):
     git(tmp_path, "init", "-q")
     inner = tmp_path / "venv" / "site-packages"
     inner.mkdir(parents=True)
-    assert env.git_state(inner) == "unknown" and env.git_commit(inner) == "unknown"
+    assert machine.git_state(inner) == "unknown" and machine.git_commit(inner) == "unknown"
 
 
 def test_the_cpu_is_named_with_its_model_threads_and_instruction_set():
-    name = env.device_name(torch.device("cpu"))
-    assert name.startswith(f"cpu ({env.cpu_model()}, {torch.get_num_threads()} threads, {platform.machine()} ")
+    name = machine.device_name(torch.device("cpu"))
+    assert name.startswith(f"cpu ({machine.cpu_model()}, {torch.get_num_threads()} threads, {platform.machine()} ")
     assert torch.backends.cpu.get_cpu_capability() in name
-    assert ("native bf16" in name) == env.native_bf16(torch.device("cpu"))
+    assert ("native bf16" in name) == machine.native_bf16(torch.device("cpu"))
 
 
 def test_provenance_has_the_tree_state():
-    record = env.provenance(torch.device("cpu"))
+    record = machine.provenance(torch.device("cpu"))
     assert {"git_commit", "git_state", "device", "torch_version"} <= set(record)

@@ -1,4 +1,6 @@
-"""The device and the environment a result was measured in (provenance for every result row)."""
+"""The machine a result comes from: the device a run uses (`resolve_device`), the mixed precision it can
+compute natively (`resolve_amp`), and the provenance every result row and weights file records (device
+name, CPU, commit and the tree's state). Environment variables are read in launch.py, not here."""
 
 from __future__ import annotations
 
