@@ -18,10 +18,10 @@ from typing import Any
 
 import yaml
 
+from ksac_cli import weights
 from ksac_cli.config.coerce import from_dict, to_dict
 from ksac_cli.config.schema import AblationGrid, ProfileConfig, ProfileGrid, RunConfig
 from ksac_cli.config.values import parse_rates
-from ksac_cli import weights
 from ksac_cli.errors import KsacError
 
 RANDOM_WEIGHTS = "none"  # --backbone-weights none: start the backbone from random weights

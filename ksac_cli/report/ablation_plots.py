@@ -119,13 +119,17 @@ def _head_names(df: pd.DataFrame) -> pd.Series:
     return df["head"] + df["merge"].where(df["head"] == "ksac", "")
 
 
+# One line style per seed, distinct for up to 8 seeds (matplotlib's four named styles, then dash patterns)
+SEED_STYLES = ["-", "--", ":", "-.", (0, (8, 2)), (0, (1, 3)), (0, (5, 1, 1, 1, 1, 1)), (0, (3, 1, 1, 1, 1, 1, 1, 1))]
+
+
 def miou_by_rates(df: pd.DataFrame, path: Path) -> None:
     """Each seed's final mIoU per rate set and head, the seeds of one rate set joined across the heads (a
     seed's models share its data order: the pairs the verdicts compare); the axis spans the data, not 0."""
     rate_sets = list(dict.fromkeys(df["rates"]))
     names = _head_names(df)
     heads = list(dict.fromkeys(names))
-    styles = ["-", "--", ":", "-."]
+    styles = SEED_STYLES
     fig, ax = plt.subplots(figsize=(7, 4.5))
     seeds = sorted(df["seed"].unique())
     for r, rates in enumerate(rate_sets):
@@ -133,7 +137,7 @@ def miou_by_rates(df: pd.DataFrame, path: Path) -> None:
         for k, seed in enumerate(seeds):
             ys = [df[(df["rates"] == rates) & (names == h) & (df["seed"] == seed)]["miou"] for h in heads]
             ys = [100 * float(v.iloc[-1]) if len(v) else np.nan for v in ys]
-            ax.plot(xs, ys, styles[k % len(styles)], color="grey", lw=1, zorder=1,
+            ax.plot(xs, ys, ls=styles[k % len(styles)], color="grey", lw=1, zorder=1,
                     label=f"seed {seed}" if r == 0 else None)
             for x, y, h in zip(xs, ys, heads):
                 ax.plot(x, y, "o", color=HEAD_COLOURS.get(h[:4], "grey"), ms=6, zorder=2)
@@ -203,16 +207,16 @@ def training_curves(df: pd.DataFrame, path: Path) -> bool:
     models = list(dict.fromkeys(model for model, *_ in runs))
     seeds = sorted({seed for _, seed, *_ in runs})
     colours = plt.get_cmap("tab10")
-    styles = ["-", "--", ":", "-."]
+    styles = SEED_STYLES
     for model, seed, metrics, evals in runs:
         colour, style = colours(models.index(model) % 10), styles[seeds.index(seed) % len(styles)]
         name = f"{model} s{seed}"
-        loss_ax.plot([m["iteration"] for m in metrics], [m["loss"] for m in metrics], style, color=colour, lw=1.2,
+        loss_ax.plot([m["iteration"] for m in metrics], [m["loss"] for m in metrics], ls=style, color=colour, lw=1.2,
                      label=name)
         if not evals:
             continue
         if curves:
-            miou_ax.plot([e["iteration"] for e in evals], [100 * e["miou"] for e in evals], style, marker="o",
+            miou_ax.plot([e["iteration"] for e in evals], [100 * e["miou"] for e in evals], ls=style, marker="o",
                          color=colour, ms=3, label=name)
         else:
             miou_ax.plot([models.index(model)], [100 * evals[-1]["miou"]], "o", color=colour)
@@ -221,7 +225,8 @@ def training_curves(df: pd.DataFrame, path: Path) -> bool:
     handles = ([plt.Line2D([], [], color=colours(i % 10), lw=2, label=m) for i, m in enumerate(models)]
                + [plt.Line2D([], [], color="black", ls=styles[i % len(styles)], label=f"seed {s}")
                   for i, s in enumerate(seeds)])
-    fig.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4)
+    below = -0.12 if not curves else 0.0  # under the rotated model names of the right panel, not over them
+    fig.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, below), ncol=4)
     miou_ax.set_ylabel("val mIoU (%)")
     if curves:
         miou_ax.set_xlabel("iteration")

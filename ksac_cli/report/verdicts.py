@@ -23,8 +23,8 @@ NOTE = ("Δ = first minus second in points, paired by seed (same backbone, outpu
         "5%. PRIMARY: the mIoU comparisons (KSAC vs ASPP per rate set, adding rate 24 per head). EXPLORATORY "
         "rows (object sizes, classes, scale sweep) are corrected within their own family only: read them as "
         "leads to check, not as findings. A/A CHECK (when the grid ran --streams 2): one model against itself "
-        "trained from other seeds; any verdict but 'no difference detectable' or 'equivalent' there would mean "
-        "the procedure finds differences that are not there.")
+        "trained from other seeds; a 'better' there would mean the procedure finds differences that are not "
+        "there ('equivalent' or 'not worse by more than δ' are what it should find).")
 
 
 def _family_rank(line: Line) -> int:

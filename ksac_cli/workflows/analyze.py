@@ -66,7 +66,7 @@ def analyze(checkpoints: Sequence[str | Path], cfg: AnalyzeConfig = AnalyzeConfi
     out = Path(cfg.out)
     settings = {"scales": [float(f) for f in cfg.scales], "images": cfg.images, "erf_images": cfg.erf_images,
                 "device": cfg.device, "amp": cfg.amp, "batch_size": cfg.batch_size,
-                "rows": 2}  # 2: rows carry config_hash and amp (a part from before is computed again)
+                "rows": 3}  # 3: config_hash as the ablation's row has it (a part from before is computed again)
     parts = [part_of(path, out, settings) for path in paths]
     if out.is_dir():
         remove_leftovers(out)
@@ -218,14 +218,20 @@ def centre_square(image, side: int):
 
 
 def trained_config_hash(saved: dict, path: Path) -> str:
-    """The config_hash of the run as `ksac ablate` wrote it in its row (experiments/cells.config_hash), from
-    the checkpoint's saved config; "" when it cannot be made (a starting backbone file no longer found)."""
+    """The config_hash of the run as `ksac ablate` wrote it in its row: read from the row it left in the run
+    directory (<run>/result.json, experiments/cells.record), since the checkpoint's saved config holds what
+    the engine resolved (--amp auto's mode, the dataset's class count) where the row's hash has the cell's
+    config as given. A run ksac ablate did not make: the hash of its saved config (experiments/cells.
+    config_hash). "" when neither can be made (a starting backbone file no longer found)."""
     from ksac_cli.config import RunConfig, from_dict
     from ksac_cli.experiments.cells import config_hash
 
+    row = path.parent.parent / "result.json" if path.parent.name == "checkpoints" else None
     try:
+        if row is not None and row.is_file():
+            return str(json.loads(row.read_text())["config_hash"])
         return config_hash(from_dict(RunConfig, saved, where=f"{path} (config)"))
-    except (KsacError, OSError):
+    except (KsacError, OSError, ValueError, KeyError):
         return ""
 
 
