@@ -8,7 +8,8 @@ seeds and the first N val images. The full data's variance components then predi
     V(n, N) = sigma_a^2 / n + sigma_b^2 / N + sigma_e^2 / (n N)
     sigma_e^2 = n0 N0 C,  sigma_a^2 = n0 (A - C),  sigma_b^2 = N0 (B - C)   (components below 0 taken as 0)
 
-and the seeds needed for a half-width <= --target at each val size. Prints a table and writes a CSV.
+and the seeds needed for a half-width <= --target at each val size (Student's t on seeds - 1 df).
+Prints a table and writes a CSV.
 
     python benchmarks/interval_levers.py --results results --out results/interval_levers.csv
 """
@@ -52,9 +53,10 @@ def half_width(first: np.ndarray, second: np.ndarray) -> tuple[float, object]:
 
 
 def predicted(components: dict, seeds: int, images: int, confidence: float = 0.95) -> float:
-    """The half-width (points) of the two-way model at `seeds` x `images`, a normal quantile."""
+    """The half-width (points) of the two-way model at `seeds` x `images`, with Student's t quantile on
+    seeds - 1 degrees of freedom (the seeds' term dominates here; the image term's df is in the hundreds)."""
     v = components["a"] / seeds + components["b"] / images + components["e"] / (seeds * images)
-    return 1e2 * scipy_stats.norm.ppf(0.5 + confidence / 2) * np.sqrt(v)
+    return 1e2 * scipy_stats.t.ppf(0.5 + confidence / 2, seeds - 1) * np.sqrt(v)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -83,7 +85,8 @@ def main(argv: list[str] | None = None) -> None:
                 row = {"rates": rates, "seeds": n, "images": images, "measured_half_width": round(measured, 3),
                        "predicted_half_width": round(predicted(components, n, images), 3)}
                 out.append(row)
-                print(f"  {n:2d} seeds x {images:4d} images: measured +-{measured:.2f}, model +-{row['predicted_half_width']:.2f}")
+                print(f"  {n:2d} seeds x {images:4d} images: measured +-{measured:.2f}, "
+                      f"model +-{row['predicted_half_width']:.2f}")
         for images in (*sizes, 2 * n_images, 4 * n_images):
             need = next((n for n in range(2, 201) if predicted(components, n, images) <= args.target), None)
             print(f"  seeds for +-{args.target} at {images} images: {need if need else 'over 200'}")
