@@ -105,11 +105,17 @@ def git_state(path: Path | None = None) -> str:
     return "clean" if not diff else f"dirty {hashlib.sha256(diff.encode()).hexdigest()[:12]}"
 
 
-def provenance(device: torch.device) -> dict[str, str]:
-    """What every result row and provenance file records of where and from what code it was made."""
+def code_state() -> dict[str, str]:
+    """The code a result comes from: its commit and the tree's state (three git calls: take it once per
+    invocation, when it starts)."""
+    return {"git_commit": git_commit(), "git_state": git_state()}
+
+
+def provenance(device: torch.device, code: dict[str, str] | None = None) -> dict[str, str]:
+    """What every result row and provenance file records of where and from what code it was made; `code`:
+    a `code_state()` taken earlier (default: now)."""
     return {
-        "git_commit": git_commit(),
-        "git_state": git_state(),
+        **(code if code is not None else code_state()),
         "toolkit_version": ksac_cli.__version__,
         "torch_version": torch.__version__,
         "device": device_name(device),

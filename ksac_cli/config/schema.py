@@ -129,7 +129,7 @@ class TrainConfig:
     weight_decay: float = 1e-4  # conv weights only
     poly_power: float = 0.9
     warmup_iters: int = 0  # linear warm-up: step i (0-based) uses lr * (i+1)/warmup_iters, from lr/warmup_iters to lr
-    amp: str = "off"  # off | bf16 (CPU or CUDA autocast) | fp16 (CUDA, gradient scaling) | auto (env.resolve_amp)
+    amp: str = "off"  # off | bf16 (CPU or CUDA autocast) | fp16 (CUDA, gradient scaling) | auto (machine.resolve_amp)
     seed: int = 0
     freeze_backbone: bool = False  # fine-tuning: only the head and decoder train (backbone weights and BN fixed)
     deterministic: bool = False  # torch deterministic algorithms; exact resume on CPU

@@ -12,9 +12,9 @@ import torch
 import torch.distributed as torch_dist
 from torch import nn
 
-from ksac_cli.machine import resolve_device
 from ksac_cli.errors import KsacWarning
 from ksac_cli.launch import world
+from ksac_cli.machine import resolve_device
 
 
 @dataclass

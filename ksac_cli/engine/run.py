@@ -23,8 +23,8 @@ from ksac_cli.engine.evidence import SAMPLES, write_evidence
 from ksac_cli.engine.loaders import checked, eval_loader, train_loader, worker_count
 from ksac_cli.engine.train import (Progress, Training, build_optimizer, build_scheduler, fit,
                                    freeze_backbone)
-from ksac_cli.machine import resolve_amp
 from ksac_cli.errors import FP16_NEEDS_CUDA, KsacError
+from ksac_cli.machine import resolve_amp
 from ksac_cli.models import build_model, warn_large_rates
 
 EventFn = Callable[[str, dict], None]

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ksac_cli import io
-from ksac_cli.machine import provenance, resolve_device
 from ksac_cli.errors import Interrupted, KsacError
 from ksac_cli.experiments import cells as cell_state
 from ksac_cli.experiments.grid import Cell
 from ksac_cli.experiments.rows import AblationRow
+from ksac_cli.machine import provenance, resolve_device
 
 if TYPE_CHECKING:
     from ksac_cli.engine.run import EventFn  # torch: only for the annotations
@@ -31,12 +31,7 @@ class Recording:
     grid: str  # the grid's name (its folder's)
     csv_path: Path
     margin: float  # grid.margin
-    code: dict  # git_* of the code when the invocation started (env.provenance)
-
-
-def code_at_start(device: str) -> dict:
-    """The git_* fields of `env.provenance`, taken once when the invocation starts."""
-    return {k: v for k, v in provenance(resolve_device(device)).items() if k.startswith("git_")}
+    code: dict  # the code when the invocation started (machine.code_state)
 
 
 def run_cells(cells: list[Cell], recording: Recording, train: TrainFn, measure: MeasureFn,
@@ -75,7 +70,7 @@ def run_cell(cell: Cell, recording: Recording, train: TrainFn, measure: MeasureF
         measures = measure(cell, summary["num_classes"]) if summary is not None else {}
         device = resolve_device(cell.cfg.train.device)
         row = cell_state.make_row(cell, recording.grid, measures, summary, "" if summary else error,
-                                  {**provenance(device), **recording.code}, margin=recording.margin)
+                                  provenance(device, recording.code), margin=recording.margin)
         cell_state.record(recording.csv_path, row, cell)
         emit("cell_done", {"cell": cell.name, "row": row})
         return row

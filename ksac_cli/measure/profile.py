@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from ksac_cli.config import ModelConfig, TrainConfig, format_rates
-from ksac_cli.machine import device_name
 from ksac_cli.engine.evaluate import AUTOCAST_DTYPES
 from ksac_cli.engine.train import build_optimizer
+from ksac_cli.machine import device_name
 from ksac_cli.measure.latency import Latency, measure_latency
 from ksac_cli.measure.macs import count_macs
 from ksac_cli.measure.params import model_parameters

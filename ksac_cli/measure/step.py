@@ -14,8 +14,8 @@ from torch import nn
 from ksac_cli.config import ModelConfig, TrainConfig
 from ksac_cli.engine.run import amp_scaler
 from ksac_cli.engine.train import build_optimizer, freeze_backbone, train_mode, train_step
-from ksac_cli.machine import resolve_amp
 from ksac_cli.errors import KsacError
+from ksac_cli.machine import resolve_amp
 from ksac_cli.measure.latency import Latency, percentile, time_calls
 from ksac_cli.models import build_model
 from ksac_cli.models.layers import ImagePooling

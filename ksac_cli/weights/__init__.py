@@ -69,11 +69,6 @@ def made_for(value: str | None) -> str | None:
     return info.get("backbone") if info else None
 
 
-def shipped_for(backbone: str) -> list[str]:
-    """The `builtin:` names of the shipped weights made for `backbone`."""
-    return [PREFIX + name for name in builtin_names() if made_for(PREFIX + name) == backbone]
-
-
 def starting_weights(backbone: str, pretrained: bool, weights: str | None, frozen: bool, iters: int) -> str:
     """One line: which weights the backbone starts from, and why when it is random weights (no shipped
     weights fit this backbone)."""

@@ -10,8 +10,8 @@ from pathlib import Path
 from ksac_cli import io
 from ksac_cli.config import ModelConfig, RunConfig, TrainConfig
 from ksac_cli.config.schema import ABLATION_CSV
-from ksac_cli.machine import resolve_device
 from ksac_cli.errors import KsacError
+from ksac_cli.machine import resolve_device
 from ksac_cli.workflows.train import EventFn, train
 
 ProgressFn = Callable[[int, int, str], None]
@@ -173,10 +173,11 @@ def ablate(base: RunConfig, grid, out: str | Path | None = None, csv_path: str |
     """Run every cell not done yet (each a normal train run + eval in its own run directory), retrying a
     failing cell once; append one row per cell to `csv_path`. Returns the rows of this invocation
     (failed ones included) and skips cells done before or running in another process (experiments/runner.py)."""
-    from ksac_cli.experiments.runner import Recording, code_at_start, run_cells
+    from ksac_cli.experiments.runner import Recording, run_cells
+    from ksac_cli.machine import code_state
 
     grid_name, out, cells = ablate_cells(base, grid, out, only)
-    recording = Recording(grid_name, Path(csv_path), grid.margin, code_at_start(base.train.device))
+    recording = Recording(grid_name, Path(csv_path), grid.margin, code_state())
     if on_event is not None:
         on_event("grid", {"cells": len(cells), "out": str(out)})
     return run_cells(cells, recording, train, measure_cell, on_event)

@@ -20,8 +20,8 @@ from ksac_cli.config.schema import check_pretraining_setup
 from ksac_cli.engine.checkpoint import load_checkpoint
 from ksac_cli.engine.rundir import last_checkpoint
 from ksac_cli.engine.run import EventFn
-from ksac_cli.machine import provenance, resolve_device
 from ksac_cli.errors import KsacError
+from ksac_cli.machine import provenance, resolve_device
 from ksac_cli.weights import BACKBONE_PREFIX, sha256_of
 from ksac_cli.workflows.train import train
 
