@@ -21,6 +21,7 @@ from ksac_cli.engine.evaluate import evaluate_split, metrics_record
 from ksac_cli.engine import tensorboard
 from ksac_cli.engine.evidence import SAMPLES, write_evidence
 from ksac_cli.engine.loaders import checked, eval_loader, train_loader, worker_count
+from ksac_cli.engine.shared_features import SharedFeatures
 from ksac_cli.engine.train import (Progress, Training, build_optimizer, build_scheduler, fit,
                                    freeze_backbone)
 from ksac_cli.errors import FP16_NEEDS_CUDA, KsacError
@@ -30,11 +31,14 @@ from ksac_cli.models import build_model, warn_large_rates
 EventFn = Callable[[str, dict], None]
 
 
-def train_run(cfg: RunConfig, resume: bool = True, force: bool = False, on_event: EventFn | None = None) -> dict:
+def train_run(cfg: RunConfig, resume: bool = True, force: bool = False, on_event: EventFn | None = None,
+              shared: SharedFeatures | None = None) -> dict:
     """Train `cfg` in its run directory (resuming from checkpoints/last.pt when present; with `force`, the
     previous run there is deleted first and training starts from iteration 0, whatever `resume` says);
     returns the summary: best mIoU and iteration, final metrics, seconds, run directory, skipped bad samples.
-    `on_event(kind, data)` sees restart, resume, step, log, eval_start, eval and checkpoint events."""
+    `on_event(kind, data)` sees restart, resume, step, log, eval_start, eval and checkpoint events. With
+    `shared` (`ksac ablate`), a frozen backbone's features come from there: computed once for the runs of
+    this process that see the same batches (engine/shared_features.py; the run's results are unchanged)."""
     emit = on_event or (lambda kind, data: None)
     run_dir = run_dir_of(cfg)
     if force:
@@ -52,6 +56,8 @@ def train_run(cfg: RunConfig, resume: bool = True, force: bool = False, on_event
     warn_large_rates(cfg.model.rates, cfg.data.crop_size, cfg.model.output_stride)
     t = build(cfg, dist, run_dir)
     progress = restore(t, run_dir, emit) if resuming else Progress(iteration=0, samples_seen=0)
+    if shared is not None:
+        shared.attach(t.model)  # after restore: the backbone's weights are final
     config_yaml = dump_yaml(cfg)
     if dist.is_main:
         io.write_text(run_dir / "config.yaml", config_yaml)

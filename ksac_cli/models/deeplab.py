@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -18,16 +19,21 @@ from ksac_cli.models.init import build_seeded, init_by_name
 
 
 class DeepLab(nn.Module):
-    """x (B, 3, H, W) -> logits (B, num_classes, H, W). Parts: `backbone`, `head`, `decoder`."""
+    """x (B, 3, H, W) -> logits (B, num_classes, H, W). Parts: `backbone`, `head`, `decoder`.
+
+    `backbone_features`, when set, is asked for the backbone's features instead of the backbone (a callable
+    x -> {"low", "out"}; engine/shared_features.py sets one that returns the very features the frozen
+    backbone computes, computed once for the models that share them)."""
 
     def __init__(self, backbone: Backbone, head: nn.Module, decoder: nn.Module) -> None:
         super().__init__()
         self.backbone = backbone
         self.head = head
         self.decoder = decoder
+        self.backbone_features: Callable[[torch.Tensor], dict[str, torch.Tensor]] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = self.backbone(x)
+        features = self.backbone(x) if self.backbone_features is None else self.backbone_features(x)
         logits = self.decoder(features, self.head(features["out"]))
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
 

@@ -4,12 +4,14 @@ plan and its job script."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
 from ksac_cli import io
 from ksac_cli.config import ModelConfig, RunConfig, TrainConfig
 from ksac_cli.config.schema import ABLATION_CSV
+from ksac_cli.engine.shared_features import SharedFeatures
 from ksac_cli.errors import KsacError
 from ksac_cli.machine import resolve_device
 from ksac_cli.workflows.train import EventFn, train
@@ -180,4 +182,5 @@ def ablate(base: RunConfig, grid, out: str | Path | None = None, csv_path: str |
     recording = Recording(grid_name, Path(csv_path), grid.margin, code_state())
     if on_event is not None:
         on_event("grid", {"cells": len(cells), "out": str(out)})
-    return run_cells(cells, recording, train, measure_cell, on_event)
+    shared = SharedFeatures()  # the frozen backbone's features, computed once for the cells that share them
+    return run_cells(cells, recording, functools.partial(train, shared=shared), measure_cell, on_event)
