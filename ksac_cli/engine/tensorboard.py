@@ -12,12 +12,17 @@ runs/ablate/<grid>` lists each ablation cell as `<cell>` and `--logdir runs` a t
   settings an ablation compares (COMPARED) are marked as the ones that differ, so the tab lists them first.
 
 A resumed run opens the same folder with `purge_step` = the checkpoint's iteration + 1: events written after
-the checkpoint (by the killed process) are dropped by TensorBoard's reader, so each step appears once."""
+the checkpoint (by the killed process) are dropped by TensorBoard's reader, so each step appears once. The
+reader takes the files in the order of their names, which start with the second each was opened in
+(events.out.tfevents.<seconds>.<host>.<pid>...): a run resumed within the second its killed predecessor
+opened its file waits for the next second (`after_earlier_files`), or its events would be read first and
+the purge would drop them instead (seen in the test suite: steps 3, 4, 1, 2, 3)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +38,25 @@ def available() -> bool:
     return importlib.util.find_spec("tensorboard") is not None
 
 
+def after_earlier_files(run_dir: Path) -> None:
+    """Wait (at most a second) until the clock has passed the second in which the newest events file of
+    `run_dir` was opened, so that a file opened now sorts after it."""
+    seconds = []
+    for path in Path(run_dir).glob("events.out.tfevents.*"):
+        stamp = path.name.split(".")[3]
+        if stamp.isdigit():
+            seconds.append(int(stamp))
+    deadline = time.time() + 1.5  # a file stamped in the future (the clock was set back) is not waited for
+    while seconds and int(time.time()) <= max(seconds) and time.time() < deadline:
+        time.sleep(0.02)
+
+
 class TensorBoardLog:
     def __init__(self, run_dir: Path, config_yaml: str, resumed_at: int) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
+        if resumed_at:
+            after_earlier_files(run_dir)
         self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=resumed_at + 1 if resumed_at else None)
         if not resumed_at:
             self.writer.add_text("config", "```\n" + config_yaml + "\n```", 0)

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,12 @@ def test_without_the_package_runs_are_unchanged_and_the_flag_says_how_to_install
     assert plain.returncode == 0, plain.stderr[-2000:]
     assert (tmp_path / "plain/checkpoints/last.pt").is_file()
     assert not list((tmp_path / "plain").glob("events.out.tfevents.*"))
+
+
+def test_a_resumed_runs_events_file_sorts_after_one_opened_in_the_same_second(tmp_path):
+    from ksac_cli.engine.tensorboard import after_earlier_files
+
+    now = int(time.time())
+    (tmp_path / f"events.out.tfevents.{now}.host.123.0").write_bytes(b"")
+    after_earlier_files(tmp_path)
+    assert int(time.time()) > now
