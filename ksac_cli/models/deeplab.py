@@ -57,7 +57,11 @@ def build_model(cfg: ModelConfig, seed: int = 0) -> DeepLab:
             decoder = DeepLabV3Decoder(cfg.channels, cfg.num_classes)
     init_by_name(head, seed, "head")
     init_by_name(decoder, seed, "decoder")
-    return DeepLab(backbone, head, decoder)
+    # channels-last weights: every convolution then runs in NHWC (oneDNN's fast layout on the CPU, tensor
+    # cores' on a GPU). Measured on the quick model, 2-core AMD EPYC with avx512_bf16, batch 8 at 256 px:
+    # a training step 255 -> 226 ms (bf16) and 307 -> 253 ms (float32), an evaluation batch 136 -> 99 ms and
+    # 148 -> 111 ms. Every model is built here, so training, `ksac eval` and the analyses compute alike.
+    return DeepLab(backbone, head, decoder).to(memory_format=torch.channels_last)
 
 
 def feature_map_size(input_size: int, output_stride: int) -> int:

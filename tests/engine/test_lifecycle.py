@@ -4,7 +4,7 @@ configuration changed, `ksac eval` with --scales/--flip/--output-stride against 
 by hand, a checkpoint evaluated on a dataset of another class count, prediction overlays, and ASPP /
 KSAC-sum runs killed and resumed bit for bit.
 
-One run (module fixture `life`) serves most tests: --seed 24, an evaluation after every iteration, stopped
+One run (module fixture `life`) serves most tests: --seed 7, an evaluation after every iteration, stopped
 by SIGTERM (KSAC_FAULT) after iterations 2 and 4 and resumed each time. The commands stopped or killed by
 KSAC_FAULT are real processes (`python -m ksac_cli`); the others run in this process (tests/cli_runner.py)."""
 
@@ -27,10 +27,10 @@ from PIL import Image
 from tiny_run import files_of, ksac, train_here, write_tiny_recipe
 
 ITERS = 6
-# --seed 5: with this seed (and one compute thread, tests/conftest.py) the tiny model's mIoU moves from
+# --seed 7: with this seed (and one compute thread, tests/conftest.py) the tiny model's mIoU moves from
 # evaluation to evaluation and its best evaluation (iteration 4) falls BETWEEN the two interruptions (after 2
 # and after 4): see test 2 for why that matters
-LIFE_FLAGS = ("--eval-every", "1", "--seed", "5")
+LIFE_FLAGS = ("--eval-every", "1", "--seed", "7")
 STOP_AT_2ND_STEP = {"KSAC_FAULT": "step@2=term"}  # SIGTERM after the 2nd step of the process: save, exit 143
 MSF_SCALES = (0.75, 1.25)
 
@@ -268,10 +268,10 @@ def test_best_checkpoint_and_best_miou_survive_two_resumes(life):
     resume (5) would count as an improvement and best.pt would end at iteration 5 or 6; if a resume kept the
     old best but stopped updating it, best.pt would stay at iteration 1 or 2. The precondition asserts make
     sure the chosen seed still puts the best evaluation strictly in the middle segment (measured mIoU, %:
-    0.51, 0.87 | 0.47, 1.15 | 0.87, 0.54 with one compute thread; with two the numbers differ). A change of
+    1.39, 1.54 | 1.67, 1.79 | 1.24, 1.72 with one compute thread; with two the numbers differ). A change of
     the model's float arithmetic can move the best elsewhere (seed 13 did when the taps' weight gradient
-    changed its summation order; seed 24 when initial weights became keyed by module name, issue 32): then
-    pick another seed, as the assert's message says."""
+    changed its summation order; seed 24 when initial weights became keyed by module name, issue 32; seed 5
+    when the models became channels-last): then pick another seed, as the assert's message says."""
     run = life["run"]
     evals = _jsonl(run / "eval.jsonl")
     assert [e["iteration"] for e in evals] == list(range(1, ITERS + 1))  # each evaluation once
