@@ -23,7 +23,7 @@ def ablate(
     seeds: Annotated[Optional[int], typer.Option("--seeds", help="Seeds per cell: the recipe's seed, seed+1, ...; wins over --budget [default: as many as --budget allows; 3, the fewest that give a confidence interval worth reading, with --budget none].")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="FOLDER of the cells' run directories [default: runs/ablate/<recipe name>].")] = None,
     results: Annotated[str, typer.Option("--results", help="The results: the CSV file the rows are added to (one per cell and seed; safe to share between processes); " + options.FILE_OR_FOLDER.format(name="ablation.csv") + " (the folder ksac report --results reads).")] = ABLATION_CSV,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the grid with each model's parameters and MACs at once, then time one training step per distinct model (the seeds of a cell share it; one untimed warm-up step per backbone and crop) and print the time estimates; train nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the grid with each model's parameters and MACs at once, then time a training step and an evaluation batch per distinct model (the seeds of a cell share them; untimed warm-up calls per backbone and crop) and print the time estimate; train nothing.")] = False,
     emit_jobs: Annotated[Optional[str], typer.Option("--emit-jobs", help="Write a shell script (this FILE) with one self-contained command per cell (for SLURM arrays, Kubernetes jobs, ...) and run nothing; the cells add their rows to the same --results CSV safely.")] = None,
     cell: Annotated[Optional[str], typer.Option("--cell", help="Run only the cell of this name (what --emit-jobs writes).")] = None,
     print_config: options.PrintConfig = False,
@@ -134,13 +134,13 @@ def seed_plan(base: RunConfig, grid: AblationGrid, folder: Path, record: bool):
 
 
 def on_setting(i: int, n: int, name: str) -> None:
-    output.info(f"timing one training step {i + 1}/{n}: {name}")
+    output.info(f"timing one training step and evaluation batch {i + 1}/{n}: {name}")
 
 
 def dry_run_plan(cells, folder: Path, base: RunConfig, plan) -> None:
     """--dry-run: the grid with each model's parameters and MACs at once (counted, nothing trained), then one
-    timed training step per distinct model (the seeds of a cell share it; a budget's plan timed them already),
-    a line each, then the estimates."""
+    timed training step and evaluation batch per distinct model (the seeds of a cell share them; a budget's
+    plan timed them already), a line each, then the estimate (experiments/plan.py)."""
     from ksac_cli.workflows import ablate as workflow
 
     settings = workflow.dry_run_settings(cells)
@@ -153,16 +153,16 @@ def dry_run_plan(cells, folder: Path, base: RunConfig, plan) -> None:
     output.table(f"ksac ablate --dry-run: {len(cells)} cells in {folder} (crop {base.data.crop_size}, "
                  f"{base.train.iters} iterations each)", ["cell", "params (M)", "head (M)", "GMACs", "head GMACs"], rows)
 
-    steps = workflow.dry_run_steps(settings, progress=on_setting, known=plan.steps)
-    rows, total = [], 0.0
-    for setting, seconds in zip(settings, steps):
-        estimate = seconds * setting.train.iters * len(setting.cells)
-        total += estimate
-        rows.append([setting.name, len(setting.cells), f"{seconds:.2f}", f"{setting.train.batch_size / seconds:.1f}",
-                     f"{estimate / 60:.1f}"])
-    output.table(f"time estimate: a measured step (batch {base.train.batch_size}) x {base.train.iters} iterations x seeds",
-                 ["model", "seeds", "s/step", "images/s", "est. minutes"], rows)
-    output.info(f"estimated training time {total / 60:.1f} min (evaluation not included); nothing was run")
+    from ksac_cli.experiments.plan import estimate
+
+    costs = workflow.dry_run_costs(settings, progress=on_setting, known=plan.times)
+    rows = [[c.name, len(c.shares), f"{c.step:.2f}", f"{c.batch_size / c.step:.1f}", f"{c.eval_batch_s:.2f}",
+             "yes" if any(c.shares) else "no"] for c in costs]
+    output.table(f"measured: a training step (batch {base.train.batch_size}) and an evaluation batch, by model",
+                 ["model", "seeds", "s/step", "images/s", "s/eval batch", "shares backbone"], rows)
+    total_s, once_s, parts = estimate(costs)  # every cell of the grid: all its seed rounds
+    output.info(f"estimated time {(total_s + once_s) / 60:.1f} min (" + ", ".join(
+        f"{k} {v / 60:.1f}" for k, v in parts.items()) + f", val features once {once_s / 60:.1f} min); nothing was run")
 
 
 def _pct(value) -> str:

@@ -40,6 +40,15 @@ def num_classes_of(cfg: DataConfig) -> int:
     return build_dataset(cfg, cfg.val_split, train=False).num_classes
 
 
+def eval_images_of(cfg: DataConfig) -> tuple[int, int]:
+    """(number, side in px) of the images an evaluation of `cfg` sees, for time estimates: the built-in
+    dataset's from its settings (not generated); another dataset's number from its split, with the crop
+    size standing in for its images' sides, which vary."""
+    if cfg.dataset == "synthetic":
+        return cfg.synthetic.val, cfg.synthetic.size
+    return len(build_dataset(cfg, cfg.val_split, train=False)), cfg.crop_size
+
+
 def build_dataset(cfg: DataConfig, split: str, train: bool, eval_scale: float = 1.0) -> SegmentationDataset:
     """`split` of `cfg.dataset`, with the training transform (random scale, crop, flip) or the evaluation one
     (every image and mask rescaled by `eval_scale`: `ksac analyze`'s scale sweep)."""
@@ -55,5 +64,5 @@ def build_dataset(cfg: DataConfig, split: str, train: bool, eval_scale: float = 
 
 
 __all__ = ["BadSample", "Batch", "DATASETS", "SegmentationDataset", "build_dataset", "collate", "collate_by_size",
-           "dataset_root", "num_classes_of",
+           "dataset_root", "eval_images_of", "num_classes_of",
            "Uint8Items", "WithObjectSizes", "object_size_map"]

@@ -3,19 +3,28 @@
 The rule: an explicit --seeds N wins; with --budget none, SEEDS_WITHOUT_BUDGET (3); else the seeds that fit in
 the budget by the dry run's estimate:
 
-    seeds = clamp(floor(budget / (OVERHEAD x training estimate of one seed round)), MIN_SEEDS, MAX_SEEDS)
+    seeds = clamp(floor((budget - once) / round), MIN_SEEDS, MAX_SEEDS)
 
-where a seed round is every cell of one seed (all models, all streams) and its training estimate is the dry
-run's: one timed training step per distinct model x iterations x cells of that model in the round
-(workflows/ablate.py). The plan is written to <grid folder>/seeds.json before the first cell trains; a rerun
-of the same grid (same recipe, flags and budget) reads it back instead of timing again, so a resumed or
-concurrent ablation keeps the number it started with, whatever the machine's speed is then."""
+where a seed round is every cell of one seed (all models, all streams) and `round` its estimated wall time
+(`estimate`), from times the dry run measures once per distinct model (measure/step.py `cell_times`: a
+training step, an evaluation batch's forward pass, and the frozen backbone's share of each):
+
+    a cell    = iters x step + evaluations x val batches x eval batch + images x DATA_S_PER_IMAGE + CELL_SETUP_S
+    shared    the cells of a round that see the same batches through the same frozen backbone compute its
+              features once (engine/shared_features.py): each such group pays iters x backbone step once,
+              its cells the step without it; the val batches' features are computed once for the whole grid
+              (`once`), whatever the seed
+
+The plan is written to <grid folder>/seeds.json before the first cell trains; a rerun of the same grid (same
+recipe, flags and budget) reads it back instead of timing again, so a resumed or concurrent ablation keeps the
+number it started with, whatever the machine's speed is then."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
 import json
+import math
 from pathlib import Path
 
 from ksac_cli import io
@@ -23,12 +32,60 @@ from ksac_cli.config import AblationGrid, RunConfig, short_hash, to_dict
 
 MIN_SEEDS = 2  # a paired difference needs two seeds for its spread
 MAX_SEEDS = 20  # a step estimate far too low (a tiny recipe, a busy machine at planning) must not run for days
-# A cell's wall time / the dry run's training estimate of it: the estimate times the model's step on random
-# tensors in memory; a cell also loads and augments its data, evaluates, builds its model and counts its MACs.
-# Measured on the quick grid, 2-core CPU: 774 s wall for the 12 cells (README) against 12 x 70 iterations x
-# 0.35-0.4 s measured steps (315 s), a ratio of 2.46.
-OVERHEAD = 2.5
+# What a cell costs besides its model's compute, measured on the quick grid (2-core AMD EPYC with avx512_bf16,
+# `python benchmarks/bench_train.py --rounds 4`, results/bench_train.csv): the data path 1.5-2 ms per
+# training or evaluation image; building the model, counting its MACs, checkpoints and the evaluation's files
+# about 2 s per cell.
+DATA_S_PER_IMAGE = 0.002
+CELL_SETUP_S = 2.0
 PLAN_FILE = "seeds.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class SettingCost:
+    """One distinct model of a seed round and the times measured for it (seconds; measure/step.py)."""
+
+    name: str
+    shares: tuple  # per cell of the round: the key of the training batches and frozen backbone it shares, or None
+    iters: int
+    batch_size: int
+    evaluations: int  # per run: every eval_every iterations and at the end
+    eval_images: int
+    eval_batch: int
+    step: float
+    backbone_step: float
+    eval_batch_s: float
+    backbone_eval: float
+
+    def times(self) -> dict[str, float]:
+        """The measured seconds, as measure/step.py's `CellTimes` names them (seeds.json keeps them)."""
+        return {"step": self.step, "backbone_step": self.backbone_step, "eval_batch": self.eval_batch_s,
+                "backbone_eval": self.backbone_eval}
+
+    @property
+    def eval_batches(self) -> int:
+        return math.ceil(self.eval_images / self.eval_batch)
+
+
+def estimate(costs: list[SettingCost]) -> tuple[float, float, dict[str, float]]:
+    """(round, once, parts): the estimated seconds of one seed round, of what the grid computes once whatever
+    its seeds (the val batches' backbone features), and the round's parts (train, eval, data, setup)."""
+    parts = {"train": 0.0, "eval": 0.0, "data": 0.0, "setup": 0.0}
+    groups: dict = {}  # a share key -> its backbone's seconds per step and its iterations
+    val_features: dict = {}  # a share key without the seed -> seconds of the val batches' backbone features
+    for c in costs:
+        for key in c.shares:
+            # max(0, ...): a busy machine may time the part longer than the whole
+            parts["train"] += c.iters * max(0.0, c.step - (c.backbone_step if key is not None else 0.0))
+            parts["eval"] += c.evaluations * c.eval_batches * max(
+                0.0, c.eval_batch_s - (c.backbone_eval if key is not None else 0.0))
+            parts["data"] += (c.iters * c.batch_size + c.evaluations * c.eval_images) * DATA_S_PER_IMAGE
+            parts["setup"] += CELL_SETUP_S
+            if key is not None:
+                groups.setdefault(key, c.iters * c.backbone_step)
+                val_features.setdefault(key[1:], c.eval_batches * c.backbone_eval)
+    parts["train"] += sum(groups.values())
+    return sum(parts.values()), sum(val_features.values()), parts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,9 +94,10 @@ class SeedPlan:
     rule: str  # "--seeds", "no budget", "budget" or "recorded" (a budget's plan read back from seeds.json)
     budget: str = "none"
     budget_s: float | None = None
-    train_round_s: float | None = None  # the dry run's training estimate of one seed round
-    round_s: float | None = None  # train_round_s x OVERHEAD: the estimated wall time of one seed round
-    steps: dict[str, float] = dataclasses.field(default_factory=dict)  # seconds per step, by model setting
+    round_s: float | None = None  # the estimated wall time of one seed round
+    once_s: float = 0.0  # the estimate of what the grid computes once, whatever its seeds
+    parts: dict[str, float] = dataclasses.field(default_factory=dict)  # round_s by part: train, eval, data, setup
+    times: dict[str, dict] = dataclasses.field(default_factory=dict)  # by model setting: its measured seconds
     key: str = ""  # what the plan was made for (`plan_key`)
     date: str = ""
 
@@ -50,17 +108,19 @@ class SeedPlan:
         if self.rule == "no budget":
             return f"seeds: {self.seeds} per cell (no --budget)"
         how = "recorded before training in" if self.rule == "recorded" else "chosen before training by"
+        parts = ", ".join(f"{name} {seconds / 60:.1f}" for name, seconds in self.parts.items())
+        total = self.once_s + self.seeds * self.round_s
         line = (f"seeds: {self.seeds} per cell, {how} --budget {self.budget}: one seed round is estimated at "
-                f"{self.round_s / 60:.1f} min ({self.train_round_s / 60:.1f} min of measured training steps x "
-                f"{OVERHEAD} for data, evaluation and set-up), {self.seeds} rounds {self.seeds * self.round_s / 60:.1f} min")
-        if self.seeds * self.round_s > self.budget_s:
+                f"{self.round_s / 60:.1f} min ({parts} min, from timed steps and evaluation batches), "
+                f"{self.seeds} rounds {total / 60:.1f} min")
+        if total > self.budget_s:
             line += f", over the budget: {MIN_SEEDS} seeds is the least a paired comparison needs"
         return line
 
 
-def seeds_for_budget(budget_s: float, round_s: float) -> int:
-    """The seed rounds of `round_s` seconds that fit in `budget_s`, within [MIN_SEEDS, MAX_SEEDS]."""
-    fits = int(budget_s // round_s) if round_s > 0 else MAX_SEEDS
+def seeds_for_budget(budget_s: float, round_s: float, once_s: float = 0.0) -> int:
+    """The seed rounds of `round_s` seconds that fit in `budget_s` after `once_s`, within [MIN_SEEDS, MAX_SEEDS]."""
+    fits = int(max(0.0, budget_s - once_s) // round_s) if round_s > 0 else MAX_SEEDS
     return max(MIN_SEEDS, min(MAX_SEEDS, fits))
 
 
@@ -71,11 +131,12 @@ def plan_key(base: RunConfig, grid: AblationGrid) -> str:
     return short_hash({"base": to_dict(base), "grid": grid_dict})
 
 
-def from_budget(grid: AblationGrid, key: str, train_round_s: float, steps: dict[str, float]) -> SeedPlan:
+def from_budget(grid: AblationGrid, key: str, costs: list[SettingCost]) -> SeedPlan:
     budget_s = grid.budget_seconds()
-    round_s = train_round_s * OVERHEAD
-    return SeedPlan(seeds_for_budget(budget_s, round_s), "budget", grid.budget, budget_s, train_round_s, round_s,
-                    dict(steps), key, datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    round_s, once_s, parts = estimate(costs)
+    return SeedPlan(seeds_for_budget(budget_s, round_s, once_s), "budget", grid.budget, budget_s, round_s, once_s,
+                    parts, {c.name: c.times() for c in costs}, key,
+                    datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 def read(folder: Path, key: str) -> SeedPlan | None:
@@ -91,6 +152,6 @@ def read(folder: Path, key: str) -> SeedPlan | None:
 
 def write(folder: Path, plan: SeedPlan) -> Path:
     path = Path(folder) / PLAN_FILE
-    io.write_json(path, {**dataclasses.asdict(plan), "overhead": OVERHEAD, "min_seeds": MIN_SEEDS,
-                         "max_seeds": MAX_SEEDS})
+    io.write_json(path, {**dataclasses.asdict(plan), "data_s_per_image": DATA_S_PER_IMAGE,
+                         "cell_setup_s": CELL_SETUP_S, "min_seeds": MIN_SEEDS, "max_seeds": MAX_SEEDS})
     return path

@@ -1,7 +1,7 @@
 """The training step as a benchmark: the project's own step (`engine.train.train_step`: forward, cross-entropy,
 backward, optimizer update) on random images and masks, warmed up, the device synchronised, repeated.
-`ksac profile --train-step` reports its median and p90; `ksac ablate --dry-run` estimates a run's training
-time from it."""
+`ksac profile --train-step` reports its median and p90; `ksac ablate` plans its seeds and `--dry-run` estimates a
+run's time from it (`cell_times`)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ksac_cli.config import ModelConfig, TrainConfig
+from ksac_cli.engine.evaluate import autocast
 from ksac_cli.engine.run import amp_scaler
 from ksac_cli.engine.train import build_optimizer, freeze_backbone, train_mode, train_step
 from ksac_cli.errors import KsacError
@@ -64,27 +65,48 @@ def measure_train_step(model: nn.Module, images: torch.Tensor, masks: torch.Tens
     return Latency(median, percentile(times, 90), images.shape[0] / (median / 1000.0), runs)
 
 
-def seconds_per_step(model_cfg: ModelConfig, train_cfg: TrainConfig, crop: int, device: torch.device,
-                     runs: int = 1, warmup: int = 1) -> float:
-    """Median seconds of one training step of a freshly built `model_cfg` as `train_cfg` trains it: its batch
-    size of random `crop` x `crop` images, optimizer, amp (auto resolved as `ksac train` does) and frozen
-    backbone; the model's weights are random (neither downloaded nor loaded: they do not change the time).
-    What it depends on, and nothing else (not the seed, the learning rate or the schedule), is
-    `step_setting`. `warmup` untimed steps, then the median of `runs` timed ones."""
+@dataclasses.dataclass(frozen=True)
+class CellTimes:
+    """Seconds of the parts of a training run that repeat (`ksac ablate`'s plan multiplies them out)."""
+
+    step: float  # one training step: forward, loss, backward, update
+    backbone_step: float  # of which the frozen backbone's forward pass (0: the backbone learns)
+    eval_batch: float  # a forward pass on an evaluation batch
+    backbone_eval: float  # of which the frozen backbone's (0: the backbone learns)
+
+
+def cell_times(model_cfg: ModelConfig, train_cfg: TrainConfig, crop: int, eval_side: int, eval_batch: int,
+               device: torch.device, runs: int = 1, warmup: int = 1) -> CellTimes:
+    """A freshly built `model_cfg` timed as `train_cfg` trains it: a training step at its batch size of random
+    `crop` x `crop` images (optimizer, amp, frozen backbone), a forward pass on `eval_batch` images of
+    `eval_side` x `eval_side`, and, when the backbone is frozen, its own forward pass on each. The weights
+    are random (neither downloaded nor loaded: they do not change the time). What it depends on besides
+    the evaluation's shape is `step_setting`. `warmup` untimed calls of each, then the median of `runs`."""
     model = build_model(without_weights(model_cfg)).to(device)
     if train_cfg.freeze_backbone:
         freeze_backbone(model)
     optimizer = build_optimizer(model, train_cfg)
+    amp = resolve_amp(train_cfg.amp, device)
     images, masks = random_batch(train_cfg.batch_size, crop, model_cfg.num_classes, device)
-    timing = measure_train_step(model, images, masks, optimizer, resolve_amp(train_cfg.amp, device), runs, warmup,
-                                train_cfg.freeze_backbone)
-    return timing.ms_median / 1000.0
+    step = measure_train_step(model, images, masks, optimizer, amp, runs, warmup, train_cfg.freeze_backbone)
+    model.eval()
+    val_images = torch.randn(eval_batch, 3, eval_side, eval_side, device=device)
+
+    def forward_seconds(module: nn.Module, x: torch.Tensor) -> float:
+        def call():
+            with torch.no_grad(), autocast(device, amp):
+                module(x)
+        return statistics.median(time_calls(call, device, runs, warmup)) / 1000.0
+
+    frozen = train_cfg.freeze_backbone
+    return CellTimes(step.ms_median / 1000.0, forward_seconds(model.backbone, images) if frozen else 0.0,
+                     forward_seconds(model, val_images), forward_seconds(model.backbone, val_images) if frozen else 0.0)
 
 
 def step_setting(model_cfg: ModelConfig, train_cfg: TrainConfig, crop: int) -> tuple:
-    """What `seconds_per_step` reads, so two settings with the same key take the same time per step (the
-    seeds of an ablation cell share one): the model (weights not loaded), the crop, and the batch size,
-    optimizer, amp, frozen backbone and device of training."""
+    """What `cell_times` reads besides the evaluation's shape, so two settings with the same key take the same
+    time (the seeds of an ablation cell share one): the model (weights not loaded), the crop, and the batch
+    size, optimizer, amp, frozen backbone and device of training."""
     return (without_weights(model_cfg), crop, train_cfg.batch_size, train_cfg.optimizer, train_cfg.amp,
             train_cfg.freeze_backbone, train_cfg.device)
 

@@ -61,9 +61,7 @@ def plan_seeds(base: RunConfig, grid, out: str | Path | None = None, progress: P
         if recorded is not None:
             return recorded
         settings = dry_run_settings(expand(base, dataclasses.replace(grid, seeds=1), out))  # one seed round
-        steps = dry_run_steps(settings, progress)
-        train_round_s = sum(seconds * s.train.iters * len(s.cells) for s, seconds in zip(settings, steps))
-        chosen = plan.from_budget(grid, key, train_round_s, {s.name: t for s, t in zip(settings, steps)})
+        chosen = plan.from_budget(grid, key, dry_run_costs(settings, progress))
         if record:
             plan.write(out, chosen)
     return chosen
@@ -96,26 +94,43 @@ class Setting:
     train: TrainConfig  # its first cell's (the fields step_setting reads are the same in every cell)
     crop: int
     cells: tuple[str, ...]  # the names of its cells, in the grid's order
+    shares: tuple = ()  # per cell: what it shares frozen-backbone features by (`share_key`), or None
+    eval_images: int = 0  # its evaluation's images (data.eval_images_of) ...
+    eval_side: int = 0  # ... their side in px ...
+    eval_batch: int = 1  # ... and its batch size
 
 
 def dry_run_settings(cells) -> list[Setting]:
     """`ksac ablate --dry-run`: the grid's cells grouped by distinct training setup, in the grid's order.
     The number of classes comes from the dataset, read once per dataset config (the built-in one is not
     generated for it)."""
-    from ksac_cli.data import num_classes_of
+    from ksac_cli.data import eval_images_of, num_classes_of
     from ksac_cli.measure.step import step_setting, without_weights
 
-    classes: dict = {}
+    data: dict = {}
     groups: dict[tuple, list] = {}
     for cell in cells:
         cfg = cell.cfg
-        if cfg.data not in classes:
-            classes[cfg.data] = num_classes_of(cfg.data)
-        model_cfg = dataclasses.replace(without_weights(cfg.model), num_classes=classes[cfg.data])
+        if cfg.data not in data:
+            data[cfg.data] = num_classes_of(cfg.data), eval_images_of(cfg.data)
+        model_cfg = dataclasses.replace(without_weights(cfg.model), num_classes=data[cfg.data][0])
         groups.setdefault(step_setting(model_cfg, cfg.train, cfg.data.crop_size), []).append(cell)
     return [Setting(name=members[0].name.rsplit("_seed", 1)[0], model=key[0], train=members[0].cfg.train,
-                    crop=key[1], cells=tuple(c.name for c in members))
+                    crop=key[1], cells=tuple(c.name for c in members),
+                    shares=tuple(share_key(c.cfg) for c in members), eval_images=data[members[0].cfg.data][1][0],
+                    eval_side=data[members[0].cfg.data][1][1], eval_batch=members[0].cfg.eval.batch_size)
             for key, members in groups.items()]
+
+
+def share_key(cfg: RunConfig) -> tuple | None:
+    """What a cell's frozen-backbone features are a function of (engine/shared_features.py shares them between
+    cells that agree on it): its seed (the training batches), its backbone and its weights, the data and the
+    batch, the amp and the device; None when its backbone learns or it runs on a GPU (nothing shared). The
+    seed comes first: without it, the key of the val batches' features."""
+    m, t = cfg.model, cfg.train
+    if not t.freeze_backbone or resolve_device(t.device).type != "cpu":
+        return None
+    return (t.seed, m.backbone, m.output_stride, m.pretrained, m.backbone_weights, cfg.data, t.batch_size, t.amp)
 
 
 def dry_run_measures(settings: list[Setting]) -> dict[str, dict]:
@@ -128,17 +143,17 @@ def dry_run_measures(settings: list[Setting]) -> dict[str, dict]:
     return out
 
 
-def dry_run_steps(settings: list[Setting], progress: ProgressFn | None = None,
-                  known: dict[str, float] | None = None) -> list[float]:
-    """Seconds per training step (measure/step.py) of every setting, in order: one timed step per distinct
-    setting, whatever its number of seeds; a setting in `known` (name -> seconds: the budget's plan timed it
-    already) is not timed again. `progress(i, n, name)` is called before each timing.
+def dry_run_times(settings: list[Setting], progress: ProgressFn | None = None,
+                  known: dict[str, dict] | None = None) -> list[dict]:
+    """The repeating parts' seconds (measure/step.py `cell_times`, as a dict) of every setting, in order: timed
+    once per distinct setting (the median of 3 calls of each part), whatever its number of seeds; a setting in `known` (name -> times: the
+    budget's plan timed it already) is not timed again. `progress(i, n, name)` is called before each timing.
 
-    An untimed warm-up step comes first only for a setting whose backbone, output stride, crop, batch, amp
-    and device no earlier setting had: it pays the process's one-time costs (kernel selection and memory for
+    Untimed warm-up calls come first only for a setting whose backbone, output stride, crop, batch, amp and
+    device no earlier setting had: they pay the process's one-time costs (kernel selection and memory for
     those shapes), which the settings after it share. Measured on the quick grid, nothing else running: a
     model's first step after another model of the same shapes took 0.54-0.60 s, its next four 0.49-0.64 s."""
-    from ksac_cli.measure.step import seconds_per_step
+    from ksac_cli.measure.step import cell_times
 
     out, warmed = [], set()
     for i, setting in enumerate(settings):
@@ -149,10 +164,30 @@ def dry_run_steps(settings: list[Setting], progress: ProgressFn | None = None,
             progress(i, len(settings), setting.name)
         m, t = setting.model, setting.train
         shapes = (m.backbone, m.output_stride, setting.crop, t.batch_size, t.amp, t.device)
-        out.append(seconds_per_step(m, t, setting.crop, resolve_device(t.device), runs=1,
-                                    warmup=0 if shapes in warmed else 1))
+        times = cell_times(m, t, setting.crop, setting.eval_side, setting.eval_batch, resolve_device(t.device),
+                           runs=3, warmup=0 if shapes in warmed else 1)
+        out.append(dataclasses.asdict(times))
         warmed.add(shapes)
     return out
+
+
+def evaluations(train: TrainConfig) -> int:
+    """How many times a run evaluates (engine/train.py `fit`): every eval_every iterations and at the end."""
+    every = train.eval_every
+    return 1 if not every else train.iters // every + (train.iters % every != 0)
+
+
+def dry_run_costs(settings: list[Setting], progress: ProgressFn | None = None,
+                  known: dict[str, dict] | None = None) -> list:
+    """The settings with their measured times, as the seed plan's estimate takes them (experiments/plan.py)."""
+    from ksac_cli.experiments.plan import SettingCost
+
+    costs = []
+    for s, times in zip(settings, dry_run_times(settings, progress, known)):
+        t = s.train
+        costs.append(SettingCost(s.name, s.shares, t.iters, t.batch_size, evaluations(t), s.eval_images, s.eval_batch,
+                                 times["step"], times["backbone_step"], times["eval_batch"], times["backbone_eval"]))
+    return costs
 
 
 def emit_jobs(path: str | Path, cells, argv: list[str]) -> int:

@@ -11,7 +11,7 @@ import torch
 
 from ksac_cli.config import ModelConfig, TrainConfig
 from ksac_cli.engine.train import build_optimizer, freeze_backbone
-from ksac_cli.measure.step import measure_train_step, random_batch, seconds_per_step, step_setting
+from ksac_cli.measure.step import cell_times, measure_train_step, random_batch, step_setting
 from ksac_cli.models import build_model
 
 SIZE = 64
@@ -77,10 +77,14 @@ def test_batch_1_trains_with_the_image_pooling_branch_in_eval_mode(head):
     assert any(k.startswith("backbone.") and "running_mean" in k for k in moved)  # other BatchNorms trained
 
 
-def test_seconds_per_step_and_the_setting_that_determines_it():
+def test_cell_times_and_the_setting_that_determines_them():
     model_cfg = ModelConfig(head="ksac", **SMALL)
     train_cfg = TrainConfig(batch_size=2, optimizer="adamw", freeze_backbone=True, device="cpu")
-    assert seconds_per_step(model_cfg, train_cfg, SIZE, torch.device("cpu")) > 0
+    times = cell_times(model_cfg, train_cfg, SIZE, SIZE, 2, torch.device("cpu"))
+    assert times.step > times.backbone_step > 0 and times.eval_batch > times.backbone_eval > 0
+    learning = cell_times(model_cfg, dataclasses.replace(train_cfg, freeze_backbone=False), SIZE, SIZE, 2,
+                          torch.device("cpu"))
+    assert learning.step > 0 and learning.backbone_step == learning.backbone_eval == 0  # nothing to share
     same = step_setting(dataclasses.replace(model_cfg, backbone_weights="builtin:quick_backbone"),
                         dataclasses.replace(train_cfg, seed=7, lr=0.5, iters=9, run_dir="elsewhere"), SIZE)
     assert same == step_setting(model_cfg, train_cfg, SIZE)  # seed, lr, iterations, weights: same time

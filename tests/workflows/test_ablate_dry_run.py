@@ -1,6 +1,7 @@
 """`ksac ablate --dry-run` (issue 24): the grid table comes first, with parameters and MACs counted once per
-distinct model and no training step; then one step is timed per distinct model, the seeds of a cell sharing
-it; then the estimates. The step timer is replaced by a fake that records when it is called."""
+distinct model and no training step; then a step and an evaluation batch are timed per distinct model, the
+seeds of a cell sharing them; then the estimate. The timer (measure/step.py `cell_times`) is replaced by a
+fake that records when it is called."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from ksac_cli.cli import main as cli
 from ksac_cli.cli import output
 from ksac_cli.config import resolve_ablation
+from ksac_cli.measure.step import CellTimes
 from ksac_cli.workflows import ablate as workflow
 
 GRID = ["--head", "aspp", "--head", "ksac", "--rates", "1,2", "--seeds", "2"]  # 2 models x 2 seeds
@@ -22,16 +24,16 @@ def calls(monkeypatch):
     record = []
     count = workflow.model_measures
 
-    def fake_step(model_cfg, train_cfg, crop, device, runs=1, warmup=1):
+    def fake_step(model_cfg, train_cfg, crop, eval_side, eval_batch, device, runs=1, warmup=1):
         record.append(("step", model_cfg.head, train_cfg.seed, warmup))
-        return 0.5
+        return CellTimes(step=0.5, backbone_step=0.0, eval_batch=0.0, backbone_eval=0.0)
 
     def counted(model_cfg, crop):
         record.append(("measure", model_cfg.head))
         return count(model_cfg, crop)
 
     table = output.table
-    monkeypatch.setattr(ksac_cli.measure.step, "seconds_per_step", fake_step)
+    monkeypatch.setattr(ksac_cli.measure.step, "cell_times", fake_step)
     monkeypatch.setattr(workflow, "model_measures", counted)
     monkeypatch.setattr(output, "table", lambda title, *a: (record.append(("table", title)), table(title, *a)))
     return record
@@ -49,7 +51,8 @@ def test_one_measure_and_one_timing_per_distinct_model(calls, tiny_recipe, tmp_p
     measures = workflow.dry_run_measures(settings)
     assert measures[cells[0].name] == measures[cells[2].name] != measures[cells[1].name]
     seen = []
-    assert workflow.dry_run_steps(settings, progress=lambda i, n, name: seen.append((i, n, name))) == [0.5, 0.5]
+    times = workflow.dry_run_times(settings, progress=lambda i, n, name: seen.append((i, n, name)))
+    assert [t["step"] for t in times] == [0.5, 0.5]
     assert seen == [(0, 2, settings[0].name), (1, 2, settings[1].name)]
     # one warm-up step for the backbone and crop both models share
     assert calls == [("measure", "aspp"), ("measure", "ksac"), ("step", "aspp", 0, 1), ("step", "ksac", 0, 0)]
@@ -60,10 +63,10 @@ def test_the_grid_table_is_printed_before_any_step_is_timed(calls, tiny_recipe, 
     assert [c[0] for c in calls] == ["measure", "measure", "table", "step", "step", "table"]
     out = capsys.readouterr().out
     progress = [line for line in out.splitlines() if line.startswith("timing one training step")]
-    assert progress == ["timing one training step 1/2: mobilenetv2_035_aspp_r1-2_os16",
-                        "timing one training step 2/2: mobilenetv2_035_ksac-concat_r1-2_os16"]
-    assert out.index("head GMACs") < out.index(progress[0]) < out.index("est. minutes")
+    assert progress == ["timing one training step and evaluation batch 1/2: mobilenetv2_035_aspp_r1-2_os16",
+                        "timing one training step and evaluation batch 2/2: mobilenetv2_035_ksac-concat_r1-2_os16"]
+    assert out.index("head GMACs") < out.index(progress[0]) < out.index("s/eval batch")
     assert "mobilenetv2_035_ksac-concat_r1-2_os16_seed1" in out
-    # 2 models x 2 seeds x 6 iterations x 0.5 s
-    assert "estimated training time 0.2 min" in out and "nothing was run" in out
+    # 2 models x 2 seeds x 6 iterations x 0.5 s = 0.2 min of training, + set-up 4 x CELL_SETUP_S
+    assert "estimated time 0.3 min (train 0.2, eval 0.0, data 0.0, setup 0.1" in out and "nothing was run" in out
     assert not (tmp_path / "grid").exists()
