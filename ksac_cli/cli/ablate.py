@@ -153,14 +153,12 @@ def dry_run_plan(cells, folder: Path, base: RunConfig, plan) -> None:
     output.table(f"ksac ablate --dry-run: {len(cells)} cells in {folder} (crop {base.data.crop_size}, "
                  f"{base.train.iters} iterations each)", ["cell", "params (M)", "head (M)", "GMACs", "head GMACs"], rows)
 
-    from ksac_cli.experiments.plan import estimate
-
     costs = workflow.dry_run_costs(settings, progress=on_setting, known=plan.times)
     rows = [[c.name, len(c.shares), f"{c.step:.2f}", f"{c.batch_size / c.step:.1f}", f"{c.eval_batch_s:.2f}",
              "yes" if any(c.shares) else "no"] for c in costs]
     output.table(f"measured: a training step (batch {base.train.batch_size}) and an evaluation batch, by model",
                  ["model", "seeds", "s/step", "images/s", "s/eval batch", "shares backbone"], rows)
-    total_s, once_s, parts = estimate(costs)  # every cell of the grid: all its seed rounds
+    total_s, once_s, parts = workflow.dry_run_estimate(costs)  # every cell of the grid: all its seed rounds
     output.info(f"estimated time {(total_s + once_s) / 60:.1f} min (" + ", ".join(
         f"{k} {v / 60:.1f}" for k, v in parts.items()) + f", val features once {once_s / 60:.1f} min); nothing was run")
 

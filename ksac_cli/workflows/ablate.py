@@ -75,6 +75,7 @@ def measure_cell(cell, num_classes: int) -> dict:
     return model_measures(model_cfg, cell.cfg.data.crop_size)
 
 
+@functools.cache  # the seeds of a setting have the same model: counted once per process (0.3-0.45 s each here)
 def model_measures(model_cfg, crop: int) -> dict:
     """{params_total, params_head, gmacs_total, gmacs_head} of `model_cfg` (fvcore MACs, batch 1, `crop` px)."""
     from ksac_cli.measure.profile import profile_model
@@ -188,6 +189,13 @@ def dry_run_costs(settings: list[Setting], progress: ProgressFn | None = None,
         costs.append(SettingCost(s.name, s.shares, t.iters, t.batch_size, evaluations(t), s.eval_images, s.eval_batch,
                                  times["step"], times["backbone_step"], times["eval_batch"], times["backbone_eval"]))
     return costs
+
+
+def dry_run_estimate(costs: list) -> tuple[float, float, dict[str, float]]:
+    """(seconds of every cell in `costs`, seconds computed once, the parts): experiments/plan.py's estimate."""
+    from ksac_cli.experiments.plan import estimate
+
+    return estimate(costs)
 
 
 def emit_jobs(path: str | Path, cells, argv: list[str]) -> int:
