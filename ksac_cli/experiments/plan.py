@@ -33,9 +33,9 @@ from ksac_cli.config import AblationGrid, RunConfig, short_hash, to_dict
 MIN_SEEDS = 2  # a paired difference needs two seeds for its spread
 MAX_SEEDS = 20  # a step estimate far too low (a tiny recipe, a busy machine at planning) must not run for days
 # What a cell costs besides its model's compute, measured on the quick grid (2-core AMD EPYC with avx512_bf16,
-# `python benchmarks/bench_train.py --rounds 4`, results/bench_train.csv): the data path 1.5-2 ms per
-# training or evaluation image; building the model, counting its MACs, checkpoints and the evaluation's files
-# about 2 s per cell.
+# `python benchmarks/bench_train.py --rounds 4`, results/bench_train.csv): the data path 1-2 ms per
+# training or evaluation image; building the model, checkpoints, the evaluation's files and the row about 2 s
+# per cell (52 cells in 819 s against 64.7 s x 13 rounds estimated).
 DATA_S_PER_IMAGE = 0.002
 CELL_SETUP_S = 2.0
 PLAN_FILE = "seeds.json"
@@ -71,7 +71,7 @@ def estimate(costs: list[SettingCost]) -> tuple[float, float, dict[str, float]]:
     """(round, once, parts): the estimated seconds of one seed round, of what the grid computes once whatever
     its seeds (the val batches' backbone features), and the round's parts (train, eval, data, setup)."""
     parts = {"train": 0.0, "eval": 0.0, "data": 0.0, "setup": 0.0}
-    groups: dict = {}  # a share key -> its backbone's seconds per step and its iterations
+    groups: dict = {}  # a share key -> the seconds its frozen backbone computes, once for the round
     val_features: dict = {}  # a share key without the seed -> seconds of the val batches' backbone features
     for c in costs:
         for key in c.shares:

@@ -147,8 +147,9 @@ def dry_run_measures(settings: list[Setting]) -> dict[str, dict]:
 def dry_run_times(settings: list[Setting], progress: ProgressFn | None = None,
                   known: dict[str, dict] | None = None) -> list[dict]:
     """The repeating parts' seconds (measure/step.py `cell_times`, as a dict) of every setting, in order: timed
-    once per distinct setting (the median of 3 calls of each part), whatever its number of seeds; a setting in `known` (name -> times: the
-    budget's plan timed it already) is not timed again. `progress(i, n, name)` is called before each timing.
+    once per distinct setting, whatever its number of seeds (the median of 3 calls of each part); a setting in
+    `known` (name -> times: the budget's plan timed it already) is not timed again. `progress(i, n, name)` is
+    called before each timing.
 
     Untimed warm-up calls come first only for a setting whose backbone, output stride, crop, batch, amp and
     device no earlier setting had: they pay the process's one-time costs (kernel selection and memory for
