@@ -119,8 +119,16 @@ def _head_names(df: pd.DataFrame) -> pd.Series:
     return df["head"] + df["merge"].where(df["head"] == "ksac", "")
 
 
-# One line style per seed, distinct for up to 8 seeds (matplotlib's four named styles, then dash patterns)
+# The first seeds' line styles: matplotlib's four named styles, then dash patterns (`seed_style`)
 SEED_STYLES = ["-", "--", ":", "-.", (0, (8, 2)), (0, (1, 3)), (0, (5, 1, 1, 1, 1, 1)), (0, (3, 1, 1, 1, 1, 1, 1, 1))]
+
+
+def seed_style(k: int):
+    """The line style of the k-th seed (0, 1, ...), distinct for every k: SEED_STYLES, then a dash of 2, 4,
+    6, ... points followed by a dot (a budget's default ablation runs 13 seeds here)."""
+    if k < len(SEED_STYLES):
+        return SEED_STYLES[k]
+    return (0, (2 + 2 * (k - len(SEED_STYLES)), 1.5, 1, 1.5))
 
 
 def miou_by_rates(df: pd.DataFrame, path: Path) -> None:
@@ -129,7 +137,6 @@ def miou_by_rates(df: pd.DataFrame, path: Path) -> None:
     rate_sets = list(dict.fromkeys(df["rates"]))
     names = _head_names(df)
     heads = list(dict.fromkeys(names))
-    styles = SEED_STYLES
     fig, ax = plt.subplots(figsize=(7, 4.5))
     seeds = sorted(df["seed"].unique())
     for r, rates in enumerate(rate_sets):
@@ -137,7 +144,7 @@ def miou_by_rates(df: pd.DataFrame, path: Path) -> None:
         for k, seed in enumerate(seeds):
             ys = [df[(df["rates"] == rates) & (names == h) & (df["seed"] == seed)]["miou"] for h in heads]
             ys = [100 * float(v.iloc[-1]) if len(v) else np.nan for v in ys]
-            ax.plot(xs, ys, ls=styles[k % len(styles)], color="grey", lw=1, zorder=1,
+            ax.plot(xs, ys, ls=seed_style(k), color="grey", lw=1, zorder=1,
                     label=f"seed {seed}" if r == 0 else None)
             for x, y, h in zip(xs, ys, heads):
                 ax.plot(x, y, "o", color=HEAD_COLOURS.get(h[:4], "grey"), ms=6, zorder=2)
@@ -207,9 +214,8 @@ def training_curves(df: pd.DataFrame, path: Path) -> bool:
     models = list(dict.fromkeys(model for model, *_ in runs))
     seeds = sorted({seed for _, seed, *_ in runs})
     colours = plt.get_cmap("tab10")
-    styles = SEED_STYLES
     for model, seed, metrics, evals in runs:
-        colour, style = colours(models.index(model) % 10), styles[seeds.index(seed) % len(styles)]
+        colour, style = colours(models.index(model) % 10), seed_style(seeds.index(seed))
         name = f"{model} s{seed}"
         loss_ax.plot([m["iteration"] for m in metrics], [m["loss"] for m in metrics], ls=style, color=colour, lw=1.2,
                      label=name)
@@ -223,7 +229,7 @@ def training_curves(df: pd.DataFrame, path: Path) -> bool:
     loss_ax.set_xlabel("iteration")
     loss_ax.set_ylabel("training loss (cross-entropy)")
     handles = ([plt.Line2D([], [], color=colours(i % 10), lw=2, label=m) for i, m in enumerate(models)]
-               + [plt.Line2D([], [], color="black", ls=styles[i % len(styles)], label=f"seed {s}")
+               + [plt.Line2D([], [], color="black", ls=seed_style(i), label=f"seed {s}")
                   for i, s in enumerate(seeds)])
     below = -0.12 if not curves else 0.0  # under the rotated model names of the right panel, not over them
     fig.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, below), ncol=4)

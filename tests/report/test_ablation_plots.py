@@ -68,6 +68,15 @@ def test_miou_by_rates_shows_every_seed_with_its_pair_joined(drawn, tmp_path):
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["seed 0", "seed 1", "seed 2"]
 
 
+def test_thirteen_seeds_draw_thirteen_line_styles(drawn, tmp_path):
+    """A budget's default ablation runs 13 seeds: each seed's join keeps a style of its own."""
+    mious = list(np.linspace(0.5, 0.6, 13))
+    ablation_plots.miou_by_rates(rows({("aspp", "6,12,18"): mious, ("ksac", "6,12,18"): mious}), tmp_path / "c.png")
+    joins = [line for line in drawn[0].axes[0].lines if len(line.get_xdata()) == 2]
+    styles = {str(line._dash_pattern) for line in joins}  # (offset, dash sequence) as drawn
+    assert len(joins) == 13 and len(styles) == 13
+
+
 def test_one_seed_draws_no_error_bars_and_says_so(drawn, tmp_path):
     df = rows({("aspp", "6,12,18"): [0.5], ("ksac", "6,12,18"): [0.55]})
     ablation_plots.miou_vs_params(df, tmp_path / "a.png")
