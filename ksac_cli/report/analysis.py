@@ -9,8 +9,8 @@ A model is a head (+ merge) and a rate set; its runs are its seeds. Every compar
 paired by seed for the same rates, with the 95% Student's t interval over seeds (report/twoway.py:
 seeds_only; these files hold no per-image evidence), an EXPLORATORY family of the verdicts.
 
-Every row records the run's config_hash (as in ablation.csv) and the amp it was analysed with: the report
-uses only the runs whose config_hash is among the ablation rows' (`matching`)."""
+Every row records the run's config_hash and date (as in ablation.csv) and the amp it was analysed with: the
+report uses only the ablation rows' own runs (`matching`)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from ksac_cli.report.verdicts import SCALES
 
 SCALES_CSV, BRANCHES_CSV, ERF_CSV, ERF_NPZ = ("analysis_scales.csv", "analysis_branches.csv", "analysis_erf.csv",
                                               "analysis_erf.npz")
-RUN_COLUMNS = ["run", "head", "merge", "rates", "seed", "iteration", "config_hash", "amp"]
+RUN_COLUMNS = ["run", "head", "merge", "rates", "seed", "iteration", "config_hash", "run_date", "amp"]
 SCALE_COLUMNS = [*RUN_COLUMNS, "scale", "miou", "iou_small", "iou_medium", "iou_large", "images"]
 BRANCH_COLUMNS = [*RUN_COLUMNS, "rate", "miou", "miou_all", "drop"]
 ERF_COLUMNS = [*RUN_COLUMNS, "part", "unit", "r50", "r90", "images"]
@@ -66,23 +66,33 @@ def load(results: Path) -> Analysis | None:
     return Analysis(read(SCALES_CSV), read(BRANCHES_CSV), read(ERF_CSV), maps if maps.is_file() else None)
 
 
-def matching(found: Analysis, hashes: set[str] | None) -> tuple[Analysis, str]:
-    """The analysis of the runs whose config_hash is in `hashes` (the ablation rows'; None: no ablation.csv,
-    every run kept), and a sentence saying how many runs were left out and why ("" when none)."""
-    if hashes is None:
+def matching(found: Analysis, runs: dict[str, set[str]] | None) -> tuple[Analysis, str]:
+    """The analysis of the ablation's own runs, and a sentence saying how many runs were left out and why
+    ("" when none). `runs`: the ablation rows' config_hash -> their dates (None: no ablation.csv, every run
+    kept). A run is kept when its config_hash is there and its `run_date` is one of that hash's dates: the same
+    config trained again (other code, say) is another run. A row without a run_date (an older analysis, or
+    a run `ksac ablate` did not make) is matched by its config_hash alone."""
+    if runs is None:
         return found, ""
-    runs = list(dict.fromkeys(found.scales["run"])) if not found.scales.empty else []
+    names = list(dict.fromkeys(found.scales["run"])) if not found.scales.empty else []
     if "config_hash" not in found.scales:
         keep = set()
-        why = (f"all {len(runs)} analysed runs left out: {SCALES_CSV} has no config_hash column (made before it "
+        why = (f"all {len(names)} analysed runs left out: {SCALES_CSV} has no config_hash column (made before it "
                f"existed), so its runs cannot be matched to ablation.csv's; rerun `ksac analyze`")
     else:
-        by_run = found.scales.drop_duplicates("run").set_index("run")["config_hash"].astype(str)
-        keep = {r for r in runs if by_run[r] in hashes}
-        gone = [r for r in runs if r not in keep]
-        why = (f"{len(gone)} of {len(runs)} analysed runs left out: their config_hash is not among ablation.csv's "
-               f"rows (another run of the cell, e.g. {gone[0]}); rerun `ksac analyze` on the ablation's folder"
-               if gone else "")
+        first = found.scales.drop_duplicates("run").set_index("run")
+        hashes = first["config_hash"].astype(str)
+        dates = first["run_date"].fillna("").astype(str) if "run_date" in first else pd.Series("", index=first.index)
+        other_config = [r for r in names if hashes[r] not in runs]
+        other_run = [r for r in names if hashes[r] in runs and dates[r] and dates[r] not in runs[hashes[r]]]
+        keep = set(names) - set(other_config) - set(other_run)
+        reasons = ([f"{len(other_config)} whose config_hash is not among ablation.csv's rows (e.g. "
+                    f"{other_config[0]})"] if other_config else []) + (
+                   [f"{len(other_run)} of an earlier run of the same config (its date is not the row's, e.g. "
+                    f"{other_run[0]})"] if other_run else [])
+        gone = len(other_config) + len(other_run)
+        why = (f"{gone} of {len(names)} analysed runs left out: " + "; ".join(reasons)
+               + "; rerun `ksac analyze` on the ablation's folder" if gone else "")
 
     def only(df: pd.DataFrame) -> pd.DataFrame:
         return df[df["run"].isin(keep)] if not df.empty else df

@@ -56,7 +56,7 @@ def make_report(results: Path, out: Path) -> Report:
 
     protocols: list[str] = []  # what the models were, one sentence per protocol
     parts: list = []  # [(row group title, "" for the main rows; {table slug: comparisons})]
-    hashes, margin = None, DEFAULT_MARGIN
+    runs, margin = None, DEFAULT_MARGIN
     if (results / "ablation.csv").is_file():
         df = ablation.load(results / "ablation.csv")
         if df.empty:
@@ -65,10 +65,11 @@ def make_report(results: Path, out: Path) -> Report:
             (main_protocol, main), *others = protocol.split(df)
             protocols = _protocols(main_protocol, main, others)
             parts = _comparisons(df, main, others, report)
-            hashes, margin = set(df["config_hash"].astype(str)), compare.margin_of(main)
+            runs = {h: set(g["date"].fillna("").astype(str)) for h, g in df.groupby(df["config_hash"].astype(str))}
+            margin = compare.margin_of(main)
     else:
         report.missing.append("no ablation.csv: tables (a)-(d) and the plots need `ksac ablate`")
-    found = _analysis_input(results, hashes, report)
+    found = _analysis_input(results, runs, report)
     scale_lines = [] if found is None else analysis.ksac_minus_aspp(analysis.robustness(found.scales), margin)
     lines = [x for _, made in parts for comparisons in made.values() for x in (c.line for c in comparisons)]
     judge(lines + scale_lines)
@@ -189,14 +190,14 @@ def _comparison_tables(parts: list, table) -> None:
         table(slug, title, with_groups(tables[0][1], tables[1:]), COMPARISON_NOTE)
 
 
-def _analysis_input(results: Path, hashes: set[str] | None, report: Report):
+def _analysis_input(results: Path, runs: dict[str, set[str]] | None, report: Report):
     """`ksac analyze`'s files, only the runs of the ablation rows (analysis.matching); None without them."""
     found = analysis.load(results)
     if found is None:
         report.missing.append(f"no {analysis.SCALES_CSV}: the scale sweep, receptive fields and per-rate "
                               f"contributions need `ksac analyze --ablation runs/ablate/<grid>`")
         return None
-    found, why = analysis.matching(found, hashes)
+    found, why = analysis.matching(found, runs)
     if why:
         report.missing.append(f"ksac analyze's rows: {why}")
     return None if found.scales.empty else found

@@ -66,7 +66,7 @@ def analyze(checkpoints: Sequence[str | Path], cfg: AnalyzeConfig = AnalyzeConfi
     out = Path(cfg.out)
     settings = {"scales": [float(f) for f in cfg.scales], "images": cfg.images, "erf_images": cfg.erf_images,
                 "device": cfg.device, "amp": cfg.amp, "batch_size": cfg.batch_size,
-                "rows": 3}  # 3: config_hash as the ablation's row has it (a part from before is computed again)
+                "rows": 4}  # 4: config_hash and run_date as the ablation's row has them (older parts are made again)
     parts = [part_of(path, out, settings) for path in paths]
     if out.is_dir():
         remove_leftovers(out)
@@ -157,9 +157,10 @@ def analyze_one(path: Path, settings: AnalyzeConfig, emit: EventFn) -> dict:
     dataset = build_dataset(cfg.data, cfg.data.val_split, train=False)
     model = trained_model(cfg, state, path, dataset.num_classes).to(dev)
     m = cfg.model
+    config_hash, run_date = trained_run(state["config"], path)
     ident = {"run": run_name(path), "head": m.head, "merge": m.merge if m.head == "ksac" else "",
              "rates": ",".join(map(str, m.rates)), "seed": cfg.train.seed, "iteration": state["iteration"],
-             "config_hash": trained_config_hash(state["config"], path), "amp": resolve_amp(cfg.train.amp, dev)}
+             "config_hash": config_hash, "run_date": run_date, "amp": resolve_amp(cfg.train.amp, dev)}
 
     def sweep(factors) -> list[dict]:
         return scale_sweep(model, cfg.data, cfg.data.val_split, factors, dev, cfg.train.amp, cfg.eval.batch_size,
@@ -217,22 +218,25 @@ def centre_square(image, side: int):
     return F.pad(image, ((side - w) // 2, side - w - (side - w) // 2, (side - h) // 2, side - h - (side - h) // 2))
 
 
-def trained_config_hash(saved: dict, path: Path) -> str:
-    """The config_hash of the run as `ksac ablate` wrote it in its row: read from the row it left in the run
-    directory (<run>/result.json, experiments/cells.record), since the checkpoint's saved config holds what
+def trained_run(saved: dict, path: Path) -> tuple[str, str]:
+    """(config_hash, date) of the run as `ksac ablate` wrote them in its row: read from the row it left in the
+    run directory (<run>/result.json, experiments/cells.record), since the checkpoint's saved config holds what
     the engine resolved (--amp auto's mode, the dataset's class count) where the row's hash has the cell's
-    config as given. A run ksac ablate did not make: the hash of its saved config (experiments/cells.
-    config_hash). "" when neither can be made (a starting backbone file no longer found)."""
+    config as given. The date tells this run from an earlier run of the same config (the same hash, other
+    code: `ksac report` joins on both). A run ksac ablate did not make: the hash of its saved config
+    (experiments/cells.config_hash) and no date. "" when neither can be made (a starting backbone file no
+    longer found)."""
     from ksac_cli.config import RunConfig, from_dict
     from ksac_cli.experiments.cells import config_hash
 
     row = path.parent.parent / "result.json" if path.parent.name == "checkpoints" else None
     try:
         if row is not None and row.is_file():
-            return str(json.loads(row.read_text())["config_hash"])
-        return config_hash(from_dict(RunConfig, saved, where=f"{path} (config)"))
+            data = json.loads(row.read_text())
+            return str(data["config_hash"]), str(data.get("date") or "")
+        return config_hash(from_dict(RunConfig, saved, where=f"{path} (config)")), ""
     except (KsacError, OSError, ValueError, KeyError):
-        return ""
+        return "", ""
 
 
 def run_name(path: Path) -> str:

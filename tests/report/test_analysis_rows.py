@@ -1,5 +1,7 @@
-"""`ksac report` uses only the `ksac analyze` rows of the runs in ablation.csv (their config_hash), and says
-how many it left out and why; an analysis written before rows carried config_hash is left out whole."""
+"""`ksac report` uses only the `ksac analyze` rows of the runs in ablation.csv (their config_hash and date),
+and says how many it left out and why; an analysis of an earlier run of the same config (the same hash,
+another date: trained by other code, say) is left out; one written before rows carried config_hash is left
+out whole."""
 
 from __future__ import annotations
 
@@ -12,10 +14,13 @@ from ksac_cli.report.analysis import SCALE_COLUMNS
 from ksac_cli.report.document import make_report
 
 METRICS = {"miou": 0.5, "iou_small": 0.2, "iou_medium": 0.5, "iou_large": 0.7}
+DATE = "2026-11-24"  # the date of every handmade ablation row
 
 
-def scale_rows(config_hash: dict) -> list[dict]:
-    """Scale-sweep rows of 3 seeds x 2 heads; seed 2's runs (another config) have KSAC far ahead."""
+def scale_rows(config_hash: dict, run_date: dict | None = None) -> list[dict]:
+    """Scale-sweep rows of 3 seeds x 2 heads; seed 2's runs (another config or run) have KSAC far ahead.
+    `run_date`: the date of each seed's run (default: the ablation rows' own)."""
+    run_date = run_date or {0: DATE, 1: DATE, 2: DATE}
     rows = []
     for seed in range(3):
         for head in ("aspp", "ksac"):
@@ -23,7 +28,8 @@ def scale_rows(config_hash: dict) -> list[dict]:
                 lift = 0.3 if seed == 2 and head == "ksac" else 0.01 * seed * (head == "ksac")
                 rows.append({"run": f"{head}-s{seed}", "head": head, "merge": "concat" if head == "ksac" else "",
                              "rates": "6,12,18", "seed": seed, "iteration": 10,
-                             "config_hash": config_hash[seed], "amp": "off", "scale": scale,
+                             "config_hash": config_hash[seed], "run_date": run_date[seed], "amp": "off",
+                             "scale": scale,
                              "miou": base + lift + (0.02 * seed if scale == 0.5 else 0), "iou_small": 0.1,
                              "iou_medium": 0.2, "iou_large": 0.3, "images": 5})
     return rows
@@ -44,7 +50,23 @@ def test_only_the_ablations_runs_are_analysed_and_the_rest_is_counted(tmp_path):
     sweep = verdicts[verdicts["family"] == "exploratory: scale sweep"]
     assert len(sweep) == 3 and (sweep["seeds"] == 2).all() and (sweep["method"] == "t over seeds only").all()
     md = (tmp_path / "out" / "report.md").read_text()
-    assert "2 of 6 analysed runs left out: their config_hash is not among ablation.csv's rows" in md
+    assert "2 of 6 analysed runs left out: 2 whose config_hash is not among ablation.csv's rows" in md
+
+
+def test_an_earlier_run_of_the_same_config_is_left_out_and_said_so(tmp_path):
+    write(tmp_path, scale_rows({0: "abc", 1: "abc", 2: "abc"}, {0: DATE, 1: DATE, 2: "2026-11-01"}))
+    make_report(tmp_path, tmp_path / "out")
+    diff = pd.read_csv(tmp_path / "out" / "report_analysis_scales_diff.csv")
+    assert set(diff["seeds"]) == {2}  # seed 2's analysis is of another run with the same config_hash
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "2 of 6 analysed runs left out: 2 of an earlier run of the same config" in md
+
+
+def test_rows_without_a_run_date_are_matched_by_their_config_hash(tmp_path):
+    no_date = [c for c in SCALE_COLUMNS if c != "run_date"]
+    write(tmp_path, scale_rows({0: "abc", 1: "abc", 2: "old"}), no_date)
+    make_report(tmp_path, tmp_path / "out")
+    assert set(pd.read_csv(tmp_path / "out" / "report_analysis_scales_diff.csv")["seeds"]) == {2}
 
 
 def test_an_analysis_without_config_hash_is_left_out_and_said_so(tmp_path):

@@ -1,5 +1,5 @@
-"""ksac analyze's rows carry the config_hash of the ablation row of the run they analysed, so that ksac
-report joins them: the checkpoint's saved config holds what the engine resolved (--amp auto -> bf16, the
+"""ksac analyze's rows carry the config_hash and date of the ablation row of the run they analysed, so that
+ksac report joins them: the checkpoint's saved config holds what the engine resolved (--amp auto -> bf16, the
 dataset's class count), so its hash is not the row's; the row the ablation left in the run directory
 (result.json) is read instead."""
 
@@ -9,7 +9,7 @@ import json
 
 from ksac_cli.config import resolve_run_config, to_dict
 from ksac_cli.experiments.cells import config_hash
-from ksac_cli.workflows.analyze import trained_config_hash
+from ksac_cli.workflows.analyze import trained_run
 
 
 def test_the_ablation_rows_hash_is_taken_from_the_run_directory(tmp_path):
@@ -18,6 +18,8 @@ def test_the_ablation_rows_hash_is_taken_from_the_run_directory(tmp_path):
     saved["train"]["amp"], saved["model"]["num_classes"] = "bf16", 6  # what the engine saved in the checkpoint
     checkpoint = tmp_path / "cell" / "checkpoints" / "last.pt"
     checkpoint.parent.mkdir(parents=True)
-    assert trained_config_hash(saved, checkpoint) != config_hash(cell)  # without the row: the saved config's
-    (tmp_path / "cell" / "result.json").write_text(json.dumps({"config_hash": config_hash(cell)}))
-    assert trained_config_hash(saved, checkpoint) == config_hash(cell)
+    hashed, date = trained_run(saved, checkpoint)
+    assert hashed != config_hash(cell) and date == ""  # without the row: the saved config's, no date
+    (tmp_path / "cell" / "result.json").write_text(json.dumps({"config_hash": config_hash(cell),
+                                                               "date": "2026-12-06T13:01:30Z"}))
+    assert trained_run(saved, checkpoint) == (config_hash(cell), "2026-12-06T13:01:30Z")
