@@ -66,6 +66,12 @@ def load(results: Path) -> Analysis | None:
     return Analysis(read(SCALES_CSV), read(BRANCHES_CSV), read(ERF_CSV), maps if maps.is_file() else None)
 
 
+def runs_of(ablation_rows: pd.DataFrame) -> dict[str, set[str]]:
+    """The runs of ablation rows as `matching` takes them: config_hash -> the dates of its rows."""
+    by_hash = ablation_rows.groupby(ablation_rows["config_hash"].astype(str))
+    return {h: set(rows["date"].fillna("").astype(str)) for h, rows in by_hash}
+
+
 def matching(found: Analysis, runs: dict[str, set[str]] | None) -> tuple[Analysis, str]:
     """The analysis of the ablation's own runs, and a sentence saying how many runs were left out and why
     ("" when none). `runs`: the ablation rows' config_hash -> their dates (None: no ablation.csv, every run

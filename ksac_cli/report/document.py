@@ -65,8 +65,7 @@ def make_report(results: Path, out: Path) -> Report:
             (main_protocol, main), *others = protocol.split(df)
             protocols = _protocols(main_protocol, main, others)
             parts = _comparisons(df, main, others, report)
-            runs = {h: set(g["date"].fillna("").astype(str)) for h, g in df.groupby(df["config_hash"].astype(str))}
-            margin = compare.margin_of(main)
+            runs, margin = analysis.runs_of(df), compare.margin_of(main)
     else:
         report.missing.append("no ablation.csv: tables (a)-(d) and the plots need `ksac ablate`")
     found = _analysis_input(results, runs, report)
