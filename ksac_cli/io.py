@@ -29,10 +29,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[io.IOBase]
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd, tmp = _create_temporary(path)
-    except OSError as e:  # named by the user's path: the temporary name is ours, not theirs
-        raise KsacRuntimeError(f"could not write {path}: {e.strerror or e}; the previous version is intact") from e
+    fd, tmp = _temporary_named_by(path, "could not write {path}: {error}; the previous version is intact")
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as f:
             yield f
@@ -51,13 +48,18 @@ def check_writable(path: str | os.PathLike) -> None:
     """Before long work that ends by writing `path` (through `atomic_open`): create and remove the temporary
     file it will use, so a place that cannot be written fails now, not after the work. Raises
     KsacRuntimeError naming `path`. The folder must exist."""
-    path = Path(path)
-    try:
-        fd, tmp = _create_temporary(path)
-    except OSError as e:
-        raise KsacRuntimeError(f"cannot write {path}: {e.strerror or e}") from e
+    fd, tmp = _temporary_named_by(Path(path), "cannot write {path}: {error}")
     os.close(fd)
     _remove_quietly(tmp)
+
+
+def _temporary_named_by(path: Path, message: str) -> tuple[int, str]:
+    """`_create_temporary(path)`; its failure raised as KsacRuntimeError(`message` with {path} and {error}),
+    named by the user's path: the temporary name is ours, not theirs."""
+    try:
+        return _create_temporary(path)
+    except OSError as e:
+        raise KsacRuntimeError(message.format(path=path, error=e.strerror or e)) from e
 
 
 def _create_temporary(path: Path) -> tuple[int, str]:
