@@ -154,8 +154,8 @@ def dry_run_plan(cells, folder: Path, base: RunConfig, plan) -> None:
                  f"{base.train.iters} iterations each)", ["cell", "params (M)", "head (M)", "GMACs", "head GMACs"], rows)
 
     costs = workflow.dry_run_costs(settings, progress=on_setting, known=plan.times)
-    rows = [[c.name, len(c.shares), f"{c.step:.2f}", f"{c.batch_size / c.step:.1f}", f"{c.eval_batch_s:.2f}",
-             "yes" if any(c.shares) else "no"] for c in costs]
+    rows = [[c.name, len(c.shares), f"{c.times['step']:.2f}", f"{c.batch_size / c.times['step']:.1f}",
+             f"{c.times['eval_batch']:.2f}", "yes" if any(c.shares) else "no"] for c in costs]
     output.table(f"measured: a training step (batch {base.train.batch_size}) and an evaluation batch, by model",
                  ["model", "seeds", "s/step", "images/s", "s/eval batch", "shares backbone"], rows)
     total_s, once_s, parts = workflow.dry_run_estimate(costs)  # every cell of the grid: all its seed rounds

@@ -52,15 +52,9 @@ class SettingCost:
     evaluations: int  # per run: every eval_every iterations and at the end
     eval_images: int
     eval_batch: int
-    step: float
-    backbone_step: float
-    eval_batch_s: float
-    backbone_eval: float
-
-    def times(self) -> dict[str, float]:
-        """The measured seconds, as measure/step.py's `CellTimes` names them (seeds.json keeps them)."""
-        return {"step": self.step, "backbone_step": self.backbone_step, "eval_batch": self.eval_batch_s,
-                "backbone_eval": self.backbone_eval}
+    # the measured seconds, named as measure/step.py's `CellTimes` (step, backbone_step, eval_batch,
+    # backbone_eval); seeds.json keeps them
+    times: dict[str, float]
 
     @property
     def eval_batches(self) -> int:
@@ -74,16 +68,17 @@ def estimate(costs: list[SettingCost]) -> tuple[float, float, dict[str, float]]:
     groups: dict = {}  # a share key -> the seconds its frozen backbone computes, once for the round
     val_features: dict = {}  # a share key without the seed -> seconds of the val batches' backbone features
     for c in costs:
+        t = c.times
         for key in c.shares:
             # max(0, ...): a busy machine may time the part longer than the whole
-            parts["train"] += c.iters * max(0.0, c.step - (c.backbone_step if key is not None else 0.0))
+            parts["train"] += c.iters * max(0.0, t["step"] - (t["backbone_step"] if key is not None else 0.0))
             parts["eval"] += c.evaluations * c.eval_batches * max(
-                0.0, c.eval_batch_s - (c.backbone_eval if key is not None else 0.0))
+                0.0, t["eval_batch"] - (t["backbone_eval"] if key is not None else 0.0))
             parts["data"] += (c.iters * c.batch_size + c.evaluations * c.eval_images) * DATA_S_PER_IMAGE
             parts["setup"] += CELL_SETUP_S
             if key is not None:
-                groups.setdefault(key, c.iters * c.backbone_step)
-                val_features.setdefault(key[1:], c.eval_batches * c.backbone_eval)
+                groups.setdefault(key, c.iters * t["backbone_step"])
+                val_features.setdefault(key[1:], c.eval_batches * t["backbone_eval"])
     parts["train"] += sum(groups.values())
     return sum(parts.values()), sum(val_features.values()), parts
 
@@ -135,7 +130,7 @@ def from_budget(grid: AblationGrid, key: str, costs: list[SettingCost]) -> SeedP
     budget_s = grid.budget_seconds()
     round_s, once_s, parts = estimate(costs)
     return SeedPlan(seeds_for_budget(budget_s, round_s, once_s), "budget", grid.budget, budget_s, round_s, once_s,
-                    parts, {c.name: c.times() for c in costs}, key,
+                    parts, {c.name: c.times for c in costs}, key,
                     datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 

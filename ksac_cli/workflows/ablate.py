@@ -184,12 +184,8 @@ def dry_run_costs(settings: list[Setting], progress: ProgressFn | None = None,
     """The settings with their measured times, as the seed plan's estimate takes them (experiments/plan.py)."""
     from ksac_cli.experiments.plan import SettingCost
 
-    costs = []
-    for s, times in zip(settings, dry_run_times(settings, progress, known)):
-        t = s.train
-        costs.append(SettingCost(s.name, s.shares, t.iters, t.batch_size, evaluations(t), s.eval_images, s.eval_batch,
-                                 times["step"], times["backbone_step"], times["eval_batch"], times["backbone_eval"]))
-    return costs
+    return [SettingCost(s.name, s.shares, s.train.iters, s.train.batch_size, evaluations(s.train), s.eval_images,
+                        s.eval_batch, times) for s, times in zip(settings, dry_run_times(settings, progress, known))]
 
 
 def dry_run_estimate(costs: list) -> tuple[float, float, dict[str, float]]:

@@ -53,7 +53,8 @@ def test_the_rule_turns_a_budget_into_seeds_within_bounds():
 def cost(name: str, shares: tuple, step: float = 0.3, backbone_step: float = 0.1, eval_batch: float = 0.2,
          backbone_eval: float = 0.15) -> plan.SettingCost:
     return plan.SettingCost(name, shares, iters=10, batch_size=8, evaluations=1, eval_images=20, eval_batch=8,
-                            step=step, backbone_step=backbone_step, eval_batch_s=eval_batch, backbone_eval=backbone_eval)
+                            times={"step": step, "backbone_step": backbone_step, "eval_batch": eval_batch,
+                                   "backbone_eval": backbone_eval})
 
 
 def test_a_round_pays_a_shared_backbone_once_per_group_and_the_val_features_once_per_grid():
