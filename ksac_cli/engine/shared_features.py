@@ -56,6 +56,10 @@ def input_key(x: torch.Tensor) -> tuple:
     return tuple(x.shape), str(x.dtype), str(autocast), hashlib.sha256(memoryview(data)).hexdigest()
 
 
+def nbytes(features: dict[str, torch.Tensor]) -> int:
+    return sum(t.numel() * t.element_size() for t in features.values())
+
+
 @dataclass
 class Counts:
     hits: int = 0
@@ -99,14 +103,14 @@ class SharedFeatures:
         return dict(computed)
 
     def _keep(self, key: tuple, features: dict[str, torch.Tensor]) -> None:
-        size = sum(t.numel() * t.element_size() for t in features.values())
+        size = nbytes(features)
         if size > self.max_bytes:
             return
         self._entries[key] = features
         self.bytes += size
         while self.bytes > self.max_bytes:
             _, old = self._entries.popitem(last=False)
-            self.bytes -= sum(t.numel() * t.element_size() for t in old.values())
+            self.bytes -= nbytes(old)
             self.counts.evicted += 1
 
 
