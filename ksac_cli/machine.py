@@ -90,15 +90,21 @@ def _checkout(path: Path | None) -> Path | None:
 
 
 def git_commit(path: Path | None = None) -> str:
-    root = _checkout(path)
-    head = _git(root, "rev-parse", "--short", "HEAD") if root else None
-    return head.strip() if head and head.strip() else "unknown"
+    return _commit_of(_checkout(path))
 
 
 def git_state(path: Path | None = None) -> str:
     """'clean', 'dirty <sha256 of `git diff HEAD`, 12 hex>' (tracked files changed since the commit), or
     'unknown' outside a git checkout (an installed package)."""
-    root = _checkout(path)
+    return _state_of(_checkout(path))
+
+
+def _commit_of(root: Path | None) -> str:
+    head = _git(root, "rev-parse", "--short", "HEAD") if root else None
+    return head.strip() if head and head.strip() else "unknown"
+
+
+def _state_of(root: Path | None) -> str:
     diff = _git(root, "diff", "HEAD", "--no-ext-diff", "--binary") if root else None
     if diff is None:
         return "unknown"
@@ -108,7 +114,8 @@ def git_state(path: Path | None = None) -> str:
 def code_state() -> dict[str, str]:
     """The code a result comes from: its commit and the tree's state (three git calls: take it once per
     invocation, when it starts)."""
-    return {"git_commit": git_commit(), "git_state": git_state()}
+    root = _checkout(None)
+    return {"git_commit": _commit_of(root), "git_state": _state_of(root)}
 
 
 def provenance(device: torch.device, code: dict[str, str] | None = None) -> dict[str, str]:
