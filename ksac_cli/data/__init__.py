@@ -40,13 +40,14 @@ def num_classes_of(cfg: DataConfig) -> int:
     return build_dataset(cfg, cfg.val_split, train=False).num_classes
 
 
-def eval_images_of(cfg: DataConfig) -> tuple[int, int]:
-    """(number, side in px) of the images an evaluation of `cfg` sees, for time estimates: the built-in
-    dataset's from its settings (not generated); another dataset's number from its split, with the crop
+def val_facts(cfg: DataConfig) -> tuple[int, int, int]:
+    """(classes, images, side in px) of `cfg`'s evaluation split, for `ksac ablate`'s plan: the built-in
+    dataset's from its settings (not generated); another dataset's read once from its split, with the crop
     size standing in for its images' sides, which vary."""
     if cfg.dataset == "synthetic":
-        return cfg.synthetic.val, cfg.synthetic.size
-    return len(build_dataset(cfg, cfg.val_split, train=False)), cfg.crop_size
+        return len(SYNTHETIC_CLASSES), cfg.synthetic.val, cfg.synthetic.size
+    val = build_dataset(cfg, cfg.val_split, train=False)
+    return val.num_classes, len(val), cfg.crop_size
 
 
 def build_dataset(cfg: DataConfig, split: str, train: bool, eval_scale: float = 1.0) -> SegmentationDataset:
@@ -64,5 +65,5 @@ def build_dataset(cfg: DataConfig, split: str, train: bool, eval_scale: float = 
 
 
 __all__ = ["BadSample", "Batch", "DATASETS", "SegmentationDataset", "build_dataset", "collate", "collate_by_size",
-           "dataset_root", "eval_images_of", "num_classes_of",
+           "dataset_root", "num_classes_of", "val_facts",
            "Uint8Items", "WithObjectSizes", "object_size_map"]

@@ -96,16 +96,16 @@ class Setting:
     crop: int
     cells: tuple[str, ...]  # the names of its cells, in the grid's order
     shares: tuple = ()  # per cell: what it shares frozen-backbone features by (`share_key`), or None
-    eval_images: int = 0  # its evaluation's images (data.eval_images_of) ...
+    eval_images: int = 0  # its evaluation's images (data.val_facts) ...
     eval_side: int = 0  # ... their side in px ...
     eval_batch: int = 1  # ... and its batch size
 
 
 def dry_run_settings(cells) -> list[Setting]:
     """`ksac ablate --dry-run`: the grid's cells grouped by distinct training setup, in the grid's order.
-    The number of classes comes from the dataset, read once per dataset config (the built-in one is not
-    generated for it)."""
-    from ksac_cli.data import eval_images_of, num_classes_of
+    The number of classes and the val images come from the dataset, read once per dataset config (the
+    built-in one is not generated for it)."""
+    from ksac_cli.data import val_facts
     from ksac_cli.measure.step import step_setting, without_weights
 
     data: dict = {}
@@ -113,13 +113,13 @@ def dry_run_settings(cells) -> list[Setting]:
     for cell in cells:
         cfg = cell.cfg
         if cfg.data not in data:
-            data[cfg.data] = num_classes_of(cfg.data), eval_images_of(cfg.data)
+            data[cfg.data] = val_facts(cfg.data)  # (classes, images, side)
         model_cfg = dataclasses.replace(without_weights(cfg.model), num_classes=data[cfg.data][0])
         groups.setdefault(step_setting(model_cfg, cfg.train, cfg.data.crop_size), []).append(cell)
     return [Setting(name=members[0].name.rsplit("_seed", 1)[0], model=key[0], train=members[0].cfg.train,
                     crop=key[1], cells=tuple(c.name for c in members),
-                    shares=tuple(share_key(c.cfg) for c in members), eval_images=data[members[0].cfg.data][1][0],
-                    eval_side=data[members[0].cfg.data][1][1], eval_batch=members[0].cfg.eval.batch_size)
+                    shares=tuple(share_key(c.cfg) for c in members), eval_images=data[members[0].cfg.data][1],
+                    eval_side=data[members[0].cfg.data][2], eval_batch=members[0].cfg.eval.batch_size)
             for key, members in groups.items()]
 
 
