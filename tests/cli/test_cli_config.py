@@ -111,7 +111,7 @@ def test_every_recipe_option_takes_a_name_and_a_misspelt_name_lists_them(work):
         errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
         assert proc.returncode == 2 and len(errors) == 1, proc.stderr
         assert "no recipe named 'quik' (did you mean quick?)" in errors[0]
-        assert "paper_params, pretrain_quick, quick, voc_mobilenetv2_aspp" in errors[0]
+        assert "paper_params, pretrain_mobilenetv2, pretrain_quick, quick" in errors[0]
         assert "Traceback" not in proc.stderr
 
 
