@@ -1,5 +1,6 @@
 """Shipped weights belong to their backbone (config.load.fit_starting_weights): the quick recipe's
-builtin:quick_backbone starts mobilenetv2_035 only; any other backbone starts as the user asked (timm's
+builtin:quick_backbone starts mobilenetv2_035 only, `--backbone mobilenetv2` swaps in the weights shipped for
+that backbone (builtin:mobilenetv2_backbone, still frozen); any other backbone starts as the user asked (timm's
 ImageNet weights, a file, or random weights, which then train), says so in one line, and an explicit flag that
 asks for weights of another backbone is refused naming the flag. No torch is needed for any of it."""
 
@@ -18,11 +19,15 @@ from ksac_cli.experiments.cells import make_row
 from ksac_cli.experiments.grid import expand
 
 QUICK = "builtin:quick_backbone"
+FULL = "builtin:mobilenetv2_backbone"
 
 
 def test_shipped_weights_declare_their_backbone():
     assert weights.made_for(QUICK) == "mobilenetv2_035"
-    assert [weights.made_for(weights.PREFIX + n) for n in weights.builtin_names()] == ["mobilenetv2_035"]
+    assert weights.made_for(FULL) == "mobilenetv2"
+    assert [weights.made_for(weights.PREFIX + n) for n in weights.builtin_names()] == ["mobilenetv2", "mobilenetv2_035"]
+    assert (weights.shipped_for("mobilenetv2"), weights.shipped_for("mobilenetv2_035")) == (FULL, QUICK)
+    assert weights.shipped_for("resnet50") is None
     assert weights.made_for("some/file.pt") is None and weights.made_for(None) is None
 
 
@@ -33,7 +38,15 @@ def test_the_quick_recipe_keeps_its_weights_for_their_backbone():
     assert f"shipped weights {QUICK}" in line and "ksac pretrain --recipe pretrain_quick" in line and "frozen" in line
 
 
-@pytest.mark.parametrize("backbone", ["mobilenetv2", "mobilenetv2_050", "resnet50", "xception65"])
+def test_a_backbone_with_shipped_weights_starts_from_them_frozen():
+    cfg = resolve_run_config(None, {"model": {"backbone": "mobilenetv2"}})
+    assert (cfg.model.backbone_weights, cfg.train.freeze_backbone, cfg.model.pretrained) == (FULL, True, False)
+    line = starting_line(cfg)
+    assert f"shipped weights {FULL}" in line and "ksac pretrain --recipe pretrain_mobilenetv2" in line
+    assert "frozen" in line and "random" not in line
+
+
+@pytest.mark.parametrize("backbone", ["mobilenetv2_050", "resnet50", "xception65"])
 def test_another_backbone_starts_from_random_weights_and_trains_it(backbone):
     cfg = resolve_run_config(None, {"model": {"backbone": backbone}})
     assert cfg.model.backbone_weights is None and not cfg.model.pretrained
@@ -65,14 +78,17 @@ def test_shipped_weights_asked_for_another_backbone_by_flag_are_refused_naming_t
 
 
 def test_an_ablation_over_two_backbones_starts_each_as_its_weights_allow(tmp_path):
-    base, grid = resolve_ablation(None, {"grid": {"backbone": ["mobilenetv2", "mobilenetv2_035"], "seeds": 1}})
+    base, grid = resolve_ablation(None, {"grid": {"backbone": ["resnet50", "mobilenetv2", "mobilenetv2_035"],
+                                                  "seeds": 1}})
     cells = expand(base, grid, tmp_path)
     start = {c.cfg.model.backbone: (c.cfg.model.backbone_weights, c.cfg.train.freeze_backbone) for c in cells}
-    assert start == {"mobilenetv2": (None, False), "mobilenetv2_035": (QUICK, True)}
+    assert start == {"resnet50": (None, False), "mobilenetv2": (FULL, True), "mobilenetv2_035": (QUICK, True)}
     rows = {c.cfg.model.backbone: make_row(c, "g", {}, None, "not run", {}.fromkeys(
         ("git_commit", "git_state", "toolkit_version", "torch_version", "device", "date"), "")) for c in cells}
-    assert rows["mobilenetv2"].backbone_weights == "" and rows["mobilenetv2"].backbone_sha256 == ""
+    assert rows["resnet50"].backbone_weights == "" and rows["resnet50"].backbone_sha256 == ""
     assert rows["mobilenetv2_035"].backbone_weights == QUICK and rows["mobilenetv2_035"].backbone_sha256
+    assert rows["mobilenetv2"].backbone_weights == FULL
+    assert rows["mobilenetv2"].backbone_sha256 != rows["mobilenetv2_035"].backbone_sha256
 
 
 def test_an_ablation_row_names_imagenet_weights(tmp_path):
@@ -101,10 +117,13 @@ def run(argv, capsys) -> tuple[int, str, str]:
 
 
 def test_print_config_shows_the_resolved_start(capsys):
-    code, out, err = run(["train", "--backbone", "mobilenetv2", "--print-config"], capsys)
+    code, out, err = run(["train", "--backbone", "resnet50", "--print-config"], capsys)
     assert code == 0, err
     assert "backbone_weights: null" in out and "freeze_backbone: false" in out
-    assert out.rstrip().splitlines()[-1].startswith("# backbone mobilenetv2: no shipped weights for mobilenetv2")
+    assert out.rstrip().splitlines()[-1].startswith("# backbone resnet50: no shipped weights for resnet50")
+    code, out, err = run(["train", "--backbone", "mobilenetv2", "--print-config"], capsys)
+    assert code == 0, err
+    assert f"backbone_weights: {FULL}" in out and "freeze_backbone: true" in out
 
 
 def test_the_flag_is_named_only_when_it_was_given(capsys, tmp_path):

@@ -196,15 +196,18 @@ def load_run_config(recipe: str | Path | None, overrides: dict[str, Any] | None 
 
 def fit_starting_weights(cfg: RunConfig) -> RunConfig:
     """Shipped weights belong to their backbone: `builtin:` weights made for another backbone than the
-    model's are dropped, and the backbone starts as the rest of the config says: timm's ImageNet weights
-    with `pretrained`, else random weights, which are then trained (a frozen random backbone would never
-    learn). Applied to every resolved run config and to every ablation cell; an explicit flag that asks
-    for weights of another backbone was refused before (`refuse_unfit_weights`)."""
+    model's are replaced by the weights shipped for the model's backbone (`ksac train --backbone mobilenetv2`
+    starts from builtin:mobilenetv2_backbone, frozen as the recipe says). Where none are shipped, the backbone
+    starts as the rest of the config says: timm's ImageNet weights with `pretrained`, else random weights,
+    which are then trained (a frozen random backbone would never learn). Applied to every resolved run config
+    and to every ablation cell; an explicit flag that asks for weights of another backbone was refused
+    before (`refuse_unfit_weights`)."""
     made_for = weights.made_for(cfg.model.backbone_weights)
     if made_for is None or made_for == cfg.model.backbone:
         return cfg
-    train = cfg.train if cfg.model.pretrained else dataclasses.replace(cfg.train, freeze_backbone=False)
-    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, backbone_weights=None), train=train)
+    shipped = None if cfg.model.pretrained else weights.shipped_for(cfg.model.backbone)
+    train = cfg.train if cfg.model.pretrained or shipped else dataclasses.replace(cfg.train, freeze_backbone=False)
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, backbone_weights=shipped), train=train)
 
 
 def starting_line(cfg: RunConfig) -> str:

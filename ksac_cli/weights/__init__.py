@@ -69,6 +69,12 @@ def made_for(value: str | None) -> str | None:
     return info.get("backbone") if info else None
 
 
+def shipped_for(backbone: str) -> str | None:
+    """`builtin:<name>` of the weights shipped for `backbone` (by their provenance), or None."""
+    names = [PREFIX + name for name in builtin_names() if made_for(PREFIX + name) == backbone]
+    return names[0] if names else None
+
+
 def starting_weights(backbone: str, pretrained: bool, weights: str | None, frozen: bool, iters: int) -> str:
     """One line: which weights the backbone starts from, and why when it is random weights (no shipped
     weights fit this backbone)."""
