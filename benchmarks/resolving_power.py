@@ -61,7 +61,7 @@ def isa(device: str, ran_here: bool) -> str:
 def run_ablation(work: Path, seeds: int, flags: list[str]) -> tuple[Path, float]:
     """`ksac ablate --seeds N` into `work`; returns its rows' CSV and the command's wall seconds."""
     results = work / "results"
-    command = ["ksac", "ablate", "--seeds", str(seeds), "--out", str(work / "runs"), "--results",
+    command = [sys.executable, "-m", "ksac_cli", "ablate", "--seeds", str(seeds), "--out", str(work / "runs"), "--results",
                f"{results}/", *flags]
     print("running:", " ".join(command), flush=True)
     started = time.perf_counter()
