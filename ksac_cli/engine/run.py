@@ -48,8 +48,7 @@ def train_run(cfg: RunConfig, resume: bool = True, force: bool = False, on_event
     resuming = rundir.prepare(run_dir, resume, force) if dist.is_main else rundir.last_checkpoint(run_dir).exists() and resume
     dist.barrier()
     check_batch(cfg.train.batch_size, dist, cfg.train.sync_bn)
-    # --amp auto becomes what this device runs (config.yaml and the checkpoint record the mode used)
-    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, amp=resolve_amp(cfg.train.amp, dist.device)))
+    cfg = as_run(cfg, dist.device)  # config.yaml and the checkpoint record the mode used, not "auto"
     seed_everything(cfg.train.seed, cfg.train.deterministic)
     train_set, val_set = datasets_for(cfg)
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, num_classes=train_set.num_classes))
@@ -93,6 +92,13 @@ def train_run(cfg: RunConfig, resume: bool = True, force: bool = False, on_event
         tb.close(tensorboard.hparams_of(cfg), {"miou": (summary["final"] or {}).get("miou"), "best_miou": progress.best_miou})
     dist.close()
     return summary
+
+
+def as_run(cfg: RunConfig, device: torch.device) -> RunConfig:
+    """`cfg` as the engine runs it on `device`: --amp auto becomes the mode the device computes natively
+    (machine.resolve_amp). What config.yaml, the checkpoint and an ablation row record, so what a resume
+    compares a checkpoint's config with (experiments/cells.changed_since_checkpoint)."""
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, amp=resolve_amp(cfg.train.amp, device)))
 
 
 def start_over(run_dir: Path, emit: EventFn) -> None:
