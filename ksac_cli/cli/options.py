@@ -117,7 +117,7 @@ ABLATE = (
                              "recipe's; quick: 15m]."),
     Flag("grid.margin", float, "The equivalence margin in mIoU points: a KSAC - ASPP difference whose interval lies "
                                "within +-margin counts as no difference [default: 1.0]."),
-    Flag("grid.streams", int, "Seed streams: 2 trains every cell twice on disjoint seeds, an A/A check (stream 1's "
+    Flag("grid.streams", int, "Seed streams, 1 or 2: 2 trains every cell twice on disjoint seeds, an A/A check (stream 1's "
                               "cells are named ..._stream1_seed<i> and train with seed i + 10000), e.g. --head aspp "
                               "--rates 6,12,18 --streams 2 [default: 1]."),
 )

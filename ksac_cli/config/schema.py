@@ -213,7 +213,7 @@ class ProfileGrid:
         for name in ("backbone", "head", "rates", "merge", "ksac_impl", "output_stride", "decoder"):
             if not getattr(self, name):
                 raise KsacError(f"{where}.{name}: empty; give at least one value")
-        check_model_axes(where, self.backbone, self.head, self.output_stride, self.merge, self.ksac_impl)
+        check_model_axes(where, self.backbone, self.head, self.output_stride, self.merge, self.ksac_impl, self.rates)
 
     def models(self, base: ModelConfig) -> list[ModelConfig]:
         """Expand into model configs (`expand_models`), in a stable order."""
@@ -305,6 +305,7 @@ class AnalyzeConfig:
 ABLATION_CSV = "results/ablation.csv"  # ksac ablate --results: the rows, in the folder ksac report reads
 SEEDS_WITHOUT_BUDGET = 3  # seeds per cell with --budget none: the fewest that give a confidence interval worth reading
 STREAM_SEED_OFFSET = 10_000  # stream s of seed i trains with seed i + s * this: disjoint from stream 0's seeds
+STREAMS = (1, 2)  # grid.streams: one stream, or two for the A/A check (docs/training.md)
 
 
 @dataclass(frozen=True)
@@ -326,15 +327,14 @@ class AblationGrid:
     def validate(self, where: str = "grid") -> None:
         if self.seeds is not None and self.seeds < 1:
             raise KsacError(f"{where}.seeds: {self.seeds} must be a positive integer")
-        if self.streams < 1:
-            raise KsacError(f"{where}.streams: {self.streams} must be a positive integer")
+        check_choice(f"{where}.streams", self.streams, STREAMS)
         if self.streams > 1 and (self.seeds or 0) >= STREAM_SEED_OFFSET:
             raise KsacError(f"{where}.seeds: {self.seeds} with {self.streams} streams would reuse seeds; use fewer "
                             f"than {STREAM_SEED_OFFSET}")
         if not self.margin > 0:
             raise KsacError(f"{where}.margin: {self.margin} must be > 0 (mIoU points)")
         parse_duration(self.budget, f"{where}.budget")
-        check_model_axes(where, self.backbone, self.head, self.output_stride, self.merge)
+        check_model_axes(where, self.backbone, self.head, self.output_stride, self.merge, rates=self.rates)
 
     def budget_seconds(self) -> float | None:
         return parse_duration(self.budget, "grid.budget")
