@@ -91,7 +91,9 @@ RUN = (
                                       "bit like an uninterrupted one."),
 )
 TRAIN_ONLY = (
-    Flag("train.run_dir", str, "Run directory [default: runs/<recipe name>]."),
+    Flag("train.run_dir", str, "Run directory [default: runs/<recipe name>/<backbone>_<head>_r<rates>_os<stride>_seed<seed>, "
+                               "as ksac ablate names its cells: the same command resumes there, another model "
+                               "trains beside it]."),
     Flag("train.sync_bn", bool, "SyncBatchNorm across processes under torchrun [default: on when world size > 1]."),
 )
 

@@ -137,7 +137,7 @@ class TrainConfig:
     eval_every: int = 0  # iterations between evaluations; 0: only at the end
     save_every: int = 50  # iterations between checkpoints (and always at the end)
     log_every: int = 10  # iterations between metrics.jsonl lines
-    run_dir: str | None = None  # default runs/<name>
+    run_dir: str | None = None  # default runs/<name>/<model and seed> (config.load.run_dir_of)
     sync_bn: bool = True  # SyncBatchNorm across processes when distributed (world size > 1)
     tensorboard: bool = True  # TensorBoard events in <run_dir>/tb when the tensorboard package is installed
 

@@ -250,3 +250,20 @@ def test_freeze_backbone_trains_only_the_head_and_decoder_from_the_given_weights
     assert fresh.returncode == 0, fresh.stderr
     moved = torch.load(tmp_path / "free/checkpoints/last.pt", weights_only=True)["model"]
     assert not all(torch.equal(moved[f"backbone.body.{k}"], v) for k, v in start.items())  # not frozen: it trains
+
+
+def test_runs_of_two_models_of_one_recipe_get_their_own_folders_and_each_resumes(tmp_path, tiny_recipe):
+    """The default run directory is named after the model (as ablation cells are): two backbones trained from
+    one folder both finish, and the same command again finds its own run."""
+    recipe = str(tiny_recipe(iters=2))
+    first = ksac("train", "--recipe", recipe, "--backbone", "mobilenetv2_050", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    second = ksac("train", "--recipe", recipe, "--iters", "1", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    name = "tiny"  # the recipe's name
+    runs = sorted(p.name for p in (tmp_path / "runs" / name).iterdir())
+    assert runs == ["mobilenetv2_035_ksac-concat_r1-2_os16_seed0", "mobilenetv2_050_ksac-concat_r1-2_os16_seed0"]
+    again = ksac("train", "--recipe", recipe, "--backbone", "mobilenetv2_050", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    last = Path("runs") / name / runs[1] / "checkpoints" / "last.pt"
+    assert f"resuming from {last} at iteration 2" in again.stdout
