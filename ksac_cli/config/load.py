@@ -230,9 +230,11 @@ def refuse_unfit_weights(value: str | None, backbones: list[str], overrides: dic
 def resolve_eval_config(saved: dict[str, Any], overrides: dict[str, Any], where: str) -> RunConfig:
     """`ksac eval`: a checkpoint's saved config + the eval flags -> the RunConfig evaluated. The weights are
     the checkpoint's (no pretrained or backbone_weights), the dataset and its root default to the run's (a
-    new --dataset without --data-root does not inherit the old root), and --output-stride sets the model's.
+    new --dataset without --data-root does not inherit the old root), every val image is evaluated unless
+    --eval-images says otherwise (not the training run's bound), and --output-stride sets the model's.
     Errors name the flag when the bad value was given on the command line, else `where`."""
     saved = merged(saved, {"model": {"pretrained": False, "backbone_weights": None}})
+    saved["eval"] = {k: v for k, v in saved.get("eval", {}).items() if k != "max_images"}
     dataset_changed = overrides.get("data", {}).get("dataset") not in (None, saved.get("data", {}).get("dataset"))
     if dataset_changed and overrides["data"].get("data_root") is None:
         saved["data"] = {**saved.get("data", {}), "data_root": None}

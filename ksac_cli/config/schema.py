@@ -169,6 +169,7 @@ class EvalConfig:
     flip: bool = False
     batch_size: int = 1
     output_stride: int | None = None  # evaluate at another stride than training (e.g. 8)
+    max_images: int | None = None  # evaluate the split's first N images (None: all of them)
 
     def validate(self, where: str = "eval") -> None:
         if not self.scales or any(s <= 0 for s in self.scales):
@@ -177,6 +178,8 @@ class EvalConfig:
             raise KsacError(f"{where}.batch_size: {self.batch_size} must be a positive integer")
         if self.output_stride is not None:
             check_choice(f"{where}.output_stride", self.output_stride, OUTPUT_STRIDES)
+        if self.max_images is not None and self.max_images < 1:
+            raise KsacError(f"{where}.max_images: {self.max_images} must be a positive integer (or absent: all)")
 
 
 @dataclass(frozen=True)
