@@ -6,9 +6,9 @@ evaluating (`ksac eval`), between ablation cells, analysing. Where stopping at o
 says so with `deferred()`: inside it (the training loop, engine/train.fit) a signal only sets the flag, and
 the code stops at its safe points: after the step in progress, with a checkpoint, and between evaluation
 batches (`check`). The first signal is kept for the rest of the process: a failure it causes is reported as
-the stop (ablation cells are not retried after it), and no later phase starts. DataLoader workers ignore both
-signals (engine/loaders.ignore_interrupts), so a signal sent to the whole process group is the main
-process's to handle, and it shuts its workers down as it exits."""
+the stop (ablation cells are not retried after it), and no later phase starts. Worker processes (DataLoader
+workers, the built-in dataset's generators) ignore both signals (`ignore`), so a signal sent to the whole
+process group is the main process's to handle, and it ends its workers as it exits."""
 
 from __future__ import annotations
 
@@ -37,6 +37,14 @@ def install() -> None:
     _received, _deferring = None, 0
     for sig in EXIT_CODES:
         signal.signal(sig, _handle)
+
+
+def ignore(*_) -> None:
+    """In a worker process (a DataLoader's `worker_init_fn`, a process pool's `initializer`): Ctrl-C and a
+    signal to the process group reach it too, and only the main process acts on them (it saves what it
+    must, then ends its workers)."""
+    for sig in EXIT_CODES:
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def received() -> int | None:
