@@ -80,7 +80,7 @@ def test_a_killed_ablate_resumes_its_interrupted_cell(tmp_path):
     second = tmp_path / "grid" / "mobilenetv2_035_ksac-concat_r1-2-3_os16_seed0" / "checkpoints" / "last.pt"
     deadline = time.time() + 300
     while not second.exists():
-        assert proc.poll() is None and time.time() < deadline, "the grid ended before the kill"
+        assert proc.poll() is None and time.time() < deadline, ("the grid ended before the kill", proc.poll() and proc.communicate())
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
