@@ -83,3 +83,4 @@ def deferred() -> Iterator[None]:
         _deferring -= 1
         for sig, handler in old.items():
             signal.signal(sig, handler)
+    check()  # on leaving normally: a signal that came after the code's last safe point stops it here
