@@ -66,6 +66,8 @@ def install(spec: str) -> None:
     _plan = parse(spec)
     from ksac_cli import io
     from ksac_cli.engine import evaluate, train
+    from ksac_cli.measure import step as _  # noqa: F401  bound to the unwrapped step first: `ksac train`'s time
+    # estimate (measure/step.cell_times) times steps before training, and "step@n" counts training steps only
 
     step, counts, atomic_open, append_jsonl = (train.train_step, evaluate.per_image_counts, io.atomic_open,
                                                io.append_jsonl)

@@ -22,8 +22,7 @@ def scale_sweep(model: nn.Module, data: DataConfig, split: str, factors: Iterabl
 
     rows = []
     for factor in factors:
-        dataset = build_dataset(data, split, train=False, eval_scale=factor)
-        dataset.samples = dataset.samples[:images]
+        dataset = build_dataset(data, split, train=False, eval_scale=factor, images=images)
         batches = checked(iter(eval_loader(dataset, batch_size, workers)), skip_bad=False, skipped=[])
         result = evaluate(model, batches, dataset.num_classes, device, amp=amp)
         metrics = result.metrics()

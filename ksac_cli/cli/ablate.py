@@ -175,6 +175,7 @@ class AblateDisplay:
         self.bar = output.progress_ablate() if self.live else None
         self.cells = cells
         self.grid_task = self.cell_task = None
+        self.eval_log = output.EvalLog(indent="  ")
 
     def __enter__(self) -> "AblateDisplay":
         if self.bar is not None:
@@ -211,5 +212,7 @@ class AblateDisplay:
             output.info(f"  resuming from {data['path']} at iteration {data['iteration']}")
         elif kind == "step" and self.bar is not None and self.cell_task is not None:
             self.bar.update(self.cell_task, completed=data["iteration"])
+        elif kind in ("eval_start", "eval_batch"):
+            self.eval_log.event(kind, data)
         elif kind == "eval":
             output.info(f"  eval at iteration {data['iteration']}: mIoU {100 * data['miou']:.2f}%")

@@ -11,6 +11,8 @@ from ksac_cli.cli import options, output
 from ksac_cli.config import DataConfig, SyntheticConfig, from_dict
 from ksac_cli.errors import KsacError
 
+CHECK_FOLDER = "results/"  # where `ksac data check` writes its report without --out (never the current folder)
+
 app = typer.Typer(help="Make the built-in dataset, or check a dataset's files.", no_args_is_help=True)
 
 
@@ -49,7 +51,7 @@ def check(
     dataset: Annotated[str, typer.Option("--dataset", help="synthetic, voc, ade20k, cityscapes or folder.")] = "synthetic",
     data_root: Annotated[Optional[str], typer.Option("--data-root", help="Folder of the dataset (synthetic: the cache folder of the default settings).")] = None,
     split: Annotated[str, typer.Option("--split", help="Split to check.")] = "train",
-    out: Annotated[Optional[str], typer.Option("--out", help="The JSON report FILE to write; an existing folder, or a path ending in '/', means the file data-check-<dataset>-<split>.json inside it [default: that file in the current folder].")] = None,
+    out: Annotated[Optional[str], typer.Option("--out", help="The JSON report FILE to write; an existing folder, or a path ending in '/', means the file data-check-<dataset>-<split>.json inside it [default: that file in results/, the folder of the toolkit's other results].")] = None,
     workers: Annotated[int, typer.Option("--workers", help="Processes reading the files (0: this process).")] = 0,
 ) -> None:
     """Read every sample of a split once; report counts, image sizes, class pixel frequencies and object
@@ -65,7 +67,7 @@ def check(
         raise KsacError(f"--workers: {workers} must be >= 0 (0: this process)")
     if dataset != "synthetic" and data_root is not None and not Path(data_root).is_dir():  # before the readers load
         raise KsacError(f"--data-root: {data_root} is not a folder; expected the root of the {dataset} dataset")
-    path = options.output_file(out or ".", "--out", f"data-check-{dataset}-{split}.json")
+    path = options.output_file(out or CHECK_FOLDER, "--out", f"data-check-{dataset}-{split}.json")
     options.writable_folder(path.parent, "--out")
     from ksac_cli.workflows import data as workflow  # the readers (torch): imported on use
 

@@ -40,16 +40,9 @@ def evaluate(
     preflight.check_eval(checkpoint, overrides)
     from ksac_cli.workflows import evaluate as workflow  # torch: imported once the flags are known to be good
 
-    with output.progress() as bar:
-        task = bar.add_task("evaluating", total=None)
-
-        def on_event(kind: str, data: dict) -> None:
-            if kind == "eval_start":
-                bar.update(task, total=data["images"])
-            elif kind == "eval_batch":
-                bar.advance(task, data["images"])
-
-        record = workflow.evaluate_checkpoint(checkpoint, overrides, out, save_predictions, on_event)
+    log = output.EvalLog()
+    record = workflow.evaluate_checkpoint(checkpoint, overrides, out, save_predictions,
+                                          log.event if launch.is_main_process() else None)
     if launch.is_main_process():
         _show(record, save_predictions)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 from typer.exceptions import TyperException
 
+from ksac_cli import signals
 from ksac_cli.cli import output
 from ksac_cli.cli.ablate import ablate
 from ksac_cli.cli.analyze import analyze
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: exit 0 on success, 2 on bad input (one line, no traceback), 1 when the system refused
     a file (one line naming it), 130 on Ctrl-C."""
     warnings.showwarning = _show_warning
+    signals.install()  # SIGINT/SIGTERM stop every command: exit 130/143 (ksac_cli/signals.py)
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv if argv is not None else sys.argv[1:], prog_name="ksac", standalone_mode=False)

@@ -41,6 +41,9 @@ class Flag:
         return Annotated[Optional[self.type], typer.Option(decl, help=self.help)]
 
 
+EVAL_IMAGES = Flag("eval.max_images", int, "Evaluate on the first N images of the val split (every evaluation: "
+                                          "during training, at its end, ksac eval) [default: all].",
+                   name="--eval-images")
 BACKBONE_HELP = "mobilenetv2, mobilenetv2_050 (and _035/_075/_140), resnet50, resnet101, xception65"
 IMPL_HELP = ("taps (9 tap products computed once, shifted per rate: one conv's multiply-adds whatever the number "
              "of rates) or conv (one dilated conv per rate); same parameters and checkpoints")
@@ -83,6 +86,7 @@ RUN = (
     Flag("train.seed", int, "Seed of initialisation, data order and augmentation."),
     Flag("train.device", str, "auto (cuda when present, else cpu), cpu, cuda or cuda:N."),
     Flag("train.eval_every", int, "Evaluate on the val split every N iterations (0: only at the end)."),
+    EVAL_IMAGES,
     Flag("train.save_every", int, "Write checkpoints/last.pt every N iterations (and at the end)."),
     Flag("train.log_every", int, "Write a metrics.jsonl line every N iterations."),
     Flag("train.tensorboard", bool, "Write TensorBoard events into <run-dir>/tb (needs pip install -e \".[tensorboard]\") "
@@ -91,7 +95,9 @@ RUN = (
                                       "bit like an uninterrupted one."),
 )
 TRAIN_ONLY = (
-    Flag("train.run_dir", str, "Run directory [default: runs/<recipe name>]."),
+    Flag("train.run_dir", str, "Run directory [default: runs/<recipe name>/<backbone>_<head>_r<rates>_os<stride>_seed<seed>, "
+                               "as ksac ablate names its cells: the same command resumes there, another model "
+                               "trains beside it]."),
     Flag("train.sync_bn", bool, "SyncBatchNorm across processes under torchrun [default: on when world size > 1]."),
 )
 
@@ -117,7 +123,7 @@ ABLATE = (
                              "recipe's; quick: 15m]."),
     Flag("grid.margin", float, "The equivalence margin in mIoU points: a KSAC - ASPP difference whose interval lies "
                                "within +-margin counts as no difference [default: 1.0]."),
-    Flag("grid.streams", int, "Seed streams: 2 trains every cell twice on disjoint seeds, an A/A check (stream 1's "
+    Flag("grid.streams", int, "Seed streams, 1 or 2: 2 trains every cell twice on disjoint seeds, an A/A check (stream 1's "
                               "cells are named ..._stream1_seed<i> and train with seed i + 10000), e.g. --head aspp "
                               "--rates 6,12,18 --streams 2 [default: 1]."),
 )
@@ -133,6 +139,7 @@ EVAL = (
     Flag("eval.scales", str, "Inference scales, a comma list (DeepLab: 0.5,0.75,1.0,1.25,1.5,1.75) [default: 1.0]."),
     Flag("eval.flip", bool, "Also infer on the horizontally flipped image."),
     Flag("eval.batch_size", int, "Images per batch."),
+    EVAL_IMAGES,
     Flag("data.workers", int, "DataLoader worker processes (0: the main process)."),
     Flag("data.skip_bad", bool, "Skip (and count) unreadable or invalid samples instead of stopping."),
 )

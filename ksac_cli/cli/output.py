@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Sequence
 
 from rich.console import Console
@@ -65,3 +66,31 @@ def progress_ablate() -> Progress:
     """Two rows: cells done / total, and the current cell's iterations; each with elapsed time and ETA."""
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     TimeRemainingColumn(), console=err_console)
+
+
+def duration(seconds: float) -> str:
+    """'45 s', '3.2 min', '1.5 h'."""
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+class EvalLog:
+    """An evaluation's progress as lines, on a terminal and on a pipe alike: after the first batch, then every
+    EVERY seconds, and at the end: images done of the total, images/s and the time left. Fed the
+    `eval_start` {images} and `eval_batch` {images} events of every command that evaluates."""
+
+    EVERY = 10.0  # seconds between lines
+
+    def __init__(self, indent: str = "") -> None:
+        self.indent, self.total, self.done, self.start, self.last = indent, 0, 0, 0.0, None
+
+    def event(self, kind: str, data: dict) -> None:
+        now = time.perf_counter()
+        if kind == "eval_start":
+            self.total, self.done, self.start, self.last = data["images"], 0, now, None
+        elif kind == "eval_batch":
+            self.done += data["images"]
+            if self.last is None or now - self.last >= self.EVERY or self.done >= self.total:
+                self.last = now
+                rate = self.done / max(now - self.start, 1e-9)
+                info(f"{self.indent}evaluating: {self.done}/{self.total} images, {rate:.1f} images/s, "
+                     f"{duration((self.total - self.done) / rate)} left")

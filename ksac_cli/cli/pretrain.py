@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -39,6 +41,8 @@ def pretrain(
                             options.given(overrides, options.MODEL, options.RUN, options.TRAIN_ONLY), "recipe")
         return
     check_pretraining_setup(cfg)  # before anything is created
+    if cfg.train.run_dir is None:  # its folder stays runs/<recipe name> (ksac train's runs are named by model)
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, run_dir=str(Path("runs") / cfg.name)))
     options.writable_folder(run_dir_of(cfg), "--run-dir")
     target = run_dir_of(cfg) / "backbone.pt"
     if out:

@@ -52,7 +52,7 @@ def train(
 
     main_process = launch.is_main_process()
     if main_process:
-        _starting(cfg)
+        _starting(cfg, workflow.time_estimate(cfg))
     with TrainDisplay(cfg.train.iters, enabled=main_process) as display:
         try:
             summary = workflow.train(cfg, resume=resume, force=force, on_event=display.event)
@@ -69,9 +69,17 @@ def _print_config(cfg: RunConfig, overrides: dict) -> None:
     output.info(f"# {starting_line(cfg)}")
 
 
-def _starting(cfg: RunConfig) -> None:
+def _starting(cfg: RunConfig, estimate: dict) -> None:
+    """What trains, how long it should take here (training and evaluation), and what the backbone starts from;
+    a warning when the evaluation will take much longer than the training."""
+    train_s, eval_s = estimate["train"], estimate["eval"]
     output.info(f"training {cfg.model.label()} OS{cfg.model.output_stride} on {cfg.data.dataset} for "
-                f"{cfg.train.iters} iterations")
+                f"{cfg.train.iters} iterations: about {output.duration(train_s + eval_s)} on this machine (training "
+                f"{output.duration(train_s)}, evaluation of {estimate['images']} images {output.duration(eval_s)}; "
+                f"from one timed step and evaluation batch)")
+    if eval_s > max(2 * train_s, 60):
+        output.warning(f"the evaluation ({output.duration(eval_s)}) will take much longer than the training "
+                       f"({output.duration(train_s)}); --eval-images N evaluates on the first N val images")
     output.info(starting_line(cfg))
 
 
@@ -94,6 +102,7 @@ class TrainDisplay:
         self.bar = output.train_progress() if self.live else None
         self.task = None
         self.started = time.perf_counter()
+        self.eval_log = output.EvalLog()
 
     def __enter__(self) -> "TrainDisplay":
         if self.bar is not None:
@@ -122,6 +131,8 @@ class TrainDisplay:
             else:
                 output.info(f"iter {data['iteration']}/{self.total} loss {data['loss']:.4f} lr {data['lr']:.5f} "
                             f"{data['images_per_s'] or 0:.1f} images/s")
+        elif kind in ("eval_start", "eval_batch"):
+            self.eval_log.event(kind, data)
         elif kind == "eval":
             output.info(f"eval at iteration {data['iteration']}: mIoU {100 * data['miou']:.2f}%, pixel accuracy "
                         f"{100 * data['pixel_accuracy']:.2f}%")

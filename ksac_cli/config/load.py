@@ -21,7 +21,7 @@ import yaml
 from ksac_cli import weights
 from ksac_cli.config.coerce import from_dict, to_dict
 from ksac_cli.config.schema import AblationGrid, ProfileConfig, ProfileGrid, RunConfig
-from ksac_cli.config.values import parse_rates
+from ksac_cli.config.values import format_rates, parse_rates
 from ksac_cli.errors import KsacError
 
 RANDOM_WEIGHTS = "none"  # --backbone-weights none: start the backbone from random weights
@@ -233,9 +233,11 @@ def refuse_unfit_weights(value: str | None, backbones: list[str], overrides: dic
 def resolve_eval_config(saved: dict[str, Any], overrides: dict[str, Any], where: str) -> RunConfig:
     """`ksac eval`: a checkpoint's saved config + the eval flags -> the RunConfig evaluated. The weights are
     the checkpoint's (no pretrained or backbone_weights), the dataset and its root default to the run's (a
-    new --dataset without --data-root does not inherit the old root), and --output-stride sets the model's.
+    new --dataset without --data-root does not inherit the old root), every val image is evaluated unless
+    --eval-images says otherwise (not the training run's bound), and --output-stride sets the model's.
     Errors name the flag when the bad value was given on the command line, else `where`."""
     saved = merged(saved, {"model": {"pretrained": False, "backbone_weights": None}})
+    saved["eval"] = {k: v for k, v in saved.get("eval", {}).items() if k != "max_images"}
     dataset_changed = overrides.get("data", {}).get("dataset") not in (None, saved.get("data", {}).get("dataset"))
     if dataset_changed and overrides["data"].get("data_root") is None:
         saved["data"] = {**saved.get("data", {}), "data_root": None}
@@ -297,9 +299,20 @@ def checkpoint_config(path: str | Path) -> dict[str, Any]:
     return state["config"]
 
 
+def run_name(cfg: RunConfig, seed: int, stream: int = 0) -> str:
+    """What a run is, as its folder's name: mobilenetv2_035_ksac-concat_r6-12-18_os8_seed0 (backbone, head and
+    merge, rates, output stride; a seed stream after the first adds _stream<s> before the seed). An ablation's
+    cells and `ksac train`'s default run directory are named by it."""
+    m = cfg.model
+    merge = f"-{m.merge}" if m.head == "ksac" else ""
+    return (f"{m.backbone}_{m.head}{merge}_r{format_rates(m.rates).replace(',', '-')}_os{m.output_stride}"
+            + (f"_stream{stream}" if stream else "") + f"_seed{seed}")
+
+
 def run_dir_of(cfg: RunConfig) -> Path:
-    """A run's directory: --run-dir, else runs/<name>."""
-    return Path(cfg.train.run_dir or Path("runs") / cfg.name)
+    """A run's directory: --run-dir, else runs/<recipe name>/<run_name>: named after what it trains, so runs
+    of two models (or seeds) of one recipe never meet in one folder, and the same command finds its run."""
+    return Path(cfg.train.run_dir or Path("runs") / cfg.name / run_name(cfg, cfg.train.seed))
 
 
 def flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -137,7 +137,7 @@ class TrainConfig:
     eval_every: int = 0  # iterations between evaluations; 0: only at the end
     save_every: int = 50  # iterations between checkpoints (and always at the end)
     log_every: int = 10  # iterations between metrics.jsonl lines
-    run_dir: str | None = None  # default runs/<name>
+    run_dir: str | None = None  # default runs/<name>/<model and seed> (config.load.run_dir_of)
     sync_bn: bool = True  # SyncBatchNorm across processes when distributed (world size > 1)
     tensorboard: bool = True  # TensorBoard events in <run_dir>/tb when the tensorboard package is installed
 
@@ -169,6 +169,7 @@ class EvalConfig:
     flip: bool = False
     batch_size: int = 1
     output_stride: int | None = None  # evaluate at another stride than training (e.g. 8)
+    max_images: int | None = None  # evaluate the split's first N images (None: all of them)
 
     def validate(self, where: str = "eval") -> None:
         if not self.scales or any(s <= 0 for s in self.scales):
@@ -177,6 +178,8 @@ class EvalConfig:
             raise KsacError(f"{where}.batch_size: {self.batch_size} must be a positive integer")
         if self.output_stride is not None:
             check_choice(f"{where}.output_stride", self.output_stride, OUTPUT_STRIDES)
+        if self.max_images is not None and self.max_images < 1:
+            raise KsacError(f"{where}.max_images: {self.max_images} must be a positive integer (or absent: all)")
 
 
 @dataclass(frozen=True)
@@ -213,7 +216,7 @@ class ProfileGrid:
         for name in ("backbone", "head", "rates", "merge", "ksac_impl", "output_stride", "decoder"):
             if not getattr(self, name):
                 raise KsacError(f"{where}.{name}: empty; give at least one value")
-        check_model_axes(where, self.backbone, self.head, self.output_stride, self.merge, self.ksac_impl)
+        check_model_axes(where, self.backbone, self.head, self.output_stride, self.merge, self.ksac_impl, self.rates)
 
     def models(self, base: ModelConfig) -> list[ModelConfig]:
         """Expand into model configs (`expand_models`), in a stable order."""
@@ -305,6 +308,7 @@ class AnalyzeConfig:
 ABLATION_CSV = "results/ablation.csv"  # ksac ablate --results: the rows, in the folder ksac report reads
 SEEDS_WITHOUT_BUDGET = 3  # seeds per cell with --budget none: the fewest that give a confidence interval worth reading
 STREAM_SEED_OFFSET = 10_000  # stream s of seed i trains with seed i + s * this: disjoint from stream 0's seeds
+STREAMS = (1, 2)  # grid.streams: one stream, or two for the A/A check (docs/training.md)
 
 
 @dataclass(frozen=True)
@@ -326,15 +330,14 @@ class AblationGrid:
     def validate(self, where: str = "grid") -> None:
         if self.seeds is not None and self.seeds < 1:
             raise KsacError(f"{where}.seeds: {self.seeds} must be a positive integer")
-        if self.streams < 1:
-            raise KsacError(f"{where}.streams: {self.streams} must be a positive integer")
+        check_choice(f"{where}.streams", self.streams, STREAMS)
         if self.streams > 1 and (self.seeds or 0) >= STREAM_SEED_OFFSET:
             raise KsacError(f"{where}.seeds: {self.seeds} with {self.streams} streams would reuse seeds; use fewer "
                             f"than {STREAM_SEED_OFFSET}")
         if not self.margin > 0:
             raise KsacError(f"{where}.margin: {self.margin} must be > 0 (mIoU points)")
         parse_duration(self.budget, f"{where}.budget")
-        check_model_axes(where, self.backbone, self.head, self.output_stride, self.merge)
+        check_model_axes(where, self.backbone, self.head, self.output_stride, self.merge, rates=self.rates)
 
     def budget_seconds(self) -> float | None:
         return parse_duration(self.budget, "grid.budget")

@@ -18,7 +18,7 @@ KSAC_IMPLS = ("conv", "taps")  # how the shared kernel is applied; same paramete
 
 
 def parse_rates(text: str | list | tuple, option: str = "--rates") -> tuple[int, ...]:
-    """'6,12,18' -> (6, 12, 18); every rate a positive integer."""
+    """'6,12,18' -> (6, 12, 18); every rate a positive integer, none twice."""
     items = text if isinstance(text, (list, tuple)) else str(text).split(",")
     rates = []
     for item in items:
@@ -34,6 +34,10 @@ def parse_rates(text: str | list | tuple, option: str = "--rates") -> tuple[int,
         rates.append(rate)
     if not rates:
         raise KsacError(f"{option}: no rates given; expected a comma list like 6,12,18")
+    twice = sorted({r for r in rates if rates.count(r) > 1})
+    if twice:
+        raise KsacError(f"{option}: rate {twice[0]} is given twice in {text!r}; expected distinct positive "
+                        f"integers (e.g. 6,12,18)")
     return tuple(rates)
 
 
@@ -107,8 +111,11 @@ def check_device(key: str, name: str) -> None:
         raise KsacError(f"{key}: {name!r} is not a device; expected auto, cpu, cuda or cuda:N")
 
 
-def check_model_axes(where: str, backbone=(), head=(), output_stride=(), merge=(), ksac_impl=()) -> None:
-    """Every value of a grid's model axes (ksac ablate, ksac profile) is a known name or an allowed choice."""
+def check_model_axes(where: str, backbone=(), head=(), output_stride=(), merge=(), ksac_impl=(), rates=()) -> None:
+    """Every value of a grid's model axes (ksac ablate, ksac profile) is a known name, an allowed choice, or
+    (rates) a list of distinct positive integers: checked when the recipe is read, before anything runs."""
+    for value in rates:
+        parse_rates(list(value) if isinstance(value, (list, tuple)) else value, option=f"{where}.rates")
     for value in backbone:
         check_name(f"{where}.backbone", "backbone", value, BACKBONE_NAMES)
     for value in head:

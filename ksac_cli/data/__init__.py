@@ -50,15 +50,18 @@ def val_facts(cfg: DataConfig) -> tuple[int, int, int]:
     return val.num_classes, len(val), cfg.crop_size
 
 
-def build_dataset(cfg: DataConfig, split: str, train: bool, eval_scale: float = 1.0) -> SegmentationDataset:
-    """`split` of `cfg.dataset`, with the training transform (random scale, crop, flip) or the evaluation one
-    (every image and mask rescaled by `eval_scale`: `ksac analyze`'s scale sweep)."""
+def build_dataset(cfg: DataConfig, split: str, train: bool, eval_scale: float = 1.0,
+                  images: int | None = None) -> SegmentationDataset:
+    """`split` of `cfg.dataset` (its first `images` samples; None: all), with the training transform (random
+    scale, crop, flip) or the evaluation one (every image and mask rescaled by `eval_scale`: `ksac analyze`'s
+    scale sweep)."""
     if cfg.dataset not in DATASETS:
         raise unknown_name("dataset", cfg.dataset, DATASETS)
     transform = train_transform(cfg.crop_size, cfg.scale_min, cfg.scale_max) if train else eval_transform(eval_scale)
     root = dataset_root(cfg)
     dataset = DATASETS[cfg.dataset](root, split, transform)
     dataset.name = cfg.dataset
+    dataset.samples = dataset.samples[:images]  # eval.max_images (--eval-images), ksac analyze --images
     if cfg.dataset == "synthetic":  # small, and in the toolkit's own folder: decoded once (data/decoded.py)
         dataset.decoded = DecodedStore(Path(root) / DECODED_FOLDER)
     return dataset

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ksac_cli import io
+from ksac_cli import io, signals
 from ksac_cli.config import SyntheticConfig
 from ksac_cli.data.classes import SYNTHETIC_CLASSES, voc_palette
 
@@ -181,9 +181,12 @@ def generate(folder: Path, cfg: SyntheticConfig, workers: int | None = None) -> 
             step = max(1, math.ceil(count / (4 * workers)))
             jobs += [(str(folder), split, s, min(s + step, count), cfg.size, cfg.seed) for s in range(0, count, step)]
         if workers > 1:
-            with ProcessPoolExecutor(workers) as pool:
+            pool = ProcessPoolExecutor(workers, initializer=signals.ignore)
+            try:
                 for future in [pool.submit(_write_range, *job) for job in jobs]:
                     future.result()
+            finally:  # stopped by a signal: the workers end the range they write, the others are dropped
+                pool.shutdown(cancel_futures=True)
         else:
             for job in jobs:
                 _write_range(*job)

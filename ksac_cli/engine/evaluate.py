@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ksac_cli import signals
 from ksac_cli.conventions import SIZE_BUCKETS
 from ksac_cli.engine.metrics import ConfusionMatrix, confusion_counts
 
@@ -101,6 +102,7 @@ def evaluate(model: nn.Module, batches: Iterable, num_classes: int, device: torc
                         {b: ConfusionMatrix(num_classes, device=device) for b in SIZE_BUCKETS})
     try:
         for images, masks, ids, bad, sizes in batches:
+            signals.check()  # a signal received during training's evaluation stops it here (ksac_cli/signals.py)
             result.bad.extend(bad)
             if images is None:
                 continue

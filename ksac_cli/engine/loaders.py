@@ -4,23 +4,16 @@ and the one place that turns bad samples met by a worker into a clear error or a
 from __future__ import annotations
 
 import os
-import signal
 from collections.abc import Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from ksac_cli import signals
 from ksac_cli.data import Uint8Items, WithObjectSizes, collate, collate_by_size
 from ksac_cli.data.objects import SizeMapCache, cache_folder
 from ksac_cli.engine.sampler import ResumableSampler, SeededSamples
 from ksac_cli.errors import KsacError
-
-
-def ignore_interrupts(worker_id: int) -> None:
-    """Worker init: Ctrl-C and `kill -TERM` reach the whole process group; only the main process handles
-    them (it saves a checkpoint, then shuts the workers down)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def worker_count(requested: int | None, device: torch.device, world_size: int = 1) -> int:
@@ -44,7 +37,7 @@ def train_loader(dataset: Dataset, global_batch: int, workers: int, seed: int, s
                                world_size=world_size)
     return DataLoader(
         SeededSamples(Uint8Items(dataset)), batch_size=global_batch // world_size, sampler=sampler, num_workers=workers,
-        collate_fn=collate, pin_memory=pin_memory, persistent_workers=workers > 0, worker_init_fn=ignore_interrupts,
+        collate_fn=collate, pin_memory=pin_memory, persistent_workers=workers > 0, worker_init_fn=signals.ignore,
         # its own generator: creating the loader must not draw from the global RNG (exact resume)
         generator=torch.Generator().manual_seed(seed),
     )
@@ -73,7 +66,7 @@ def eval_loader(dataset: Dataset, batch_size: int, workers: int, rank: int = 0, 
     shard = dataset if world_size == 1 else Subset(dataset, list(range(rank, len(dataset), world_size)))
     return SizeGroupedBatches(DataLoader(shard, batch_size=batch_size, shuffle=False, num_workers=workers,
                                          collate_fn=collate_by_size, pin_memory=pin_memory,
-                                         worker_init_fn=ignore_interrupts))
+                                         worker_init_fn=signals.ignore))
 
 
 def checked(batches: Iterator, skip_bad: bool, skipped: list) -> Iterator:

@@ -36,7 +36,7 @@ def train_run(cfg: RunConfig, resume: bool = True, force: bool = False, on_event
     """Train `cfg` in its run directory (resuming from checkpoints/last.pt when present; with `force`, the
     previous run there is deleted first and training starts from iteration 0, whatever `resume` says);
     returns the summary: best mIoU and iteration, final metrics, seconds, run directory, skipped bad samples.
-    `on_event(kind, data)` sees restart, resume, step, log, eval_start, eval and checkpoint events. With
+    `on_event(kind, data)` sees restart, resume, step, log, eval_start, eval_batch, eval and checkpoint events. With
     `shared` (`ksac ablate`), a frozen backbone's features come from there: computed once for the runs of
     this process that see the same batches (engine/shared_features.py; the run's results are unchanged)."""
     emit = on_event or (lambda kind, data: None)
@@ -48,8 +48,7 @@ def train_run(cfg: RunConfig, resume: bool = True, force: bool = False, on_event
     resuming = rundir.prepare(run_dir, resume, force) if dist.is_main else rundir.last_checkpoint(run_dir).exists() and resume
     dist.barrier()
     check_batch(cfg.train.batch_size, dist, cfg.train.sync_bn)
-    # --amp auto becomes what this device runs (config.yaml and the checkpoint record the mode used)
-    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, amp=resolve_amp(cfg.train.amp, dist.device)))
+    cfg = as_run(cfg, dist.device)  # config.yaml and the checkpoint record the mode used, not "auto"
     seed_everything(cfg.train.seed, cfg.train.deterministic)
     train_set, val_set = datasets_for(cfg)
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, num_classes=train_set.num_classes))
@@ -74,7 +73,8 @@ def train_run(cfg: RunConfig, resume: bool = True, force: bool = False, on_event
     def evaluate_fn(iteration: int) -> dict:
         emit("eval_start", {"iteration": iteration, "images": len(val_set)})
         dist.broadcast_buffers(t.model)  # one model: rank 0's BN statistics (see Dist.broadcast_buffers)
-        result = evaluate_split(distributed.unwrap(t.model), val_loader, val_set, dist.device, cfg, bad, dist)
+        result = evaluate_split(distributed.unwrap(t.model), val_loader, val_set, dist.device, cfg, bad, dist,
+                                on_batch=lambda images, *_: emit("eval_batch", {"images": images.shape[0]}))
         write_evidence(run_dir, iteration, result, val_set, distributed.unwrap(t.model), cfg, dist)
         if tb is not None:
             tb.evaluation_images(iteration, result.confusion.mat, run_dir / SAMPLES)
@@ -86,13 +86,19 @@ def train_run(cfg: RunConfig, resume: bool = True, force: bool = False, on_event
         emit(kind, data)
 
     start, done_before = time.perf_counter(), progress.iteration
-    if progress.iteration < cfg.train.iters:
-        progress = fit(t, checked(iter(loader), cfg.data.skip_bad, bad), progress, evaluate_fn, on_fit_event)
+    progress = fit(t, checked(iter(loader), cfg.data.skip_bad, bad), progress, evaluate_fn, on_fit_event)
     summary = summarise(run_dir, cfg, progress, done_before, time.perf_counter() - start, len(bad))
     if tb is not None:
         tb.close(tensorboard.hparams_of(cfg), {"miou": (summary["final"] or {}).get("miou"), "best_miou": progress.best_miou})
     dist.close()
     return summary
+
+
+def as_run(cfg: RunConfig, device: torch.device) -> RunConfig:
+    """`cfg` as the engine runs it on `device`: --amp auto becomes the mode the device computes natively
+    (machine.resolve_amp). What config.yaml, the checkpoint and an ablation row record, so what a resume
+    compares a checkpoint's config with (experiments/cells.changed_since_checkpoint)."""
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, amp=resolve_amp(cfg.train.amp, device)))
 
 
 def start_over(run_dir: Path, emit: EventFn) -> None:
@@ -183,4 +189,5 @@ def datasets_for(cfg: RunConfig):
     """(training set with augmentation, evaluation set without) of `cfg.data`."""
     from ksac_cli.data import build_dataset
 
-    return build_dataset(cfg.data, cfg.data.split, train=True), build_dataset(cfg.data, cfg.data.val_split, train=False)
+    return (build_dataset(cfg.data, cfg.data.split, train=True),
+            build_dataset(cfg.data, cfg.data.val_split, train=False, images=cfg.eval.max_images))

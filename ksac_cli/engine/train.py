@@ -1,23 +1,21 @@
 """The training loop as plain functions: the optimizer and poly schedule, one step (`train_step`), and
 `fit`, a loop over steps with its bookkeeping in small helpers: skipped batches (`trainable`), a diverged
 loss (`finite_loss`), log lines (`LogWindow`), evaluations and best.pt (`evaluate_and_keep_best`),
-checkpoints (`Training.save`) and signals (SIGINT -> checkpoint, exit 130; SIGTERM -> 143)."""
+checkpoints (`Training.save`) and signals (SIGINT -> checkpoint, exit 130; SIGTERM -> 143: ksac_cli/signals.py)."""
 
 from __future__ import annotations
 
 import math
-import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ksac_cli import io
+from ksac_cli import io, signals
 from ksac_cli.config import TrainConfig
 from ksac_cli.conventions import IGNORE_INDEX
 from ksac_cli.engine.checkpoint import rng_state, save_checkpoint
@@ -117,12 +115,16 @@ def fit(t: Training, batches: Iterator, progress: Progress, evaluate_fn: Callabl
     """Train from `progress.iteration` to `t.cfg.iters`: a step per batch, a metrics.jsonl line every
     log_every iterations, an evaluation (eval.jsonl, best.pt) every eval_every and at the end, last.pt every
     save_every and at the end. `batches` yields this process's `Batch`es; `evaluate_fn(iteration)` returns
-    an evaluation's metrics. SIGINT/SIGTERM: last.pt is saved after the current step, then `Interrupted`."""
+    an evaluation's metrics. An evaluation due at the restored iteration that a signal stopped is made first.
+    SIGINT/SIGTERM (ksac_cli/signals.py): the step in progress ends, or the evaluation stops at its next
+    batch; last.pt is saved at that iteration, then `Interrupted`."""
     emit = on_event or (lambda kind, data: None)
     cfg, window = t.cfg, LogWindow()
     train_mode(t.model, cfg.freeze_backbone)
-    with _Signals() as signals:
-        for images, masks in trainable(batches, progress, cfg.batch_size):
+    with signals.deferred():
+        if evaluation_due(cfg, progress.iteration) and evaluated_up_to(t.run_dir) < progress.iteration:
+            evaluate_or_stop(t, progress, evaluate_fn, emit)
+        for images, masks in trainable(batches, progress, cfg.batch_size) if progress.iteration < cfg.iters else ():
             lr = t.optimizer.param_groups[0]["lr"]
             seed_step(cfg.seed, progress.iteration + 1, t.rank)
             loss = train_step(t.model, images.to(t.device, non_blocking=True), masks.to(t.device, non_blocking=True),
@@ -139,17 +141,38 @@ def fit(t: Training, batches: Iterator, progress: Progress, evaluate_fn: Callabl
                     io.append_jsonl(t.run_dir / "metrics.jsonl", record)
                 emit("log", record)
             emit("step", {"iteration": it, "loss": value, "lr": lr})
-            if (cfg.eval_every and it % cfg.eval_every == 0) or it == cfg.iters:
-                evaluate_and_keep_best(t, progress, evaluate_fn, emit)
+            if evaluation_due(cfg, it):
+                evaluate_or_stop(t, progress, evaluate_fn, emit)
                 window.start = time.perf_counter()  # evaluation time is not training throughput
-            if it % cfg.save_every == 0 or it == cfg.iters or signals.received is not None:
+            if it % cfg.save_every == 0 or it == cfg.iters or signals.received() is not None:
                 t.save("last.pt", progress)
                 emit("checkpoint", {"iteration": it})
+            if signals.received() is not None:
+                raise interruption(t.run_dir, it)
             if it == cfg.iters:
                 break
-            if signals.received is not None:
-                raise interruption(signals.received, t.run_dir, it)
     return progress
+
+
+def evaluation_due(cfg: TrainConfig, iteration: int) -> bool:
+    """Whether the run evaluates at `iteration`: every eval_every iterations and at the end."""
+    return iteration > 0 and ((cfg.eval_every and iteration % cfg.eval_every == 0) or iteration == cfg.iters)
+
+
+def evaluated_up_to(run_dir: Path) -> int:
+    """The iteration of the last evaluation in eval.jsonl (0: none)."""
+    return max((r.get("iteration", 0) for r in io.read_jsonl(run_dir / "eval.jsonl")), default=0)
+
+
+def evaluate_or_stop(t: Training, progress: Progress, evaluate_fn: Callable[[int], dict], emit) -> None:
+    """`evaluate_and_keep_best`; a signal stops the evaluation at its next batch (engine/evaluate.py), then
+    last.pt is saved at this iteration, whose evaluation the resumed run makes first (`fit`)."""
+    try:
+        evaluate_and_keep_best(t, progress, evaluate_fn, emit)
+    except Interrupted:
+        t.save("last.pt", progress)
+        emit("checkpoint", {"iteration": progress.iteration})
+        raise interruption(t.run_dir, progress.iteration) from None
 
 
 def seed_step(seed: int, iteration: int, rank: int) -> None:
@@ -201,10 +224,8 @@ def evaluate_and_keep_best(t: Training, progress: Progress, evaluate_fn: Callabl
     train_mode(t.model, t.cfg.freeze_backbone)
 
 
-def interruption(signum: int, run_dir: Path, iteration: int) -> Interrupted:
-    name = "SIGINT" if signum == signal.SIGINT else "SIGTERM"
-    return Interrupted(f"{name} received: saved {run_dir / 'checkpoints' / 'last.pt'} at iteration {iteration}; run "
-                       f"the same command again to resume", 130 if signum == signal.SIGINT else 143)
+def interruption(run_dir: Path, iteration: int) -> Interrupted:
+    return signals.stopped(f"saved {run_dir / 'checkpoints' / 'last.pt'} at iteration {iteration}")
 
 
 class LogWindow:
@@ -230,24 +251,3 @@ class LogWindow:
         return record
 
 
-class _Signals:
-    """Turns SIGINT/SIGTERM into a flag checked between steps (so a checkpoint can be written)."""
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self._old: dict[int, Any] = {}
-
-    def __enter__(self) -> "_Signals":
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._old[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread
-                pass
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        self.received = signum
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)

@@ -80,14 +80,17 @@ def record(csv_path: Path, row: AblationRow, cell: Cell) -> None:
 def changed_since_checkpoint(cell: Cell) -> list[str]:
     """What differs between the cell's config and the checkpoint in its run directory (its recipe or flags
     changed since it ran): such a cell starts over there. Its earlier row stays in the CSV, and the report
-    keeps the newest row of a cell and seed."""
+    keeps the newest row of a cell and seed. The checkpoint holds the config as the engine ran it (--amp
+    auto resolved), so the cell's is resolved the same way first (engine.run.as_run): like with like."""
     from ksac_cli.engine import rundir
     from ksac_cli.engine.checkpoint import load_checkpoint
+    from ksac_cli.engine.run import as_run
+    from ksac_cli.machine import resolve_device
 
     last = rundir.last_checkpoint(Path(cell.cfg.train.run_dir))
     if not last.exists():
         return []
     saved = to_dict(from_dict(RunConfig, load_checkpoint(last)["config"], where=f"{last} (config)"))
-    current = to_dict(cell.cfg)
+    current = to_dict(as_run(cell.cfg, resolve_device(cell.cfg.train.device)))
     current["model"]["num_classes"] = saved["model"]["num_classes"]  # the dataset's, known once a run starts
     return rundir.resume_conflicts(saved, current)

@@ -6,25 +6,17 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from ksac_cli.config import AblationGrid, RunConfig, format_rates
+from ksac_cli.config import AblationGrid, RunConfig
 from ksac_cli.config.schema import STREAM_SEED_OFFSET
-from ksac_cli.config.load import fit_starting_weights
+from ksac_cli.config.load import fit_starting_weights, run_name
 
 
 @dataclass(frozen=True)
 class Cell:
-    name: str  # also its run directory's name under the grid folder
+    name: str  # also its run directory's name under the grid folder (config.load.run_name)
     seed: int  # the grid's seed: cells of one seed are compared with each other (in every stream)
     cfg: RunConfig  # with train.run_dir set to the cell's directory; train.seed = seed + stream * STREAM_SEED_OFFSET
     stream: int = 0  # its seed stream (grid.streams): 0, or 1, ... for the A/A check's copies
-
-
-def cell_name(cfg: RunConfig, seed: int, stream: int = 0) -> str:
-    """mobilenetv2_035_ksac-concat_r6-12-18_os8_seed0; a stream after the first adds _stream<s> before the seed."""
-    m = cfg.model
-    merge = f"-{m.merge}" if m.head == "ksac" else ""
-    return (f"{m.backbone}_{m.head}{merge}_r{format_rates(m.rates).replace(',', '-')}_os{m.output_stride}"
-            + (f"_stream{stream}" if stream else "") + f"_seed{seed}")
 
 
 def expand(base: RunConfig, grid: AblationGrid, out: Path) -> list[Cell]:
@@ -44,7 +36,7 @@ def expand(base: RunConfig, grid: AblationGrid, out: Path) -> list[Cell]:
                 train = dataclasses.replace(base.train, seed=seed + stream * STREAM_SEED_OFFSET)
                 cfg = dataclasses.replace(base, model=model, train=train)
                 cfg = fit_starting_weights(cfg)  # a recipe's shipped weights start only their own backbone
-                name = cell_name(cfg, seed, stream)
+                name = run_name(cfg, seed, stream)  # as ksac train names its run
                 cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, run_dir=str(out / name)))
                 cells.append(Cell(name, seed, cfg, stream))
     return cells

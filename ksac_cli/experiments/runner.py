@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ksac_cli import io
+from ksac_cli import io, signals
 from ksac_cli.errors import Interrupted, KsacError
 from ksac_cli.experiments import cells as cell_state
 from ksac_cli.experiments.grid import Cell
@@ -41,6 +41,7 @@ def run_cells(cells: list[Cell], recording: Recording, train: TrainFn, measure: 
     emit = on_event or (lambda kind, data: None)
     rows = []
     for index, cell in enumerate(cells):
+        signals.check()  # a stop signal ends the grid between cells too (ksac_cli/signals.py)
         emit("cell_start", {"index": index, "cell": cell.name, "iters": cell.cfg.train.iters})
         row = run_cell(cell, recording, train, measure, on_event)
         if row is not None:
@@ -81,7 +82,8 @@ def train_with_retry(cell: Cell, changed: list[str], train: TrainFn,
     """(summary, error) of the cell's run, tried twice: the summary is None when both attempts failed, and
     the error is the last failure's message ('' when none failed). A
     cell whose config `changed` starts over (--force). An interruption stops the grid (the cell resumes next
-    time); any other exception is the cell's failure, not the grid's."""
+    time, also when the exception came after a stop signal); any other exception is the cell's failure, not the
+    grid's."""
     emit = on_event or (lambda kind, data: None)
     error = ""
     for attempt in (1, 2):
@@ -89,9 +91,9 @@ def train_with_retry(cell: Cell, changed: list[str], train: TrainFn,
             return train(cell.cfg, resume=not changed, force=bool(changed), on_event=on_event), error
         except Interrupted:
             raise
-        except KsacError as e:
-            error = str(e)
-        except Exception as e:  # a crashing cell must not stop the others
-            error = f"{type(e).__name__}: {e}"
+        except Exception as e:  # a crashing cell must not stop the others; a stop signal must
+            if signals.received() is not None:  # what it broke (a DataLoader worker) is the stop, not the cell's
+                raise signals.stopped(f"in cell {cell.name}") from None
+            error = str(e) if isinstance(e, KsacError) else f"{type(e).__name__}: {e}"
         emit("cell_retry" if attempt == 1 else "cell_failed", {"cell": cell.name, "error": error})
     return None, error

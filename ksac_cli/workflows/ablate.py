@@ -118,7 +118,8 @@ def dry_run_settings(cells) -> list[Setting]:
         groups.setdefault(step_setting(model_cfg, cfg.train, cfg.data.crop_size), []).append(cell)
     return [Setting(name=members[0].name.rsplit("_seed", 1)[0], model=key[0], train=members[0].cfg.train,
                     crop=key[1], cells=tuple(c.name for c in members),
-                    shares=tuple(share_key(c.cfg) for c in members), eval_images=data[members[0].cfg.data][1],
+                    shares=tuple(share_key(c.cfg) for c in members),
+                    eval_images=min(data[members[0].cfg.data][1], members[0].cfg.eval.max_images or data[members[0].cfg.data][1]),
                     eval_side=data[members[0].cfg.data][2], eval_batch=members[0].cfg.eval.batch_size)
             for key, members in groups.items()]
 

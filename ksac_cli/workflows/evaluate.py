@@ -30,7 +30,7 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: dict, out: str | Path
     path = Path(checkpoint)
     cfg, state = open_checkpoint(path, overrides)
     dist = distributed.init(cfg.train.device)
-    dataset = build_dataset(cfg.data, cfg.data.val_split, train=False)
+    dataset = build_dataset(cfg.data, cfg.data.val_split, train=False, images=cfg.eval.max_images)
     model = trained_model(cfg, state, path, dataset.num_classes).to(dist.device)
     loader = eval_loader(dataset, cfg.eval.batch_size, worker_count(cfg.data.workers, dist.device, dist.world_size),
                          dist.rank, dist.world_size, pin_memory=dist.device.type == "cuda")

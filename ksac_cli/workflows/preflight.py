@@ -16,9 +16,10 @@ from ksac_cli.config.load import checkpoint_config, resolve_eval_config, run_dir
 from ksac_cli.engine import rundir
 from ksac_cli.errors import FP16_NEEDS_CUDA, KsacError
 
-# set by the engine when it runs, so not comparable here: --amp auto becomes the mode the device runs, and
-# the model's class count becomes the dataset's. The engine compares them when it loads the checkpoint.
-RESOLVED_AT_RUN = ("train.amp", "model.num_classes")
+# set by the engine when it runs, so not comparable here: the model's class count becomes the dataset's, and
+# --amp auto the mode the device computes natively (machine.resolve_amp, which needs torch; any other --amp
+# is compared as given). The engine compares them when it loads the checkpoint.
+RESOLVED_AT_RUN = ("model.num_classes",)
 
 
 def check_train(cfg: RunConfig, resume: bool, force: bool, world_size: int) -> None:
@@ -45,7 +46,8 @@ def refuse_another_config(run_dir: Path, cfg: RunConfig) -> None:
     except KsacError:
         return
     changed = rundir.resume_conflicts(saved, to_dict(cfg))
-    rundir.refuse_changes(run_dir, [c for c in changed if c.split(":")[0] not in RESOLVED_AT_RUN])
+    unknown = RESOLVED_AT_RUN + (("train.amp",) if cfg.train.amp == "auto" else ())
+    rundir.refuse_changes(run_dir, [c for c in changed if c.split(":")[0] not in unknown])
 
 
 def check_eval(checkpoint: Path, overrides: dict) -> None:

@@ -66,3 +66,15 @@ def test_errors_name_the_flags_not_the_config_keys(tmp_path, args, message):
     assert proc.returncode == 2 and len(errors) == 1, proc.stderr
     assert message in errors[0] and "data." not in errors[0], errors[0]
     assert not (tmp_path / "r.json").exists()
+
+
+def test_without_out_the_report_goes_to_results_not_the_current_folder(tmp_path):
+    root = make_voc(tmp_path / "data")
+    here = tmp_path / "clone"
+    here.mkdir()
+    proc = ksac("data", "check", "--dataset", "voc", "--data-root", str(root), "--split", "trainval", cwd=here)
+    assert proc.returncode == 0, proc.stderr
+    written = here / "results" / "data-check-voc-trainval.json"
+    assert json.loads(written.read_text())["samples"] == 3
+    assert [p.name for p in here.iterdir()] == ["results"]  # nothing beside it
+    assert "wrote results/data-check-voc-trainval.json" in proc.stdout

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from pathlib import Path
@@ -14,6 +15,8 @@ import torch
 from cli_runner import ksac_popen
 from PIL import Image
 from tiny_run import copy_run, ksac, stdout_of, train_here
+
+from ksac_cli import io
 
 RUN_FILES = ["config.yaml", "metrics.jsonl", "eval.jsonl", "checkpoints/last.pt", "checkpoints/best.pt"]
 
@@ -250,3 +253,43 @@ def test_freeze_backbone_trains_only_the_head_and_decoder_from_the_given_weights
     assert fresh.returncode == 0, fresh.stderr
     moved = torch.load(tmp_path / "free/checkpoints/last.pt", weights_only=True)["model"]
     assert not all(torch.equal(moved[f"backbone.body.{k}"], v) for k, v in start.items())  # not frozen: it trains
+
+
+def test_runs_of_two_models_of_one_recipe_get_their_own_folders_and_each_resumes(tmp_path, tiny_recipe):
+    """The default run directory is named after the model (as ablation cells are): two backbones trained from
+    one folder both finish, and the same command again finds its own run."""
+    recipe = str(tiny_recipe(iters=2))
+    first = ksac("train", "--recipe", recipe, "--backbone", "mobilenetv2_050", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    second = ksac("train", "--recipe", recipe, "--iters", "1", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    name = "tiny"  # the recipe's name
+    runs = sorted(p.name for p in (tmp_path / "runs" / name).iterdir())
+    assert runs == ["mobilenetv2_035_ksac-concat_r1-2_os16_seed0", "mobilenetv2_050_ksac-concat_r1-2_os16_seed0"]
+    again = ksac("train", "--recipe", recipe, "--backbone", "mobilenetv2_050", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    last = Path("runs") / name / runs[1] / "checkpoints" / "last.pt"
+    assert f"resuming from {last} at iteration 2" in again.stdout
+
+
+def test_the_start_line_says_how_long_and_evaluations_show_progress_on_a_pipe(tmp_path, tiny_recipe):
+    proc = ksac("train", "--recipe", str(tiny_recipe(iters=1)), "--run-dir", str(tmp_path / "run"),
+                "--eval-images", "3")
+    assert proc.returncode == 0, proc.stderr
+    first = proc.stdout.splitlines()[0]
+    assert re.fullmatch(r"training .* for 1 iterations: about \d+ s on this machine \(training \d+ s, evaluation "
+                        r"of 3 images \d+ s; from one timed step and evaluation batch\)", first), first
+    assert re.search(r"^evaluating: 3/3 images, [\d.]+ images/s, 0 s left$", proc.stdout, re.M), proc.stdout
+    assert io.read_jsonl(tmp_path / "run" / "eval.jsonl")[0]["iteration"] == 1
+
+
+def test_the_start_line_warns_when_the_evaluation_will_take_much_longer_than_the_training(capsys):
+    from ksac_cli.cli.train import _starting
+    from ksac_cli.config import RunConfig
+
+    _starting(RunConfig(), {"train": 40.0, "eval": 600.0, "images": 400})
+    out, err = capsys.readouterr()
+    assert "about 10.7 min on this machine (training 40 s, evaluation of 400 images 10.0 min" in out
+    assert "warning: the evaluation (10.0 min) will take much longer than the training (40 s); --eval-images N" in err
+    _starting(RunConfig(), {"train": 40.0, "eval": 30.0, "images": 400})
+    assert "warning" not in capsys.readouterr().err

@@ -72,14 +72,15 @@ def test_a_failing_cell_is_recorded_and_the_others_finish(tmp_path):
 
 
 def test_a_killed_ablate_resumes_its_interrupted_cell(tmp_path):
+    """At --amp auto (the default recipe's): the checkpoint records the resolved mode, and the cell resumes."""
     recipe = make_recipe(tmp_path, iters=16, crop=96)
-    cmd = ["ablate", "--recipe", str(recipe), "--out", str(tmp_path / "grid"),
+    cmd = ["ablate", "--recipe", str(recipe), "--out", str(tmp_path / "grid"), "--amp", "auto",
            "--results", str(tmp_path / "ablation.csv"), "--head", "ksac", "--rates", "1,2", "--rates", "1,2,3", "--seeds", "1"]
     proc = ksac_popen(*cmd)
     second = tmp_path / "grid" / "mobilenetv2_035_ksac-concat_r1-2-3_os16_seed0" / "checkpoints" / "last.pt"
     deadline = time.time() + 300
     while not second.exists():
-        assert proc.poll() is None and time.time() < deadline, "the grid ended before the kill"
+        assert proc.poll() is None and time.time() < deadline, ("the grid ended before the kill", proc.poll() and proc.communicate())
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -91,5 +92,6 @@ def test_a_killed_ablate_resumes_its_interrupted_cell(tmp_path):
     assert rerun.returncode == 0, rerun.stderr
     assert "skipped mobilenetv2_035_ksac-concat_r1-2_os16_seed0: done" in rerun.stdout
     assert f"resuming from {second} at iteration {killed_at}" in rerun.stdout
+    assert "starting it over" not in rerun.stderr
     rows = io.read_csv_rows(tmp_path / "ablation.csv")
     assert [r["rates"] for r in rows] == ["1,2", "1,2,3"] and all(r["status"] == "ok" for r in rows)

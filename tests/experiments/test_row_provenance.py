@@ -1,9 +1,18 @@
-"""An ablation row says how it was computed: the resolved amp (the engine's summary), and the report says
-when it pools rows made with different amp or devices (report/protocol.pooled_note)."""
+"""An ablation row says how it was computed: the resolved amp (the engine's summary), the device, the commit
+and whether the tree was modified, the config's hash; each column changes when what it records changes. The
+report says when it pools rows made with different amp or devices (report/protocol.pooled_note)."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pandas as pd
+import pytest
+import torch
+from cli_runner import ksac
+from tiny_run import write_tiny_recipe
+
+from ksac_cli import io, machine
 
 from ksac_cli.config import resolve_run_config
 from ksac_cli.engine.run import summarise
@@ -35,3 +44,53 @@ def test_the_report_says_when_rows_of_different_amp_or_devices_are_pooled():
     assert "bf16 (1 rows)" in note and "off (2 rows)" in note and "cpu (B) (2 rows)" in note
     old_and_new = pd.DataFrame({"amp": [None, "bf16"], "device": ["cpu (A)", "cpu (A)"]})
     assert "not recorded (1 rows)" in pooled_note(old_and_new)
+
+
+def git(folder, *args) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=folder, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def two_rows(tmp_path_factory):
+    """The row of one tiny cell made twice by `ksac ablate` (in this process), with the checkout the code comes
+    from (machine._ROOT, where machine.code_state looks) a real git repository: first with a tracked file
+    modified and --amp auto, then after committing the change and with --amp off."""
+    tmp = tmp_path_factory.mktemp("provenance")
+    repo = tmp / "checkout"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "model.py").write_text("x = 1\n")
+    git(repo, "add", "model.py")
+    git(repo, "commit", "-qm", "one")
+    (repo / "model.py").write_text("x = 2\n")  # a tracked file changed since the commit
+    recipe = write_tiny_recipe(tmp / "tiny.yaml", tmp / "synth", name="prov", iters=1)
+    rows = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(machine, "_ROOT", repo)
+        for name, amp in (("dirty", "auto"), ("clean", "off")):
+            if name == "clean":
+                git(repo, "commit", "-qam", "two")
+            proc = ksac("ablate", "--recipe", str(recipe), "--head", "ksac", "--rates", "1,2", "--seeds", "1",
+                        "--amp", amp, "--out", str(tmp / name), "--results", str(tmp / f"{name}.csv"))
+            assert proc.returncode == 0, proc.stderr[-2000:]
+            (rows[name],) = io.read_csv_rows(tmp / f"{name}.csv")
+            rows[name]["head_commit"] = git(repo, "rev-parse", "--short", "HEAD")
+    return rows
+
+
+def test_a_row_says_when_the_tree_was_modified_and_from_which_commit(two_rows):
+    dirty, clean = two_rows["dirty"], two_rows["clean"]
+    assert dirty["git_state"].startswith("dirty ") and len(dirty["git_state"].split()[1]) == 12
+    assert clean["git_state"] == "clean"
+    assert (dirty["git_commit"], clean["git_commit"]) == (two_rows["dirty"]["head_commit"],
+                                                          two_rows["clean"]["head_commit"])
+    assert dirty["git_commit"] != clean["git_commit"]
+
+
+def test_a_row_records_the_amp_it_ran_with_the_device_and_a_hash_of_its_config(two_rows):
+    dirty, clean = two_rows["dirty"], two_rows["clean"]
+    assert dirty["amp"] == machine.resolve_amp("auto", torch.device("cpu")) != "auto"  # resolved, not as asked
+    assert clean["amp"] == "off"
+    assert dirty["config_hash"] != clean["config_hash"]  # --amp is part of what the cell computes
+    assert dirty["device"] == clean["device"] == machine.device_name(torch.device("cpu"))

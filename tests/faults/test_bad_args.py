@@ -64,6 +64,12 @@ CASES = [
     (["ablate", "--output-stride", "5"], ["--output-stride: 5 is not allowed", "8, 16, 32"]),
     (["ablate", "--iters", "0"], ["--iters: 0 must be a positive integer"]),
     (["ablate", "--recipe", "{tmp}/missing.yaml"], ["recipe {tmp}/missing.yaml does not exist"]),
+    (["ablate", "--streams", "3"], ["--streams: 3 is not allowed; expected one of: 1, 2"]),
+    (["ablate", "--streams", "0"], ["--streams: 0 is not allowed; expected one of: 1, 2"]),
+    (["ablate", "--rates", "6,12,6"], ["--rates: rate 6 is given twice in '6,12,6'"]),
+    (["ablate", "--recipe", "{tmp}/rates.yaml"], ["{tmp}/rates.yaml: grid.rates: rate 0 in [6, 0] must be a "
+                                                   "positive integer"]),
+    (["profile", "--rates", "6,0"], ["--rates: rate 0 in '6,0' must be a positive integer"]),
     # ksac profile
     (["profile", "--size", "0"], ["size: 0 must be a positive integer"]),
     (["profile", "--amp", "int8"], ["--amp: 'int8' is not allowed"]),
@@ -116,6 +122,7 @@ CASES += ci_or_full(UNWRITABLE, ci=[c for c in UNWRITABLE if "/proc" not in " ".
 @pytest.mark.parametrize("args,fragments", CASES, ids=[" ".join(c[0]) for c in CASES])
 def test_bad_arguments_exit_2_with_one_line(args, fragments, tmp_path):
     args = [a.format(tmp=tmp_path, file=FILE) for a in args]
+    (tmp_path / "rates.yaml").write_text("grid: {rates: [[6, 0]]}\n")  # a recipe whose grid is refused
     if args[0] == "train" and "--run-dir" not in args:
         args += ["--run-dir", str(tmp_path / "run")]
     if args[0] == "ablate" and "--out" not in args:
@@ -124,5 +131,5 @@ def test_bad_arguments_exit_2_with_one_line(args, fragments, tmp_path):
         args += ["--results", str(tmp_path / "a.csv")]
     proc = run(*args)
     assert_clean_failure(proc, 2, *[f.format(tmp=tmp_path, file=FILE) for f in fragments])
-    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "rates.yaml"]
     assert not written, written

@@ -22,20 +22,21 @@ FIXED = [
     "write:best.pt@1=kill",
     "write:metrics.jsonl@4=kill",  # half a log line on disk
     "eval@2=kill",  # during the evaluation at iteration 4
-    "eval@6=term",  # during the final evaluation
+    "eval@6=term",  # during the final evaluation: stopped there (143), made by the resumed run
 ]
 POINTS = ([f"step@{n}" for n in range(1, ITERS + 1)] + [f"eval@{n}" for n in range(1, 2 * VAL + 1)]
           + [f"write:last.pt@{n}" for n in (1, 2, 3)] + [f"write:metrics.jsonl@{n}" for n in range(1, ITERS + 1)]
           + [f"write:eval.jsonl@{n}" for n in (1, 2)] + ["write:best.pt@1", "write:config.yaml@1"])
-CI = ["step@5=term", "write:last.pt@2=kill", "write:metrics.jsonl@4=kill", "eval@2=kill"]
-# CI: the 4 above and 2 more points drawn with the day's seed (faultkit.rotating); FULL: all 8 fixed + all points
+CI = ["step@5=term", "write:last.pt@2=kill", "write:metrics.jsonl@4=kill", "eval@2=kill", "eval@6=term"]
+# CI: the 5 above and 2 more points drawn with the day's seed (faultkit.rotating); FULL: all 8 fixed + all points
 CASES = ci_or_full(FIXED, CI) + rotating(sorted({f"{p}={a}" for p in POINTS for a in ("kill", "term")} - set(FIXED)), 2)
 
 
 def term_iteration(fault: str) -> int | None:
     """The iteration a SIGTERM injected at `fault` stops the run at (its last.pt's iteration), or None when it
-    lands before training starts. The loop finishes the step it is in (and that step's log line,
-    evaluation and checkpoint), then saves and exits; at the last iteration the run simply ends."""
+    lands before training starts. The loop finishes the step it is in (and that step's log line and
+    checkpoint); an evaluation stops at its next batch and is made again by the resumed run. The last
+    iteration is no exception: a run stopped before it ended exits 143, whatever was left to do."""
     point, n = fault.split("=")[0].rsplit("@", 1)
     n = int(n)
     if point == "write:config.yaml":
@@ -76,18 +77,16 @@ def test_interrupted_then_resumed_run_equals_the_uninterrupted_one(fault, recipe
     proc = run(*args, fault=fault)
     if fault.endswith("=kill"):
         assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
-    elif term_iteration(fault) is None:  # before training started: nothing to save, the default action
-        assert proc.returncode == -signal.SIGTERM, proc.stderr[-2000:]
+    elif term_iteration(fault) is None:  # before training started: nothing to save, stopped at once
+        assert proc.returncode == 143, proc.stderr[-2000:]
+        assert "SIGTERM received; run the same command again" in proc.stderr
         assert not (run_dir / "checkpoints").exists(), proc.stderr[-2000:]
-    elif term_iteration(fault) < ITERS:  # a checkpoint at that iteration, one message, exit 143
+    else:  # a checkpoint at that iteration (the last one too), one message, exit 143
         stop = term_iteration(fault)
         assert proc.returncode == 143, proc.stderr[-2000:]
         assert f"SIGTERM received: saved {run_dir / 'checkpoints' / 'last.pt'} at iteration {stop}" in proc.stderr
         assert "run the same command again" in proc.stderr
         assert final_state(run_dir)["iteration"] == stop
-    else:  # during the last iteration: the run ends normally
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        assert final_state(run_dir)["iteration"] == ITERS
     if (run_dir / "checkpoints/last.pt").exists():  # whatever the moment, the checkpoint on disk is whole
         final_state(run_dir)
 

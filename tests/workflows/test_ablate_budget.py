@@ -150,7 +150,7 @@ def test_the_quick_recipe_budgets_15_minutes_and_margin_is_a_recipe_key_and_a_fl
         resolve_ablation(str(recipe), {})
     with pytest.raises(KsacError, match=r"--budget: '15 min' is not a duration"):
         resolve_ablation(None, {"grid": {"budget": "15 min"}})
-    with pytest.raises(KsacError, match=r"--streams: 0 must be a positive integer"):
+    with pytest.raises(KsacError, match=r"--streams: 0 is not allowed; expected one of: 1, 2"):
         resolve_ablation(None, {"grid": {"streams": 0}})
     assert AblationGrid(budget="900s").budget_seconds() == AblationGrid(budget="15m").budget_seconds() == 900
 

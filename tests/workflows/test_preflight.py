@@ -17,6 +17,8 @@ CASES = {
     "no-resume": (("--no-resume",), "already holds a run"),
     "another lr": (("--lr", "0.02"), "holds a run of another configuration (train.lr: 0.01 -> 0.02)"),
     "another head": (("--head", "aspp"), "model.head: 'ksac' -> 'aspp'"),
+    # an --amp other than auto is compared as given (auto is resolved, and compared, by the engine)
+    "another amp": (("--amp", "bf16"), "train.amp: 'off' -> 'bf16'"),
 }
 
 
