@@ -23,7 +23,7 @@ from ksac_cli.report.claims import DEFAULT_MARGIN, Line
 from ksac_cli.report.evidence import EVAL_IMAGES, EvidenceStore, aligned
 from ksac_cli.report.stats import Interval, class_iou, paired_bootstrap, size_iou, t_interval
 from ksac_cli.report.stats import miou as miou_of
-from ksac_cli.report.twoway import TwoWay, seeds_and_images, seeds_only
+from ksac_cli.report.twoway import TwoWay, scaled, seeds_and_images, seeds_only
 
 # metric name -> (CSV column, size group in eval_images.npz: None = every pixel)
 METRICS = {"mIoU": ("miou", None), "small": ("iou_small", 1), "medium": ("iou_medium", 2), "large": ("iou_large", 3)}
@@ -122,11 +122,7 @@ def joint_interval(a: pd.DataFrame, b: pd.DataFrame, seeds: list, deltas: np.nda
         joint = seeds_and_images(np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]),
                                  score_of(metric, pairs[0][3]))
         if joint is not None:
-            points = {k: None if getattr(joint, k) is None else 100 * getattr(joint, k)
-                      for k in ("delta", "low", "high", "se")}
-            squared = {k: None if getattr(joint, k) is None else 1e4 * getattr(joint, k)
-                       for k in ("seed_var", "image_var", "residual_var")}
-            return joint._replace(**points, **squared), ""
+            return scaled(joint, 100.0), ""
         why = "no such pixels"
     return seeds_only(deltas), why
 
