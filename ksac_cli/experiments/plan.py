@@ -121,8 +121,10 @@ def seeds_for_budget(budget_s: float, round_s: float, once_s: float = 0.0) -> in
 
 def plan_key(base: RunConfig, grid: AblationGrid) -> str:
     """The hash of what the number of seeds depends on: the recipe and flags of every cell, the grid's
-    axes, streams and budget (not its margin, which changes no cell)."""
-    grid_dict = to_dict(dataclasses.replace(grid, margin=AblationGrid().margin))
+    axes, streams and budget (not how its verdicts are read: margin, claim, paired_std change no cell)."""
+    default = AblationGrid()
+    grid_dict = to_dict(dataclasses.replace(grid, margin=default.margin, claim=default.claim,
+                                            paired_std=default.paired_std))
     return short_hash({"base": to_dict(base), "grid": grid_dict})
 
 

@@ -73,16 +73,18 @@ def _interval(delta: float, variance: float, df: float, confidence: float) -> tu
     return delta - half, delta + half, se, df
 
 
-def seeds_only(deltas, confidence: float = CONFIDENCE) -> TwoWay:
+def seeds_only(deltas, confidence: float = CONFIDENCE, leave_out: bool = True) -> TwoWay:
     """Student's t over the per-seed differences (n - 1 df): what is left when the images cannot be
-    resampled. No interval with one seed."""
+    resampled. No interval with one seed. With `leave_out` (and 3 seeds or more), each seed's leave-one-out
+    interval too."""
     deltas = np.asarray(deltas, dtype=np.float64).ravel()
     n, delta = deltas.size, float(deltas.mean())
     if n < 2:
         return TwoWay(delta, None, None, None, None, n, 0, None, None, None, SEEDS_ONLY)
     a = float(deltas.var(ddof=1) / n)
     low, high, se, df = _interval(delta, a, n - 1, confidence)
-    dropped = tuple(seeds_only(np.delete(deltas, i), confidence) for i in range(n)) if n > 2 else ()
+    dropped = tuple(seeds_only(np.delete(deltas, i), confidence, False) for i in range(n)) \
+        if leave_out and n > 2 else ()
     return TwoWay(delta, low, high, se, float(df), n, 0, a, None, None, SEEDS_ONLY, dropped)
 
 

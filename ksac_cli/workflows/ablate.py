@@ -219,7 +219,7 @@ def ablate(base: RunConfig, grid, out: str | Path | None = None, csv_path: str |
     from ksac_cli.machine import code_state
 
     grid_name, out, cells = ablate_cells(base, grid, out, only)
-    recording = Recording(grid_name, Path(csv_path), grid.margin, code_state())
+    recording = Recording(grid_name, Path(csv_path), grid.delta, grid.claim_points, code_state())
     if on_event is not None:
         on_event("grid", {"cells": len(cells), "out": str(out)})
     shared = SharedFeatures()  # the frozen backbone's features, computed once for the cells that share them

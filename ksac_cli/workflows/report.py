@@ -7,8 +7,9 @@ from pathlib import Path
 from ksac_cli.errors import KsacError
 
 
-def report(results: str | Path = "results", out: str | Path | None = None):
-    """Tables and plots from what `results` holds (see report/document.py); returns the Report."""
+def report(results: str | Path = "results", out: str | Path | None = None, pool: bool = False):
+    """Tables and plots from what `results` holds (see report/document.py); returns the Report. The verdicts
+    are the newest run's; `pool` joins compatible runs (report/protocol.py)."""
     from ksac_cli.report.document import make_report
 
     results = Path(results)
@@ -17,4 +18,4 @@ def report(results: str | Path = "results", out: str | Path | None = None):
                         f"analysis_*.csv (e.g. {results.parent})")
     if not results.is_dir():
         raise KsacError(f"--results: folder {results} does not exist; run ksac ablate or ksac profile first")
-    return make_report(results, Path(out) if out else results)
+    return make_report(results, Path(out) if out else results, pool)
