@@ -52,7 +52,7 @@ def ablate(
     if emit_jobs is not None:
         return _emit_jobs(emit_jobs, cells, plan)
     if dry_run:
-        return dry_run_plan(cells, folder, base, plan)
+        return dry_run_plan(cells, folder, base, grid, plan)
     _run(base, grid, folder, csv_path, name, cells, only=cell)
 
 
@@ -130,6 +130,8 @@ def seed_plan(base: RunConfig, grid: AblationGrid, folder: Path, record: bool):
     plan = workflow.plan_seeds(base, grid, folder, progress=on_setting, record=record)
     recorded = f"; recorded in {folder / 'seeds.json'}" if record and plan.rule == "budget" else ""
     output.info(plan.summary() + recorded)
+    for line in workflow.power(grid, plan).lines():  # what the seeds can resolve, said before anything trains
+        output.info(line)
     return plan
 
 
@@ -137,7 +139,7 @@ def on_setting(i: int, n: int, name: str) -> None:
     output.info(f"timing one training step and evaluation batch {i + 1}/{n}: {name}")
 
 
-def dry_run_plan(cells, folder: Path, base: RunConfig, plan) -> None:
+def dry_run_plan(cells, folder: Path, base: RunConfig, grid: AblationGrid, plan) -> None:
     """--dry-run: the grid with each model's parameters and MACs at once (counted, nothing trained), then one
     timed training step and evaluation batch per distinct model (the seeds of a cell share them; a budget's
     plan timed them already), a line each, then the estimate (experiments/plan.py)."""
@@ -161,6 +163,9 @@ def dry_run_plan(cells, folder: Path, base: RunConfig, plan) -> None:
     total_s, once_s, parts = workflow.dry_run_estimate(costs)  # every cell of the grid: all its seed rounds
     output.info(f"estimated time {(total_s + once_s) / 60:.1f} min (" + ", ".join(
         f"{k} {v / 60:.1f}" for k, v in parts.items()) + f", val features once {once_s / 60:.1f} min); nothing was run")
+    if plan.round_s is None:  # --seeds: the budget a half-width needs, from the rounds just timed
+        for line in workflow.power(grid, plan, total_s / plan.seeds, once_s).lines():
+            output.info(line)
 
 
 def _pct(value) -> str:
