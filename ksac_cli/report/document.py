@@ -95,6 +95,25 @@ def make_report(results: Path, out: Path, pool: bool = False) -> Report:
     return report
 
 
+ANSWER = ["comparison", "Δ (points)", "95% CI", "verdict", "p (Holm) of the verdict", "paper's claim", "one seed out"]
+
+
+def answer(csv_path: Path) -> tuple[str, pd.DataFrame] | None:
+    """The newest run's primary verdicts (KSAC - ASPP on mIoU), judged as report.md judges them (the primary
+    family is exactly these lines): the end of `ksac ablate`. (title naming the run, table); None without them."""
+    df = ablation.load(csv_path)
+    if df.empty:
+        return None
+    group, rows = protocol.split(df)[0]
+    lines = [c.to_line(PRIMARY) for c in compare.ksac_vs_aspp(rows, EvidenceStore())]
+    if not lines:
+        return None
+    judge(lines)
+    seeds = sorted({x.interval.seeds for x in lines if x.interval is not None})
+    return (f"KSAC - ASPP on mIoU, {'/'.join(map(str, seeds))} seeds per cell, run: {group.run.short()}",
+            verdicts.compact_frame(lines)[ANSWER])
+
+
 def _verdicts(main_lines: list, other_lines: list, protocols: list[str], out: Path, table,
               report: Report) -> list[str]:
     """The report's lead: the forest plot, what the models were, and the verdicts table."""

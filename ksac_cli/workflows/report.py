@@ -19,3 +19,11 @@ def report(results: str | Path = "results", out: str | Path | None = None, pool:
     if not results.is_dir():
         raise KsacError(f"--results: folder {results} does not exist; run ksac ablate or ksac profile first")
     return make_report(results, Path(out) if out else results, pool)
+
+
+def answer(csv_path: str | Path):
+    """(title, table) of the newest run's primary verdicts in the ablation CSV `csv_path`, or None
+    (report/document.py `answer`): what ksac ablate ends with."""
+    from ksac_cli.report.document import answer as primary
+
+    return primary(Path(csv_path)) if Path(csv_path).is_file() else None
