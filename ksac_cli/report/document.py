@@ -30,8 +30,7 @@ class Report:
 
 
 def make_report(results: Path, out: Path, pool: bool = False) -> Report:
-    """report.md and every table and plot of `results` into `out`. The verdicts are one run's, the newest
-    (report/protocol.py); `pool` joins the compatible runs of one protocol into one (KsacError otherwise)."""
+    """report.md and every table and plot into `out`: the newest run's verdicts (`pool`: protocol.split's)."""
     results, out = Path(results), Path(out)
     report = Report()
     sections: list[str] = []  # tables
