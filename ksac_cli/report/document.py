@@ -30,7 +30,6 @@ class Report:
 
 
 def make_report(results: Path, out: Path, pool: bool = False) -> Report:
-    """report.md and every table and plot into `out`: the newest run's verdicts (`pool`: protocol.split's)."""
     results, out = Path(results), Path(out)
     report = Report()
     sections: list[str] = []  # tables
@@ -63,7 +62,7 @@ def make_report(results: Path, out: Path, pool: bool = False) -> Report:
         if df.empty:
             report.missing.append("ablation.csv has no successful rows: rerun `ksac ablate`")
         else:
-            groups = protocol.split(df, pool)
+            groups = protocol.split(df, pool)  # the newest run's rows first (`pool`: compatible runs joined)
             (_, main), others = groups[0], groups[1:]
             protocols = _protocols(groups)
             parts = _comparisons(df, groups, report)
