@@ -63,10 +63,9 @@ def make_report(results: Path, out: Path, pool: bool = False) -> Report:
             report.missing.append("ablation.csv has no successful rows: rerun `ksac ablate`")
         else:
             groups = protocol.split(df, pool)  # the newest run's rows first (`pool`: compatible runs joined)
-            (_, main), others = groups[0], groups[1:]
-            protocols = _protocols(groups)
+            (main_group, main), others = groups[0], groups[1:]
+            protocols, runs = _protocols(groups), analysis.runs_of(df)
             parts = _comparisons(df, groups, report)
-            runs = analysis.runs_of(df)
     else:
         report.missing.append("no ablation.csv: tables (a)-(d) and the plots need `ksac ablate`")
     found = _analysis_input(results, runs, report)
@@ -78,7 +77,7 @@ def make_report(results: Path, out: Path, pool: bool = False) -> Report:
     lead = _verdicts(main_lines, other_lines, protocols, out, table, report)
     if parts:
         _comparison_tables(parts, table)
-        _ablation(main, groups[0][0], others, out, table, plot, report, pictures, main_lines)
+        _ablation(main, main_group, others, out, table, plot, report, pictures, main_lines)
     if found is not None:
         _analysis(found, scale_lines, table, plot)
     _parameter_tables(results, table, report)
