@@ -134,7 +134,7 @@ def test_13_seeds_x_400_images_of_a_seed_dominated_miou_ratio_cover_within_monte
 
 def test_skewed_seed_effects_cover_within_monte_carlo_error_of_the_documented_rate():
     """Seed effects from a centred exponential (skew 2, as the committed per-seed differences' +2.1): the
-    interval's coverage falls below 95% (docs/results.md: 92%), which is why a verdict is also shown with each
+    interval's coverage falls below 95% (docs/results.md: 91%), which is why a verdict is also shown with each
     seed left out."""
     rng = np.random.default_rng(7)
     experiments, seeds, images = 600, 13, 400
@@ -142,7 +142,7 @@ def test_skewed_seed_effects_cover_within_monte_carlo_error_of_the_documented_ra
     d = TRUTH + skewed + 3.0 * rng.standard_normal((experiments, seeds, images))
     hits = sum(bool((r := seeds_and_images(*as_values(d[e]), mean_score, resamples=300)).low <= TRUTH <= r.high)
                for e in range(experiments))
-    documented, mc = 0.92, 3 * np.sqrt(0.92 * 0.08 / experiments)
+    documented, mc = 0.91, 3 * np.sqrt(0.91 * 0.09 / experiments)
     assert abs(hits / experiments - documented) <= mc, hits / experiments
 
 
