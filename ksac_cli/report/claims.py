@@ -1,7 +1,7 @@
 """What an interval supports, and how many comparisons it was read among (numpy and scipy; no torch).
 
 Each comparison (first minus second, points) has an interval (report/twoway.py: delta, se, df) and a margin
-delta_m (points: report/compare.py `margin_of`, never larger than the paper's claim). Three claims are
+delta_m (points: report/compare.py `reading_of`, never larger than the paper's claim). Three claims are
 tested, each by the p-value that is below ALPHA exactly when the 95% interval says so (one comparison alone):
 
 - difference, H0: Delta = 0, p = 2 P(T > |delta| / se): "<first> better" / "<second> better";
