@@ -116,7 +116,7 @@ def _run(base: RunConfig, grid: AblationGrid, folder: Path, csv_path: Path, name
     output.info(f"{len(rows)} cells run, {len(cells) - len(rows)} skipped, {len(failed)} failed in "
                 f"{(time.perf_counter() - started) / 60:.1f} min; rows in {csv_path}; next: ksac report"
                 + (f" --results {csv_path.parent}" if elsewhere else ""))
-    made = answer(csv_path)
+    made = answer(csv_path, name)
     if made is not None:
         title, table = made
         output.table(title, [str(c) for c in table.columns],

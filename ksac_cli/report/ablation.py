@@ -17,13 +17,14 @@ from ksac_cli.report.stats import t_interval
 SIZES = SIZE_BUCKETS
 
 
-def load(path) -> pd.DataFrame:
+def load(path, grid: str | None = None) -> pd.DataFrame:
     """The successful rows, in file order. A cell and seed run again by the same run after its config changed
     (a new config_hash) leaves two rows: the newest wins, by `date`, and among rows of one date the later in
     the file (ksac ablate replaces a row or appends it, so the file runs oldest to newest). Rows that started
     from another backbone, or made by another run (report/protocol.py), are another result and are kept
     beside it; a CSV written before those columns existed reads as random weights and one run."""
-    df = protocol.normalise(pd.read_csv(path, dtype={"rates": str, "backbone_weights": str, "backbone_sha256": str}))
+    df = pd.read_csv(path, dtype={"rates": str, "backbone_weights": str, "backbone_sha256": str, "grid": str})
+    df = protocol.normalise(df if grid is None else df[df["grid"] == grid])  # `grid`: that grid's rows only
     when = pd.to_datetime(df.get("date", pd.Series(None, index=df.index, dtype=object)), utc=True,
                           errors="coerce", format="ISO8601")
     newest_last = df.assign(_when=when).sort_values("_when", kind="stable", na_position="first")

@@ -95,10 +95,11 @@ def make_report(results: Path, out: Path, pool: bool = False) -> Report:
 ANSWER = ["comparison", "Δ (points)", "95% CI", "verdict", "p (Holm) of the verdict", "paper's claim", "one seed out"]
 
 
-def answer(csv_path: Path) -> tuple[str, pd.DataFrame] | None:
-    """The newest run's primary verdicts (KSAC - ASPP on mIoU), judged as report.md judges them (the primary
-    family is exactly these lines): the end of `ksac ablate`. (title naming the run, table); None without them."""
-    df = ablation.load(csv_path)
+def answer(csv_path: Path, grid: str) -> tuple[str, pd.DataFrame] | None:
+    """The newest run's primary verdicts (KSAC - ASPP on mIoU) among the rows of `grid`, judged as report.md
+    judges them (the primary family is exactly these lines): the end of `ksac ablate`. (title naming the run,
+    table); None without them."""
+    df = ablation.load(csv_path, grid)
     if df.empty:
         return None
     group, rows = protocol.split(df)[0]

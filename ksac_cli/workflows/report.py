@@ -21,9 +21,9 @@ def report(results: str | Path = "results", out: str | Path | None = None, pool:
     return make_report(results, Path(out) if out else results, pool)
 
 
-def answer(csv_path: str | Path):
-    """(title, table) of the newest run's primary verdicts in the ablation CSV `csv_path`, or None
-    (report/document.py `answer`): what ksac ablate ends with."""
+def answer(csv_path: str | Path, grid: str):
+    """(title, table) of the newest run's primary verdicts among `grid`'s rows of the ablation CSV `csv_path`,
+    or None (report/document.py `answer`): what ksac ablate ends with."""
     from ksac_cli.report.document import answer as primary
 
-    return primary(Path(csv_path)) if Path(csv_path).is_file() else None
+    return primary(Path(csv_path), grid) if Path(csv_path).is_file() else None
