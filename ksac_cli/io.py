@@ -129,12 +129,16 @@ def write_csv(path: str | os.PathLike, rows: Sequence[Mapping[str, object]], col
 def append_jsonl(path: str | os.PathLike, record: Mapping[str, object]) -> None:
     """Append one JSON line and fsync it. A crash can leave at most one partial last line, which
     `read_jsonl` skips and `truncate_jsonl` removes."""
+    append_text(path, json.dumps(record, sort_keys=False) + "\n")
+
+
+def append_text(path: str | os.PathLike, text: str) -> None:
+    """Append `text` (whole lines: a JSON line, a log's line) to `path`, creating it and its folder, and fsync."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(record, sort_keys=False) + "\n"
     try:
         with open(path, "a", encoding="utf-8") as f:
-            f.write(line)
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
     except OSError as e:

@@ -52,7 +52,7 @@ def ablate(
     if emit_jobs is not None:
         return _emit_jobs(emit_jobs, cells, plan)
     if dry_run:
-        return dry_run_plan(cells, folder, base, plan)
+        return dry_run_plan(cells, folder, base, grid, plan)
     _run(base, grid, folder, csv_path, name, cells, only=cell)
 
 
@@ -94,26 +94,34 @@ def _emit_jobs(path: Path, cells, plan) -> None:
     output.info(f"wrote {path}: {lines} cell commands (run each line as one job; then ksac report)")
 
 
+LOG = "ablate.log"  # in the grid folder: every cell's lines (start, skip, resume, evaluations, result)
+
+
 def _run(base: RunConfig, grid: AblationGrid, folder: Path, csv_path: Path, name: str, cells,
          only: Optional[str]) -> None:
-    """Run the cells with a progress display, then the table of this invocation's rows; exit 1 if any failed."""
+    """Run the cells with a progress bar (each cell's lines go to <grid folder>/ablate.log), then the answer:
+    the newest run's KSAC - ASPP verdicts against the paper's claim; exit 1 if any cell failed."""
     from ksac_cli.workflows import ablate as workflow
+    from ksac_cli.workflows.report import answer
 
     options.writable_folder(folder, "--out")
-    display = AblateDisplay(len(cells))
+    display = AblateDisplay(len(cells), folder / LOG)
+    output.info(f"{len(cells)} cells; each cell's progress and result: {folder / LOG}")
     started = time.perf_counter()
     with display:
         rows = workflow.ablate(base, grid, folder, csv_path, on_event=display.event, only=only)
     failed = [r for r in rows if r.status != "ok"]
-    if rows:
-        output.table(f"ksac ablate: {name}", ["cell", "status", "mIoU (%)", "small", "medium", "large", "minutes"],
-                     [[r.cell, r.status, _pct(r.miou), _pct(r.iou_small), _pct(r.iou_medium), _pct(r.iou_large),
-                       "-" if r.train_seconds is None else f"{r.train_seconds / 60:.1f}"] for r in rows])
     # ksac report reads ablation.csv in the folder it is given (results/ unless told)
     elsewhere = csv_path.name == "ablation.csv" and csv_path.parent != Path(ABLATION_CSV).parent
     output.info(f"{len(rows)} cells run, {len(cells) - len(rows)} skipped, {len(failed)} failed in "
                 f"{(time.perf_counter() - started) / 60:.1f} min; rows in {csv_path}; next: ksac report"
                 + (f" --results {csv_path.parent}" if elsewhere else ""))
+    made = answer(csv_path, name)
+    if made is not None:
+        title, table = made
+        output.table(title, [str(c) for c in table.columns],
+                     [["-" if v is None or v != v else f"{v:+.2f}" if isinstance(v, float) else str(v) for v in row]
+                      for row in table.itertuples(index=False)])
     for r in failed:
         output.error(f"cell {r.cell} failed: {r.error}")
     if failed:
@@ -130,6 +138,8 @@ def seed_plan(base: RunConfig, grid: AblationGrid, folder: Path, record: bool):
     plan = workflow.plan_seeds(base, grid, folder, progress=on_setting, record=record)
     recorded = f"; recorded in {folder / 'seeds.json'}" if record and plan.rule == "budget" else ""
     output.info(plan.summary() + recorded)
+    for line in workflow.power(grid, plan).lines():  # what the seeds can resolve, said before anything trains
+        output.info(line)
     return plan
 
 
@@ -137,7 +147,7 @@ def on_setting(i: int, n: int, name: str) -> None:
     output.info(f"timing one training step and evaluation batch {i + 1}/{n}: {name}")
 
 
-def dry_run_plan(cells, folder: Path, base: RunConfig, plan) -> None:
+def dry_run_plan(cells, folder: Path, base: RunConfig, grid: AblationGrid, plan) -> None:
     """--dry-run: the grid with each model's parameters and MACs at once (counted, nothing trained), then one
     timed training step and evaluation batch per distinct model (the seeds of a cell share them; a budget's
     plan timed them already), a line each, then the estimate (experiments/plan.py)."""
@@ -161,21 +171,23 @@ def dry_run_plan(cells, folder: Path, base: RunConfig, plan) -> None:
     total_s, once_s, parts = workflow.dry_run_estimate(costs)  # every cell of the grid: all its seed rounds
     output.info(f"estimated time {(total_s + once_s) / 60:.1f} min (" + ", ".join(
         f"{k} {v / 60:.1f}" for k, v in parts.items()) + f", val features once {once_s / 60:.1f} min); nothing was run")
-
-
-def _pct(value) -> str:
-    return "-" if value is None else f"{100 * value:.2f}"
+    if plan.round_s is None:  # --seeds: the budget a half-width needs, from the rounds just timed
+        for line in workflow.power(grid, plan, total_s / plan.seeds, once_s).lines():
+            output.info(line)
 
 
 class AblateDisplay:
-    """Cells done / total and the current cell's iterations, with ETA, on a terminal; log lines otherwise."""
+    """Cells done / total and the current cell's iterations, with ETA, on a terminal; every cell's lines
+    (start, skip, resume, evaluations, result) in the log file `log`; a cell's restart, retry or failure also
+    as a warning."""
 
-    def __init__(self, cells: int) -> None:
+    def __init__(self, cells: int, log: Path) -> None:
         self.live = sys.stderr.isatty()
         self.bar = output.progress_ablate() if self.live else None
         self.cells = cells
+        self.log_path = log
         self.grid_task = self.cell_task = None
-        self.eval_log = output.EvalLog(indent="  ")
+        self.eval_log = output.EvalLog(indent="  ", write=self.log)  # to the log file, not the screen
 
     def __enter__(self) -> "AblateDisplay":
         if self.bar is not None:
@@ -187,32 +199,37 @@ class AblateDisplay:
         if self.bar is not None:
             self.bar.__exit__(*exc)
 
+    def log(self, line: str, warn: bool = False) -> None:
+        output.append_log(self.log_path, line)
+        if warn:
+            output.warning(line.strip())
+
     def event(self, kind: str, data: dict) -> None:
         if kind == "cell_start":
             if self.bar is not None:
                 if self.cell_task is not None:
                     self.bar.remove_task(self.cell_task)
                 self.cell_task = self.bar.add_task(data["cell"], total=data["iters"])
-            else:
-                output.info(f"cell {data['index'] + 1}/{self.cells}: {data['cell']}")
+            self.log(f"cell {data['index'] + 1}/{self.cells}: {data['cell']}")
         elif kind == "cell_restart":
-            output.warning(f"  {data['cell']}: its config changed since it ran ({data['why']}); starting it over")
+            self.log(f"  {data['cell']}: its config changed since it ran ({data['why']}); starting it over", warn=True)
         elif kind == "cell_skip":
-            output.info(f"  skipped {data['cell']}: {data['why']}")
+            self.log(f"  skipped {data['cell']}: {data['why']}")
             if self.bar is not None:
                 self.bar.advance(self.grid_task)
         elif kind in ("cell_done",):
             r = data["row"]
-            output.info(f"  {r.cell}: {r.status}" + (f", mIoU {100 * r.miou:.2f}%" if r.miou is not None else ""))
+            self.log(f"  {r.cell}: {r.status}" + (f", mIoU {100 * r.miou:.2f}%" if r.miou is not None else ""))
             if self.bar is not None:
                 self.bar.advance(self.grid_task)
         elif kind in ("cell_retry", "cell_failed"):
-            output.warning(f"  {data['cell']} {'failed; retrying once' if kind == 'cell_retry' else 'failed again'}: {data['error']}")
+            self.log(f"  {data['cell']} {'failed; retrying once' if kind == 'cell_retry' else 'failed again'}: "
+                     f"{data['error']}", warn=True)
         elif kind == "resume":
-            output.info(f"  resuming from {data['path']} at iteration {data['iteration']}")
+            self.log(f"  resuming from {data['path']} at iteration {data['iteration']}")
         elif kind == "step" and self.bar is not None and self.cell_task is not None:
             self.bar.update(self.cell_task, completed=data["iteration"])
         elif kind in ("eval_start", "eval_batch"):
             self.eval_log.event(kind, data)
         elif kind == "eval":
-            output.info(f"  eval at iteration {data['iteration']}: mIoU {100 * data['miou']:.2f}%")
+            self.log(f"  eval at iteration {data['iteration']}: mIoU {100 * data['miou']:.2f}%")

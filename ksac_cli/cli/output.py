@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -29,6 +29,15 @@ def warning(message: str) -> None:
 
 def info(message: str) -> None:
     console.print(escape(message), highlight=False, soft_wrap=True)  # messages hold [brackets]: not markup
+
+
+def append_log(path, line: str) -> None:
+    """One line, time-stamped, at the end of a command's log file (ksac ablate's per-cell lines)."""
+    from datetime import datetime, timezone
+
+    from ksac_cli import io
+
+    io.append_text(path, f"{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ} {line}\n")
 
 
 def print_config(command: str, resolved: dict, defaults: dict, flags: dict[str, str], base: str) -> None:
@@ -76,12 +85,14 @@ def duration(seconds: float) -> str:
 class EvalLog:
     """An evaluation's progress as lines, on a terminal and on a pipe alike: after the first batch, then every
     EVERY seconds, and at the end: images done of the total, images/s and the time left. Fed the
-    `eval_start` {images} and `eval_batch` {images} events of every command that evaluates."""
+    `eval_start` {images} and `eval_batch` {images} events of every command that evaluates; each line goes to
+    `write` (the screen, or `ksac ablate`'s log file)."""
 
     EVERY = 10.0  # seconds between lines
 
-    def __init__(self, indent: str = "") -> None:
+    def __init__(self, indent: str = "", write: Callable[[str], None] | None = None) -> None:
         self.indent, self.total, self.done, self.start, self.last = indent, 0, 0, 0.0, None
+        self.write = write or info
 
     def event(self, kind: str, data: dict) -> None:
         now = time.perf_counter()
@@ -92,5 +103,5 @@ class EvalLog:
             if self.last is None or now - self.last >= self.EVERY or self.done >= self.total:
                 self.last = now
                 rate = self.done / max(now - self.start, 1e-9)
-                info(f"{self.indent}evaluating: {self.done}/{self.total} images, {rate:.1f} images/s, "
+                self.write(f"{self.indent}evaluating: {self.done}/{self.total} images, {rate:.1f} images/s, "
                      f"{duration((self.total - self.done) / rate)} left")

@@ -13,6 +13,7 @@ from ksac_cli.cli import options, output
 def report(
     results: Annotated[Path, typer.Option("--results", help="The results FOLDER to read (the files listed above; what ksac ablate --results, ksac profile --out and ksac analyze --out write into).")] = Path("results"),
     out: Annotated[Optional[Path], typer.Option("--out", help="The FOLDER to write report.md, the report_*.csv/.tex tables and the plots into [default: --results].")] = None,
+    pool: Annotated[bool, typer.Option("--pool", help="Pool the runs of ablation.csv (rows of other commits, precisions or machines) into one verdict; refused unless they share one precision and, for every cell and seed two runs made, one config. Default: the verdicts are the newest run's, every other run beside them with its own.")] = False,
 ) -> None:
     """Write paper-style tables and plots from the toolkit's files. A missing input is reported (under "Not
     made" in report.md) with the command that makes it; every other table is still made.
@@ -23,9 +24,14 @@ def report(
     analysis_erf.npz (ksac analyze; only the runs whose config_hash is in ablation.csv); profile.csv (ksac profile) and paper_params.csv (ksac profile --recipe
     paper_params).
 
+    A verdict describes one run (one grid, commit, precision and device): the newest run's verdicts lead,
+    every other run's rows (e.g. the committed reference rows) sit beside them with their own, never pooled
+    unless --pool.
+
     Writes, in --out: report.md, which leads with a forest plot (forest.png) and the verdicts (KSAC minus
-    ASPP, and adding rate 24, paired by seed, each with its 95% interval over seeds AND val images, δ from
-    the rows' margin, Holm's correction within the primary and each exploratory family; docs/results.md),
+    ASPP, and adding rate 24, paired by seed, each with its 95% interval over seeds AND val images, δ at most
+    the paper's claim, the claim's place against the interval, Holm's correction within each family, the
+    verdict with each seed left out; docs/results.md),
     then every table, each also as report_<name>.csv and
     report_<name>.tex (booktabs): verdicts; ksac_vs_aspp, ksac_vs_aspp_size, ksac_vs_aspp_class and rate24
     (the paired comparisons); (a) params: parameters and MACs; (b) rates: mIoU per head and rate set; (b') paired: KSAC
@@ -40,7 +46,7 @@ def report(
         options.writable_folder(out or results, "--out")
     from ksac_cli.workflows.report import report as make_report  # pandas and matplotlib: imported on use
 
-    result = make_report(results, out)
+    result = make_report(results, out, pool)
     for title, df in result.tables.items():
         rows = [[_fmt(v) for v in row] for row in df.itertuples(index=False)]
         output.table(title, [str(c) for c in df.columns], rows)

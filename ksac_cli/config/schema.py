@@ -311,6 +311,19 @@ STREAM_SEED_OFFSET = 10_000  # stream s of seed i trains with seed i + s * this:
 STREAMS = (1, 2)  # grid.streams: one stream, or two for the A/A check (docs/training.md)
 
 
+# The paper's KSAC - ASPP mIoU gain on PASCAL VOC 2012 val, in points, by the backbone it was measured with (the
+# abstracts' claims, /work/shared/paper.md): MobileNetV2 "+0.6 points"; Xception-65 83.34% -> 85.96% (+2.62).
+# grid.claim names the one a recipe's verdicts are read against; the margin delta is derived from it.
+PAPER_CLAIMS = {"mobilenetv2": 0.6, "xception65": 2.62}
+
+
+def margin_for(claim: float, margin: float | None) -> float:
+    """The equivalence margin delta (points) for a paper's claim (points): `margin` when it is at most the claim,
+    else half the claim. An equivalence within a margin wider than the effect under test would call the paper's
+    own effect "equivalent"; half of it leaves room to tell the claim from no effect (docs/results.md)."""
+    return margin if margin is not None and 0 < margin <= abs(claim) else abs(claim) / 2
+
+
 @dataclass(frozen=True)
 class AblationGrid:
     """The cross product `ksac ablate` runs; an empty tuple means 'the recipe's value'. The number of seeds
@@ -324,7 +337,13 @@ class AblationGrid:
     output_stride: tuple[int, ...] = ()
     seeds: int | None = None  # seeds per cell (recipe seed, seed + 1, ...); None: chosen by `budget`
     budget: str = "none"  # wall time for the whole grid (15m, 900s, 1h30m) that sets the seeds; none: 3 seeds
-    margin: float = 1.0  # the equivalence margin delta, in mIoU points: |KSAC - ASPP| < margin is 'no difference'
+    claim: str = "mobilenetv2"  # the paper's KSAC - ASPP gain the verdicts are read against: a PAPER_CLAIMS name
+    # the equivalence margin delta, mIoU points, at most the claim (an equivalence within a margin wider than the
+    # effect under test would call the paper's effect "no difference"); None: half the claim (docs/results.md)
+    margin: float | None = None
+    # the recorded std (points) of the per-seed KSAC - ASPP mIoU differences of this recipe, for the expected
+    # half-width before a run (experiments/plan.py); None: not recorded, no expectation printed
+    paired_std: float | None = None
     streams: int = 1  # seed streams: 2 runs every cell twice, on disjoint seeds (an A/A check of the comparison)
 
     def validate(self, where: str = "grid") -> None:
@@ -334,10 +353,24 @@ class AblationGrid:
         if self.streams > 1 and (self.seeds or 0) >= STREAM_SEED_OFFSET:
             raise KsacError(f"{where}.seeds: {self.seeds} with {self.streams} streams would reuse seeds; use fewer "
                             f"than {STREAM_SEED_OFFSET}")
-        if not self.margin > 0:
-            raise KsacError(f"{where}.margin: {self.margin} must be > 0 (mIoU points)")
+        check_choice(f"{where}.claim", self.claim, tuple(PAPER_CLAIMS))
+        if self.margin is not None and not 0 < self.margin <= self.claim_points:
+            raise KsacError(f"{where}.margin: {self.margin} must be > 0 and at most the paper's claim it tests, "
+                            f"{self.claim_points} points ({where}.claim {self.claim}); leave it out for half the claim")
+        if self.paired_std is not None and not self.paired_std > 0:
+            raise KsacError(f"{where}.paired_std: {self.paired_std} must be > 0 (mIoU points)")
         parse_duration(self.budget, f"{where}.budget")
         check_model_axes(where, self.backbone, self.head, self.output_stride, self.merge, rates=self.rates)
+
+    @property
+    def claim_points(self) -> float:
+        """The paper's KSAC - ASPP gain named by `claim`, mIoU points."""
+        return PAPER_CLAIMS[self.claim]
+
+    @property
+    def delta(self) -> float:
+        """The equivalence margin, mIoU points: `margin`, else half the claim (`margin_for`)."""
+        return margin_for(self.claim_points, self.margin)
 
     def budget_seconds(self) -> float | None:
         return parse_duration(self.budget, "grid.budget")

@@ -1,6 +1,8 @@
-"""A cell's state on disk and its result row. A cell is done when its row is in the CSV with status ok
-and its run directory holds result.json (written last, atomically); it starts over when its config changed
-since its checkpoint. Running the cells: experiments/runner.py."""
+"""A cell's state on disk and its result row. A cell is done when a row of THIS run (rows.RUN: grid, commit,
+amp, device) is in the CSV for it with status ok and its run directory holds result.json (written last,
+atomically): another run's row of the same cell (the committed reference rows, made on another machine) is
+not this run's result. It starts over when its config changed since its checkpoint. Running the cells:
+experiments/runner.py."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 from ksac_cli import io, weights
 from ksac_cli.config import RunConfig, format_rates, from_dict, short_hash, to_dict
 from ksac_cli.experiments.grid import Cell
-from ksac_cli.experiments.rows import COLUMNS, KEY, AblationRow
+from ksac_cli.experiments.rows import COLUMNS, KEY, RUN, AblationRow
 
 
 def config_hash(cfg: RunConfig) -> str:
@@ -35,8 +37,9 @@ def result_path(cell: Cell) -> Path:
     return Path(cell.cfg.train.run_dir) / "result.json"
 
 
-def is_done(cell: Cell, grid: str, csv_rows: list[dict]) -> bool:
-    key = (grid, cell.name, str(cell.seed), config_hash(cell.cfg))
+def is_done(cell: Cell, run: dict[str, str], csv_rows: list[dict]) -> bool:
+    """Whether the cell has an ok row of `run` (its rows.RUN values, as this invocation records them)."""
+    key = (run["grid"], cell.name, str(cell.seed), config_hash(cell.cfg), *(run[k] for k in RUN[1:]))
     in_csv = any(tuple(r.get(k, "") for k in KEY) == key and r.get("status") == "ok" for r in csv_rows)
     return in_csv and result_path(cell).is_file()
 
@@ -47,7 +50,9 @@ def median_images_per_s(run_dir: Path) -> float | None:
 
 
 def make_row(cell: Cell, grid: str, measures: dict, summary: dict | None, error: str,
-             provenance: dict, margin: float = 1.0) -> AblationRow:
+             provenance: dict, margin: float = 0.3, claim: float | None = 0.6, amp: str = "") -> AblationRow:
+    """The cell's row; `amp`: the resolved amp it runs in, recorded where the run left no summary (a failed
+    cell's row keeps its run's key)."""
     cfg, final = cell.cfg, (summary or {}).get("final") or {}
     size = final.get("size_iou") or {}
     ok = summary is not None and bool(final)
@@ -58,7 +63,7 @@ def make_row(cell: Cell, grid: str, measures: dict, summary: dict | None, error:
         backbone_weights=weights.start_name(cfg.model.pretrained, cfg.model.backbone_weights),
         backbone_sha256=backbone_sha256(cfg),
         freeze_backbone=cfg.train.freeze_backbone, dataset=cfg.data.dataset, iterations=cfg.train.iters, crop_size=cfg.data.crop_size,
-        batch_size=cfg.train.batch_size, amp=(summary or {}).get("amp", ""), params_total=measures.get("params_total"),
+        batch_size=cfg.train.batch_size, amp=(summary or {}).get("amp", amp), params_total=measures.get("params_total"),
         params_head=measures.get("params_head"), gmacs_total=measures.get("gmacs_total"),
         gmacs_head=measures.get("gmacs_head"), miou=final.get("miou"), pixel_accuracy=final.get("pixel_accuracy"),
         iou_small=size.get("small"), iou_medium=size.get("medium"), iou_large=size.get("large"),
@@ -67,7 +72,7 @@ def make_row(cell: Cell, grid: str, measures: dict, summary: dict | None, error:
         best_iteration=(summary or {}).get("best_iteration") if ok else None,
         train_seconds=round(summary["train_seconds"], 1) if ok and summary.get("train_seconds") else None,
         images_per_s=median_images_per_s(Path(cfg.train.run_dir)), run_dir=str(cfg.train.run_dir),
-        margin=margin, error=error, **provenance)
+        margin=margin, claim=claim, error=error, **provenance)
 
 
 def record(csv_path: Path, row: AblationRow, cell: Cell) -> None:

@@ -15,6 +15,12 @@ training step, an evaluation batch's forward pass, and the frozen backbone's sha
               its cells the step without it; the val batches' features are computed once for the whole grid
               (`once`), whatever the seed
 
+What the seeds buy is said before any cell trains (`Power`): the expected 95% half-width of a KSAC - ASPP
+difference, t_{0.975, n-1} x s / sqrt(n) with s the recipe's recorded std of the per-seed differences
+(grid.paired_std; it holds each seed's share of the val images' noise; the images' common term, measured near
+0 at 400 images, is left out), the seeds and budget a half-width of TARGET_HALF_WIDTH needs on this machine,
+and whether the paper's claim can be resolved (the half-width below it).
+
 The plan is written to <grid folder>/seeds.json before the first cell trains; a rerun of the same grid (same
 recipe, flags and budget) reads it back instead of timing again, so a resumed or concurrent ablation keeps the
 number it started with, whatever the machine's speed is then."""
@@ -26,6 +32,8 @@ import datetime
 import json
 import math
 from pathlib import Path
+
+from scipy import stats as scipy_stats
 
 from ksac_cli import io
 from ksac_cli.config import AblationGrid, RunConfig, short_hash, to_dict
@@ -39,6 +47,7 @@ MAX_SEEDS = 20  # a step estimate far too low (a tiny recipe, a busy machine at 
 DATA_S_PER_IMAGE = 0.002
 CELL_SETUP_S = 2.0
 PLAN_FILE = "seeds.json"
+TARGET_HALF_WIDTH = 0.5  # points: the half-width whose cost the plan states
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,8 +130,10 @@ def seeds_for_budget(budget_s: float, round_s: float, once_s: float = 0.0) -> in
 
 def plan_key(base: RunConfig, grid: AblationGrid) -> str:
     """The hash of what the number of seeds depends on: the recipe and flags of every cell, the grid's
-    axes, streams and budget (not its margin, which changes no cell)."""
-    grid_dict = to_dict(dataclasses.replace(grid, margin=AblationGrid().margin))
+    axes, streams and budget (not how its verdicts are read: margin, claim, paired_std change no cell)."""
+    default = AblationGrid()
+    grid_dict = to_dict(dataclasses.replace(grid, margin=default.margin, claim=default.claim,
+                                            paired_std=default.paired_std))
     return short_hash({"base": to_dict(base), "grid": grid_dict})
 
 
@@ -150,3 +161,46 @@ def write(folder: Path, plan: SeedPlan) -> Path:
     io.write_json(path, {**dataclasses.asdict(plan), "data_s_per_image": DATA_S_PER_IMAGE,
                          "cell_setup_s": CELL_SETUP_S, "min_seeds": MIN_SEEDS, "max_seeds": MAX_SEEDS})
     return path
+
+
+@dataclasses.dataclass(frozen=True)
+class Power:
+    """What `seeds` seeds per cell are expected to resolve (the module docstring), before anything trains."""
+
+    seeds: int
+    paired_std: float | None  # points (grid.paired_std); None: not recorded for this recipe
+    claim: float  # the paper's KSAC - ASPP gain, points (grid.claim_points)
+    round_s: float | None = None  # one seed round's estimated seconds; None: not timed (--seeds)
+    once_s: float = 0.0
+
+    def half_width(self, seeds: int) -> float:
+        """The expected 95% half-width (points) of a KSAC - ASPP difference over `seeds` seeds."""
+        return float(scipy_stats.t.ppf(0.975, seeds - 1)) * self.paired_std / math.sqrt(seeds)
+
+    def seeds_for(self, half: float) -> int:
+        """The fewest seeds (at least MIN_SEEDS) whose expected half-width is below `half`."""
+        n = MIN_SEEDS
+        while self.half_width(n) >= half:
+            n += 1
+        return n
+
+    def _cost(self, seeds: int) -> str:
+        if self.round_s is None:
+            return f"--seeds {seeds}"
+        return f"--budget {math.ceil((self.once_s + seeds * self.round_s) / 60)}m here"
+
+    def lines(self) -> list[str]:
+        """What the run can resolve, for the terminal: one line, and one more when it cannot resolve the claim."""
+        if self.paired_std is None:
+            return [f"power: no paired std recorded for this recipe (grid.paired_std), so the half-width "
+                    f"{self.seeds} seeds reach is not known before the run"]
+        half = self.half_width(self.seeds)
+        target = self.seeds_for(TARGET_HALF_WIDTH)
+        out = [f"power: {self.seeds} seeds per cell are expected to give KSAC - ASPP a 95% half-width of "
+               f"±{half:.2f} points (t over the seeds, from the recipe's recorded paired std {self.paired_std:.2f}, "
+               f"grid.paired_std); ±{TARGET_HALF_WIDTH} needs {target} seeds ({self._cost(target)})"]
+        if half >= abs(self.claim):
+            needed = self.seeds_for(abs(self.claim))
+            out.append(f"this run cannot resolve the paper's {self.claim:+.2f} points: its expected half-width "
+                       f"±{half:.2f} is not below it ({needed} seeds would be: {self._cost(needed)})")
+        return out

@@ -44,7 +44,8 @@ class AblationRow:
     train_seconds: float | None
     images_per_s: float | None  # median training throughput over the log intervals
     run_dir: str
-    margin: float  # δ of the verdicts, in mIoU points (grid.margin: recipe key or --margin)
+    margin: float  # δ of the verdicts, in mIoU points, at most the claim (grid.delta: --margin, else half the claim)
+    claim: float | None  # the paper's KSAC - ASPP mIoU gain the verdicts are read against, points (grid.claim)
     error: str  # the failure's message when status is failed
     git_commit: str  # the code's commit when this invocation of ksac ablate started
     git_state: str  # clean, dirty <sha256 of `git diff HEAD`, 12 hex>, or unknown (not run from a checkout)
@@ -55,4 +56,9 @@ class AblationRow:
 
 
 COLUMNS = [f.name for f in dataclasses.fields(AblationRow)]
-KEY = ("grid", "cell", "seed", "config_hash")  # a rerun never adds a second row with the same key
+# What makes rows one run, whose verdicts are read together: the code, the precision and the machine it ran on
+# (with its grid). A resumed or extended ablation on the same machine and commit is the same run; the committed
+# reference rows, made elsewhere, are another (report/runs.py).
+RUN = ("grid", "git_commit", "amp", "device")
+# A rerun never adds a second row with the same key; another run's row of the same cell and seed is kept beside it
+KEY = ("grid", "cell", "seed", "config_hash", *RUN[1:])

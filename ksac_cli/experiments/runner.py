@@ -15,7 +15,7 @@ from ksac_cli.errors import Interrupted, KsacError
 from ksac_cli.experiments import cells as cell_state
 from ksac_cli.experiments.grid import Cell
 from ksac_cli.experiments.rows import AblationRow
-from ksac_cli.machine import provenance, resolve_device
+from ksac_cli.machine import device_name, provenance, resolve_amp, resolve_device
 
 if TYPE_CHECKING:
     from ksac_cli.engine.run import EventFn  # torch: only for the annotations
@@ -30,8 +30,15 @@ class Recording:
 
     grid: str  # the grid's name (its folder's)
     csv_path: Path
-    margin: float  # grid.margin
+    margin: float  # grid.delta
+    claim: float  # grid.claim_points
     code: dict  # the code when the invocation started (machine.code_state)
+
+    def run_of(self, cell: Cell) -> dict[str, str]:
+        """The run the cell's row belongs to (rows.RUN): this grid, commit, the amp and device it resolves to."""
+        device = resolve_device(cell.cfg.train.device)
+        return {"grid": self.grid, "git_commit": self.code["git_commit"],
+                "amp": resolve_amp(cell.cfg.train.amp, device), "device": device_name(device)}
 
 
 def run_cells(cells: list[Cell], recording: Recording, train: TrainFn, measure: MeasureFn,
@@ -54,14 +61,15 @@ def run_cell(cell: Cell, recording: Recording, train: TrainFn, measure: MeasureF
     """Train and evaluate one cell under its lock and record its row; None when it was skipped (done, or
     running in another process)."""
     emit = on_event or (lambda kind, data: None)
-    if cell_state.is_done(cell, recording.grid, io.read_csv_rows(recording.csv_path)):
+    run = recording.run_of(cell)
+    if cell_state.is_done(cell, run, io.read_csv_rows(recording.csv_path)):
         emit("cell_skip", {"cell": cell.name, "why": "done"})
         return None
     with io.file_lock(Path(cell.cfg.train.run_dir) / "cell", blocking=False) as held:
         if not held:
             emit("cell_skip", {"cell": cell.name, "why": "running in another process"})
             return None
-        if cell_state.is_done(cell, recording.grid, io.read_csv_rows(recording.csv_path)):  # finished while we looked
+        if cell_state.is_done(cell, run, io.read_csv_rows(recording.csv_path)):  # finished while we looked
             emit("cell_skip", {"cell": cell.name, "why": "done"})
             return None
         changed = cell_state.changed_since_checkpoint(cell)
@@ -71,7 +79,8 @@ def run_cell(cell: Cell, recording: Recording, train: TrainFn, measure: MeasureF
         measures = measure(cell, summary["num_classes"]) if summary is not None else {}
         device = resolve_device(cell.cfg.train.device)
         row = cell_state.make_row(cell, recording.grid, measures, summary, "" if summary else error,
-                                  provenance(device, recording.code), margin=recording.margin)
+                                  provenance(device, recording.code), margin=recording.margin,
+                                  claim=recording.claim, amp=run["amp"])
         cell_state.record(recording.csv_path, row, cell)
         emit("cell_done", {"cell": cell.name, "row": row})
         return row

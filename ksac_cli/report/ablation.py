@@ -10,24 +10,26 @@ import pandas as pd
 
 from ksac_cli.config import model_label
 from ksac_cli.conventions import SIZE_BUCKETS
+from ksac_cli.experiments.rows import RUN
 from ksac_cli.report import protocol
 from ksac_cli.report.stats import t_interval
 
 SIZES = SIZE_BUCKETS
 
 
-def load(path) -> pd.DataFrame:
-    """The successful rows, in file order. A cell and seed run again after its config changed (a new
-    config_hash) leaves two rows: the newest wins, by `date`, and among rows of one date the later in the
-    file (ksac ablate replaces a row or appends it, so the file runs oldest to newest). Rows that started
-    from another backbone (report/protocol.py) are another result and are kept beside it; a CSV written
-    before those columns existed reads as random weights."""
-    df = protocol.normalise(pd.read_csv(path, dtype={"rates": str, "backbone_weights": str, "backbone_sha256": str}))
+def load(path, grid: str | None = None) -> pd.DataFrame:
+    """The successful rows, in file order. A cell and seed run again by the same run after its config changed
+    (a new config_hash) leaves two rows: the newest wins, by `date`, and among rows of one date the later in
+    the file (ksac ablate replaces a row or appends it, so the file runs oldest to newest). Rows that started
+    from another backbone, or made by another run (report/protocol.py), are another result and are kept
+    beside it; a CSV written before those columns existed reads as random weights and one run."""
+    df = pd.read_csv(path, dtype={"rates": str, "backbone_weights": str, "backbone_sha256": str, "grid": str})
+    df = protocol.normalise(df if grid is None else df[df["grid"] == grid])  # `grid`: that grid's rows only
     when = pd.to_datetime(df.get("date", pd.Series(None, index=df.index, dtype=object)), utc=True,
                           errors="coerce", format="ISO8601")
     newest_last = df.assign(_when=when).sort_values("_when", kind="stable", na_position="first")
     df = newest_last[newest_last["status"] == "ok"].drop_duplicates(
-        ["grid", "cell", "seed", *protocol.COLUMNS], keep="last").drop(columns="_when").sort_index()
+        ["cell", "seed", *protocol.COLUMNS, *RUN], keep="last").drop(columns="_when").sort_index()
     df["model"] = [label(r) for r in df.itertuples()]
     return df
 

@@ -18,13 +18,10 @@ from ksac_cli.report.stats import t_half_width
 
 HEAD_COLOURS = {"aspp": "#d95f02", "ksac": "#1b9e77"}
 VERDICT_COLOURS = {"better": "#1b7837", "equivalent": "#2166ac", "not worse": "#5aae61", "none": "#555555"}
+CLAIM_COLOUR = "#d7301f"
 
 
-def _verdict_kind(verdict: str, first: str) -> str:
-    head = verdict.split(" (")[0]
-    if head.endswith(" better"):
-        return "better"
-    return "equivalent" if head.startswith("equivalent") else "not worse" if "not worse" in head else "none"
+KIND_NAMES = {"difference": "better", "equivalence": "equivalent", "not_worse": "not worse", None: "none"}
 
 
 def _common_prefix(names: list[str]) -> str:
@@ -40,7 +37,8 @@ def _common_prefix(names: list[str]) -> str:
 
 def forest_plot(lines: list, path: Path) -> bool:
     """Each comparison's Δ (points) with its 95% interval, one row per line (claims.Line), under its
-    family's name, the ±δ band shaded; the colour says the verdict (after Holm). False without intervals."""
+    family's name, the ±δ band shaded and the paper's claim (where it has one) drawn as a red tick across
+    the row; the colour says the verdict (after Holm). False without intervals."""
     shown = [x for x in lines if x.interval is not None and x.interval.low is not None]
     if not shown:
         return False
@@ -57,8 +55,10 @@ def forest_plot(lines: list, path: Path) -> bool:
             labels.append(x.upper())
             ax.axhline(y, color="#999999", lw=0.6)
             continue
-        colour = VERDICT_COLOURS[_verdict_kind(x.verdict, x.first)]
+        colour = VERDICT_COLOURS[KIND_NAMES[x.kind]]
         ax.fill_betweenx([y - 0.4, y + 0.4], -x.margin, x.margin, color="#cccccc", alpha=0.6, lw=0)
+        if x.claim is not None:
+            ax.plot([x.claim, x.claim], [y - 0.42, y + 0.42], color=CLAIM_COLOUR, lw=2)
         ax.plot([x.interval.low, x.interval.high], [y, y], color=colour, lw=2)
         ax.plot(x.interval.delta, y, "o", color=colour, ms=5)
         labels.append(f"{x.comparison.removeprefix(prefix).strip()}  [{x.metric}]")
@@ -68,8 +68,9 @@ def forest_plot(lines: list, path: Path) -> bool:
         if isinstance(row, str):
             tick.set_fontweight("bold")
     ax.set_ylim(len(rows) - 0.5, -0.5)  # the first line on top
-    ax.set_xlabel("Δ = first minus second (points): 95% interval; grey band: ±δ")
+    ax.set_xlabel("Δ = first minus second (points): 95% interval; grey band: ±δ; red tick: the paper's claim")
     handles = [plt.Line2D([], [], color=c, marker="o", lw=2, label=k) for k, c in VERDICT_COLOURS.items()]
+    handles.append(plt.Line2D([], [], color=CLAIM_COLOUR, lw=2, label="paper's claim"))
     ax.legend(handles=handles, title="verdict (Holm)", fontsize=8, title_fontsize=8, loc="upper left",
               bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     ax.set_title(f"Verdicts{' of ' + prefix if prefix else ''}: Δ and its 95% interval per comparison", fontsize=10)

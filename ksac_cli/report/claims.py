@@ -1,7 +1,7 @@
 """What an interval supports, and how many comparisons it was read among (numpy and scipy; no torch).
 
 Each comparison (first minus second, points) has an interval (report/twoway.py: delta, se, df) and a margin
-delta_m (points: the ablation rows' `margin`, DEFAULT_MARGIN where the column is absent). Three claims are
+delta_m (points: report/compare.py `reading_of`, never larger than the paper's claim). Three claims are
 tested, each by the p-value that is below ALPHA exactly when the 95% interval says so (one comparison alone):
 
 - difference, H0: Delta = 0, p = 2 P(T > |delta| / se): "<first> better" / "<second> better";
@@ -9,13 +9,21 @@ tested, each by the p-value that is below ALPHA exactly when the 95% interval sa
   p = 2 max(P(T > (delta_m - delta) / se), P(T > (delta + delta_m) / se)): the interval inside +-delta_m;
 - non-inferiority, H0: Delta <= -delta_m, p = 2 P(T > (delta + delta_m) / se): the lower bound above -delta_m.
 
-T is Student's t with the interval's degrees of freedom. Comparisons form families (the primary one: the
-mIoU comparisons of the main protocol; exploratory ones: object sizes, classes, the scale sweep; each other
-protocol's); within a family each claim's p-values are adjusted by Holm's step-down method (Holm 1979,
-"A simple sequentially rejective multiple test procedure"), which holds the chance of any false claim of
-that kind in the family at ALPHA. Reading the three claims off one comparison's interval needs no further
-adjustment (CPMP, "Points to consider on switching between superiority and non-inferiority", 2000).
-A verdict is the strongest claim whose adjusted p is below ALPHA: better, else equivalent, else not worse.
+T is Student's t with the interval's degrees of freedom. Comparisons form families (the primary one: KSAC
+minus ASPP on mIoU, the paper's claim; the second: adding rate 24; exploratory ones: object sizes, classes;
+each other run's and protocol's apart); within a family each KIND of claim's p-values are adjusted by Holm's
+step-down method (Holm 1979, "A simple sequentially rejective multiple test procedure"), which holds the chance
+of any false claim of that kind in the family at ALPHA (per kind: across the three kinds together it can be
+higher, about 7% in a mixed simulation). Reading the three claims off one comparison's interval needs no
+further adjustment (CPMP, "Points to consider on switching between superiority and non-inferiority", 2000).
+A verdict is the strongest claim whose adjusted p is below ALPHA: better, else equivalent, else not worse; its
+p is that claim's adjusted p (the difference's when no claim is made).
+
+Two readings sit beside a verdict. The paper's claim (a primary line's `claim`, points): inside the interval,
+excluded by it, or not resolvable (the half-width is at least the claim, so the interval cannot tell the
+claim from no effect) — read off the 95% interval, not a corrected test. One seed out: the verdict made again
+with each seed left out (the interval's `dropped`, the other lines of the family as they are); a verdict that
+changes names the seed it rests on.
 """
 
 from __future__ import annotations
@@ -29,8 +37,9 @@ from scipy import stats as scipy_stats
 from ksac_cli.report.twoway import TwoWay
 
 ALPHA = 0.05
-DEFAULT_MARGIN = 1.0  # points, for ablation rows written before the `margin` column existed
 PRIMARY = "primary"
+CLAIMS = ("difference", "equivalence", "not_worse")  # the kinds of claim, strongest first
+INSIDE, EXCLUDED, UNRESOLVABLE = "inside the interval", "excluded", "not resolvable"
 
 
 @dataclass
@@ -44,9 +53,33 @@ class Line:
     second: str
     interval: TwoWay | None  # in points; None: no seeds paired with a value
     margin: float  # points
+    claim: float | None = None  # the paper's value of this difference (points); primary KSAC - ASPP lines only
+    seed_ids: tuple = ()  # the seeds of the interval, in the order of its `dropped`
     p: dict = field(default_factory=dict)  # claim -> (p, Holm-adjusted p)
     family_size: int = 0
+    kind: str | None = None  # the claim made after Holm (one of CLAIMS), None for none
     verdict: str = "no verdict"
+    one_seed_out: list = field(default_factory=list)  # [(seed, verdict without it)] where that verdict differs
+
+    @property
+    def verdict_p(self) -> tuple[str, float] | None:
+        """(the claim, its Holm-adjusted p) behind the verdict: the claim made, else the difference's."""
+        if not self.p:
+            return None
+        claim = self.kind or "difference"
+        return claim, self.p[claim][1]
+
+    @property
+    def claim_stance(self) -> str | None:
+        """Where the paper's claim stands against the 95% interval (module docstring); None without a claim."""
+        ci = self.interval
+        if self.claim is None:
+            return None
+        if ci is None or ci.low is None or (ci.high - ci.low) / 2 >= abs(self.claim):
+            return UNRESOLVABLE
+        if ci.low <= self.claim <= ci.high:
+            return INSIDE
+        return f"{EXCLUDED} ({'above' if self.claim > ci.high else 'below'} the interval)"
 
 
 def _sf(x: float, df: float) -> float:
@@ -81,7 +114,8 @@ def holm(p: Sequence[float]) -> list[float]:
 
 
 def judge(lines: list[Line]) -> list[Line]:
-    """Fill each line's p-values (raw and Holm-adjusted within its family) and verdict; returns `lines`."""
+    """Fill each line's p-values (raw and Holm-adjusted within its family), claim and verdict, and the
+    verdicts with one seed left out; returns `lines`."""
     families: dict[str, list[Line]] = {}
     for line in lines:
         if line.interval is not None and line.interval.se is not None:
@@ -89,27 +123,53 @@ def judge(lines: list[Line]) -> list[Line]:
         else:
             line.verdict = "no verdict (no interval)"
     for members in families.values():
-        raw = [p_values(m.interval.delta, m.interval.se, m.interval.df, m.margin) for m in members]
-        for claim in ("difference", "equivalence", "not_worse"):
-            for m, r, adj in zip(members, raw, holm([r[claim] for r in raw])):
-                m.p[claim] = (r[claim], adj)
-        for m in members:
+        raw = [_p_of(m.interval, m.margin) for m in members]
+        adjusted = {claim: holm([r[claim] for r in raw]) for claim in CLAIMS}
+        for i, m in enumerate(members):
+            m.p = {claim: (raw[i][claim], adjusted[claim][i]) for claim in CLAIMS}
             m.family_size = len(members)
-            m.verdict = decide(m)
+            m.kind = _strongest({c: adjusted[c][i] for c in CLAIMS})
+            m.verdict = _text(m, m.kind, m.interval.delta, _strongest(raw[i]))
+        for i, m in enumerate(members):
+            m.one_seed_out = _one_seed_out(m, i, raw)
     return lines
 
 
-def decide(line: Line) -> str:
-    """The strongest claim whose Holm-adjusted p is below ALPHA; when the interval alone would have made
-    one that Holm does not, it is named in brackets."""
-    def claim(which: int) -> str | None:  # 1: Holm-adjusted, 0: raw
-        if line.p["difference"][which] < ALPHA:
-            return f"{line.first if line.interval.delta > 0 else line.second} better"
-        if line.p["equivalence"][which] < ALPHA:
-            return f"equivalent within ±{line.margin:.2f} points"
-        if line.p["not_worse"][which] < ALPHA:
-            return f"{line.first} not worse by more than {line.margin:.2f} points"
-        return None
+def _p_of(interval: TwoWay, margin: float) -> dict[str, float]:
+    return p_values(interval.delta, interval.se, interval.df, margin)
 
-    said, alone = claim(1), claim(0)
-    return (said or "no difference detectable") + (f" ({alone} before Holm's correction)" if alone != said else "")
+
+def _strongest(p: dict[str, float]) -> str | None:
+    """The first of CLAIMS whose p is below ALPHA."""
+    return next((c for c in CLAIMS if p[c] < ALPHA), None)
+
+
+def _text(line: Line, kind: str | None, delta: float, alone: str | None = None) -> str:
+    """The verdict in words; a claim the interval alone would have made and Holm did not, in brackets."""
+    def words(k: str | None) -> str:
+        if k == "difference":
+            return f"{line.first if delta > 0 else line.second} better"
+        if k == "equivalence":
+            return f"equivalent within ±{line.margin:.2f} points"
+        if k == "not_worse":
+            return f"{line.first} not worse by more than {line.margin:.2f} points"
+        return "no difference detectable"
+
+    said = words(kind)
+    return said + (f" ({words(alone)} before Holm's correction)" if alone is not None and alone != kind else "")
+
+
+def _one_seed_out(line: Line, index: int, raw: list[dict]) -> list[tuple]:
+    """[(seed, verdict without it)] for each seed whose removal changes the verdict (its claim, or the
+    direction of a difference), the family's other lines as they are."""
+    out = []
+    for seed, without in zip(line.seed_ids, line.interval.dropped):
+        if without.se is None:
+            continue
+        p = _p_of(without, line.margin)
+        adjusted = {c: holm([p[c] if j == index else r[c] for j, r in enumerate(raw)]) for c in CLAIMS}
+        kind = _strongest({c: adjusted[c][index] for c in CLAIMS})
+        flips = kind == "difference" and line.kind == "difference" and (without.delta > 0) != (line.interval.delta > 0)
+        if kind != line.kind or flips:
+            out.append((seed, _text(line, kind, without.delta)))
+    return out

@@ -19,17 +19,19 @@ import numpy as np
 import pandas as pd
 
 from ksac_cli.errors import KsacError
-from ksac_cli.report.claims import DEFAULT_MARGIN, Line
+from ksac_cli.config.schema import PAPER_CLAIMS, margin_for
+from ksac_cli.report.claims import Line
 from ksac_cli.report.evidence import EVAL_IMAGES, EvidenceStore, aligned
 from ksac_cli.report.stats import Interval, class_iou, paired_bootstrap, size_iou, t_interval
 from ksac_cli.report.stats import miou as miou_of
-from ksac_cli.report.twoway import TwoWay, seeds_and_images, seeds_only
+from ksac_cli.report.twoway import TwoWay, scaled, seeds_and_images, seeds_only
 
 # metric name -> (CSV column, size group in eval_images.npz: None = every pixel)
 METRICS = {"mIoU": ("miou", None), "small": ("iou_small", 1), "medium": ("iou_medium", 2), "large": ("iou_large", 3)}
 LABELS = {"mIoU": "mIoU", "small": "IoU of small objects", "medium": "IoU of medium objects",
           "large": "IoU of large objects"}
 CLASS = "class:"  # a metric "class:<name>": the IoU of that class
+DEFAULT_CLAIM = PAPER_CLAIMS["mobilenetv2"]  # rows written before the `claim` column: the quick recipe's
 ROW_TOLERANCE = 1e-6  # |mIoU of the npz - the row's mIoU| above which the npz is from another evaluation
 
 
@@ -49,10 +51,12 @@ class Comparison:
     joint: TwoWay  # over seeds and images (over seeds only where `why` says so), points: the verdict's
     why: str  # "" or why the images were not resampled
     margin: float  # points
+    claim: float | None = None  # the paper's value of this difference (points): KSAC - ASPP mIoU only
     line: Line | None = None  # the verdict table's line (verdict filled by claims.judge)
 
     def to_line(self, family: str) -> Line:
-        self.line = Line(family, self.title, label_of(self.metric), self.better, self.worse, self.joint, self.margin)
+        self.line = Line(family, self.title, label_of(self.metric), self.better, self.worse, self.joint, self.margin,
+                         self.claim, tuple(seed for seed, _ in self.per_seed))
         return self.line
 
 
@@ -122,11 +126,7 @@ def joint_interval(a: pd.DataFrame, b: pd.DataFrame, seeds: list, deltas: np.nda
         joint = seeds_and_images(np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]),
                                  score_of(metric, pairs[0][3]))
         if joint is not None:
-            points = {k: None if getattr(joint, k) is None else 100 * getattr(joint, k)
-                      for k in ("delta", "low", "high", "se")}
-            squared = {k: None if getattr(joint, k) is None else 1e4 * getattr(joint, k)
-                       for k in ("seed_var", "image_var", "residual_var")}
-            return joint._replace(**points, **squared), ""
+            return scaled(joint, 100.0), ""
         why = "no such pixels"
     return seeds_only(deltas), why
 
@@ -141,20 +141,24 @@ def values_of(rows: pd.DataFrame, metric: str) -> pd.Series:
                      dtype=float)
 
 
-def margin_of(*frames: pd.DataFrame) -> float:
-    """The rows' `margin` (points; the first one given), DEFAULT_MARGIN where the column is absent or empty."""
-    for df in frames:
-        if "margin" in df:
-            values = pd.to_numeric(df["margin"], errors="coerce").dropna()
-            if len(values):
-                return float(values.iloc[0])
-    return DEFAULT_MARGIN
+def reading_of(rows: pd.DataFrame) -> tuple[float, float]:
+    """(δ, the paper's claim), points, of the rows' run: the claim their `claim` column records (the quick
+    recipe's, DEFAULT_CLAIM, where the column is absent or empty) and their `margin` where it is at most that
+    claim, else half the claim (config.margin_for: rows written before the rule recorded 1.00)."""
+    def first(column: str) -> float | None:
+        values = pd.to_numeric(rows[column], errors="coerce").dropna() if column in rows else pd.Series(dtype=float)
+        return float(values.iloc[0]) if len(values) else None
+
+    claim = first("claim")
+    claim = DEFAULT_CLAIM if claim is None else claim
+    return margin_for(claim, first("margin")), claim
 
 
 def compare(first: pd.DataFrame, second: pd.DataFrame, metric: str, setting: dict, title: str,
-            store: EvidenceStore, better: str, worse: str) -> Comparison | None:
+            store: EvidenceStore, better: str, worse: str, claimed: bool = False) -> Comparison | None:
     """first minus second on `metric` (a key of METRICS or "class:<name>"), paired by seed (seeds where
-    either value is missing are left out); None when no seed pairs."""
+    either value is missing are left out); None when no seed pairs. `claimed`: the paper claims a value for
+    this difference (the rows' claim)."""
     a = first.assign(_value=values_of(first, metric)).dropna(subset=["_value"])
     b = second.assign(_value=values_of(second, metric)).dropna(subset=["_value"])
     a, b = (d.drop_duplicates("seed", keep="last").set_index("seed") for d in (a, b))
@@ -163,10 +167,11 @@ def compare(first: pd.DataFrame, second: pd.DataFrame, metric: str, setting: dic
         return None
     va, vb = 100 * a.loc[seeds, "_value"].to_numpy(float), 100 * b.loc[seeds, "_value"].to_numpy(float)
     joint, why = joint_interval(a, b, seeds, va - vb, metric, store)
+    margin, claim = reading_of(pd.concat([first, second]))
     return Comparison(setting, title, metric, better, worse, len(seeds), float(va.mean()), float(vb.mean()),
                       float(np.mean(va - vb)), t_interval(va - vb),
                       [(int(s), bootstrap_cell(a.loc[s], b.loc[s], metric, store)) for s in seeds],
-                      joint, why, margin_of(first, second))
+                      joint, why, margin, claim if claimed else None)
 
 
 def streams(df: pd.DataFrame) -> pd.Series:
@@ -209,7 +214,8 @@ def ksac_vs_aspp(df: pd.DataFrame, store: EvidenceStore, metrics=("mIoU",)) -> l
         for merge, ksac in group[group["head"] == "ksac"].groupby("merge", sort=False):
             setting = {"backbone": backbone, "OS": int(stride), "rates": rates, "KSAC merge": merge}
             title = f"{backbone} OS{int(stride)} rates {rates}: KSAC ({merge}) vs ASPP"
-            out += [c for m in metrics if (c := compare(ksac, aspp, m, setting, title, store, "KSAC", "ASPP"))]
+            out += [c for m in metrics
+                    if (c := compare(ksac, aspp, m, setting, title, store, "KSAC", "ASPP", claimed=m == "mIoU"))]
     return out
 
 

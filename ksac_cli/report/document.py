@@ -10,7 +10,7 @@ import pandas as pd
 
 from ksac_cli import io
 from ksac_cli.report import ablation, ablation_plots, analysis, compare, protocol, verdicts
-from ksac_cli.report.claims import PRIMARY, DEFAULT_MARGIN, judge
+from ksac_cli.report.claims import PRIMARY, judge
 from ksac_cli.report.evidence import EvidenceStore
 from ksac_cli.report.params import reduction_table
 from ksac_cli.report.qualitative import qualitative_figures
@@ -29,7 +29,7 @@ class Report:
     missing: list[str] = field(default_factory=list)  # what could not be made, and how to make its input
 
 
-def make_report(results: Path, out: Path) -> Report:
+def make_report(results: Path, out: Path, pool: bool = False) -> Report:
     results, out = Path(results), Path(out)
     report = Report()
     sections: list[str] = []  # tables
@@ -56,28 +56,28 @@ def make_report(results: Path, out: Path) -> Report:
 
     protocols: list[str] = []  # what the models were, one sentence per protocol
     parts: list = []  # [(row group title, "" for the main rows; {table slug: comparisons})]
-    runs, margin = None, DEFAULT_MARGIN
+    runs = None
     if (results / "ablation.csv").is_file():
         df = ablation.load(results / "ablation.csv")
         if df.empty:
             report.missing.append("ablation.csv has no successful rows: rerun `ksac ablate`")
         else:
-            (main_protocol, main), *others = protocol.split(df)
-            protocols = _protocols(main_protocol, main, others)
-            parts = _comparisons(df, main, others, report)
-            runs, margin = analysis.runs_of(df), compare.margin_of(main)
+            groups = protocol.split(df, pool)  # the newest run's rows first (`pool`: compatible runs joined)
+            (main_group, main), others = groups[0], groups[1:]
+            protocols, runs = _protocols(groups), analysis.runs_of(df)
+            parts = _comparisons(df, groups, report)
     else:
         report.missing.append("no ablation.csv: tables (a)-(d) and the plots need `ksac ablate`")
     found = _analysis_input(results, runs, report)
-    scale_lines = [] if found is None else analysis.ksac_minus_aspp(analysis.robustness(found.scales), margin)
+    scale_lines = [] if found is None else analysis.ksac_minus_aspp(analysis.robustness(found.scales))
     lines = [x for _, made in parts for comparisons in made.values() for x in (c.line for c in comparisons)]
-    judge(lines + scale_lines)
-    main_lines = ([c.line for cs in parts[0][1].values() for c in cs] if parts else []) + scale_lines
+    judge(lines)
+    main_lines = [c.line for cs in parts[0][1].values() for c in cs] if parts else []
     other_lines = [(group, [c.line for cs in made.values() for c in cs]) for group, made in parts[1:]]
     lead = _verdicts(main_lines, other_lines, protocols, out, table, report)
     if parts:
         _comparison_tables(parts, table)
-        _ablation(main, others, out, table, plot, report, pictures, main_lines)
+        _ablation(main, main_group, others, out, table, plot, report, pictures, main_lines)
     if found is not None:
         _analysis(found, scale_lines, table, plot)
     _parameter_tables(results, table, report)
@@ -90,6 +90,26 @@ def make_report(results: Path, out: Path) -> Report:
     io.write_text(out / "report.md", text)
     report.files.insert(0, out / "report.md")
     return report
+
+
+ANSWER = ["comparison", "Δ (points)", "95% CI", "verdict", "p (Holm) of the verdict", "paper's claim", "one seed out"]
+
+
+def answer(csv_path: Path, grid: str) -> tuple[str, pd.DataFrame] | None:
+    """The newest run's primary verdicts (KSAC - ASPP on mIoU) among the rows of `grid`, judged as report.md
+    judges them (the primary family is exactly these lines): the end of `ksac ablate`. (title naming the run,
+    table); None without them."""
+    df = ablation.load(csv_path, grid)
+    if df.empty:
+        return None
+    group, rows = protocol.split(df)[0]
+    lines = [c.to_line(PRIMARY) for c in compare.ksac_vs_aspp(rows, EvidenceStore())]
+    if not lines:
+        return None
+    judge(lines)
+    seeds = sorted({x.interval.seeds for x in lines if x.interval is not None})
+    return (f"KSAC - ASPP on mIoU, {'/'.join(map(str, seeds))} seeds per cell, run: {group.run.short()}",
+            verdicts.compact_frame(lines)[ANSWER])
 
 
 def _verdicts(main_lines: list, other_lines: list, protocols: list[str], out: Path, table,
@@ -122,23 +142,26 @@ def _parameter_tables(results: Path, table, report: Report) -> None:
             report.missing.append(f"no {name}: the parameter table from it needs `{MAKERS[name]}`")
 
 
-def _protocols(main_protocol: protocol.Protocol, main: pd.DataFrame, others: list) -> list[str]:
-    """What the models were: the main rows' protocol, then each other protocol's, kept apart."""
-    lines = [protocol.sentence(main_protocol, main)]
-    for p, rows in others:
-        title = protocol.group_title(p)
-        lines.append(protocol.sentence(p, rows, subject=f'In the row group "{title}", every model starts')
-                     + " These rows follow another protocol and are never pooled with the rows above: they "
+def _protocols(groups: list) -> list[str]:
+    """What the models were and which run made them: the main group's, then each other group's, kept apart."""
+    (main_group, main), others = groups[0], groups[1:]
+    lines = [protocol.sentence(main_group.protocol, main) + f" Run: {main_group.run.short()}."]
+    for group, rows in others:
+        title = protocol.group_title(group, groups[0][0])
+        lines.append(protocol.sentence(group.protocol, rows, subject=f'In the row group "{title}", every model starts')
+                     + " These rows are another run or protocol and are never pooled with the rows above: they "
                        "appear only in their own row group of the verdicts and of the tables below; table (a), "
                        "the plots and the qualitative figures show the rows above only.")
-    lines += [note for rows in [main, *(r for _, r in others)] if (note := protocol.pooled_note(rows))]
+    seeds = int(main.groupby(protocol.MODEL, sort=False, dropna=False).size().max())
+    if (text := protocol.runs_text([g for g, _ in groups], seeds)) is not None:
+        lines.insert(0, text)
     return lines
 
 
 SIZES = [m for m in compare.METRICS if m != "mIoU"]
 GROUPS = [  # (slug, the comparisons of some rows, the family of the main rows' lines)
     ("ksac_vs_aspp", lambda d, st: compare.ksac_vs_aspp(d, st), PRIMARY),
-    ("rate24_miou", lambda d, st: compare.with_rate(d, st, 24, ("mIoU",)), PRIMARY),
+    ("rate24_miou", lambda d, st: compare.with_rate(d, st, 24, ("mIoU",)), verdicts.RATE24),
     ("ksac_vs_aspp_size", lambda d, st: compare.ksac_vs_aspp(d, st, SIZES), verdicts.SIZE),
     ("rate24_size", lambda d, st: compare.with_rate(d, st, 24, SIZES), verdicts.SIZE),
     ("ksac_vs_aspp_class", lambda d, st: compare.ksac_vs_aspp(d, st, compare.class_metrics(d)), verdicts.CLASSES),
@@ -159,12 +182,12 @@ COMPARISON_NOTE = ("Inputs: `ablation.csv` (ksac ablate) and each cell's `eval_i
                    "seed. Verdicts after Holm's correction within the family (see Verdicts).")
 
 
-def _comparisons(df: pd.DataFrame, main: pd.DataFrame, others: list, report: Report) -> list:
-    """The paired comparisons of each protocol's rows among themselves (never pooled), each with its
+def _comparisons(df: pd.DataFrame, groups: list, report: Report) -> list:
+    """The paired comparisons of each run's and protocol's rows among themselves (never pooled), each with its
     verdict-table line in its family: [(row group title, "" for the main rows; {slug: comparisons})].
     Cells whose run directory is gone are counted in "Not made"."""
     store = EvidenceStore()
-    parts = [("", main)] + [(protocol.group_title(p), rows) for p, rows in others]
+    parts = [("", groups[0][1])] + [(protocol.group_title(g, groups[0][0]), rows) for g, rows in groups[1:]]
     out = []
     for group, rows in parts:
         made = {}
@@ -212,8 +235,9 @@ def _analysis(found, scale_lines: list, table, plot) -> None:
           "factor 1; mean_over_range: the area under mIoU(factor) divided by the factors' range (%); change_at_x: "
           "mIoU at factor x minus at 1 (points). Mean and [95% t-CI] over seeds. " + source)
     table("analysis_scales_diff", "(e') Scale sweep: KSAC minus ASPP, paired by seed", analysis.diff_table(scale_lines),
-          "Same rates and seed; the interval is Student's t over the paired seeds (no per-image evidence); "
-          "EXPLORATORY: verdicts after Holm's correction within this family. " + source)
+          "Same rates and seed; the interval is Student's t over the paired seeds only: these files hold no "
+          "per-image evidence, so the val images' sampling is left out (where images dominate, such an interval "
+          "covers far less than 95%), and no verdict is made from it. " + source)
     if not found.branches.empty:
         table("analysis_branches", "(f) Per-rate contribution: mIoU drop with one atrous branch silenced",
               analysis.branch_table(found.branches),
@@ -230,15 +254,16 @@ def _analysis(found, scale_lines: list, table, plot) -> None:
         plot("analysis_erf.png", "effective receptive fields", lambda p: analysis.erf_plot(found.erf, found.maps, p))
 
 
-def _ablation(df: pd.DataFrame, others: list, out: Path, table, plot, report: Report, pictures: list[str],
+def _ablation(df: pd.DataFrame, main, others: list, out: Path, table, plot, report: Report, pictures: list[str],
               lines: list) -> None:
     """Tables (a)-(d), the plots and the qualitative figures of the main protocol's rows `df`; tables (b)-(d)
-    show each other protocol's rows (`others`: [(Protocol, rows)]) in a row group of their own."""
+    show each other run's or protocol's rows (`others`: [(protocol.Group, rows)]; `main`: the Group of `df`) in a
+    row group of their own."""
     df, others = compare.first_stream(df), [(p, compare.first_stream(r)) for p, r in others]  # A/A: own table
     source = "Input: `ablation.csv` (ksac ablate)."
 
     def grouped(make) -> pd.DataFrame:
-        return with_groups(make(df), [(protocol.group_title(p), make(rows)) for p, rows in others])
+        return with_groups(make(df), [(protocol.group_title(g, main), make(rows)) for g, rows in others])
 
     table("params", "(a) Parameters and MACs of the ablation's models", ablation.params_table(df),
           f"MACs from fvcore at the training crop, batch 1 (one multiply-add = one flop). {source}")

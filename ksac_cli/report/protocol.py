@@ -1,10 +1,14 @@
-"""What the ablation's models were: the backbone they started from and how they were trained, from the
-rows' backbone_weights, backbone_sha256 and freeze_backbone (experiments/rows.py) and the provenance JSON
-beside a weights file (ksac_cli/weights, torch-free).
+"""What the ablation's models were and which run made them: the backbone they started from and how they were
+trained, from the rows' backbone_weights, backbone_sha256 and freeze_backbone (experiments/rows.py) and the
+provenance JSON beside a weights file (ksac_cli/weights, torch-free); and the run, rows.RUN (grid, commit,
+resolved amp, device).
 
 Rows that started from different backbones (another file, another sha256, random weights) or froze it
-differently follow different protocols: the report never pools them, it shows every protocol but the main
-one as its own row group. A CSV written before these columns existed reads as random weights."""
+differently follow different protocols; rows of another commit, precision or machine are another run. The
+report never pools either: the main group is the newest run (the user's own), every other run and protocol
+is its own row group with its own verdicts. Only `ksac report --pool` joins the runs of one protocol, and only
+when they are compatible (`pooled`). A CSV written before these columns existed reads as random weights and
+one run."""
 
 from __future__ import annotations
 
@@ -15,9 +19,12 @@ import pandas as pd
 
 from ksac_cli import weights
 from ksac_cli.errors import KsacError
+from ksac_cli.experiments.rows import RUN
 
 COLUMNS = ["backbone_weights", "backbone_sha256", "freeze_backbone"]  # with (grid, cell, seed): one result
 MODEL = ["backbone", "output_stride", "rates", "head", "merge"]  # a cell but its seed
+NOT_RECORDED = "not recorded"  # a run column of a CSV written before it existed
+PRECISION = {"off": "float32", "bf16": "bf16", "fp16": "fp16"}
 
 
 def normalise(df: pd.DataFrame) -> pd.DataFrame:
@@ -28,6 +35,8 @@ def normalise(df: pd.DataFrame) -> pd.DataFrame:
         df[column] = df[column].fillna("").astype(str) if column in df else ""
     frozen = df["freeze_backbone"] if "freeze_backbone" in df else [False] * len(df)
     df["freeze_backbone"] = [str(v).strip().lower() in ("true", "1") for v in frozen]
+    for column in RUN:
+        df[column] = df[column].fillna("").astype(str).replace("", NOT_RECORDED) if column in df else NOT_RECORDED
     return df
 
 
@@ -51,20 +60,97 @@ class Protocol:
                 f"backbone {'frozen' if self.frozen else 'fine-tuned'}")
 
 
-def split(df: pd.DataFrame) -> list[tuple[Protocol, pd.DataFrame]]:
-    """The rows of each protocol, the main one first: of the protocols starting from a backbone file, the
-    one with the newest row (from random weights only when no row starts from a file); then the other
-    files', newest first, and random weights last. Rows without a date count as oldest; rows of one date
-    are newer the later they come in the file."""
-    df = normalise(df)
+@dataclass(frozen=True)
+class Run:
+    """What made a group of rows (rows.RUN), and when; `pooled`: the runs joined by --pool, else ()."""
+
+    grid: str
+    commit: str
+    amp: str
+    device: str
+    first: str = ""  # the oldest and newest row's date (ISO 8601)
+    last: str = ""
+    pooled: tuple = ()
+
+    @property
+    def key(self) -> tuple:
+        """What makes it a run (rows.RUN), its dates aside."""
+        return self.grid, self.commit, self.amp, self.device, self.pooled
+
+    def short(self) -> str:
+        """'commit 941495c, bf16, cpu (AMD EPYC, ...), 2026-12-06': what a reader tells runs apart by."""
+        if self.pooled:
+            return "pooled with --pool: " + "; ".join(r.short() for r in self.pooled)
+        when = self.first[:10] if self.first[:10] == self.last[:10] else f"{self.first[:10]} to {self.last[:10]}"
+        return (f"commit {self.commit}, {PRECISION.get(self.amp, self.amp)}, {self.device}"
+                + (f", {when}" if when else ""))
+
+
+@dataclass(frozen=True)
+class Group:
+    """The rows of one protocol made by one run."""
+
+    protocol: Protocol
+    run: Run
+
+
+def _recency(df: pd.DataFrame) -> pd.Series:
+    """Each row's rank by date (rows without a date oldest; of one date, the later in the file newer)."""
     when = pd.to_datetime(df["date"], utc=True, errors="coerce", format="ISO8601") if "date" in df else None
-    recency = pd.Series(range(len(df)), index=df.index) if when is None else \
+    return pd.Series(range(len(df)), index=df.index) if when is None else \
         when.rank(method="first", na_option="top").fillna(0)
+
+
+def _run_of(rows: pd.DataFrame) -> Run:
+    dates = sorted(rows["date"].dropna().astype(str)) if "date" in rows else []
+    first = rows.iloc[0]
+    return Run(first["grid"], first["git_commit"], first["amp"], first["device"], dates[0] if dates else "",
+               dates[-1] if dates else "")
+
+
+def split(df: pd.DataFrame, pool: bool = False) -> list[tuple[Group, pd.DataFrame]]:
+    """The rows of each protocol and run, the main group first: of the groups starting from a backbone file,
+    the one with the newest row (from random weights only when no row starts from a file); then the others,
+    newest first, random weights last. With `pool`, the runs of one protocol are one group (`pooled`)."""
+    df = normalise(df)
+    recency = _recency(df)
     groups = []
-    for (value, sha, frozen), rows in df.groupby(COLUMNS, sort=False):
+    for (value, sha, frozen, *_), rows in df.groupby([*COLUMNS, *RUN], sort=False):
         groups.append((Protocol(value, sha, bool(frozen)), rows, recency.loc[rows.index].max()))
+    if pool:
+        joined: dict = {}
+        for p, rows, newest in groups:
+            joined.setdefault(p, []).append((rows, newest))
+        groups = [(p, pd.concat([r for r, _ in parts]), max(n for _, n in parts)) for p, parts in joined.items()]
     groups.sort(key=lambda g: (g[0].pretrained, g[2]), reverse=True)
-    return [(protocol, rows) for protocol, rows, _ in groups]
+    out = []
+    for p, rows, _ in groups:
+        runs = [_run_of(r) for _, r in rows.groupby(list(RUN), sort=False)]
+        if len(runs) > 1:
+            rows = pooled(rows, runs)
+            run = Run(*(runs[0].grid, "", "", ""), min(r.first for r in runs), max(r.last for r in runs), tuple(runs))
+        else:
+            run = runs[0]
+        out.append((Group(p, run), rows))
+    return out
+
+
+def pooled(rows: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
+    """The rows of several runs of one protocol as one (--pool): the newest row of each cell and seed. Raises
+    KsacError unless the runs are compatible: one resolved amp, and one config_hash for each cell and seed
+    that more than one run made."""
+    amps = sorted(set(rows["amp"]))
+    if len(amps) > 1:
+        counts = ", ".join(f"{PRECISION.get(a, a)} ({(rows['amp'] == a).sum()} rows)" for a in amps)
+        raise KsacError(f"--pool: these runs were made at different precisions ({counts}); a pooled verdict would mix "
+                        f"them. Compare them side by side (ksac report without --pool), or rerun at one --amp")
+    hashes = rows.groupby(["grid", "cell", "seed"])["config_hash"].nunique()
+    if (hashes > 1).any():
+        cell = hashes[hashes > 1].index[0]
+        raise KsacError(f"--pool: the runs made cell {cell[1]} seed {cell[2]} with different configs (config_hash "
+                        f"differs); pooling needs the same recipe and flags. Compare them side by side instead")
+    newest = rows.assign(_rank=_recency(rows)).sort_values("_rank", kind="stable")
+    return newest.drop_duplicates(["grid", "cell", "seed"], keep="last").drop(columns="_rank").sort_index()
 
 
 def locate(value: str) -> tuple[Path, dict | None]:
@@ -138,22 +224,19 @@ def sentence(protocol: Protocol, rows: pd.DataFrame, subject: str = "Every model
             f"{'frozen' if protocol.frozen else 'fine-tuned'}), {seeds} seeds per cell.")
 
 
-def group_title(protocol: Protocol) -> str:
-    """The title of another protocol's row group."""
-    return f"{protocol.short()}, for comparison"
+def group_title(group: Group, main: Group) -> str:
+    """The title of another run's or protocol's row group: what differs from the `main` group."""
+    parts = [group.protocol.short()] if group.protocol != main.protocol else []
+    parts += [f"run: {group.run.short()}"] if group.run.key != main.run.key else []
+    return "; ".join(parts) + ", for comparison"
 
 
-def pooled_note(rows: pd.DataFrame) -> str | None:
-    """A sentence when `rows` pool results computed in different ways: another resolved amp (bf16 moves a
-    cell's mIoU by up to ~0.15 points against float32) or another device. None when they agree (rows of a
-    CSV written before the amp column count as 'not recorded')."""
-    parts = []
-    for column, what in (("amp", "mixed precision"), ("device", "device")):
-        values = rows[column].fillna("").astype(str).replace("", "not recorded") if column in rows else None
-        if values is not None and values.nunique() > 1:
-            counts = ", ".join(f"{v} ({n} rows)" for v, n in values.value_counts(sort=False).items())
-            parts.append(f"{what}: {counts}")
-    if not parts:
+def runs_text(groups: list[Group], main_seeds: int) -> str | None:
+    """Which answer belongs to which run, when the folder holds more than one; None when it holds one."""
+    if len({g.run.key for g in groups}) < 2:
         return None
-    return ("These rows pool results made in different ways (" + "; ".join(parts) + "): a difference between "
-            "cells may partly be one of precision or device. Rerun on one machine to compare like with like.")
+    others = "; ".join(f'"{group_title(g, groups[0])}"' for g in groups[1:])
+    return (f"**These results hold {len(groups)} runs; the verdicts above are those of one run, the newest: "
+            f"{groups[0].run.short()} ({main_seeds} seeds per cell).** The other runs are never pooled with it: "
+            f"each has its own verdicts in its row group below ({others}). `ksac report --pool` pools runs of one "
+            f"protocol made at one precision and config.")

@@ -19,11 +19,18 @@ images) is served too:
 - C = the bootstrap variance of each seed's departure from the seed mean, averaged over seeds, / (n - 1),
   times N / (N - 1) ((n - 1)(N - 1) df): sigma_e^2/(nN), counted in both A and B.
 
-V = A' + B' - C with A' = max(A, C), B' = max(B, C) (a variance component estimated below 0 is taken as
-0, so V >= max(A, B)). For an additive score A, B and C are the classical mean squares over nN and V the
-ANOVA estimator. The interval is delta +- t_{df} sqrt(V), df by Welch-Satterthwaite:
-df = V^2 / (A'^2/(n - 1) + B'^2/(N - 1) + C^2/((n - 1)(N - 1))). Its coverage is checked by simulation in
+V = A' + B' - C with A' = max(A, C), B' = max(B, C): a variance component estimated below 0 is taken as 0,
+so V >= max(A, B) (never narrower than t over the seeds alone, whose variance is A). For an additive score
+A, B and C are the classical mean squares over nN and V the ANOVA estimator. The interval is
+delta +- t_{df} sqrt(V), df by Welch-Satterthwaite,
+df = V^2 / (A'^2/(n - 1) + B'^2/(N - 1) + C^2/((n - 1)(N - 1))), bounded below by n - 1, the seeds' own df
+(the negative C term can drive the estimate to 0 when A' + B' - C is near 0: 5 seeds x 100 images of
+residual noise alone once gave df 0.002 and a half-width of 1e151). Its coverage is checked by simulation in
 tests/report/test_twoway.py; docs/results.md gives the reasoning and the measured components.
+
+The seeds' spread rests on few values, so a skewed training randomness (one outlying seed) moves it: each
+TwoWay also carries the interval recomputed with each seed left out (`dropped`, from the same bootstrap
+draws), which report/claims.py reads as a leave-one-seed-out check of the verdict.
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ class TwoWay(NamedTuple):
     image_var: float | None  # B (None without per-image evidence)
     residual_var: float | None  # C (None unless both)
     method: str  # BOTH, SEEDS_ONLY or IMAGES_ONLY
+    dropped: tuple = ()  # the same interval without seed i, for each seed i in order (2 or fewer seeds: none)
 
 
 def _interval(delta: float, variance: float, df: float, confidence: float) -> tuple[float, float, float, float]:
@@ -65,16 +73,19 @@ def _interval(delta: float, variance: float, df: float, confidence: float) -> tu
     return delta - half, delta + half, se, df
 
 
-def seeds_only(deltas, confidence: float = CONFIDENCE) -> TwoWay:
+def seeds_only(deltas, confidence: float = CONFIDENCE, leave_out: bool = True) -> TwoWay:
     """Student's t over the per-seed differences (n - 1 df): what is left when the images cannot be
-    resampled. No interval with one seed."""
+    resampled. No interval with one seed. With `leave_out` (and 3 seeds or more), each seed's leave-one-out
+    interval too."""
     deltas = np.asarray(deltas, dtype=np.float64).ravel()
     n, delta = deltas.size, float(deltas.mean())
     if n < 2:
         return TwoWay(delta, None, None, None, None, n, 0, None, None, None, SEEDS_ONLY)
     a = float(deltas.var(ddof=1) / n)
     low, high, se, df = _interval(delta, a, n - 1, confidence)
-    return TwoWay(delta, low, high, se, float(df), n, 0, a, None, None, SEEDS_ONLY)
+    dropped = tuple(seeds_only(np.delete(deltas, i), confidence, False) for i in range(n)) \
+        if leave_out and n > 2 else ()
+    return TwoWay(delta, low, high, se, float(df), n, 0, a, None, None, SEEDS_ONLY, dropped)
 
 
 def _boot_differences(first: np.ndarray, second: np.ndarray, counts: np.ndarray,
@@ -113,6 +124,13 @@ def seeds_and_images(first, second, score: Callable[[np.ndarray], np.ndarray], r
     boot = boot[~np.isnan(boot).any(axis=1)]  # a resample where some score is undefined is left out
     if len(boot) < 2 or images < 2:
         return TwoWay(delta, None, None, None, None, n, images, None, None, None, BOTH if n > 1 else IMAGES_ONLY)
+    return _combine(deltas, boot, images, confidence, leave_out=n > 2)
+
+
+def _combine(deltas: np.ndarray, boot: np.ndarray, images: int, confidence: float, leave_out: bool) -> TwoWay:
+    """The module docstring's interval from the per-seed differences (S,) and their bootstrap draws (R, S);
+    with `leave_out`, also each seed's leave-one-out interval (the same draws without its column)."""
+    n, delta = deltas.size, float(deltas.mean())
     finite = images / (images - 1)  # the bootstrap's plug-in variance is (N - 1) / N of the unbiased one
     mean = boot.mean(axis=1)  # (R,): the seed mean on each resample
     b = float(mean.var(ddof=1)) * finite
@@ -121,13 +139,27 @@ def seeds_and_images(first, second, score: Callable[[np.ndarray], np.ndarray], r
         return TwoWay(delta, low, high, se, float(df), 1, images, None, b, None, IMAGES_ONLY)
     a = float(deltas.var(ddof=1) / n)
     c = float((boot - mean[:, None]).var(axis=0, ddof=1).mean() / (n - 1)) * finite
-    v = a + b - c
-    if v <= 0:  # only where a and b are both far below c by chance: the truth is at least sigma_e^2/(nN)
-        v = c
-    terms = a ** 2 / (n - 1) + b ** 2 / (images - 1) + c ** 2 / ((n - 1) * (images - 1))
-    df = v ** 2 / terms if terms > 0 else np.inf
+    a_floor, b_floor = max(a, c), max(b, c)  # a component below 0 is 0: V >= max(A, B)
+    v = a_floor + b_floor - c
+    terms = a_floor ** 2 / (n - 1) + b_floor ** 2 / (images - 1) + c ** 2 / ((n - 1) * (images - 1))
+    df = max(v ** 2 / terms, n - 1) if terms > 0 else np.inf  # never below the seeds' own df
     low, high, se, df = _interval(delta, v, df, confidence)
-    return TwoWay(delta, low, high, se, float(df), n, images, a, b, c, BOTH)
+    dropped = tuple(_combine(np.delete(deltas, i), np.delete(boot, i, axis=1), images, confidence, False)
+                    for i in range(n)) if leave_out else ()
+    return TwoWay(delta, low, high, se, float(df), n, images, a, b, c, BOTH, dropped)
+
+
+def scaled(interval: TwoWay, factor: float) -> TwoWay:
+    """The same interval in other units (fractions -> points: 100): differences times `factor`, variances
+    times its square, the leave-one-out intervals too."""
+    def times(value, k):
+        return None if value is None else k * value
+
+    return interval._replace(
+        delta=factor * interval.delta, low=times(interval.low, factor), high=times(interval.high, factor),
+        se=times(interval.se, factor), seed_var=times(interval.seed_var, factor ** 2),
+        image_var=times(interval.image_var, factor ** 2), residual_var=times(interval.residual_var, factor ** 2),
+        dropped=tuple(scaled(d, factor) for d in interval.dropped))
 
 
 def mean_score(summed: np.ndarray) -> np.ndarray:

@@ -5,26 +5,31 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ksac_cli.report.claims import PRIMARY, Line
+from ksac_cli.report.claims import CLAIMS, PRIMARY, Line
 
-SIZE, CLASSES, SCALES = "exploratory: object size", "exploratory: per class", "exploratory: scale sweep"
+RATE24 = "second: adding rate 24"  # its own family: in the primary one it would cut the power to see the claim
+SIZE, CLASSES = "exploratory: object size", "exploratory: per class"
 AA = "A/A check"  # one model against itself with other seed streams (ksac ablate --streams 2): its own family
-ORDER = [PRIMARY, AA, SIZE, CLASSES, SCALES]  # the primary family first; within a family, the order made
+ORDER = [PRIMARY, RATE24, AA, SIZE, CLASSES]  # the primary family first; within a family, the order made
+P_COLUMNS = {"difference": "p", "equivalence": "p_equivalent", "not_worse": "p_not_worse"}
 
 NOTE = ("Δ = first minus second in points, paired by seed (same backbone, output stride and rates; for rate 24 "
         "the same head). 95% CI: over seeds AND val images (t over the seeds' differences plus a bootstrap over "
-        "the images, one resample shared by both models and every seed, Welch–Satterthwaite degrees of freedom; "
-        "docs/results.md); 't over seeds only' where a run's per-image evidence is missing, which leaves the val "
-        "set's sampling out; 'bootstrap over images, 1 seed' leaves training randomness out. δ: the margin "
-        "(points) from the ablation rows' `margin` column (1.00 where absent). Verdicts: 'better' when the "
-        "difference excludes 0, 'equivalent within ±δ' when the interval lies inside ±δ, 'not worse by more "
-        "than δ' when its lower bound is above −δ; each claim's p-value adjusted by Holm's method within its "
-        "family (p (Holm): the difference's), so the chance of any false claim of a kind in a family is at most "
-        "5%. PRIMARY: the mIoU comparisons (KSAC vs ASPP per rate set, adding rate 24 per head). EXPLORATORY "
-        "rows (object sizes, classes, scale sweep) are corrected within their own family only: read them as "
-        "leads to check, not as findings. A/A CHECK (when the grid ran --streams 2): one model against itself "
-        "trained from other seeds; a 'better' there would mean the procedure finds differences that are not "
-        "there ('equivalent' or 'not worse by more than δ' are what it should find).")
+        "the images, one resample shared by both models and every seed, Welch–Satterthwaite degrees of freedom "
+        "bounded below by the seeds'; docs/results.md); 't over seeds only' where a run's per-image evidence is "
+        "missing, which leaves the val set's sampling out. δ: the equivalence margin, at most the paper's claim "
+        "(the rows' `margin`, half the claim where they recorded a wider one). Verdicts: 'better' when the "
+        "difference excludes 0, 'equivalent within ±δ' when the interval lies inside ±δ, 'not worse by more than "
+        "δ' when its lower bound is above −δ. Each KIND of claim (difference, equivalence, non-inferiority) is "
+        "Holm-adjusted within its family on its own, so the chance of a false claim of one kind in a family is "
+        "at most 5% (of any kind, somewhat more). p (Holm): the adjusted p of the claim the verdict makes (of the "
+        "difference where it makes none), m: the family's size. PRIMARY: KSAC vs ASPP on mIoU per rate set; "
+        "'paper's claim': where the paper's KSAC − ASPP gain stands against the 95% interval (inside, excluded, "
+        "or not resolvable: the half-width is at least the claim). SECOND: adding rate 24 per head, its own "
+        "family. 'one seed out': the verdict made again with each seed left out; a verdict that changes rests on "
+        "that seed. EXPLORATORY rows (object sizes, classes) are corrected within their own family only: read "
+        "them as leads to check, not as findings. A/A CHECK (when the grid ran --streams 2): one model against "
+        "itself; a 'better' there would mean the procedure finds differences that are not there.")
 
 
 def _family_rank(line: Line) -> int:
@@ -36,12 +41,27 @@ def ordered(lines: list[Line]) -> list[Line]:
     return sorted(lines, key=_family_rank)  # stable: the order made within a family
 
 
+def claim_text(line: Line) -> str:
+    """'paper +0.60: inside the interval', or '' for a line the paper claims nothing of."""
+    return "" if line.claim is None else f"paper {line.claim:+.2f}: {line.claim_stance}"
+
+
+def one_seed_out_text(line: Line) -> str:
+    """'stable', or 'rests on seed 3 (without it: no difference detectable)'; '' where not checked."""
+    if not line.interval or not line.interval.dropped or not line.p:
+        return ""
+    if not line.one_seed_out:
+        return "stable"
+    return "; ".join(f"rests on seed {seed} (without it: {verdict})" for seed, verdict in line.one_seed_out)
+
+
 def full_frame(lines: list[Line]) -> pd.DataFrame:
     """report_verdicts.csv: one row per comparison and metric, every number in its own column (points)."""
     rows = []
     for line in ordered(lines):
         ci = line.interval
-        p = {claim: line.p.get(claim, (None, None)) for claim in ("difference", "equivalence", "not_worse")}
+        p = {claim: line.p.get(claim, (None, None)) for claim in CLAIMS}
+        made = line.verdict_p
         rows.append({
             "family": line.family, "comparison": line.comparison, "metric": line.metric,
             "first": line.first, "second": line.second,
@@ -51,10 +71,10 @@ def full_frame(lines: list[Line]) -> pd.DataFrame:
             "df": None if ci is None else ci.df, "method": "" if ci is None else ci.method,
             "seed_var": None if ci is None else ci.seed_var, "image_var": None if ci is None else ci.image_var,
             "residual_var": None if ci is None else ci.residual_var,
-            "p": p["difference"][0], "p_holm": p["difference"][1],
-            "p_equivalent": p["equivalence"][0], "p_equivalent_holm": p["equivalence"][1],
-            "p_not_worse": p["not_worse"][0], "p_not_worse_holm": p["not_worse"][1],
+            **{f"{P_COLUMNS[c]}{suffix}": p[c][k] for c in CLAIMS for suffix, k in (("", 0), ("_holm", 1))},
             "family_size": line.family_size, "verdict": line.verdict,
+            "verdict_claim": line.kind or "", "verdict_p_holm": None if made is None else made[1],
+            "claim": line.claim, "claim_stance": line.claim_stance or "", "one_seed_out": one_seed_out_text(line),
         })
     return pd.DataFrame(rows)
 
@@ -68,15 +88,16 @@ def _ci_text(line: Line) -> str:
 
 
 def compact_frame(lines: list[Line]) -> pd.DataFrame:
-    """The table at the head of report.md: what, the family (EXPLORATORY in capitals), Δ, the interval,
-    δ, the Holm-adjusted p of the difference, the verdict."""
+    """The table at the head of report.md: what, the family (EXPLORATORY in capitals), Δ, the interval, δ,
+    the verdict with its own Holm-adjusted p, the paper's claim and the one-seed-out check."""
     rows = []
     for line in ordered(lines):
-        adjusted = line.p.get("difference", (None, None))[1]
-        family = line.family if _family_rank(line) == 0 else line.family.replace("exploratory", "EXPLORATORY")
+        made = line.verdict_p
+        family = line.family if _family_rank(line) < 2 else line.family.replace("exploratory", "EXPLORATORY")
         rows.append({"comparison": line.comparison, "metric": line.metric, "family": family,
                      "Δ (points)": None if line.interval is None else line.interval.delta,
-                     "95% CI": _ci_text(line), "±δ": line.margin,
-                     "p (Holm)": "-" if adjusted is None else f"{adjusted:.3f} (m={line.family_size})",
-                     "verdict": line.verdict})
+                     "95% CI": _ci_text(line), "±δ": line.margin, "verdict": line.verdict,
+                     "p (Holm) of the verdict": "-" if made is None else
+                     f"{made[1]:.3f} ({made[0].replace('_', ' ')}, m={line.family_size})",
+                     "paper's claim": claim_text(line), "one seed out": one_seed_out_text(line)})
     return pd.DataFrame(rows)

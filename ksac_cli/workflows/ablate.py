@@ -67,6 +67,16 @@ def plan_seeds(base: RunConfig, grid, out: str | Path | None = None, progress: P
     return chosen
 
 
+def power(grid, plan, round_s: float | None = None, once_s: float = 0.0):
+    """What the planned seeds are expected to resolve (experiments/plan.py `Power`); `round_s`, `once_s`: a seed
+    round's seconds and the grid's once, where the plan timed none (--seeds with --dry-run)."""
+    from ksac_cli.experiments.plan import Power
+
+    if plan.round_s is not None:
+        round_s, once_s = plan.round_s, plan.once_s
+    return Power(plan.seeds, grid.paired_std, grid.claim_points, round_s, once_s)
+
+
 def measure_cell(cell, num_classes: int) -> dict:
     """Parameters and MACs (fvcore, batch 1) of the cell's model at its training crop."""
     from ksac_cli.measure.step import without_weights
@@ -220,7 +230,7 @@ def ablate(base: RunConfig, grid, out: str | Path | None = None, csv_path: str |
     from ksac_cli.machine import code_state
 
     grid_name, out, cells = ablate_cells(base, grid, out, only)
-    recording = Recording(grid_name, Path(csv_path), grid.margin, code_state())
+    recording = Recording(grid_name, Path(csv_path), grid.delta, grid.claim_points, code_state())
     if on_event is not None:
         on_event("grid", {"cells": len(cells), "out": str(out)})
     shared = SharedFeatures()  # the frozen backbone's features, computed once for the cells that share them

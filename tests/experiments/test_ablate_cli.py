@@ -39,9 +39,13 @@ def test_grid_runs_every_cell_then_skips_them(tmp_path):
         assert (Path(r["run_dir"]) / "checkpoints/last.pt").is_file()
     assert int(rows[1]["params_head"]) < int(rows[0]["params_head"])
 
+    log = tmp_path / "grid" / "ablate.log"  # every cell's lines; the terminal gets the answer
+    assert log.read_text().count(": ok, mIoU") == 4 and ": ok, mIoU" not in proc.stdout
+    assert "KSAC - ASPP on mIoU, 1 seeds per cell, run: commit " in proc.stdout  # the answer, at the end
+    assert len(proc.stdout.splitlines()) <= 25, proc.stdout
     again = ablate(recipe, tmp_path, "--rates", "1,2", "--rates", "1,2,3")
     assert again.returncode == 0, again.stderr
-    assert again.stdout.count(": done") == 4 and "0 cells run, 4 skipped" in again.stdout
+    assert log.read_text().count(": done") == 4 and "0 cells run, 4 skipped" in again.stdout
     assert len(io.read_csv_rows(tmp_path / "ablation.csv")) == 4  # no duplicated row
 
     dry = ablate(recipe, tmp_path, "--rates", "1,2", "--seeds", "2", "--dry-run")
@@ -90,8 +94,9 @@ def test_a_killed_ablate_resumes_its_interrupted_cell(tmp_path):
 
     rerun = ksac(*cmd)
     assert rerun.returncode == 0, rerun.stderr
-    assert "skipped mobilenetv2_035_ksac-concat_r1-2_os16_seed0: done" in rerun.stdout
-    assert f"resuming from {second} at iteration {killed_at}" in rerun.stdout
-    assert "starting it over" not in rerun.stderr
+    log = (tmp_path / "grid" / "ablate.log").read_text()
+    assert "skipped mobilenetv2_035_ksac-concat_r1-2_os16_seed0: done" in log
+    assert f"resuming from {second} at iteration {killed_at}" in log
+    assert "starting it over" not in rerun.stderr + rerun.stdout + log
     rows = io.read_csv_rows(tmp_path / "ablation.csv")
     assert [r["rates"] for r in rows] == ["1,2", "1,2,3"] and all(r["status"] == "ok" for r in rows)

@@ -1,26 +1,24 @@
 """An ablation row says how it was computed: the resolved amp (the engine's summary), the device, the commit
-and whether the tree was modified, the config's hash; each column changes when what it records changes. The
-report says when it pools rows made with different amp or devices (report/protocol.pooled_note)."""
+and whether the tree was modified, the config's hash; each column changes when what it records changes. They
+name the run a row belongs to (rows.RUN): a cell is done only by a row of this run, never by another run's row
+of the same cell."""
 
 from __future__ import annotations
 
 import subprocess
 
-import pandas as pd
 import pytest
 import torch
 from cli_runner import ksac
 from tiny_run import write_tiny_recipe
 
 from ksac_cli import io, machine
-
 from ksac_cli.config import resolve_run_config
 from ksac_cli.engine.run import summarise
 from ksac_cli.engine.train import Progress
-from ksac_cli.experiments.cells import make_row
+from ksac_cli.experiments.cells import is_done, make_row, result_path
 from ksac_cli.experiments.grid import Cell
-from ksac_cli.experiments.rows import COLUMNS
-from ksac_cli.report.protocol import pooled_note
+from ksac_cli.experiments.rows import COLUMNS, KEY, RUN
 
 
 def test_the_summary_and_the_row_carry_the_resolved_amp(tmp_path):
@@ -33,17 +31,6 @@ def test_the_summary_and_the_row_carry_the_resolved_amp(tmp_path):
     row = make_row(Cell("c", 0, cfg), "g", {}, summary, "", provenance)
     assert (row.amp, row.git_state) == ("bf16", "dirty 0123456789ab")
     assert {"amp", "git_state", "device", "git_commit"} <= set(COLUMNS)
-
-
-def test_the_report_says_when_rows_of_different_amp_or_devices_are_pooled():
-    same = pd.DataFrame({"amp": ["bf16", "bf16"], "device": ["cpu (A)", "cpu (A)"]})
-    assert pooled_note(same) is None
-    assert pooled_note(pd.DataFrame({"miou": [0.5]})) is None  # a CSV from before the columns
-    mixed = pd.DataFrame({"amp": ["bf16", "off", "off"], "device": ["cpu (A)", "cpu (B)", "cpu (B)"]})
-    note = pooled_note(mixed)
-    assert "bf16 (1 rows)" in note and "off (2 rows)" in note and "cpu (B) (2 rows)" in note
-    old_and_new = pd.DataFrame({"amp": [None, "bf16"], "device": ["cpu (A)", "cpu (A)"]})
-    assert "not recorded (1 rows)" in pooled_note(old_and_new)
 
 
 def git(folder, *args) -> str:
@@ -94,3 +81,21 @@ def test_a_row_records_the_amp_it_ran_with_the_device_and_a_hash_of_its_config(t
     assert clean["amp"] == "off"
     assert dirty["config_hash"] != clean["config_hash"]  # --amp is part of what the cell computes
     assert dirty["device"] == clean["device"] == machine.device_name(torch.device("cpu"))
+
+def test_a_cell_is_done_only_by_a_row_of_this_run(tmp_path):
+    """The committed reference rows (another commit, precision, machine) hold a row for the same cell and seed:
+    it is not this run's result, so the cell trains, and its row is kept beside the other run's (KEY)."""
+    cfg = resolve_run_config(None, {"train": {"run_dir": str(tmp_path / "c")}})
+    cell = Cell("c", 0, cfg)
+    this = {"grid": "g", "git_commit": "new1234", "amp": "off", "device": "cpu (X, 2 threads, x86_64 AVX2)"}
+    provenance = {"git_commit": "old5678", "git_state": "clean", "toolkit_version": "0", "torch_version": "2",
+                  "device": "cpu (AMD EPYC, 2 threads, x86_64 AVX512, native bf16)", "date": "2026-12-06T00:00:00Z"}
+    other = make_row(cell, "g", {}, {"amp": "bf16", "final": {"miou": 0.7}}, "", provenance).__dict__
+    result_path(cell).parent.mkdir(parents=True)
+    result_path(cell).write_text("{}")
+    csv_rows = [{k: str(v) for k, v in other.items()}]
+    assert not is_done(cell, this, csv_rows)  # another run's row
+    same = {**other, **this}
+    assert is_done(cell, this, [{k: str(v) for k, v in same.items()}])  # a resumed run: the same one
+    assert set(RUN) <= set(KEY) and tuple(other[k] for k in KEY) != tuple(same[k] for k in KEY)
+

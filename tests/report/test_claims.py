@@ -59,3 +59,21 @@ def test_holm_within_each_family_and_the_verdict_wording():
     assert not_worse.verdict == "KSAC not worse by more than 1.00 points"
     assert worse.verdict == "ASPP better"
     assert none.verdict == "no verdict (no interval)"
+
+
+def test_a_verdict_resting_on_one_seed_names_it_and_the_claim_stands_where_the_interval_puts_it():
+    """Four seeds near +1 and one at -3: over all five no difference is detectable; without the outlying seed
+    (14) KSAC is better. The paper's +0.6 is inside the wide interval but not resolvable (half-width > 0.6)."""
+    from ksac_cli.report.claims import UNRESOLVABLE
+    from ksac_cli.report.twoway import seeds_only
+
+    line = Line(PRIMARY, "c", "mIoU", "KSAC", "ASPP", seeds_only([1.0, 1.1, 0.9, 1.05, -3.0]), 0.3, 0.6,
+                (10, 11, 12, 13, 14))
+    steady = Line(PRIMARY, "d", "mIoU", "KSAC", "ASPP", seeds_only([0.6, 0.5, 0.7, 0.55, 0.65]), 0.3, 0.6,
+                  (10, 11, 12, 13, 14))
+    judge([line, steady])
+    assert line.verdict == "no difference detectable" and line.kind is None
+    assert line.one_seed_out == [(14, "KSAC better")]
+    assert line.claim_stance == UNRESOLVABLE and line.verdict_p == ("difference", line.p["difference"][1])
+    assert steady.kind == "difference" and steady.one_seed_out == []
+    assert steady.claim_stance == "inside the interval" and steady.verdict_p == ("difference", steady.p["difference"][1])

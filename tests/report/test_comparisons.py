@@ -111,7 +111,7 @@ def test_ksac_vs_aspp_shows_the_t_interval_the_bootstrap_per_seed_and_the_verdic
     assert line["95% CI of Δ (t, seeds only)"] == fmt(low, high)
     _, j_low, j_high = expected_joint(cells, ("ksac", "6,12,18"), ("aspp", "6,12,18"))
     assert line["95% CI of Δ (seeds + images)"] == fmt(j_low, j_high) + " (t over seeds + bootstrap over images)"
-    assert j_low > 0 and line["verdict"] == "KSAC better" and line["δ (points)"] == 1.0
+    assert j_low > 0 and line["verdict"] == "KSAC better" and line["δ (points)"] == 0.3  # half the paper's +0.6
     boot = line["95% CI of Δ (bootstrap over images, per seed)"].split("; ")
     assert [b.split(" ")[0] for b in boot] == ["s0", "s1", "s2"]
     for seed in range(3):
@@ -160,19 +160,24 @@ def test_report_opens_with_one_compact_verdict_table_and_prints_no_nan(full):
     tables = re.findall(r"(?:^\|.*\|\n)+", verdicts, flags=re.M)
     assert len(tables) == 1  # ONE table, then the long tables follow
     lines = tables[0].splitlines()
-    assert lines[0] == "| comparison | metric | family | Δ (points) | 95% CI | ±δ | p (Holm) | verdict |"
+    assert lines[0] == ("| comparison | metric | family | Δ (points) | 95% CI | ±δ | verdict | p (Holm) of the verdict "
+                        "| paper's claim | one seed out |")
     delta, low, high = expected_joint(cells, ("ksac", "6,12,18"), ("aspp", "6,12,18"))
     assert any(line.startswith(f"| mobilenetv2_050 OS16 rates 6,12,18: KSAC (concat) vs ASPP | mIoU | primary | "
-                               f"{delta:.2f} | {fmt(low, high)} (3 seeds x 5 images) | 1.00 | ") for line in lines)
+                               f"{delta:.2f} | {fmt(low, high)} (3 seeds x 5 images) | 0.30 | ") for line in lines)
     assert len(lines) == 2 + 4 + 4 * 3 + 2 * 2  # header, rule; 4 comparisons x (mIoU + 3 sizes); 2 x 2 classes (square: null)
-    assert [line.split(" | ")[2] for line in lines[2:6]] == ["primary"] * 4  # the primary family first
+    # the primary family (KSAC - ASPP, each naming the paper's claim) first, then adding rate 24, its own family
+    assert [line.split(" | ")[2] for line in lines[2:6]] == ["primary"] * 2 + ["second: adding rate 24"] * 2
+    assert all(line.split(" | ")[-2].startswith("paper +0.60: ") for line in lines[2:4])
+    assert all(line.split(" | ")[-2] == "" for line in lines[4:])
     assert all("EXPLORATORY" in line.split(" | ")[2] for line in lines[6:])
     assert headings.index("KSAC vs ASPP: mIoU") == 1
     table = pd.read_csv(out / "report_verdicts.csv")
     assert len(table) == 20 and {"family", "delta", "low", "high", "margin", "seeds", "images", "df", "method",
                                   "p", "p_holm", "p_not_worse_holm", "p_equivalent_holm", "verdict"} <= set(table.columns)
     primary = table[table["family"] == "primary"]
-    assert (primary["family_size"] == 4).all() and (primary["images"] == 5).all()
+    assert (primary["family_size"] == 2).all() and (primary["images"] == 5).all()
+    assert (primary["claim"] == 0.6).all() and primary["claim_stance"].str.len().gt(0).all()
     assert primary["p_holm"].tolist() == pytest.approx(
         __import__("ksac_cli.report.claims", fromlist=["holm"]).holm(primary["p"].tolist()))
     for path in [out / "report.md", *out.glob("report_*.csv"), *out.glob("report_*.tex")]:

@@ -93,8 +93,9 @@ def test_a_budget_plans_the_seeds_once_and_a_rerun_reads_them_back(step, tiny_re
     _, other = resolve_ablation(str(tiny_recipe(iters=6)), {"grid": {**GRID, "budget": "10m"}})
     assert workflow.plan_seeds(base, other, out).seeds == 600 // round_of(2, 5.0) == 9  # rounds of 64 s
     assert step["calls"] == 4
-    _, margin = resolve_ablation(str(tiny_recipe(iters=6)), {"grid": {**GRID, "budget": "10m", "margin": 2.0}})
-    assert workflow.plan_seeds(base, margin, out).rule == "recorded"
+    _, margin = resolve_ablation(str(tiny_recipe(iters=6)), {"grid": {**GRID, "budget": "10m", "margin": 0.2,
+                                                                      "paired_std": 0.9}})
+    assert workflow.plan_seeds(base, margin, out).rule == "recorded"  # nor does how the verdicts are read
 
 
 def test_explicit_seeds_win_and_no_budget_means_three(step, tiny_recipe, tmp_path):
@@ -137,17 +138,20 @@ def test_a_run_records_its_plan_before_training_and_jobs_carry_the_seeds(step, t
 
 def test_the_quick_recipe_budgets_15_minutes_and_margin_is_a_recipe_key_and_a_flag(tmp_path):
     _, grid = resolve_ablation(None, {})
-    assert (grid.budget, grid.seeds, grid.margin, grid.streams) == ("15m", None, 1.0, 1)
+    assert (grid.budget, grid.seeds, grid.margin, grid.streams) == ("15m", None, None, 1)
+    assert (grid.claim_points, grid.delta, grid.paired_std) == (0.6, 0.3, 0.7)  # δ: half the paper's +0.6
     assert resolve_ablation(None, {"grid": {"margin": 0.5, "budget": "none"}})[1].fixed_seeds() == 3
     assert resolve_run_config("quick").name == "quick"  # ksac train ignores the grid section
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("name: r\ngrid:\n  margin: 2.5\n  budget: 1h30m\n")
+    recipe.write_text("name: r\ngrid:\n  margin: 2.5\n  claim: xception65\n  budget: 1h30m\n")
     _, grid = resolve_ablation(str(recipe), {"grid": {"head": ["aspp"]}})
-    assert (grid.margin, grid.budget_seconds(), grid.head) == (2.5, 5400, ("aspp",))
+    assert (grid.delta, grid.budget_seconds(), grid.head) == (2.5, 5400, ("aspp",))
     assert resolve_ablation(str(recipe), {"grid": {"margin": 0.25}})[1].margin == 0.25  # the flag wins
     recipe.write_text("name: r\ngrid:\n  margin: -1\n")
-    with pytest.raises(KsacError, match=r"r\.yaml: grid\.margin: -1\.0 must be > 0"):
+    with pytest.raises(KsacError, match=r"r\.yaml: grid\.margin: -1\.0 must be > 0 and at most the paper's claim"):
         resolve_ablation(str(recipe), {})
+    with pytest.raises(KsacError, match=r"margin: 1\.0 must be > 0 and at most the paper's claim it tests, 0\.6"):
+        resolve_ablation(None, {"grid": {"margin": 1.0}})  # wider than the +0.6 it tests
     with pytest.raises(KsacError, match=r"--budget: '15 min' is not a duration"):
         resolve_ablation(None, {"grid": {"budget": "15 min"}})
     with pytest.raises(KsacError, match=r"--streams: 0 is not allowed; expected one of: 1, 2"):

@@ -70,3 +70,20 @@ def test_the_grid_table_is_printed_before_any_step_is_timed(calls, tiny_recipe, 
     # 2 models x 2 seeds x 6 iterations x 0.5 s = 0.2 min of training, + set-up 4 x CELL_SETUP_S
     assert "estimated time 0.3 min (train 0.2, eval 0.0, data 0.0, setup 0.1" in out and "nothing was run" in out
     assert not (tmp_path / "grid").exists()
+
+
+def test_the_dry_run_says_what_the_seeds_resolve_and_what_half_a_point_costs(calls, tiny_recipe, tmp_path, capsys):
+    """The tiny recipe records no paired std: the dry run says so; given one (--seeds 2, std 0.7), it prints the
+    expected half-width, the seeds and budget ±0.5 needs from the rounds it timed, and that 2 seeds cannot
+    resolve the paper's +0.6."""
+    cli.main(["ablate", "--recipe", str(tiny_recipe(iters=6)), "--out", str(tmp_path / "grid"), "--dry-run", *GRID])
+    assert "power: no paired std recorded for this recipe" in capsys.readouterr().out
+    recipe = tiny_recipe(iters=6)
+    recipe.write_text(recipe.read_text() + "grid:\n  paired_std: 0.7\n")
+    cli.main(["ablate", "--recipe", str(recipe), "--out", str(tmp_path / "grid"), "--dry-run", *GRID])
+    out = capsys.readouterr().out
+    assert ("power: 2 seeds per cell are expected to give KSAC - ASPP a 95% half-width of ±6.29 points (t over the "
+            "seeds, from the recipe's recorded paired std 0.70, grid.paired_std); ±0.5 needs 11 seeds (--seeds 11)"
+            ) in out  # before timing: the seeds only
+    assert "±0.5 needs 11 seeds (--budget 2m here)" in out  # after timing: 0.15 min a round (0.3 min for 2)
+    assert "this run cannot resolve the paper's +0.60 points: its expected half-width ±6.29 is not below it" in out
