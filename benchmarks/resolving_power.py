@@ -41,6 +41,7 @@ from scipy import stats as scipy_stats
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from interval_levers import half_width, pair_evidence, predicted  # noqa: E402
 
+from ksac_cli.experiments.rows import RUN  # noqa: E402
 from ksac_cli.report import ablation  # noqa: E402
 from ksac_cli.report.evidence import EvidenceStore  # noqa: E402
 
@@ -71,6 +72,14 @@ def run_ablation(work: Path, seeds: int, flags: list[str]) -> tuple[Path, float]
     return results / "ablation.csv", wall
 
 
+def newest_run(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of one run (rows.RUN: grid, commit, amp, device), the newest: a file may hold several runs,
+    whose seeds are never pooled (the report's rule)."""
+    run = [c for c in RUN if c in df]
+    last = df.loc[pd.to_datetime(df["date"]).idxmax(), run]
+    return df[(df[run] == last).all(axis=1)]
+
+
 def round_seconds(df: pd.DataFrame) -> float:
     """The median seconds per seed round after the first (the gaps between the last rows of consecutive seeds)."""
     ends = pd.to_datetime(df["date"]).groupby(df["seed"]).max().sort_index()
@@ -81,10 +90,9 @@ def round_seconds(df: pd.DataFrame) -> float:
 
 
 def evaluate_protocol(df: pd.DataFrame, protocol: str, flags: list[str], budget_min: float, target: float,
-                      once_s: float, ran_here: bool) -> list[dict]:
-    """One row per rate set; `once_s`: the one-off seconds a fresh clone's run pays before its rounds."""
-    df = df[df["status"] == "ok"] if "status" in df else df
-    round_s = round_seconds(df)
+                      round_s: float, once_s: float, ran_here: bool) -> list[dict]:
+    """One row per rate set (the rows `df` with status ok); `round_s`: seconds per seed round (`round_seconds`),
+    `once_s`: the one-off seconds a fresh clone's run pays before its rounds."""
     classes = [json.loads(v) for v in df["per_class_iou"] if isinstance(v, str) and v]
     store, rows = EvidenceStore(), []
     for rates in dict.fromkeys(df["rates"]):
@@ -169,9 +177,10 @@ def main(argv: list[str] | None = None) -> None:
     work = Path(args.work or f"runs/resolving_power/{args.protocol}")
     rows_csv, wall = (Path(args.rows), None) if args.rows else run_ablation(work, args.seeds, flags)
     df = ablation.load(rows_csv)
-    once = args.once if args.once is not None else (
-        max(wall - df["seed"].nunique() * round_seconds(df), 0.0) if wall else 0.0)
-    rows = evaluate_protocol(df, args.protocol, flags, args.budget, args.target, once, not args.rows)
+    df = newest_run(df[df["status"] == "ok"] if "status" in df else df)
+    round_s = round_seconds(df)
+    once = args.once if args.once is not None else (max(wall - df["seed"].nunique() * round_s, 0.0) if wall else 0.0)
+    rows = evaluate_protocol(df, args.protocol, flags, args.budget, args.target, round_s, once, not args.rows)
     out = Path(args.out)
     new = not out.exists()
     out.parent.mkdir(parents=True, exist_ok=True)

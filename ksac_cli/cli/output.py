@@ -104,4 +104,4 @@ class EvalLog:
                 self.last = now
                 rate = self.done / max(now - self.start, 1e-9)
                 self.write(f"{self.indent}evaluating: {self.done}/{self.total} images, {rate:.1f} images/s, "
-                     f"{duration((self.total - self.done) / rate)} left")
+                           f"{duration((self.total - self.done) / rate)} left")
