@@ -76,6 +76,9 @@ RUN = (
     Flag("train.lr", float, "Base learning rate of the poly schedule."),
     Flag("train.weight_decay", float, "Weight decay, applied to convolution weights only."),
     Flag("train.momentum", float, "SGD momentum (--optimizer sgd only)."),
+    Flag("train.loss_stride", int, "Compute the training loss at 1/N of the crop's side: the logits resized to it, "
+                                   "the labels taken every N pixels (4: the decoder's own resolution, no full-size "
+                                   "upsampling); 1: at full size. Evaluation is always at full size."),
     Flag("train.warmup_iters", int, "Linear learning-rate warm-up over N iterations, from lr/N at the first step "
                                     "up to lr at step N (0: none)."),
     Flag("train.amp", str, "Mixed precision: off, auto (bf16 where the device computes it natively: CUDA, or a CPU "

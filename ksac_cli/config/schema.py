@@ -128,6 +128,9 @@ class TrainConfig:
     momentum: float = 0.9  # SGD only
     weight_decay: float = 1e-4  # conv weights only
     poly_power: float = 0.9
+    # the loss at 1/N of the crop's side: the logits resized to it and the labels sampled every N pixels (4: the
+    # DeepLabV3+ decoder's own resolution, which spares the full-size logits' upsampling and loss); 1: full size
+    loss_stride: int = 1
     warmup_iters: int = 0  # linear warm-up: step i (0-based) uses lr * (i+1)/warmup_iters, from lr/warmup_iters to lr
     amp: str = "off"  # off | bf16 (CPU or CUDA autocast) | fp16 (CUDA, gradient scaling) | auto (machine.resolve_amp)
     seed: int = 0
@@ -142,7 +145,7 @@ class TrainConfig:
     tensorboard: bool = True  # TensorBoard events in <run_dir>/tb when the tensorboard package is installed
 
     def validate(self, where: str = "train") -> None:
-        for name in ("iters", "batch_size", "save_every", "log_every"):
+        for name in ("iters", "batch_size", "save_every", "log_every", "loss_stride"):
             if getattr(self, name) < 1:
                 raise KsacError(f"{where}.{name}: {getattr(self, name)} must be a positive integer")
         for name in ("warmup_iters", "eval_every"):

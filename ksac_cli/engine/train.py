@@ -59,10 +59,13 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch
 
 
 def train_step(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, optimizer: torch.optim.Optimizer,
-               scaler: torch.amp.GradScaler | None, amp: str) -> torch.Tensor:
-    """One SGD step on a batch; returns the loss (a 0-d tensor, not synchronised)."""
+               scaler: torch.amp.GradScaler | None, amp: str, loss_stride: int = 1) -> torch.Tensor:
+    """One SGD step on a batch; returns the loss (a 0-d tensor, not synchronised). `loss_stride` N > 1: the
+    loss compares logits resized to the labels taken every N pixels, from the centre of each N x N block."""
+    if loss_stride > 1:
+        masks = masks[:, loss_stride // 2::loss_stride, loss_stride // 2::loss_stride]
     with autocast(images.device, amp):
-        logits = model(images)  # (B, K, H, W)
+        logits = model(images, size=masks.shape[-2:])  # (B, K, H / loss_stride, W / loss_stride)
     loss = F.cross_entropy(logits.float(), masks, ignore_index=IGNORE_INDEX)
     optimizer.zero_grad(set_to_none=True)
     if scaler is not None:
@@ -128,7 +131,7 @@ def fit(t: Training, batches: Iterator, progress: Progress, evaluate_fn: Callabl
             lr = t.optimizer.param_groups[0]["lr"]
             seed_step(cfg.seed, progress.iteration + 1, t.rank)
             loss = train_step(t.model, images.to(t.device, non_blocking=True), masks.to(t.device, non_blocking=True),
-                              t.optimizer, t.scaler, cfg.amp)
+                              t.optimizer, t.scaler, cfg.amp, cfg.loss_stride)
             value = finite_loss(t, loss, lr, progress.iteration + 1)
             t.scheduler.step()
             progress.iteration += 1

@@ -34,7 +34,7 @@ def random_batch(batch_size: int, size: int, num_classes: int, device: torch.dev
 
 def measure_train_step(model: nn.Module, images: torch.Tensor, masks: torch.Tensor,
                        optimizer: torch.optim.Optimizer, amp: str = "off", runs: int = 10, warmup: int = 3,
-                       frozen_backbone: bool = False) -> Latency:
+                       frozen_backbone: bool = False, loss_stride: int = 1) -> Latency:
     """Wall time of `train_step` (forward under autocast when `amp` is bf16/fp16, loss, backward, `optimizer`
     step; fp16 with a gradient scaler, as in `ksac train`): `warmup` untimed steps (the first also makes the
     optimizer's state and, compiled, the compilation), then `runs` timed ones, the device synchronised after
@@ -53,7 +53,7 @@ def measure_train_step(model: nn.Module, images: torch.Tensor, masks: torch.Tens
                 module.eval()
     scaler = amp_scaler(amp, images.device)
     try:
-        times = time_calls(lambda: train_step(model, images, masks, optimizer, scaler, amp), images.device,
+        times = time_calls(lambda: train_step(model, images, masks, optimizer, scaler, amp, loss_stride), images.device,
                            runs, warmup)
     except ValueError as e:  # BatchNorm on a 1x1 map of one image, deeper in the model
         if "Expected more than 1 value per channel" not in str(e):
@@ -88,7 +88,8 @@ def cell_times(model_cfg: ModelConfig, train_cfg: TrainConfig, crop: int, eval_s
     optimizer = build_optimizer(model, train_cfg)
     amp = resolve_amp(train_cfg.amp, device)
     images, masks = random_batch(train_cfg.batch_size, crop, model_cfg.num_classes, device)
-    step = measure_train_step(model, images, masks, optimizer, amp, runs, warmup, train_cfg.freeze_backbone)
+    step = measure_train_step(model, images, masks, optimizer, amp, runs, warmup, train_cfg.freeze_backbone,
+                              train_cfg.loss_stride)
     model.eval()
     val_images = torch.randn(eval_batch, 3, eval_side, eval_side, device=device)
 
@@ -106,9 +107,9 @@ def cell_times(model_cfg: ModelConfig, train_cfg: TrainConfig, crop: int, eval_s
 def step_setting(model_cfg: ModelConfig, train_cfg: TrainConfig, crop: int) -> tuple:
     """What `cell_times` reads besides the evaluation's shape, so two settings with the same key take the same
     time (the seeds of an ablation cell share one): the model (weights not loaded), the crop, and the batch
-    size, optimizer, amp, frozen backbone and device of training."""
+    size, optimizer, amp, frozen backbone, loss stride and device of training."""
     return (without_weights(model_cfg), crop, train_cfg.batch_size, train_cfg.optimizer, train_cfg.amp,
-            train_cfg.freeze_backbone, train_cfg.device)
+            train_cfg.freeze_backbone, train_cfg.loss_stride, train_cfg.device)
 
 
 def without_weights(model_cfg: ModelConfig) -> ModelConfig:

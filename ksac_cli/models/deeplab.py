@@ -32,10 +32,11 @@ class DeepLab(nn.Module):
         self.decoder = decoder
         self.backbone_features: Callable[[torch.Tensor], dict[str, torch.Tensor]] | None = None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+        """Logits resized to `size` (default: the input's)."""
         features = self.backbone(x) if self.backbone_features is None else self.backbone_features(x)
         logits = self.decoder(features, self.head(features["out"]))
-        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return F.interpolate(logits, size=size or x.shape[-2:], mode="bilinear", align_corners=False)
 
 
 def build_model(cfg: ModelConfig, seed: int = 0) -> DeepLab:

@@ -11,7 +11,8 @@ import torch
 from tiny_run import ksac
 
 from ksac_cli.config import ModelConfig, TrainConfig
-from ksac_cli.engine.train import build_optimizer
+from ksac_cli.engine.train import build_optimizer, train_step
+from ksac_cli.errors import KsacError
 from ksac_cli.measure.latency import percentile
 from ksac_cli.models import build_model
 
@@ -50,3 +51,27 @@ def test_weight_decay_applies_to_convolution_weights_only(optimizer):
 def test_latency_percentile_equals_numpy(values):
     for q in (0, 10, 50, 90, 100):
         assert percentile(values, q) == pytest.approx(float(np.percentile(values, q)), rel=1e-12)
+
+
+def test_loss_stride_compares_resized_logits_with_every_nth_label():
+    """train.loss_stride N: the loss is cross-entropy of the logits resized to 1/N of the crop against the labels
+    at the centre of each N x N block; the same batch at stride 1 gives another loss, and a stride of 0 is
+    refused by name."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(backbone="mobilenetv2_035", rates=(1, 2), channels=8, decoder_channels=8,
+                                    num_classes=3)).eval()  # no dropout draws: the two losses see one model
+    images, masks = torch.randn(2, 3, 64, 64), torch.randint(0, 3, (2, 64, 64))
+    masks[0, :8, :8] = 255  # ignored pixels stay ignored after the sampling
+    saved = {k: v.clone() for k, v in model.state_dict().items()}
+    losses = {}
+    for stride in (1, 4):
+        model.load_state_dict(saved)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+        losses[stride] = float(train_step(model, images, masks, optimizer, None, "off", stride))
+    model.load_state_dict(saved)
+    logits = torch.nn.functional.interpolate(model(images, size=(16, 16)), size=(16, 16))
+    expected = torch.nn.functional.cross_entropy(logits, masks[:, 2::4, 2::4], ignore_index=255)
+    assert losses[4] == pytest.approx(float(expected), rel=1e-5)
+    assert abs(losses[1] - losses[4]) > 1e-4  # the full-size loss is another number
+    with pytest.raises(KsacError, match=r"train.loss_stride: 0 must be a positive integer"):
+        TrainConfig(loss_stride=0).validate()

@@ -98,5 +98,6 @@ def test_the_setting_key_holds_what_the_time_depends_on_and_nothing_else():
                         dataclasses.replace(train_cfg, seed=7, lr=0.5, iters=9, run_dir="elsewhere"), SIZE)
     assert same == step_setting(model_cfg, train_cfg, SIZE)  # seed, lr, iterations, weights: same time
     assert step_setting(model_cfg, dataclasses.replace(train_cfg, batch_size=4), SIZE) != same
+    assert step_setting(model_cfg, dataclasses.replace(train_cfg, loss_stride=4), SIZE) != same
     assert step_setting(dataclasses.replace(model_cfg, head="aspp"), train_cfg, SIZE) != same
     assert step_setting(model_cfg, train_cfg, 2 * SIZE) != same
