@@ -59,6 +59,8 @@ MODEL = (
 RUN = (
     Flag("model.ksac_impl", str, f"KSAC only, how the shared kernel is applied: {IMPL_HELP}."),
     Flag("model.decoder", bool, "DeepLabV3+ decoder (default), or DeepLabV3 without it."),
+    Flag("model.decoder_separable", bool, "Depthwise-separable 3x3 convolutions in the DeepLabV3+ decoder, as DeepLab's "
+                                          "own implementation has them (about 8x fewer multiply-adds there)."),
     Flag("model.pretrained", bool, "Start the backbone from timm's ImageNet weights (a download)."),
     Flag("model.backbone_weights", str, "The backbone's starting weights: a state-dict file (e.g. from ksac pretrain), "
                                         "builtin:<name> for weights shipped in ksac_cli/weights, or none for random "

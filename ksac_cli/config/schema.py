@@ -47,6 +47,7 @@ class ModelConfig:
     channels: int = 256  # head channels
     decoder_channels: int = 256
     low_level_channels: int = 48  # 1x1 projection of the stride-4 features
+    decoder_separable: bool = False  # depthwise-separable 3x3 convs in the DeepLabV3+ decoder (as DeepLab's own)
     separable: bool = False  # depthwise-separable atrous convolutions (both heads)
     dropout: float = 0.1  # after the head's 1x1 projection
     num_classes: int = 21

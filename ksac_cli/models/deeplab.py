@@ -53,7 +53,7 @@ def build_model(cfg: ModelConfig, seed: int = 0) -> DeepLab:
                                dropout=cfg.dropout, **ksac_only)
         if cfg.decoder:
             decoder = DeepLabV3PlusDecoder(backbone.channels["low"], cfg.channels, cfg.num_classes,
-                                           cfg.low_level_channels, cfg.decoder_channels)
+                                           cfg.low_level_channels, cfg.decoder_channels, cfg.decoder_separable)
         else:
             decoder = DeepLabV3Decoder(cfg.channels, cfg.num_classes)
     init_by_name(head, seed, "head")

@@ -49,6 +49,24 @@ def test_deeplab_output_is_input_sized(backbone, head, decoder):
     assert y.shape == (2, 5, 70, 58)
 
 
+def test_separable_decoder_has_the_depthwise_separable_parameter_count():
+    """model.decoder_separable: each of the decoder's two 3x3 convs becomes depthwise 3x3 + BN + pointwise 1x1
+    + BN; the rest of the model (low-level projection, classifier) is unchanged, and the output is input-sized."""
+    cfg = ModelConfig(backbone="mobilenetv2_035", rates=(1, 2), channels=16, decoder_channels=32,
+                      low_level_channels=8, num_classes=5)
+    plain, separable = build_model(cfg), build_model(ModelConfig(**{**cfg.__dict__, "decoder_separable": True}))
+    fuse_in = 16 + 8
+
+    def separable_conv(c_in: int, c_out: int) -> int:  # depthwise + its BN, pointwise + its BN
+        return c_in * 9 + 2 * c_in + c_in * c_out + 2 * c_out
+
+    expected = sum(p.numel() for p in plain.decoder.parameters()) - (fuse_in * 32 * 9 + 2 * 32) - (
+        32 * 32 * 9 + 2 * 32) + separable_conv(fuse_in, 32) + separable_conv(32, 32)
+    assert sum(p.numel() for p in separable.decoder.parameters()) == expected
+    with torch.no_grad():
+        assert separable.eval()(torch.randn(1, 3, 40, 48)).shape == (1, 5, 40, 48)
+
+
 def test_parameters_split_into_parts_and_mobilenetv2_saving_is_about_a_third():
     """paper.md: MobileNetV2 (1.8M) + ASPP head (2.71M) is ~4.5M; KSAC saves 32-35% ("33%").
     That holds for DeepLabV3 (no decoder), the MobileNetV2 setting of DeepLab's reference."""
