@@ -20,6 +20,7 @@ import pandas as pd
 
 from ksac_cli.errors import KsacError
 from ksac_cli.config.schema import PAPER_CLAIMS, margin_for
+from ksac_cli.report import verdicts
 from ksac_cli.report.claims import Line
 from ksac_cli.report.evidence import EVAL_IMAGES, EvidenceStore, aligned
 from ksac_cli.report.stats import Interval, class_iou, paired_bootstrap, size_iou, t_interval
@@ -263,5 +264,5 @@ def comparison_table(comparisons: list[Comparison], first: str, second: str) -> 
                      f"{first} (%)": c.first, "Δ (points)": c.delta, "95% CI of Δ (seeds + images)": fmt_joint(c),
                      "95% CI of Δ (t, seeds only)": fmt_interval(c.t),
                      "95% CI of Δ (bootstrap over images, per seed)": per_seed_text(c.per_seed),
-                     "δ (points)": c.margin, "verdict": c.line.verdict if c.line else "-"})
+                     "δ (points)": c.margin, "verdict": verdicts.text(c.line.verdict) if c.line else "-"})
     return pd.DataFrame(rows)
