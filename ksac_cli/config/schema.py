@@ -396,8 +396,6 @@ def expand_models(base: ModelConfig, axes: dict[str, tuple]) -> list[ModelConfig
     out: list[ModelConfig] = []
     for values in itertools.product(*[axes[n] or (getattr(base, n),) for n in names]):
         changes = dict(zip(names, values))
-        if "rates" in changes:
-            changes["rates"] = tuple(changes["rates"])
         if changes.get("head", base.head) != "ksac":
             changes.update(merge="concat", ksac_impl=base.ksac_impl)
         cfg = dataclasses.replace(base, **changes)
