@@ -13,14 +13,14 @@ import typer
 from ksac_cli.cli import options, output
 from ksac_cli.config import AblationGrid, RunConfig, resolve_ablation, to_dict
 from ksac_cli.config.load import starting_line
-from ksac_cli.config.schema import ABLATION_CSV
+from ksac_cli.config.schema import ABLATION_CSV, SEEDS_WITHOUT_BUDGET
 
 
 @options.takes(options.GRID, options.ABLATE, options.RUN)
 def ablate(
     overrides: dict,
     recipe: Annotated[Optional[str], typer.Option("--recipe", help="Base recipe of every cell: a YAML file or the name of one in recipes/ [default: quick]. " + options.RECIPE_RULE)] = None,
-    seeds: Annotated[Optional[int], typer.Option("--seeds", help="Seeds per cell: the recipe's seed, seed+1, ...; wins over --budget [default: as many as --budget allows; 3, the fewest that give a confidence interval worth reading, with --budget none].")] = None,
+    seeds: Annotated[Optional[int], typer.Option("--seeds", help="Seeds per cell: the recipe's seed, seed+1, ...; wins over --budget [default: as many as --budget allows; " + f"{SEEDS_WITHOUT_BUDGET}, the fewest that give a confidence interval worth reading, with --budget none].")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="FOLDER of the cells' run directories [default: runs/ablate/<recipe name>].")] = None,
     results: Annotated[str, typer.Option("--results", help="The results: the CSV file the rows are added to (one per cell and seed; safe to share between processes); " + options.FILE_OR_FOLDER.format(name="ablation.csv") + " (the folder ksac report --results reads).")] = ABLATION_CSV,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the grid with each model's parameters and MACs at once, then time a training step and an evaluation batch per distinct model (the seeds of a cell share them; untimed warm-up calls per backbone and crop) and print the time estimate; train nothing.")] = False,
