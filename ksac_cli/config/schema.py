@@ -305,7 +305,8 @@ class AnalyzeConfig:
 # ---- ksac ablate -------------------------------------------------------------------------------------
 
 
-ABLATION_CSV = "results/ablation.csv"  # ksac ablate --results: the rows, in the folder ksac report reads
+RESULTS = "results"  # --results of ksac ablate (written) and ksac report (read): the results folder
+ABLATION_CSV = "ablation.csv"  # the ablation's rows, in that folder
 SEEDS_WITHOUT_BUDGET = 3  # seeds per cell with --budget none: the fewest that give a confidence interval worth reading
 MIN_SEEDS, MAX_SEEDS = 2, 20  # a budget's seeds (experiments/plan.py): a paired difference's spread needs 2; a step
 # estimate far too low (a tiny recipe, a busy machine at planning) must not run for days

@@ -127,7 +127,7 @@ def test_a_run_records_its_plan_before_training_and_jobs_carry_the_seeds(step, t
 
     monkeypatch.setattr(workflow, "ablate", no_training)
     args = ["ablate", "--recipe", str(tiny_recipe(iters=6)), "--out", str(tmp_path / "grid"), "--head", "aspp",
-            "--head", "ksac", "--rates", "1,2", "--budget", "45s", "--results", str(tmp_path / "ablation.csv")]
+            "--head", "ksac", "--rates", "1,2", "--budget", "45s", "--results", str(tmp_path)]
     cli.main(args)
     assert seen["grid"].seeds == 4 and seen["plan"]["seeds"] == 4
     assert f"recorded in {tmp_path / 'grid' / 'seeds.json'}" in capsys.readouterr().out
