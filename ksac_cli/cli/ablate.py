@@ -13,18 +13,19 @@ import typer
 from ksac_cli.cli import options, output
 from ksac_cli.config import AblationGrid, RunConfig, resolve_ablation, to_dict
 from ksac_cli.config.load import starting_line
-from ksac_cli.config.schema import ABLATION_CSV
+from ksac_cli.config.schema import ABLATION_CSV, RESULTS, SEEDS_WITHOUT_BUDGET
+from ksac_cli.errors import KsacError
 
 
 @options.takes(options.GRID, options.ABLATE, options.RUN)
 def ablate(
     overrides: dict,
     recipe: Annotated[Optional[str], typer.Option("--recipe", help="Base recipe of every cell: a YAML file or the name of one in recipes/ [default: quick]. " + options.RECIPE_RULE)] = None,
-    seeds: Annotated[Optional[int], typer.Option("--seeds", help="Seeds per cell: the recipe's seed, seed+1, ...; wins over --budget [default: as many as --budget allows; 3, the fewest that give a confidence interval worth reading, with --budget none].")] = None,
+    seeds: Annotated[Optional[int], typer.Option("--seeds", help="Seeds per cell: the recipe's seed, seed+1, ...; wins over --budget [default: as many as --budget allows; " + f"{SEEDS_WITHOUT_BUDGET}, the fewest that give a confidence interval worth reading, with --budget none].")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="FOLDER of the cells' run directories [default: runs/ablate/<recipe name>].")] = None,
-    results: Annotated[str, typer.Option("--results", help="The results: the CSV file the rows are added to (one per cell and seed; safe to share between processes); " + options.FILE_OR_FOLDER.format(name="ablation.csv") + " (the folder ksac report --results reads).")] = ABLATION_CSV,
+    results: Annotated[Path, typer.Option("--results", help=f"The results FOLDER: the rows are added to {ABLATION_CSV} in it (one per cell and seed; safe to share between processes), where ksac report --results reads them.")] = Path(RESULTS),
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the grid with each model's parameters and MACs at once, then time a training step and an evaluation batch per distinct model (the seeds of a cell share them; untimed warm-up calls per backbone and crop) and print the time estimate; train nothing.")] = False,
-    emit_jobs: Annotated[Optional[str], typer.Option("--emit-jobs", help="Write a shell script (this FILE) with one self-contained command per cell (for SLURM arrays, Kubernetes jobs, ...) and run nothing; the cells add their rows to the same --results CSV safely.")] = None,
+    emit_jobs: Annotated[Optional[str], typer.Option("--emit-jobs", help="Write a shell script (this FILE) with one self-contained command per cell (for SLURM arrays, Kubernetes jobs, ...) and run nothing; the cells add their rows to the same --results folder safely.")] = None,
     cell: Annotated[Optional[str], typer.Option("--cell", help="Run only the cell of this name (what --emit-jobs writes).")] = None,
     print_config: options.PrintConfig = False,
 ) -> None:
@@ -70,14 +71,18 @@ def _print_config(base: RunConfig, grid: AblationGrid, overrides: dict) -> None:
                         {**to_dict(RunConfig()), "grid": to_dict(AblationGrid())}, flags, "recipe")
 
 
-def _check_outputs(results: str, out: Optional[Path], emit_jobs: Optional[str], dry_run: bool):
-    """(the --results CSV, the --emit-jobs file or None), each folder that will be written checked first."""
-    csv_path = options.output_file(results, "--results", "ablation.csv")
+def _check_outputs(results: Path, out: Optional[Path], emit_jobs: Optional[str], dry_run: bool):
+    """(the rows' CSV in the --results folder, the --emit-jobs file or None), each folder that will be written
+    checked first."""
+    if results.is_file():
+        raise KsacError(f"--results {results}: a file; --results is the FOLDER the rows go into (as "
+                        f"{results / ABLATION_CSV}, which ksac report --results reads): give a folder")
+    csv_path = results / ABLATION_CSV
     if emit_jobs is not None:
         emit_jobs = options.output_file(emit_jobs, "--emit-jobs")
         options.writable_folder(emit_jobs.parent, "--emit-jobs")
     elif not dry_run:
-        options.writable_folder(csv_path.parent, "--results")
+        options.writable_folder(results, "--results")
         if out is not None:
             options.writable_folder(out, "--out")
     return csv_path, emit_jobs
@@ -111,8 +116,7 @@ def _run(base: RunConfig, grid: AblationGrid, folder: Path, csv_path: Path, name
     with display:
         rows = workflow.ablate(base, grid, folder, csv_path, on_event=display.event, only=only)
     failed = [r for r in rows if r.status != "ok"]
-    # ksac report reads ablation.csv in the folder it is given (results/ unless told)
-    elsewhere = csv_path.name == "ablation.csv" and csv_path.parent != Path(ABLATION_CSV).parent
+    elsewhere = csv_path.parent != Path(RESULTS)  # ksac report reads results/ unless told
     output.info(f"{len(rows)} cells run, {len(cells) - len(rows)} skipped, {len(failed)} failed in "
                 f"{(time.perf_counter() - started) / 60:.1f} min; rows in {csv_path}; next: ksac report"
                 + (f" --results {csv_path.parent}" if elsewhere else ""))

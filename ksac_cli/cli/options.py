@@ -18,6 +18,7 @@ import typer
 
 from ksac_cli import io
 from ksac_cli.config.load import recipe_names
+from ksac_cli.config.schema import MAX_SEEDS, MIN_SEEDS, SEEDS_WITHOUT_BUDGET
 from ksac_cli.errors import KsacError
 
 
@@ -121,12 +122,14 @@ PROFILE_GRID = (
 )
 
 ABLATE = (
-    Flag("grid.budget", str, "Wall time for the whole grid (15m, 900s, 1h30m) that fixes the seeds per cell before "
-                             "anything trains: per model, a training step, an evaluation batch and the frozen backbone's "
-                             "share of each are timed (as --dry-run does), a seed round is estimated from them plus "
-                             "the data path and set-up of each cell, and as many rounds as fit are run (2 to 20), "
-                             "recorded in <out>/seeds.json; none: 3 seeds; --seeds wins [default: the recipe's; "
-                             "quick: 15m]."),
+    Flag("grid.budget", str, "Wall time for the whole grid (15m, 900s, 1h30m, or none) that fixes the seeds per cell "
+                             "before anything trains. The planner times one training step and one evaluation batch "
+                             "per distinct model (as --dry-run does; a frozen backbone's share is counted once where "
+                             "cells share it), estimates a seed round (every cell of one seed: steps, evaluations, data "
+                             "path, set-up) and runs the rounds that fit after what the grid computes once: "
+                             f"floor((budget - once) / round) seeds per cell, at least {MIN_SEEDS} and at most "
+                             f"{MAX_SEEDS}, recorded in <out>/seeds.json so that a rerun of the same grid keeps them; "
+                             f"none: {SEEDS_WITHOUT_BUDGET} seeds; --seeds wins [default: the recipe's; quick: 15m]."),
     Flag("grid.margin", float, "The equivalence margin in mIoU points, at most the paper's claim: a KSAC - ASPP "
                                "difference whose interval lies within +-margin counts as equivalent [default: half "
                                "the recipe's grid.claim: 0.3 for MobileNetV2's +0.6]."),

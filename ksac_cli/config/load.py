@@ -21,7 +21,7 @@ import yaml
 from ksac_cli import weights
 from ksac_cli.config.coerce import from_dict, to_dict
 from ksac_cli.config.schema import AblationGrid, ProfileConfig, ProfileGrid, RunConfig
-from ksac_cli.config.values import format_rates, parse_rates
+from ksac_cli.config.values import format_rates
 from ksac_cli.errors import KsacError
 
 RANDOM_WEIGHTS = "none"  # --backbone-weights none: start the backbone from random weights
@@ -155,8 +155,6 @@ def resolve_profile(recipe: str | Path | None, overrides: dict[str, Any]) -> Pro
 
 def _grid_values(flags: dict[str, Any]) -> dict[str, Any]:
     values = dict(flags)
-    if "rates" in values:
-        values["rates"] = [list(parse_rates(r)) for r in values["rates"]]
     if "decoder" in values:
         values["decoder"] = [values["decoder"]]
     return values
@@ -305,7 +303,7 @@ def run_name(cfg: RunConfig, seed: int, stream: int = 0) -> str:
     cells and `ksac train`'s default run directory are named by it."""
     m = cfg.model
     merge = f"-{m.merge}" if m.head == "ksac" else ""
-    return (f"{m.backbone}_{m.head}{merge}_r{format_rates(m.rates).replace(',', '-')}_os{m.output_stride}"
+    return (f"{m.backbone}_{m.head}{merge}_r{format_rates(m.rates, '-')}_os{m.output_stride}"
             + (f"_stream{stream}" if stream else "") + f"_seed{seed}")
 
 

@@ -309,8 +309,11 @@ class AnalyzeConfig:
 # ---- ksac ablate -------------------------------------------------------------------------------------
 
 
-ABLATION_CSV = "results/ablation.csv"  # ksac ablate --results: the rows, in the folder ksac report reads
+RESULTS = "results"  # --results of ksac ablate (written) and ksac report (read): the results folder
+ABLATION_CSV = "ablation.csv"  # the ablation's rows, in that folder
 SEEDS_WITHOUT_BUDGET = 3  # seeds per cell with --budget none: the fewest that give a confidence interval worth reading
+MIN_SEEDS, MAX_SEEDS = 2, 20  # a budget's seeds (experiments/plan.py): a paired difference's spread needs 2; a step
+# estimate far too low (a tiny recipe, a busy machine at planning) must not run for days
 STREAM_SEED_OFFSET = 10_000  # stream s of seed i trains with seed i + s * this: disjoint from stream 0's seeds
 STREAMS = (1, 2)  # grid.streams: one stream, or two for the A/A check (docs/training.md)
 
@@ -363,7 +366,7 @@ class AblationGrid:
                             f"{self.claim_points} points ({where}.claim {self.claim}); leave it out for half the claim")
         if self.paired_std is not None and not self.paired_std > 0:
             raise KsacError(f"{where}.paired_std: {self.paired_std} must be > 0 (mIoU points)")
-        parse_duration(self.budget, f"{where}.budget")
+        self.budget_seconds(where)
         check_model_axes(where, self.backbone, self.head, self.output_stride, self.merge, rates=self.rates)
 
     @property
@@ -376,8 +379,9 @@ class AblationGrid:
         """The equivalence margin, mIoU points: `margin`, else half the claim (`margin_for`)."""
         return margin_for(self.claim_points, self.margin)
 
-    def budget_seconds(self) -> float | None:
-        return parse_duration(self.budget, "grid.budget")
+    def budget_seconds(self, where: str = "grid") -> float | None:
+        """The budget in seconds, None for none: the one place the grid's `budget` text is read."""
+        return parse_duration(self.budget, f"{where}.budget")
 
     def fixed_seeds(self) -> int | None:
         """The seeds per cell known without timing anything: `seeds`, or SEEDS_WITHOUT_BUDGET when there is no
@@ -400,8 +404,6 @@ def expand_models(base: ModelConfig, axes: dict[str, tuple]) -> list[ModelConfig
     out: list[ModelConfig] = []
     for values in itertools.product(*[axes[n] or (getattr(base, n),) for n in names]):
         changes = dict(zip(names, values))
-        if "rates" in changes:
-            changes["rates"] = tuple(changes["rates"])
         if changes.get("head", base.head) != "ksac":
             changes.update(merge="concat", ksac_impl=base.ksac_impl)
         cfg = dataclasses.replace(base, **changes)

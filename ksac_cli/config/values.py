@@ -18,8 +18,10 @@ KSAC_IMPLS = ("conv", "taps")  # how the shared kernel is applied; same paramete
 
 
 def parse_rates(text: str | list | tuple, option: str = "--rates") -> tuple[int, ...]:
-    """'6,12,18' -> (6, 12, 18); every rate a positive integer, none twice."""
+    """'6,12,18' (a flag, a row) or [6, 12, 18] (a recipe) -> (6, 12, 18); every rate a positive integer, none
+    twice. The one parser of a rate set; `format_rates` writes one."""
     items = text if isinstance(text, (list, tuple)) else str(text).split(",")
+    text = list(text) if isinstance(text, tuple) else text  # shown as the recipe wrote it
     rates = []
     for item in items:
         item = str(item).strip()
@@ -74,17 +76,18 @@ def parse_duration(text: str, key: str) -> float | None:
     return total
 
 
-def format_rates(rates: tuple[int, ...]) -> str:
-    return ",".join(str(r) for r in rates)
+def format_rates(rates: tuple[int, ...], sep: str = ",") -> str:
+    """(6, 12, 18) -> '6,12,18' (rows, tables, titles) or, with sep '-', '6-12-18' (run and file names): the one
+    way a rate set is written; `parse_rates` reads it back."""
+    return sep.join(str(r) for r in rates)
 
 
-def model_label(head: str, merge: str, rates) -> str:
+def model_label(head: str, merge: str, rates: tuple[int, ...]) -> str:
     """'KSAC (concat) 6,12,18', 'ASPP 6,12,18': how logs, tables and plots name a head and its rates
     (merge is a KSAC setting: ASPP always concatenates)."""
     if head == "pointwise":
         return "pointwise 1x1 (no atrous rates)"
-    rates = rates if isinstance(rates, str) else format_rates(rates)
-    return f"{head.upper()}{f' ({merge})' if head == 'ksac' else ''} {rates}"
+    return f"{head.upper()}{f' ({merge})' if head == 'ksac' else ''} {format_rates(rates)}"
 
 
 def check_choice(key: str, value: object, allowed: tuple) -> None:
@@ -115,7 +118,7 @@ def check_model_axes(where: str, backbone=(), head=(), output_stride=(), merge=(
     """Every value of a grid's model axes (ksac ablate, ksac profile) is a known name, an allowed choice, or
     (rates) a list of distinct positive integers: checked when the recipe is read, before anything runs."""
     for value in rates:
-        parse_rates(list(value) if isinstance(value, (list, tuple)) else value, option=f"{where}.rates")
+        parse_rates(value, option=f"{where}.rates")
     for value in backbone:
         check_name(f"{where}.backbone", "backbone", value, BACKBONE_NAMES)
     for value in head:

@@ -37,9 +37,8 @@ from scipy import stats as scipy_stats
 
 from ksac_cli import io
 from ksac_cli.config import AblationGrid, RunConfig, short_hash, to_dict
+from ksac_cli.config.schema import MAX_SEEDS, MIN_SEEDS
 
-MIN_SEEDS = 2  # a paired difference needs two seeds for its spread
-MAX_SEEDS = 20  # a step estimate far too low (a tiny recipe, a busy machine at planning) must not run for days
 # What a cell costs besides its model's compute, measured on the quick grid (2-core AMD EPYC with avx512_bf16,
 # `python benchmarks/bench_train.py --rounds 4`, results/bench_train.csv): the data path 1-2 ms per
 # training or evaluation image; building the model, checkpoints, the evaluation's files and the row about 2 s

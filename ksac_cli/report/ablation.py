@@ -8,7 +8,7 @@ import json
 
 import pandas as pd
 
-from ksac_cli.config import model_label
+from ksac_cli.config import model_label, parse_rates
 from ksac_cli.conventions import SIZE_BUCKETS
 from ksac_cli.experiments.rows import RUN
 from ksac_cli.report import protocol
@@ -36,7 +36,7 @@ def load(path, grid: str | None = None) -> pd.DataFrame:
 
 def label(row) -> str:
     """A row's model, named as everywhere else (config.model_label)."""
-    return model_label(row.head, row.merge, row.rates)
+    return model_label(row.head, row.merge, parse_rates(row.rates))
 
 
 def params_table(df: pd.DataFrame) -> pd.DataFrame:

@@ -17,11 +17,10 @@ from ksac_cli.report.plots import save_figure
 from ksac_cli.report.stats import t_half_width
 
 HEAD_COLOURS = {"aspp": "#d95f02", "ksac": "#1b9e77"}
-VERDICT_COLOURS = {"better": "#1b7837", "equivalent": "#2166ac", "not worse": "#5aae61", "none": "#555555"}
+# a verdict's kind (claims.CLAIMS; None: no claim) -> (its colour, its name in the legend)
+VERDICT_COLOURS = {"difference": ("#1b7837", "better"), "equivalence": ("#2166ac", "equivalent"),
+                   "not_worse": ("#5aae61", "not worse"), None: ("#555555", "none")}
 CLAIM_COLOUR = "#d7301f"
-
-
-KIND_NAMES = {"difference": "better", "equivalence": "equivalent", "not_worse": "not worse", None: "none"}
 
 
 def _common_prefix(names: list[str]) -> str:
@@ -55,7 +54,7 @@ def forest_plot(lines: list, path: Path) -> bool:
             labels.append(x.upper())
             ax.axhline(y, color="#999999", lw=0.6)
             continue
-        colour = VERDICT_COLOURS[KIND_NAMES[x.kind]]
+        colour = VERDICT_COLOURS[x.kind][0]
         ax.fill_betweenx([y - 0.4, y + 0.4], -x.margin, x.margin, color="#cccccc", alpha=0.6, lw=0)
         if x.claim is not None:
             ax.plot([x.claim, x.claim], [y - 0.42, y + 0.42], color=CLAIM_COLOUR, lw=2)
@@ -69,7 +68,7 @@ def forest_plot(lines: list, path: Path) -> bool:
             tick.set_fontweight("bold")
     ax.set_ylim(len(rows) - 0.5, -0.5)  # the first line on top
     ax.set_xlabel("Δ = first minus second (points): 95% interval; grey band: ±δ; red tick: the paper's claim")
-    handles = [plt.Line2D([], [], color=c, marker="o", lw=2, label=k) for k, c in VERDICT_COLOURS.items()]
+    handles = [plt.Line2D([], [], color=c, marker="o", lw=2, label=k) for c, k in VERDICT_COLOURS.values()]
     handles.append(plt.Line2D([], [], color=CLAIM_COLOUR, lw=2, label="paper's claim"))
     ax.legend(handles=handles, title="verdict (Holm)", fontsize=8, title_fontsize=8, loc="upper left",
               bbox_to_anchor=(1.01, 1.0), borderaxespad=0)

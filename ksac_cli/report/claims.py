@@ -42,6 +42,29 @@ CLAIMS = ("difference", "equivalence", "not_worse")  # the kinds of claim, stron
 INSIDE, EXCLUDED, UNRESOLVABLE = "inside the interval", "excluded", "not resolvable"
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What one comparison's interval supports after Holm's correction (made by `judge`, the one rule): a value,
+    put into words only where it is shown (report/verdicts.py `text`)."""
+
+    kind: str | None  # the claim made (one of CLAIMS), None: none
+    first: str  # the two sides: differences are first minus second
+    second: str
+    estimate: float  # Δ, points
+    low: float  # its 95% interval, points
+    high: float
+    margin: float  # δ, points
+    claim: str  # the claim `p` belongs to: `kind`, else "difference"
+    p: float  # that claim's Holm-adjusted p within the family
+    family_size: int
+    before_holm: str | None = None  # a claim the interval alone made and Holm did not (one of CLAIMS)
+
+    @property
+    def better(self) -> str | None:
+        """The side a difference favours; None unless the verdict is a difference."""
+        return None if self.kind != "difference" else self.first if self.estimate > 0 else self.second
+
+
 @dataclass
 class Line:
     """One comparison of the verdict table; p-values and the verdict are filled by `judge`."""
@@ -56,18 +79,22 @@ class Line:
     claim: float | None = None  # the paper's value of this difference (points); primary KSAC - ASPP lines only
     seed_ids: tuple = ()  # the seeds of the interval, in the order of its `dropped`
     p: dict = field(default_factory=dict)  # claim -> (p, Holm-adjusted p)
-    family_size: int = 0
-    kind: str | None = None  # the claim made after Holm (one of CLAIMS), None for none
-    verdict: str = "no verdict"
-    one_seed_out: list = field(default_factory=list)  # [(seed, verdict without it)] where that verdict differs
+    verdict: Verdict | None = None  # None: not judged, or no interval to judge
+    one_seed_out: list = field(default_factory=list)  # [(seed, Verdict without it)] where that verdict differs
+
+    @property
+    def kind(self) -> str | None:
+        """The claim made after Holm (one of CLAIMS), None for none."""
+        return None if self.verdict is None else self.verdict.kind
+
+    @property
+    def family_size(self) -> int:
+        return 0 if self.verdict is None else self.verdict.family_size
 
     @property
     def verdict_p(self) -> tuple[str, float] | None:
         """(the claim, its Holm-adjusted p) behind the verdict: the claim made, else the difference's."""
-        if not self.p:
-            return None
-        claim = self.kind or "difference"
-        return claim, self.p[claim][1]
+        return None if self.verdict is None else (self.verdict.claim, self.verdict.p)
 
     @property
     def claim_stance(self) -> str | None:
@@ -114,22 +141,19 @@ def holm(p: Sequence[float]) -> list[float]:
 
 
 def judge(lines: list[Line]) -> list[Line]:
-    """Fill each line's p-values (raw and Holm-adjusted within its family), claim and verdict, and the
-    verdicts with one seed left out; returns `lines`."""
+    """Fill each line's p-values (raw and Holm-adjusted within its family) and verdict, and the verdicts
+    with one seed left out; returns `lines`. A line without an interval keeps no verdict (None)."""
     families: dict[str, list[Line]] = {}
     for line in lines:
         if line.interval is not None and line.interval.se is not None:
             families.setdefault(line.family, []).append(line)
-        else:
-            line.verdict = "no verdict (no interval)"
     for members in families.values():
         raw = [_p_of(m.interval, m.margin) for m in members]
         adjusted = {claim: holm([r[claim] for r in raw]) for claim in CLAIMS}
         for i, m in enumerate(members):
             m.p = {claim: (raw[i][claim], adjusted[claim][i]) for claim in CLAIMS}
-            m.family_size = len(members)
-            m.kind = _strongest({c: adjusted[c][i] for c in CLAIMS})
-            m.verdict = _text(m, m.kind, m.interval.delta, _strongest(raw[i]))
+            m.verdict = _verdict(m, m.interval, {c: adjusted[c][i] for c in CLAIMS}, len(members),
+                                 _strongest(raw[i]))
         for i, m in enumerate(members):
             m.one_seed_out = _one_seed_out(m, i, raw)
     return lines
@@ -144,32 +168,26 @@ def _strongest(p: dict[str, float]) -> str | None:
     return next((c for c in CLAIMS if p[c] < ALPHA), None)
 
 
-def _text(line: Line, kind: str | None, delta: float, alone: str | None = None) -> str:
-    """The verdict in words; a claim the interval alone would have made and Holm did not, in brackets."""
-    def words(k: str | None) -> str:
-        if k == "difference":
-            return f"{line.first if delta > 0 else line.second} better"
-        if k == "equivalence":
-            return f"equivalent within ±{line.margin:.2f} points"
-        if k == "not_worse":
-            return f"{line.first} not worse by more than {line.margin:.2f} points"
-        return "no difference detectable"
-
-    said = words(kind)
-    return said + (f" ({words(alone)} before Holm's correction)" if alone is not None and alone != kind else "")
+def _verdict(line: Line, interval: TwoWay, adjusted: dict[str, float], family_size: int,
+             alone: str | None = None) -> Verdict:
+    """THE verdict rule: the strongest claim whose Holm-adjusted p is below ALPHA; `alone`, the claim the
+    interval alone makes, is kept where Holm did not make it."""
+    kind = _strongest(adjusted)
+    claim = kind or "difference"
+    return Verdict(kind, line.first, line.second, interval.delta, interval.low, interval.high, line.margin, claim,
+                   adjusted[claim], family_size, alone if alone != kind else None)
 
 
 def _one_seed_out(line: Line, index: int, raw: list[dict]) -> list[tuple]:
-    """[(seed, verdict without it)] for each seed whose removal changes the verdict (its claim, or the
-    direction of a difference), the family's other lines as they are."""
+    """[(seed, Verdict without it)] for each seed whose removal changes the verdict (its claim, or the
+    side a difference favours), the family's other lines as they are."""
     out = []
     for seed, without in zip(line.seed_ids, line.interval.dropped):
         if without.se is None:
             continue
         p = _p_of(without, line.margin)
-        adjusted = {c: holm([p[c] if j == index else r[c] for j, r in enumerate(raw)]) for c in CLAIMS}
-        kind = _strongest({c: adjusted[c][index] for c in CLAIMS})
-        flips = kind == "difference" and line.kind == "difference" and (without.delta > 0) != (line.interval.delta > 0)
-        if kind != line.kind or flips:
-            out.append((seed, _text(line, kind, without.delta)))
+        adjusted = {c: holm([p[c] if j == index else r[c] for j, r in enumerate(raw)])[index] for c in CLAIMS}
+        verdict = _verdict(line, without, adjusted, len(raw))
+        if (verdict.kind, verdict.better) != (line.verdict.kind, line.verdict.better):
+            out.append((seed, verdict))
     return out

@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 
 from ksac_cli.errors import KsacError
+from ksac_cli.config import parse_rates
 from ksac_cli.config.schema import PAPER_CLAIMS, margin_for
+from ksac_cli.report import verdicts
 from ksac_cli.report.claims import Line
 from ksac_cli.report.evidence import EVAL_IMAGES, EvidenceStore, aligned
 from ksac_cli.report.stats import Interval, class_iou, paired_bootstrap, size_iou, t_interval
@@ -221,19 +223,22 @@ def ksac_vs_aspp(df: pd.DataFrame, store: EvidenceStore, metrics=("mIoU",)) -> l
 
 def with_rate(df: pd.DataFrame, store: EvidenceStore, rate: int = 24, metrics=tuple(METRICS)) -> list[Comparison]:
     """(rates + `rate`) minus (rates), same backbone, output stride, head and merge: the paper's second
-    claim (adding rate 24)."""
+    claim (adding rate 24). The partner is the rate set equal to this one plus {rate}, in whatever order."""
     out = []
     df = first_stream(df)
     name = f"rate {rate}"
     heads = ["ASPP" if h == "aspp" else f"KSAC ({m})" for h, m in zip(df["head"], df["merge"])]
     for (backbone, stride, model), group in df.assign(head_name=heads).groupby(
             ["backbone", "output_stride", "head_name"], sort=False):
-        for rates in dict.fromkeys(group["rates"]):
-            added = group[group["rates"] == f"{rates},{rate}"]
-            if added.empty:
+        sets = {text: set(parse_rates(text, option="ablation.csv: rates")) for text in dict.fromkeys(group["rates"])}
+        for rates, members in sets.items():
+            # the partner: the rate set that is this one plus `rate` (this one without it)
+            partner = next((t for t, m in sets.items() if rate not in members and m == members | {rate}), None)
+            if partner is None:
                 continue
-            setting = {"backbone": backbone, "OS": int(stride), "model": model, "rates": f"{rates} → {rates},{rate}"}
-            title = f"{backbone} OS{int(stride)} {model}: rates {rates},{rate} vs {rates}"
+            added = group[group["rates"] == partner]
+            setting = {"backbone": backbone, "OS": int(stride), "model": model, "rates": f"{rates} → {partner}"}
+            title = f"{backbone} OS{int(stride)} {model}: rates {partner} vs {rates}"
             out += [c for m in metrics
                     if (c := compare(added, group[group["rates"] == rates], m, setting, title, store,
                                      f"with {name}", f"without {name}"))]
@@ -263,5 +268,5 @@ def comparison_table(comparisons: list[Comparison], first: str, second: str) -> 
                      f"{first} (%)": c.first, "Δ (points)": c.delta, "95% CI of Δ (seeds + images)": fmt_joint(c),
                      "95% CI of Δ (t, seeds only)": fmt_interval(c.t),
                      "95% CI of Δ (bootstrap over images, per seed)": per_seed_text(c.per_seed),
-                     "δ (points)": c.margin, "verdict": c.line.verdict if c.line else "-"})
+                     "δ (points)": c.margin, "verdict": verdicts.text(c.line.verdict) if c.line else "-"})
     return pd.DataFrame(rows)

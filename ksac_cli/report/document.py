@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ksac_cli import io
+from ksac_cli.config.schema import ABLATION_CSV
 from ksac_cli.report import ablation, ablation_plots, analysis, compare, protocol, verdicts
 from ksac_cli.report.claims import PRIMARY, judge
 from ksac_cli.report.evidence import EvidenceStore
@@ -17,7 +18,7 @@ from ksac_cli.report.qualitative import qualitative_figures
 from ksac_cli.report.tables import to_latex, to_markdown, with_groups
 
 MAKERS = {
-    "ablation.csv": "ksac ablate",
+    ABLATION_CSV: "ksac ablate",
     "profile.csv": "ksac profile",
     "paper_params.csv": "ksac profile --recipe recipes/paper_params.yaml",
 }
@@ -57,8 +58,8 @@ def make_report(results: Path, out: Path, pool: bool = False) -> Report:
     protocols: list[str] = []  # what the models were, one sentence per protocol
     parts: list = []  # [(row group title, "" for the main rows; {table slug: comparisons})]
     runs = None
-    if (results / "ablation.csv").is_file():
-        df = ablation.load(results / "ablation.csv")
+    if (results / ABLATION_CSV).is_file():
+        df = ablation.load(results / ABLATION_CSV)
         if df.empty:
             report.missing.append("ablation.csv has no successful rows: rerun `ksac ablate`")
         else:

@@ -16,6 +16,7 @@ import pandas as pd
 from matplotlib.patches import Patch
 from PIL import Image
 
+from ksac_cli.config import format_rates, parse_rates
 from ksac_cli.report.plots import save_figure
 
 SAMPLES = "samples"
@@ -78,7 +79,7 @@ def _colour(labels: np.ndarray, palette: np.ndarray, ignore: np.ndarray) -> np.n
 
 def file_name(block: dict) -> str:
     """qualitative_<backbone>_os<stride>_r<rates with dashes>.png (named like the cells' run directories)."""
-    return f"qualitative_{block['backbone']}_os{block['stride']}_r{block['rates'].replace(',', '-')}.png"
+    return f"qualitative_{block['backbone']}_os{block['stride']}_r{format_rates(parse_rates(block['rates']), '-')}.png"
 
 
 def qualitative_figures(df: pd.DataFrame, out: Path) -> tuple[list[tuple[str, str]], str | None]:

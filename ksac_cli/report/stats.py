@@ -124,18 +124,3 @@ def paired_bootstrap(conf_a: np.ndarray, conf_b: np.ndarray, resamples: int = 10
     low, high = np.percentile(diff, [tail, 100 - tail])
     return Interval(float(diff.mean()), float(low), float(high))
 
-
-def verdict(low: float | None, high: float | None, better: str = "KSAC", worse: str = "ASPP",
-            unit: str = "points", detail: bool = True) -> str:
-    """What an interval of `better` minus `worse` supports: "<better> better" when it lies above 0,
-    "<worse> better" when below, else "no difference detectable (Δ within ±x <unit>)" with x the larger
-    distance of its ends from 0 (2 decimals; left out with `detail` False, where the interval is shown
-    beside it). "-" without an interval."""
-    if low is None or high is None:
-        return "-"
-    if low > 0:
-        return f"{better} better"
-    if high < 0:
-        return f"{worse} better"
-    within = f" (Δ within ±{max(abs(low), abs(high)):.2f} {unit})" if detail else ""
-    return "no difference detectable" + within

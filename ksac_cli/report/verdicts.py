@@ -1,11 +1,12 @@
 """The verdict table: `report_verdicts.csv` (numbers in columns, documented in results/README.md) and its
-compact Markdown/LaTeX form at the head of report.md, from the lines `claims.judge` decided."""
+compact Markdown/LaTeX form at the head of report.md, from the lines `claims.judge` decided; `text`, the one
+place a verdict (claims.Verdict) is put into words."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from ksac_cli.report.claims import CLAIMS, PRIMARY, Line
+from ksac_cli.report.claims import CLAIMS, PRIMARY, Line, Verdict
 
 RATE24 = "second: adding rate 24"  # its own family: in the primary one it would cut the power to see the claim
 SIZE, CLASSES = "exploratory: object size", "exploratory: per class"
@@ -32,6 +33,24 @@ NOTE = ("Δ = first minus second in points, paired by seed (same backbone, outpu
         "itself; a 'better' there would mean the procedure finds differences that are not there.")
 
 
+def text(verdict: Verdict | None) -> str:
+    """A verdict in words; a claim the interval alone made and Holm did not, in brackets."""
+    if verdict is None:
+        return "no verdict (no interval)"
+
+    def words(kind: str | None) -> str:
+        if kind == "difference":
+            return f"{verdict.first if verdict.estimate > 0 else verdict.second} better"
+        if kind == "equivalence":
+            return f"equivalent within ±{verdict.margin:.2f} points"
+        if kind == "not_worse":
+            return f"{verdict.first} not worse by more than {verdict.margin:.2f} points"
+        return "no difference detectable"
+
+    return words(verdict.kind) + ("" if verdict.before_holm is None else
+                                  f" ({words(verdict.before_holm)} before Holm's correction)")
+
+
 def _family_rank(line: Line) -> int:
     base = line.family.rsplit(" / ", 1)[-1]
     return ORDER.index(base) if base in ORDER else len(ORDER)
@@ -52,7 +71,7 @@ def one_seed_out_text(line: Line) -> str:
         return ""
     if not line.one_seed_out:
         return "stable"
-    return "; ".join(f"rests on seed {seed} (without it: {verdict})" for seed, verdict in line.one_seed_out)
+    return "; ".join(f"rests on seed {seed} (without it: {text(verdict)})" for seed, verdict in line.one_seed_out)
 
 
 def full_frame(lines: list[Line]) -> pd.DataFrame:
@@ -72,7 +91,7 @@ def full_frame(lines: list[Line]) -> pd.DataFrame:
             "seed_var": None if ci is None else ci.seed_var, "image_var": None if ci is None else ci.image_var,
             "residual_var": None if ci is None else ci.residual_var,
             **{f"{P_COLUMNS[c]}{suffix}": p[c][k] for c in CLAIMS for suffix, k in (("", 0), ("_holm", 1))},
-            "family_size": line.family_size, "verdict": line.verdict,
+            "family_size": line.family_size, "verdict": text(line.verdict),
             "verdict_claim": line.kind or "", "verdict_p_holm": None if made is None else made[1],
             "claim": line.claim, "claim_stance": line.claim_stance or "", "one_seed_out": one_seed_out_text(line),
         })
@@ -96,7 +115,7 @@ def compact_frame(lines: list[Line]) -> pd.DataFrame:
         family = line.family if _family_rank(line) < 2 else line.family.replace("exploratory", "EXPLORATORY")
         rows.append({"comparison": line.comparison, "metric": line.metric, "family": family,
                      "Δ (points)": None if line.interval is None else line.interval.delta,
-                     "95% CI": _ci_text(line), "±δ": line.margin, "verdict": line.verdict,
+                     "95% CI": _ci_text(line), "±δ": line.margin, "verdict": text(line.verdict),
                      "p (Holm) of the verdict": "-" if made is None else
                      f"{made[1]:.3f} ({made[0].replace('_', ' ')}, m={line.family_size})",
                      "paper's claim": claim_text(line), "one seed out": one_seed_out_text(line)})

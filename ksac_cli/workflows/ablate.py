@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ksac_cli import io
 from ksac_cli.config import ModelConfig, RunConfig, TrainConfig
-from ksac_cli.config.schema import ABLATION_CSV
+from ksac_cli.config.schema import ABLATION_CSV, RESULTS
 from ksac_cli.engine.shared_features import SharedFeatures
 from ksac_cli.errors import KsacError
 from ksac_cli.machine import resolve_device
@@ -221,7 +221,7 @@ def emit_jobs(path: str | Path, cells, argv: list[str]) -> int:
     return len(lines)
 
 
-def ablate(base: RunConfig, grid, out: str | Path | None = None, csv_path: str | Path = ABLATION_CSV,
+def ablate(base: RunConfig, grid, out: str | Path | None = None, csv_path: str | Path = Path(RESULTS) / ABLATION_CSV,
            on_event: EventFn | None = None, only: str | None = None) -> list:
     """Run every cell not done yet (each a normal train run + eval in its own run directory), retrying a
     failing cell once; append one row per cell to `csv_path`. Returns the rows of this invocation

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ksac_cli import io, weights
-from ksac_cli.config import AnalyzeConfig, short_hash
+from ksac_cli.config import AnalyzeConfig, format_rates, short_hash
 from ksac_cli.errors import KsacError
 # the files and their columns, as `ksac report` reads them
 from ksac_cli.report.analysis import (
@@ -159,7 +159,7 @@ def analyze_one(path: Path, settings: AnalyzeConfig, emit: EventFn) -> dict:
     m = cfg.model
     config_hash, run_date = trained_run(state["config"], path)
     ident = {"run": run_name(path), "head": m.head, "merge": m.merge if m.head == "ksac" else "",
-             "rates": ",".join(map(str, m.rates)), "seed": cfg.train.seed, "iteration": state["iteration"],
+             "rates": format_rates(m.rates), "seed": cfg.train.seed, "iteration": state["iteration"],
              "config_hash": config_hash, "run_date": run_date, "amp": resolve_amp(cfg.train.amp, dev)}
 
     def sweep(factors) -> list[dict]:

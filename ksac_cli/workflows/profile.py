@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ksac_cli import io
-from ksac_cli.config import ModelConfig, ProfileConfig
+from ksac_cli.config import ModelConfig, ProfileConfig, format_rates
 from ksac_cli.machine import resolve_device
 from ksac_cli.models import warn_large_rates
 
@@ -63,7 +63,7 @@ def reductions_markdown(table: pd.DataFrame, cfg: ProfileConfig) -> str:
 def describe(cfg: ModelConfig) -> str:
     merge = f" ({cfg.merge}, {cfg.ksac_impl})" if cfg.head == "ksac" else ""
     decoder = "V3+" if cfg.decoder else "V3"
-    return (f"{cfg.backbone} {cfg.head}{merge} rates {','.join(map(str, cfg.rates))} "
+    return (f"{cfg.backbone} {cfg.head}{merge} rates {format_rates(cfg.rates)} "
             f"OS{cfg.output_stride} {decoder}")
 
 

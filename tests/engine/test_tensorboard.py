@@ -103,7 +103,7 @@ def test_a_killed_and_resumed_run_logs_each_step_once(recipe, tmp_path):
 def test_each_ablation_cell_is_one_run_named_by_its_cell_with_the_compared_hparams_first(recipe, tmp_path):
     grid = tmp_path / "grid"
     proc = ksac("ablate", "--recipe", str(recipe), "--head", "aspp", "--head", "ksac", "--rates", "1,2", "--seeds", "1",
-                "--iters", "2", "--out", str(grid), "--results", str(tmp_path / "a.csv"))
+                "--iters", "2", "--out", str(grid), "--results", str(tmp_path / "results"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     cells = sorted(p.name for p in grid.iterdir() if p.is_dir())
     assert cells == ["mobilenetv2_035_aspp_r1-2_os16_seed0", "mobilenetv2_035_ksac-concat_r1-2_os16_seed0"]

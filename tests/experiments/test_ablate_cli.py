@@ -18,7 +18,7 @@ from ksac_cli import io
 def ablate(recipe: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess:
     """`ksac ablate` on the tiny recipe; one seed per cell unless --seeds is given (the default is 3)."""
     seeds = [] if "--seeds" in args else ["--seeds", "1"]
-    return ksac("ablate", "--recipe", str(recipe), "--out", str(tmp / "grid"), "--results", str(tmp / "ablation.csv"),
+    return ksac("ablate", "--recipe", str(recipe), "--out", str(tmp / "grid"), "--results", str(tmp),
                 *seeds, *args)
 
 
@@ -79,7 +79,7 @@ def test_a_killed_ablate_resumes_its_interrupted_cell(tmp_path):
     """At --amp auto (the default recipe's): the checkpoint records the resolved mode, and the cell resumes."""
     recipe = make_recipe(tmp_path, iters=16, crop=96)
     cmd = ["ablate", "--recipe", str(recipe), "--out", str(tmp_path / "grid"), "--amp", "auto",
-           "--results", str(tmp_path / "ablation.csv"), "--head", "ksac", "--rates", "1,2", "--rates", "1,2,3", "--seeds", "1"]
+           "--results", str(tmp_path), "--head", "ksac", "--rates", "1,2", "--rates", "1,2,3", "--seeds", "1"]
     proc = ksac_popen(*cmd)
     second = tmp_path / "grid" / "mobilenetv2_035_ksac-concat_r1-2-3_os16_seed0" / "checkpoints" / "last.pt"
     deadline = time.time() + 300
@@ -100,3 +100,25 @@ def test_a_killed_ablate_resumes_its_interrupted_cell(tmp_path):
     assert "starting it over" not in rerun.stderr + rerun.stdout + log
     rows = io.read_csv_rows(tmp_path / "ablation.csv")
     assert [r["rates"] for r in rows] == ["1,2", "1,2,3"] and all(r["status"] == "ok" for r in rows)
+
+
+def test_results_is_a_folder_that_ksac_report_reads_as_it_is(tmp_path):
+    """--results means the same kind of thing in ksac ablate and ksac report: the results FOLDER. A folder that
+    does not exist yet is made; an existing FILE is refused with an error saying a folder is expected."""
+    recipe = make_recipe(tmp_path)
+    results = tmp_path / "out" / "results"
+    proc = ksac("ablate", "--recipe", str(recipe), "--out", str(tmp_path / "grid"), "--results", str(results),
+                "--seeds", "2", "--rates", "1,2")
+    assert proc.returncode == 0, proc.stderr
+    assert results.is_dir() and len(io.read_csv_rows(results / "ablation.csv")) == 4
+    assert f"next: ksac report --results {results}" in proc.stdout
+    report = ksac("report", "--results", str(results))
+    assert report.returncode == 0, report.stderr
+    assert "KSAC (concat) vs ASPP" in (results / "report.md").read_text()
+
+    a_file = tmp_path / "rows.csv"
+    a_file.write_text("")
+    proc = ksac("ablate", "--recipe", str(recipe), "--out", str(tmp_path / "grid"), "--results", str(a_file),
+                "--seeds", "1", "--rates", "1,2")
+    assert proc.returncode == 2 and f"--results {a_file}: a file; --results is the FOLDER" in proc.stderr
+    assert a_file.read_text() == ""

@@ -29,7 +29,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 def ablate(recipe: Path, tmp: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """`ksac ablate` of the tiny recipe, one seed, rates 1,2, into tmp/grid and tmp/ablation.csv."""
-    return ksac("ablate", "--recipe", str(recipe), "--out", str(tmp / "grid"), "--results", str(tmp / "ablation.csv"),
+    return ksac("ablate", "--recipe", str(recipe), "--out", str(tmp / "grid"), "--results", str(tmp),
                 "--seeds", "1", "--rates", "1,2", *args, cwd=cwd)
 
 

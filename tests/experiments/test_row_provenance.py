@@ -59,9 +59,9 @@ def two_rows(tmp_path_factory):
             if name == "clean":
                 git(repo, "commit", "-qam", "two")
             proc = ksac("ablate", "--recipe", str(recipe), "--head", "ksac", "--rates", "1,2", "--seeds", "1",
-                        "--amp", amp, "--out", str(tmp / name), "--results", str(tmp / f"{name}.csv"))
+                        "--amp", amp, "--out", str(tmp / name), "--results", str(tmp / f"{name}_results"))
             assert proc.returncode == 0, proc.stderr[-2000:]
-            (rows[name],) = io.read_csv_rows(tmp / f"{name}.csv")
+            (rows[name],) = io.read_csv_rows(tmp / f"{name}_results" / "ablation.csv")
             rows[name]["head_commit"] = git(repo, "rev-parse", "--short", "HEAD")
     return rows
 

@@ -128,7 +128,7 @@ def test_bad_arguments_exit_2_with_one_line(args, fragments, tmp_path):
     if args[0] == "ablate" and "--out" not in args:
         args += ["--out", str(tmp_path / "cells")]
     if args[0] == "ablate" and "--results" not in args:
-        args += ["--results", str(tmp_path / "a.csv")]
+        args += ["--results", str(tmp_path / "results")]
     proc = run(*args)
     assert_clean_failure(proc, 2, *[f.format(tmp=tmp_path, file=FILE) for f in fragments])
     written = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "rates.yaml"]

@@ -15,7 +15,7 @@ from ksac_cli import io
 def test_concurrent_ablates_train_each_cell_once_and_lose_no_row(tiny_recipe, tmp_path):
     out, csv_path = tmp_path / "cells", tmp_path / "ablation.csv"
     args = ["ablate", "--recipe", str(tiny_recipe(iters=4, save_every=2)), "--head", "aspp", "--head", "ksac",
-            "--rates", "1,2", "--rates", "1,2,3", "--seeds", "1", "--out", str(out), "--results", str(csv_path)]
+            "--rates", "1,2", "--rates", "1,2,3", "--seeds", "1", "--out", str(out), "--results", str(csv_path.parent)]
     env = {**os.environ, "KSAC_FAULT": ""}
     procs = [ksac_popen(*args, env=env) for _ in range(3 if FULL else 2)]
     outputs = [p.communicate(timeout=600) for p in procs]

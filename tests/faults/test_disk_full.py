@@ -52,7 +52,7 @@ def test_full_disk_on_the_results_csv_keeps_every_earlier_row(tiny_recipe, tmp_p
     io.write_csv(csv_path, _rows(3), COLUMNS)
     before, before_rows = csv_path.read_bytes(), io.read_csv_rows(csv_path)
     args = ("ablate", "--recipe", str(tiny_recipe(iters=2)), "--head", "ksac", "--rates", "1,2", "--seeds", "1",
-            "--out", str(tmp_path / "cells"), "--results", str(csv_path))
+            "--out", str(tmp_path / "cells"), "--results", str(csv_path.parent))
     proc = run(*args, fault="write:ablation.csv@1=enospc")
     assert_clean_failure(proc, 1, f"could not write {csv_path}", "No space left on device")
     assert csv_path.read_bytes() == before

@@ -152,7 +152,7 @@ def grid_log(tmp: Path) -> str:
 
 
 def ablate_args(recipe: Path, tmp: Path, *extra: str) -> list[str]:
-    return ["ablate", "--recipe", str(recipe), "--out", str(tmp / "grid"), "--results", str(tmp / "ablation.csv"),
+    return ["ablate", "--recipe", str(recipe), "--out", str(tmp / "grid"), "--results", str(tmp),
             "--head", "ksac", "--rates", "1,2", "--rates", "1,2,3", "--seeds", "1", *extra]
 
 

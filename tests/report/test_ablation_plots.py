@@ -133,3 +133,24 @@ def test_erf_figure_has_colour_bars_a_log_head_row_and_says_how_many_images(monk
     shown = panels[1].images[0]
     assert isinstance(shown.norm, LogNorm) and shown.norm(0.01) > 0.3  # the taps are not lost beside the centre
     assert "8 val images" in fig._suptitle.get_text()
+
+
+def test_the_forest_plot_colours_each_line_by_its_verdicts_kind_not_its_words(drawn, tmp_path):
+    """Each interval is drawn in the colour of its verdict's kind; the sides are named so that no wording
+    ("better", "equivalent") could be read back from them."""
+    from ksac_cli.report.claims import PRIMARY, Line, Verdict
+    from ksac_cli.report.twoway import seeds_only
+
+    kinds = ["difference", "equivalence", "not_worse", None]
+    lines = []
+    for i, kind in enumerate(kinds):
+        line = Line(PRIMARY, f"c{i}", "mIoU", "equivalent", "better", seeds_only([0.1 * i, 0.2, 0.3]), 0.5)
+        line.verdict = Verdict(kind, line.first, line.second, 0.2, 0.0, 0.4, 0.5, kind or "difference", 0.01, 4)
+        lines.append(line)
+    assert ablation_plots.forest_plot(lines, tmp_path / "forest.png")
+    ax = drawn[0].axes[0]
+    # the interval of each line is the 2-point line at its row's height (y = 1, 2, ...; row 0 is the family)
+    drawn_colours = {round(ln.get_ydata()[0]): ln.get_color() for ln in ax.get_lines()
+                     if len(ln.get_xdata()) == 2 and ln.get_ydata()[0] == ln.get_ydata()[1] and ln.get_linewidth() == 2}
+    assert [drawn_colours[y] for y in range(1, 5)] == [ablation_plots.VERDICT_COLOURS[k][0] for k in kinds]
+    assert len(set(drawn_colours.values())) == 4

@@ -7,6 +7,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from ksac_cli.report.claims import PRIMARY, Line, holm, judge, p_values
+from ksac_cli.report.verdicts import text
 from ksac_cli.report.twoway import TwoWay
 
 
@@ -34,6 +35,23 @@ def test_p_values_at_the_boundary_of_the_interval():
     assert zero["difference"] == 1.0 and zero["equivalence"] == 0.0
 
 
+@pytest.mark.parametrize("delta,low,better", [
+    (1.0, 0.01, "KSAC"),
+    (1.0, 0.0, None),  # an interval touching 0 does not exclude it
+    (-1.0, -0.01, "ASPP"),
+    (-1.0, 0.0, None),
+])
+def test_a_difference_is_claimed_exactly_when_the_interval_excludes_0(delta, low, better):
+    """The one verdict rule at its boundary: a lone comparison whose 95% interval ends at `low` (the end nearer
+    0), with a margin (0.001) too small for equivalence to be claimed."""
+    se = abs(delta - low) / scipy_stats.t.ppf(0.975, 4.0)
+    line = Line(PRIMARY, "c", "mIoU", "KSAC", "ASPP", interval(delta, se), 0.001)
+    judge([line])
+    assert line.verdict.better == better and (line.kind == "difference") == (better is not None)
+    if better:
+        assert text(line.verdict) == f"{better} better"
+
+
 def test_holm_by_hand():
     # sorted 0.01, 0.02, 0.03, 0.5 (m = 4): 0.04, max(0.04, 0.06), max(0.06, 0.06), max(0.06, 0.5)
     assert holm([0.03, 0.01, 0.5, 0.02]) == pytest.approx([0.06, 0.04, 0.5, 0.06])
@@ -52,13 +70,13 @@ def test_holm_within_each_family_and_the_verdict_wording():
     raw = lines[0].p["difference"][0]
     assert 0.01 < raw < 0.05 and lines[0].p["difference"][1] == pytest.approx(min(1, 4 * raw))
     assert lines[0].family_size == 4 and lone.family_size == 1
-    assert lines[0].verdict == "KSAC not worse by more than 1.00 points (KSAC better before Holm's correction)"
+    assert text(lines[0].verdict) == "KSAC not worse by more than 1.00 points (KSAC better before Holm's correction)"
     assert lines[0].p["not_worse"][1] < 0.05
-    assert lone.verdict == "KSAC better"
-    assert equivalent.verdict == "equivalent within ±0.50 points"
-    assert not_worse.verdict == "KSAC not worse by more than 1.00 points"
-    assert worse.verdict == "ASPP better"
-    assert none.verdict == "no verdict (no interval)"
+    assert text(lone.verdict) == "KSAC better"
+    assert text(equivalent.verdict) == "equivalent within ±0.50 points"
+    assert text(not_worse.verdict) == "KSAC not worse by more than 1.00 points"
+    assert text(worse.verdict) == "ASPP better"
+    assert text(none.verdict) == "no verdict (no interval)"
 
 
 def test_a_verdict_resting_on_one_seed_names_it_and_the_claim_stands_where_the_interval_puts_it():
@@ -72,8 +90,8 @@ def test_a_verdict_resting_on_one_seed_names_it_and_the_claim_stands_where_the_i
     steady = Line(PRIMARY, "d", "mIoU", "KSAC", "ASPP", seeds_only([0.6, 0.5, 0.7, 0.55, 0.65]), 0.3, 0.6,
                   (10, 11, 12, 13, 14))
     judge([line, steady])
-    assert line.verdict == "no difference detectable" and line.kind is None
-    assert line.one_seed_out == [(14, "KSAC better")]
+    assert text(line.verdict) == "no difference detectable" and line.kind is None
+    assert [(seed, text(v)) for seed, v in line.one_seed_out] == [(14, "KSAC better")]
     assert line.claim_stance == UNRESOLVABLE and line.verdict_p == ("difference", line.p["difference"][1])
     assert steady.kind == "difference" and steady.one_seed_out == []
     assert steady.claim_stance == "inside the interval" and steady.verdict_p == ("difference", steady.p["difference"][1])

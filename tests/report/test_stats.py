@@ -12,7 +12,7 @@ from ksac_cli.engine.evaluate import object_miou
 from ksac_cli.engine.metrics import ConfusionMatrix, metrics_from_matrix
 from ksac_cli.errors import KsacError
 from ksac_cli.report.evidence import Evidence, aligned
-from ksac_cli.report.stats import miou, paired_bootstrap, resample_counts, size_iou, t_interval, verdict
+from ksac_cli.report.stats import miou, paired_bootstrap, resample_counts, size_iou, t_interval
 
 
 def random_matrices(rng, n: int, k: int, absent: tuple = ()) -> np.ndarray:
@@ -125,23 +125,6 @@ def test_aligned_pairs_images_by_id_and_refuses_different_images(tmp_path):
     c = Evidence(tmp_path / "c.npz", ["x", "y", "w"], conf, ["bg", "fg"])
     with pytest.raises(KsacError, match="different val images"):
         aligned(a, c)
-
-
-@pytest.mark.parametrize("low,high,expected", [
-    (0.01, 2.0, "KSAC better"),
-    (0.0, 2.0, "no difference detectable (Δ within ±2.00 points)"),  # touching 0 is not excluding it
-    (-3.456, -0.001, "ASPP better"),
-    (-3.456, 0.0, "no difference detectable (Δ within ±3.46 points)"),
-    (-0.5, 1.254, "no difference detectable (Δ within ±1.25 points)"),
-    (None, None, "-"),
-])
-def test_verdict_at_the_boundaries(low, high, expected):
-    assert verdict(low, high) == expected
-
-
-def test_verdict_names_the_two_sides():
-    assert verdict(0.2, 0.9, "with rate 24", "without rate 24") == "with rate 24 better"
-    assert verdict(-0.9, -0.2, "with rate 24", "without rate 24") == "without rate 24 better"
 
 
 def test_an_interval_unpacks_as_mean_low_high():

@@ -127,7 +127,7 @@ def test_a_run_records_its_plan_before_training_and_jobs_carry_the_seeds(step, t
 
     monkeypatch.setattr(workflow, "ablate", no_training)
     args = ["ablate", "--recipe", str(tiny_recipe(iters=6)), "--out", str(tmp_path / "grid"), "--head", "aspp",
-            "--head", "ksac", "--rates", "1,2", "--budget", "45s", "--results", str(tmp_path / "ablation.csv")]
+            "--head", "ksac", "--rates", "1,2", "--budget", "45s", "--results", str(tmp_path)]
     cli.main(args)
     assert seen["grid"].seeds == 4 and seen["plan"]["seeds"] == 4
     assert f"recorded in {tmp_path / 'grid' / 'seeds.json'}" in capsys.readouterr().out
@@ -171,3 +171,16 @@ def test_cells_share_backbone_features_only_within_one_seed_and_stream_of_a_froz
     assert keys[0, 0, "aspp"][1:] == keys[1, 1, "ksac"][1:]  # the val batches' features: shared by all
     learning = dataclasses.replace(cells[0].cfg, train=dataclasses.replace(cells[0].cfg.train, freeze_backbone=False))
     assert workflow.share_key(learning) is None
+
+
+def test_budget_help_states_the_planners_rule_with_its_bounds():
+    """--help says what the planner does, with the bounds the planner uses (not numbers copied into prose)."""
+    from cli_runner import ksac
+
+    from ksac_cli.config.schema import SEEDS_WITHOUT_BUDGET
+
+    text = " ".join(ksac("ablate", "--help").stdout.replace("│", " ").split())
+    assert "floor((budget - once) / round) seeds per cell" in text
+    assert f"at least {plan.MIN_SEEDS} and at most {plan.MAX_SEEDS}" in text
+    assert f"none: {SEEDS_WITHOUT_BUDGET} seeds" in text and "2.5" not in text
+    assert plan.seeds_for_budget(10**9, 1.0) == plan.MAX_SEEDS  # the bounds the help names are the rule's
