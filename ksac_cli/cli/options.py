@@ -45,7 +45,7 @@ EVAL_IMAGES = Flag("eval.max_images", int, "Evaluate on the first N images of th
                                           "during training, at its end, ksac eval) [default: all].",
                    name="--eval-images")
 HEAD_HELP = ("aspp (one 3x3 kernel per rate), ksac (one shared 3x3 kernel), or your own class as module:Class, "
-             "called as Class(in_channels, atrous_rates, out_channels) like torchvision's ASPP (docs/heads.md)")
+             "called as Class(in_channels, atrous_rates, out_channels) like torchvision's ASPP (docs/models.md)")
 BACKBONE_HELP = "mobilenetv2, mobilenetv2_050 (and _035/_075/_140), resnet50, resnet101, xception65"
 IMPL_HELP = ("taps (9 tap products computed once, shifted per rate: one conv's multiply-adds whatever the number "
              "of rates) or conv (one dilated conv per rate); same parameters and checkpoints")
