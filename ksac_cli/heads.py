@@ -5,7 +5,7 @@ read the specs without importing a model; the class is named by a 'module:attr' 
 when a model is built (as timm keeps a model's default_cfg beside its @register_model builder).
 
 Three kinds of head: the built-in ones below (their classes in ksac_cli/models/heads/); one registered by
-`@register_head(...)` on its class, in any module the user imports (tests/models/toy_head.py); and the
+`@register_head(...)` on its class, in any module the user imports (tests/toy_head.py); and the
 user's own class named as `module:Class` (`--head`, `model.head`), whose spec is made from its name alone:
 a candidate compared against ASPP. Its code is imported only where the user names it (ksac_cli/models/heads/user.py)."""
 

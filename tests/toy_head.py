@@ -1,5 +1,5 @@
 """A toy head, added as a new built-in head is: this one module (its class and `@register_head`) plus its
-test (tests/test_heads.py). Importing the module registers head "toy", a candidate compared against ASPP."""
+test (tests/test_head_registry.py). Importing the module registers head "toy", a candidate compared against ASPP."""
 
 from __future__ import annotations
 

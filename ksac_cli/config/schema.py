@@ -58,7 +58,8 @@ class ModelConfig:
 
     def validate(self, where: str = "model") -> None:
         check_name(f"{where}.backbone", "backbone", self.backbone, BACKBONE_NAMES)
-        heads.spec(self.head, f"{where}.head")
+        if "separable" not in heads.spec(self.head, f"{where}.head").extras and self.separable:
+            raise KsacError(f"{where}.separable: the head {self.head} has no separable form; leave it off")
         parse_rates(list(self.rates), option=f"{where}.rates")
         check_choice(f"{where}.output_stride", self.output_stride, OUTPUT_STRIDES)
         check_choice(f"{where}.merge", self.merge, MERGES)

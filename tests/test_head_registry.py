@@ -60,7 +60,7 @@ class Shrinks(torch.nn.Module):
 @pytest.mark.parametrize("name,said", [
     ("torchvision.models.segmentation.deeplabv3:NoSuchHead", "cannot import"),
     ("torch.nn:Identity", r"expected torch.nn:Identity\(in_channels, atrous_rates, out_channels\)"),
-    ("test_heads:Shrinks", r"\(2, 112, 9, 9\) -> \(2, 16, 9, 9\); it gave \(2, 16, 7, 7\)")])
+    ("test_head_registry:Shrinks", r"\(2, 112, 9, 9\) -> \(2, 16, 9, 9\); it gave \(2, 16, 7, 7\)")])
 def test_a_head_that_breaks_the_contract_is_refused_in_one_line(name, said):
     with pytest.raises(KsacError, match=said) as e:
         build_model(ModelConfig(head=name, **TINY))
