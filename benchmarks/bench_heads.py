@@ -34,10 +34,10 @@ COLUMNS = ["in_channels", "map_size", "rates", "batch", "pass", "impl", "ms_medi
 
 
 def build_heads(in_channels: int, rates: tuple[int, ...], device: torch.device, channels_last: bool) -> dict[str, nn.Module]:
-    conv = KSAC(in_channels, 256, rates, impl="conv")
-    taps = KSAC(in_channels, 256, rates, impl="taps")
+    conv = KSAC(in_channels, rates, 256, ksac_impl="conv")
+    taps = KSAC(in_channels, rates, 256, ksac_impl="taps")
     taps.load_state_dict(conv.state_dict())
-    heads = {"aspp": ASPP(in_channels, 256, rates), "ksac-conv": conv, "ksac-taps": taps}
+    heads = {"aspp": ASPP(in_channels, rates, 256), "ksac-conv": conv, "ksac-taps": taps}
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     return {name: head.to(device, memory_format=memory_format) for name, head in heads.items()}
 

@@ -84,11 +84,16 @@ def test_the_cli_and_every_help_import_no_torch():
 
 def test_config_names_are_the_model_tables():
     """config validates backbone and head names without importing torch; the modules exist for each."""
-    from ksac_cli.config import BACKBONE_NAMES, HEAD_NAMES
-    from ksac_cli.models import BACKBONES, HEADS
+    from torch import nn
+
+    from ksac_cli.config import BACKBONE_NAMES
+    from ksac_cli.heads import HEADS
+    from ksac_cli.models import BACKBONES
+    from ksac_cli.models.heads import head_class
 
     assert sorted(BACKBONE_NAMES) == sorted(BACKBONES)
-    assert sorted(HEAD_NAMES) == sorted(HEADS)
+    assert {"aspp", "ksac", "pointwise"} <= set(HEADS)
+    assert all(issubclass(head_class(spec), nn.Module) for spec in HEADS.values())
 
 
 def test_no_function_is_longer_than_60_lines():

@@ -45,6 +45,8 @@ class Flag:
 EVAL_IMAGES = Flag("eval.max_images", int, "Evaluate on the first N images of the val split (every evaluation: "
                                           "during training, at its end, ksac eval) [default: all].",
                    name="--eval-images")
+HEAD_HELP = ("aspp (one 3x3 kernel per rate), ksac (one shared 3x3 kernel), or your own class as module:Class, "
+             "called as Class(in_channels, atrous_rates, out_channels) like torchvision's ASPP (docs/models.md)")
 BACKBONE_HELP = "mobilenetv2, mobilenetv2_050 (and _035/_075/_140), resnet50, resnet101, xception65"
 IMPL_HELP = ("taps (9 tap products computed once, shifted per rate: one conv's multiply-adds whatever the number "
              "of rates) or conv (one dilated conv per rate); same parameters and checkpoints")
@@ -52,7 +54,7 @@ IMPL_HELP = ("taps (9 tap products computed once, shifted per rate: one conv's m
 # ---- one run: ksac train (all of them), ksac ablate (all but the grid's and the run directory's) ----------
 MODEL = (
     Flag("model.backbone", str, f"Backbone: {BACKBONE_HELP}."),
-    Flag("model.head", str, "Head: aspp (one 3x3 kernel per rate) or ksac (one shared 3x3 kernel)."),
+    Flag("model.head", str, f"Head: {HEAD_HELP}."),
     Flag("model.rates", str, "Atrous rates, a comma list such as 6,12,18."),
     Flag("model.merge", str, "KSAC only: concat (paper Fig. 4) or sum (paper Alg. 1)."),
     Flag("model.output_stride", int, "Backbone output stride: 8, 16 or 32."),
@@ -110,7 +112,7 @@ TRAIN_ONLY = (
 # ---- grids: ksac ablate and ksac profile take each model axis repeated -----------------------------------
 GRID = (
     Flag("grid.backbone", list[str], f"Backbone (repeatable): {BACKBONE_HELP}."),
-    Flag("grid.head", list[str], "Head (repeatable): aspp (one 3x3 kernel per rate) or ksac (one shared 3x3 kernel)."),
+    Flag("grid.head", list[str], f"Head (repeatable): {HEAD_HELP}."),
     Flag("grid.rates", list[str], "Atrous rates as a comma list (repeatable), e.g. --rates 6,12,18 --rates 6,12,18,24."),
     Flag("grid.merge", list[str], "KSAC only (repeatable): concat (paper Fig. 4) or sum (paper Alg. 1)."),
     Flag("grid.output_stride", list[int], "Backbone output stride (repeatable): 8, 16 or 32."),
@@ -145,6 +147,8 @@ EVAL = (
     Flag("data.val_split", str, "Split to evaluate [default: the checkpoint's val split].", name="--split"),
     Flag("train.device", str, "auto (cuda when present, else cpu), cpu, cuda or cuda:N."),
     Flag("eval.output_stride", int, "Evaluate at another output stride than training (8, 16 or 32)."),
+    Flag("model.head", str, "The checkpoint's head, named again: a class of your own (module:Class) is imported "
+                            "only when you name it here (or with --trust-head-code) [default: the checkpoint's]."),
     Flag("model.ksac_impl", str, f"KSAC only, how the shared kernel is applied: {IMPL_HELP}."),
     Flag("eval.scales", str, "Inference scales, a comma list (DeepLab: 0.5,0.75,1.0,1.25,1.5,1.75) [default: 1.0]."),
     Flag("eval.flip", bool, "Also infer on the horizontally flipped image."),

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ksac_cli import heads
 from ksac_cli.cli import options, output
 from ksac_cli.config import ProfileConfig, resolve_profile, to_dict
 
@@ -65,7 +66,7 @@ def profile(
         rows = workflow.profile(cfg, progress=on_model)
 
     output.table(f"ksac profile: {cfg.size}x{cfg.size}, batch {cfg.batch_size}, {rows[0].device}", *_table(cfg, rows))
-    output.info(f"wrote {cfg.out}" + (f" and {Path(cfg.out).with_suffix('.md')}" if any(r.head == "ksac" for r in rows) else ""))
+    output.info(f"wrote {cfg.out}" + (f" and {Path(cfg.out).with_suffix('.md')}" if any(heads.spec(r.head).role == heads.CANDIDATE for r in rows) else ""))
 
 
 def _print_config(cfg: ProfileConfig, overrides: dict) -> None:

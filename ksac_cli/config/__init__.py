@@ -31,7 +31,6 @@ from ksac_cli.config.values import (
     AMP_MODES,
     BACKBONE_NAMES,
     DATASET_NAMES,
-    HEAD_NAMES,
     KSAC_IMPLS,
     MERGES,
     OPTIMIZERS,
@@ -41,15 +40,14 @@ from ksac_cli.config.values import (
     check_name,
     finite,
     format_rates,
-    model_label,
     parse_floats,
     parse_rates,
 )
 
-__all__ = ["AMP_MODES", "BACKBONE_NAMES", "DATASET_NAMES", "HEAD_NAMES", "KSAC_IMPLS", "MERGES", "OPTIMIZERS",
+__all__ = ["AMP_MODES", "BACKBONE_NAMES", "DATASET_NAMES", "KSAC_IMPLS", "MERGES", "OPTIMIZERS",
            "OUTPUT_STRIDES", "RECIPES", "AblationGrid", "AnalyzeConfig", "DataConfig", "EvalConfig", "ModelConfig",
            "ProfileConfig",
            "ProfileGrid", "RunConfig", "SyntheticConfig", "TrainConfig", "blame", "check_choice", "check_device",
            "check_name", "dump_yaml", "expand_models", "finite", "format_rates", "from_dict", "load_run_config",
-           "load_yaml", "merged", "model_label", "parse_floats", "parse_rates", "recipe_path", "resolve_ablation", "resolve_profile", "resolve_run_config",
+           "load_yaml", "merged", "parse_floats", "parse_rates", "recipe_path", "resolve_ablation", "resolve_profile", "resolve_run_config",
            "short_hash", "to_dict"]

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from ksac_cli import weights
+from ksac_cli import heads, weights
 from ksac_cli.config.coerce import from_dict, to_dict
 from ksac_cli.config.schema import AblationGrid, ProfileConfig, ProfileGrid, RunConfig
 from ksac_cli.config.values import format_rates
@@ -302,8 +302,7 @@ def run_name(cfg: RunConfig, seed: int, stream: int = 0) -> str:
     merge, rates, output stride; a seed stream after the first adds _stream<s> before the seed). An ablation's
     cells and `ksac train`'s default run directory are named by it."""
     m = cfg.model
-    merge = f"-{m.merge}" if m.head == "ksac" else ""
-    return (f"{m.backbone}_{m.head}{merge}_r{format_rates(m.rates, '-')}_os{m.output_stride}"
+    return (f"{m.backbone}_{heads.spec(m.head).slug(m.merge)}_r{format_rates(m.rates, '-')}_os{m.output_stride}"
             + (f"_stream{stream}" if stream else "") + f"_seed{seed}")
 
 

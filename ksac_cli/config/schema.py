@@ -13,7 +13,6 @@ from ksac_cli.config.values import (
     AMP_MODES,
     BACKBONE_NAMES,
     DATASET_NAMES,
-    HEAD_NAMES,
     KSAC_IMPLS,
     MERGES,
     OPTIMIZERS,
@@ -23,10 +22,10 @@ from ksac_cli.config.values import (
     check_device,
     check_model_axes,
     check_name,
-    model_label,
     parse_duration,
     parse_rates,
 )
+from ksac_cli import heads
 from ksac_cli.errors import KsacError
 from ksac_cli.weights import resolve as resolve_weights
 
@@ -56,11 +55,12 @@ class ModelConfig:
 
     def label(self) -> str:
         """'mobilenetv2 KSAC (concat) 6,12,18'."""
-        return f"{self.backbone} {model_label(self.head, self.merge, self.rates)}"
+        return f"{self.backbone} {heads.model_label(self.head, self.merge, self.rates)}"
 
     def validate(self, where: str = "model") -> None:
         check_name(f"{where}.backbone", "backbone", self.backbone, BACKBONE_NAMES)
-        check_name(f"{where}.head", "head", self.head, HEAD_NAMES)
+        if "separable" not in heads.spec(self.head, f"{where}.head").extras and self.separable:
+            raise KsacError(f"{where}.separable: the head {self.head} has no separable form; leave it off")
         parse_rates(list(self.rates), option=f"{where}.rates")
         check_choice(f"{where}.output_stride", self.output_stride, OUTPUT_STRIDES)
         check_choice(f"{where}.merge", self.merge, MERGES)
@@ -404,8 +404,8 @@ def expand_models(base: ModelConfig, axes: dict[str, tuple]) -> list[ModelConfig
     out: list[ModelConfig] = []
     for values in itertools.product(*[axes[n] or (getattr(base, n),) for n in names]):
         changes = dict(zip(names, values))
-        if changes.get("head", base.head) != "ksac":
-            changes.update(merge="concat", ksac_impl=base.ksac_impl)
+        taken = heads.spec(changes.get("head", base.head)).options
+        changes.update({k: v for k, v in (("merge", "concat"), ("ksac_impl", base.ksac_impl)) if k not in taken})
         cfg = dataclasses.replace(base, **changes)
         if cfg not in out:
             out.append(cfg)
@@ -414,7 +414,7 @@ def expand_models(base: ModelConfig, axes: dict[str, tuple]) -> list[ModelConfig
 
 # ---- ksac pretrain -----------------------------------------------------------------------------------
 
-NEUTRAL_HEAD = "pointwise"
+NEUTRAL_HEAD = heads.NEUTRAL
 
 
 def check_pretraining_setup(cfg: RunConfig) -> None:

@@ -7,11 +7,11 @@ from __future__ import annotations
 import math
 import re
 
+from ksac_cli import heads
 from ksac_cli.errors import KsacError, unknown_name
 
 BACKBONE_NAMES = ("mobilenetv2", "mobilenetv2_140", "mobilenetv2_075", "mobilenetv2_050", "mobilenetv2_035",
                   "resnet50", "resnet101", "xception65")  # modules: ksac_cli.models.backbones.BACKBONES
-HEAD_NAMES = ("aspp", "ksac", "pointwise")  # pointwise: ksac pretrain's neutral 1x1 head; modules: ksac_cli.models.heads.HEADS
 OUTPUT_STRIDES = (8, 16, 32)
 MERGES = ("concat", "sum")
 KSAC_IMPLS = ("conv", "taps")  # how the shared kernel is applied; same parameters, same checkpoints
@@ -82,14 +82,6 @@ def format_rates(rates: tuple[int, ...], sep: str = ",") -> str:
     return sep.join(str(r) for r in rates)
 
 
-def model_label(head: str, merge: str, rates: tuple[int, ...]) -> str:
-    """'KSAC (concat) 6,12,18', 'ASPP 6,12,18': how logs, tables and plots name a head and its rates
-    (merge is a KSAC setting: ASPP always concatenates)."""
-    if head == "pointwise":
-        return "pointwise 1x1 (no atrous rates)"
-    return f"{head.upper()}{f' ({merge})' if head == 'ksac' else ''} {format_rates(rates)}"
-
-
 def check_choice(key: str, value: object, allowed: tuple) -> None:
     if value not in allowed:
         raise KsacError(f"{key}: {value!r} is not allowed; expected one of: {', '.join(map(str, allowed))}")
@@ -122,7 +114,7 @@ def check_model_axes(where: str, backbone=(), head=(), output_stride=(), merge=(
     for value in backbone:
         check_name(f"{where}.backbone", "backbone", value, BACKBONE_NAMES)
     for value in head:
-        check_name(f"{where}.head", "head", value, HEAD_NAMES)
+        heads.spec(value, f"{where}.head")
     for value in output_stride:
         check_choice(f"{where}.output_stride", value, OUTPUT_STRIDES)
     for value in merge:

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ksac_cli import heads
 from ksac_cli.config import format_rates
 from ksac_cli.engine.predictions import overlay_panel
 
@@ -134,7 +135,7 @@ def hparams_of(cfg) -> dict:
     """The settings an ablation varies (COMPARED, first) or a reader compares, as TensorBoard
     hyper-parameters (scalars/str; the seed a str, so the table shows "1", not "1.0000")."""
     m, t = cfg.model, cfg.train
-    return {"head": m.head, "rates": format_rates(m.rates), "merge": m.merge if m.head == "ksac" else "-",
+    return {"head": m.head, "rates": format_rates(m.rates), "merge": heads.spec(m.head).value("merge", m.merge),
             "seed": str(t.seed), "backbone": m.backbone, "output_stride": m.output_stride, "decoder": m.decoder,
             "dataset": cfg.data.dataset, "crop_size": cfg.data.crop_size, "iters": t.iters,
             "batch_size": t.batch_size, "optimizer": t.optimizer, "lr": t.lr, "amp": t.amp}

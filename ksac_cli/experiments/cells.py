@@ -11,7 +11,7 @@ import json
 import statistics
 from pathlib import Path
 
-from ksac_cli import io, weights
+from ksac_cli import heads, io, weights
 from ksac_cli.config import RunConfig, format_rates, from_dict, short_hash, to_dict
 from ksac_cli.experiments.grid import Cell
 from ksac_cli.experiments.rows import COLUMNS, KEY, RUN, AblationRow
@@ -58,7 +58,7 @@ def make_row(cell: Cell, grid: str, measures: dict, summary: dict | None, error:
     ok = summary is not None and bool(final)
     return AblationRow(
         grid=grid, cell=cell.name, seed=cell.seed, stream=cell.stream, config_hash=config_hash(cfg), status="ok" if ok else "failed",
-        backbone=cfg.model.backbone, head=cfg.model.head, merge=cfg.model.merge if cfg.model.head == "ksac" else "concat",
+        backbone=cfg.model.backbone, head=cfg.model.head, merge=heads.spec(cfg.model.head).value("merge", cfg.model.merge),
         rates=format_rates(cfg.model.rates), output_stride=cfg.model.output_stride, decoder=cfg.model.decoder,
         backbone_weights=weights.start_name(cfg.model.pretrained, cfg.model.backbone_weights),
         backbone_sha256=backbone_sha256(cfg),

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ksac_cli import heads
 from ksac_cli.config import ModelConfig, TrainConfig, format_rates
 from ksac_cli.engine.evaluate import AUTOCAST_DTYPES
 from ksac_cli.engine.train import build_optimizer
@@ -82,8 +83,8 @@ def profile_model(cfg: ModelConfig, size: int, batch_size: int, device: torch.de
         gflops = None if timing is None else 2 * macs["total"] * batch_size / (timing.ms_median / 1000.0) / 1e9
         peak = (peaks or {}).get(amp)
         rows.append(ProfileRow(
-            backbone=cfg.backbone, head=cfg.head, merge=cfg.merge if cfg.head == "ksac" else "concat",
-            ksac_impl=cfg.ksac_impl if cfg.head == "ksac" else "-",
+            backbone=cfg.backbone, head=cfg.head, merge=heads.spec(cfg.head).value("merge", cfg.merge),
+            ksac_impl=heads.spec(cfg.head).value("ksac_impl", cfg.ksac_impl),
             rates=format_rates(cfg.rates), output_stride=cfg.output_stride, decoder=cfg.decoder,
             input_size=size, num_classes=cfg.num_classes,
             params_total=params["total"], params_backbone=params["backbone"], params_head=params["head"],

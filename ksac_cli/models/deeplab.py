@@ -1,4 +1,4 @@
-"""DeepLab = backbone -> head (ASPP or KSAC) -> decoder -> bilinear upsample; `build_model` reads the config."""
+"""DeepLab = backbone -> head (ksac_cli/heads.py) -> decoder -> bilinear upsample; `build_model` reads the config."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ksac_cli import heads
 from ksac_cli.config import ModelConfig
 from ksac_cli.errors import KsacWarning
 from ksac_cli.models.backbones import Backbone
 from ksac_cli.models.decoder import DeepLabV3Decoder, DeepLabV3PlusDecoder
-from ksac_cli.models.heads import HEADS
+from ksac_cli.models.heads import build_head
 from ksac_cli.models.init import build_seeded, init_by_name
 
 
@@ -48,21 +49,29 @@ def build_model(cfg: ModelConfig, seed: int = 0) -> DeepLab:
     with torch.random.fork_rng(devices=[]):  # the constructors' own draws are replaced below
         backbone = build_seeded(seed, "backbone", lambda: Backbone(
             cfg.backbone, cfg.output_stride, cfg.pretrained, cfg.backbone_weights))
-        ksac_only = {"merge": cfg.merge, "impl": cfg.ksac_impl} if cfg.head == "ksac" else {}
-        head = HEADS[cfg.head](backbone.channels["out"], cfg.channels, cfg.rates, separable=cfg.separable,
-                               dropout=cfg.dropout, **ksac_only)
+        spec = heads.spec(cfg.head)
+        head = build_seeded(seed, "head", lambda: build_head(spec, backbone.channels["out"], cfg.rates, cfg.channels,
+                                                             {k: getattr(cfg, k) for k in spec.extras}))
         if cfg.decoder:
             decoder = DeepLabV3PlusDecoder(backbone.channels["low"], cfg.channels, cfg.num_classes,
                                            cfg.low_level_channels, cfg.decoder_channels, cfg.decoder_separable)
         else:
             decoder = DeepLabV3Decoder(cfg.channels, cfg.num_classes)
-    init_by_name(head, seed, "head")
+    init_by_name(head, seed, "head", strict=not spec.user)  # ASPP's names: ASPP's weights
     init_by_name(decoder, seed, "decoder")
     # channels-last weights: every convolution then runs in NHWC (oneDNN's fast layout on the CPU, tensor
     # cores' on a GPU). Measured on the quick model, 2-core AMD EPYC with avx512_bf16, batch 8 at 256 px:
     # a training step 255 -> 226 ms (bf16) and 307 -> 253 ms (float32), an evaluation batch 136 -> 99 ms and
     # 148 -> 111 ms. Every model is built here, so training, `ksac eval` and the analyses compute alike.
     return DeepLab(backbone, head, decoder).to(memory_format=torch.channels_last)
+
+
+def check_heads(cfgs) -> None:
+    """Build each model whose head is a user's `module:Class` once, so that a head that breaks the contract
+    (models/heads/contract.py) is refused before any model of a grid trains or is timed."""
+    for cfg in dict.fromkeys(cfgs):
+        if heads.spec(cfg.head).user:
+            build_model(cfg)
 
 
 def feature_map_size(input_size: int, output_stride: int) -> int:

@@ -32,11 +32,12 @@ def build_seeded(seed: int, name: str, make: Callable[[], nn.Module]) -> nn.Modu
         return make()
 
 
-def init_by_name(module: nn.Module, seed: int, prefix: str) -> None:
+def init_by_name(module: nn.Module, seed: int, prefix: str, strict: bool = True) -> None:
     """Re-initialise every submodule of `module` that owns parameters, each from (seed, `prefix`.name).
-    A submodule with parameters but no `reset_parameters` is an error: it could not be keyed."""
+    A submodule with parameters but no `reset_parameters` is an error (it could not be keyed), unless not
+    `strict` (a user's head: such a module keeps the draws of its construction under `build_seeded`)."""
     for name, sub in module.named_modules(prefix=prefix):
-        if next(sub.parameters(recurse=False), None) is None:
+        if next(sub.parameters(recurse=False), None) is None or not (strict or hasattr(sub, "reset_parameters")):
             continue
         if not hasattr(sub, "reset_parameters"):
             raise TypeError(f"{name} ({type(sub).__name__}) owns parameters but has no reset_parameters(); "

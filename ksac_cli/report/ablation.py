@@ -8,7 +8,8 @@ import json
 
 import pandas as pd
 
-from ksac_cli.config import model_label, parse_rates
+from ksac_cli.config import parse_rates
+from ksac_cli.heads import BASELINE, CANDIDATE, by_role, model_label, spec
 from ksac_cli.conventions import SIZE_BUCKETS
 from ksac_cli.experiments.rows import RUN
 from ksac_cli.report import protocol
@@ -44,7 +45,7 @@ def params_table(df: pd.DataFrame) -> pd.DataFrame:
     models = df.drop_duplicates(["backbone", "output_stride", "rates", "head", "merge"])
     out = []
     for r in models.itertuples():
-        aspp = models[(models["head"] == "aspp") & (models["backbone"] == r.backbone)
+        aspp = models[by_role(models["head"], BASELINE) & (models["backbone"] == r.backbone)
                       & (models["output_stride"] == r.output_stride) & (models["rates"] == r.rates)]
         base = aspp.iloc[0] if len(aspp) else None
         saved = None if base is None else int(base["params_total"]) - int(r.params_total)
@@ -88,17 +89,17 @@ def rates_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def paired_table(df: pd.DataFrame) -> pd.DataFrame:
-    """(b') KSAC minus ASPP, paired by seed (same backbone, output stride, rates and seed)."""
+    """(b') each candidate head (KSAC, a user's) minus ASPP, paired by seed (same backbone, output stride, rates and seed)."""
     keys = ["backbone", "output_stride", "rates", "seed"]
-    aspp = df[df["head"] == "aspp"].set_index(keys)
+    aspp = df[by_role(df["head"], BASELINE)].set_index(keys)
     out = []
-    for r in df[df["head"] == "ksac"].itertuples():
+    for r in df[by_role(df["head"], CANDIDATE)].itertuples():
         key = (r.backbone, r.output_stride, r.rates, r.seed)
         if key not in aspp.index:
             continue
         a = aspp.loc[key]
         a = a.iloc[0] if isinstance(a, pd.DataFrame) else a
-        out.append({"backbone": r.backbone, "OS": int(r.output_stride), "rates": r.rates, "KSAC merge": r.merge,
+        out.append({"backbone": r.backbone, "OS": int(r.output_stride), "rates": r.rates, "model": r.model,
                     "seed": int(r.seed), "ASPP mIoU (%)": 100 * a["miou"], "KSAC mIoU (%)": 100 * r.miou,
                     "KSAC - ASPP (points)": 100 * (r.miou - a["miou"])})
     return pd.DataFrame(out)
@@ -126,10 +127,10 @@ def size_table(df: pd.DataFrame) -> pd.DataFrame:
         row = {"backbone": backbone, "OS": int(stride), "model": model}
         for s in SIZES:
             row[f"{s} (%)"] = 100 * group[f"iou_{s}"].mean()
-        aspp = df[(df["head"] == "aspp") & (df["backbone"] == backbone) & (df["output_stride"] == stride)
+        aspp = df[by_role(df["head"], BASELINE) & (df["backbone"] == backbone) & (df["output_stride"] == stride)
                   & (df["rates"] == rates)]
         for s in SIZES:
             row[f"{s} vs ASPP"] = (100 * (group[f"iou_{s}"].mean() - aspp[f"iou_{s}"].mean())
-                                   if len(aspp) and group["head"].iloc[0] == "ksac" else None)
+                                   if len(aspp) and spec(group["head"].iloc[0]).role == CANDIDATE else None)
         rows.append(row)
     return pd.DataFrame(rows)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ksac_cli import io
+from ksac_cli.heads import spec
 from ksac_cli.report.ablation import SIZES
 from ksac_cli.report.plots import save_figure
 from ksac_cli.report.stats import t_half_width
@@ -116,7 +117,8 @@ def miou_vs_params(df: pd.DataFrame, path: Path) -> None:
 
 
 def _head_names(df: pd.DataFrame) -> pd.Series:
-    return df["head"] + df["merge"].where(df["head"] == "ksac", "")
+    """Each row's head and the options it takes: 'ASPP', 'KSAC (concat)' (ksac_cli/heads.py)."""
+    return pd.Series([spec(h).label(m) for h, m in zip(df["head"], df["merge"])], index=df.index)
 
 
 # The first seeds' line styles: matplotlib's four named styles, then dash patterns (`seed_style`)
@@ -137,6 +139,7 @@ def miou_by_rates(df: pd.DataFrame, path: Path) -> None:
     rate_sets = list(dict.fromkeys(df["rates"]))
     names = _head_names(df)
     heads = list(dict.fromkeys(names))
+    colours = {n: HEAD_COLOURS.get(h, "grey") for n, h in zip(names, df["head"])}
     fig, ax = plt.subplots(figsize=(7, 4.5))
     seeds = sorted(df["seed"].unique())
     for r, rates in enumerate(rate_sets):
@@ -147,8 +150,8 @@ def miou_by_rates(df: pd.DataFrame, path: Path) -> None:
             ax.plot(xs, ys, ls=seed_style(k), color="grey", lw=1, zorder=1,
                     label=f"seed {seed}" if r == 0 else None)
             for x, y, h in zip(xs, ys, heads):
-                ax.plot(x, y, "o", color=HEAD_COLOURS.get(h[:4], "grey"), ms=6, zorder=2)
-    ticks = [(r * (len(heads) + 1) + i, f"{'ASPP' if h == 'aspp' else 'KSAC ' + h.removeprefix('ksac')}\nrates {rates}")
+                ax.plot(x, y, "o", color=colours[h], ms=6, zorder=2)
+    ticks = [(r * (len(heads) + 1) + i, f"{h}\nrates {rates}")
              for r, rates in enumerate(rate_sets) for i, h in enumerate(heads)]
     ax.set_xticks([t for t, _ in ticks], [name for _, name in ticks], fontsize=8)
     ax.set_ylabel("val mIoU (%), each seed")

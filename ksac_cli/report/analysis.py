@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import LogNorm
 
+from ksac_cli.heads import BASELINE, CANDIDATE, by_role, spec
 from ksac_cli.report.ablation import label
 from ksac_cli.report.claims import Line
 from ksac_cli.report.ablation_plots import HEAD_COLOURS
@@ -146,15 +147,15 @@ def ksac_minus_aspp(per_run: pd.DataFrame) -> list[Line]:
     judged (the module docstring)."""
     metrics = [c for c in per_run.columns if c not in ("run", "model", "head", "rates", "seed", "miou_at_1")]
     lines = []
-    aspp = per_run[per_run["head"] == "aspp"]
-    for (rates, model), k in per_run[per_run["head"] == "ksac"].groupby(["rates", "model"], sort=False):
+    aspp = per_run[by_role(per_run["head"], BASELINE)]
+    for (rates, model), k in per_run[by_role(per_run["head"], CANDIDATE)].groupby(["rates", "model"], sort=False):
         pairs = k.merge(aspp[aspp["rates"] == rates], on="seed", suffixes=("", "_aspp"))
         if pairs.empty:
             continue
         for m in metrics:
             diff = (pairs[m] - pairs[f"{m}_aspp"]).to_numpy(float)
             lines.append(Line("scale sweep", f"rates {rates}: {model} vs ASPP", f"scale sweep: {m.replace('_', ' ')}",
-                              "KSAC", "ASPP", seeds_only(diff), 0.0))
+                              spec(k["head"].iloc[0]).display, "ASPP", seeds_only(diff), 0.0))
     return lines
 
 

@@ -1,6 +1,7 @@
 """Paired comparisons with 95% intervals, from results/ablation.csv and the cells' eval_images.npz:
 
-- KSAC minus ASPP with the same backbone, output stride and rates (one line per KSAC merge);
+- each candidate head minus ASPP with the same backbone, output stride and rates (one line per KSAC merge,
+  one per user head: ksac_cli/heads.py);
 - adding rate 24: (rates + 24) minus (rates) with the same backbone, output stride, head and merge.
 
 Each line pairs the two cells by seed. The verdict rests on the interval over seeds AND val images
@@ -20,6 +21,7 @@ import pandas as pd
 
 from ksac_cli.errors import KsacError
 from ksac_cli.config import parse_rates
+from ksac_cli.heads import BASELINE, CANDIDATE, by_role, spec
 from ksac_cli.config.schema import PAPER_CLAIMS, margin_for
 from ksac_cli.report import verdicts
 from ksac_cli.report.claims import Line
@@ -198,7 +200,7 @@ def a_a(df: pd.DataFrame, store: EvidenceStore) -> list[Comparison]:
         base = group[group["_stream"] == 0]
         for s in sorted(set(group["_stream"]) - {0}):
             backbone, stride, rates, head, merge = key
-            model = "ASPP" if head == "aspp" else f"KSAC ({merge})"
+            model = spec(head).label(merge)
             setting = {"backbone": backbone, "OS": int(stride), "rates": rates, "model": model, "streams": f"{s} vs 0"}
             title = f"{backbone} OS{int(stride)} rates {rates}: {model} stream {s} vs stream 0 (A/A)"
             if (c := compare(group[group["_stream"] == s], base, "mIoU", setting, title, store, f"stream {s}",
@@ -208,16 +210,18 @@ def a_a(df: pd.DataFrame, store: EvidenceStore) -> list[Comparison]:
 
 
 def ksac_vs_aspp(df: pd.DataFrame, store: EvidenceStore, metrics=("mIoU",)) -> list[Comparison]:
-    """KSAC (each merge) minus ASPP, same backbone, output stride and rates (seed stream 0)."""
+    """Each candidate head (KSAC per merge, every user head: ksac_cli/heads.py) minus the baseline ASPP, same
+    backbone, output stride and rates (seed stream 0); the paper's claim is read on its own head's lines."""
     out = []
     df = first_stream(df)
     for (backbone, stride, rates), group in df.groupby(["backbone", "output_stride", "rates"], sort=False):
-        aspp = group[group["head"] == "aspp"]
-        for merge, ksac in group[group["head"] == "ksac"].groupby("merge", sort=False):
-            setting = {"backbone": backbone, "OS": int(stride), "rates": rates, "KSAC merge": merge}
-            title = f"{backbone} OS{int(stride)} rates {rates}: KSAC ({merge}) vs ASPP"
-            out += [c for m in metrics
-                    if (c := compare(ksac, aspp, m, setting, title, store, "KSAC", "ASPP", claimed=m == "mIoU"))]
+        aspp = group[by_role(group["head"], BASELINE)]
+        for (head, merge), other in group[by_role(group["head"], CANDIDATE)].groupby(["head", "merge"], sort=False):
+            s = spec(head)
+            setting = {"backbone": backbone, "OS": int(stride), "rates": rates, "model": s.label(merge)}
+            title = f"{backbone} OS{int(stride)} rates {rates}: {s.label(merge)} vs ASPP"
+            out += [c for m in metrics if (c := compare(other, aspp, m, setting, title, store, s.display, "ASPP",
+                                                        claimed=m == "mIoU" and s.paper))]
     return out
 
 
@@ -227,7 +231,7 @@ def with_rate(df: pd.DataFrame, store: EvidenceStore, rate: int = 24, metrics=tu
     out = []
     df = first_stream(df)
     name = f"rate {rate}"
-    heads = ["ASPP" if h == "aspp" else f"KSAC ({m})" for h, m in zip(df["head"], df["merge"])]
+    heads = [spec(h).label(m) for h, m in zip(df["head"], df["merge"])]
     for (backbone, stride, model), group in df.assign(head_name=heads).groupby(
             ["backbone", "output_stride", "head_name"], sort=False):
         sets = {text: set(parse_rates(text, option="ablation.csv: rates")) for text in dict.fromkeys(group["rates"])}

@@ -1,23 +1,25 @@
-"""KSAC vs ASPP parameter and MAC reductions, from `ksac profile` rows (profile.csv / paper_params.csv)."""
+"""Each candidate head (KSAC, a user's) vs ASPP: parameter and MAC reductions, from `ksac profile` rows (profile.csv / paper_params.csv)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
+from ksac_cli.heads import BASELINE, CANDIDATE, by_role, spec
+
 KEYS = ["backbone", "decoder", "output_stride", "rates"]
 
 
 def reduction_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """One line per KSAC model: its parameters and MACs beside the ASPP model with the same backbone,
+    """One line per candidate model (ksac_cli/heads.py): its parameters and MACs beside the ASPP model with the same backbone,
     decoder, output stride and rates, and the reduction in millions and in percent of the whole model."""
     rows = rows.copy()
     rows["rates"] = rows["rates"].astype(str)
     if "ksac_impl" not in rows:  # written before the taps implementation existed: conv
-        rows["ksac_impl"] = rows["head"].map(lambda h: "conv" if h == "ksac" else "-")
+        rows["ksac_impl"] = rows["head"].map(lambda h: spec(h).value("ksac_impl", "conv"))
     rows = rows.drop_duplicates(subset=["head", "merge", "ksac_impl", *KEYS])  # timing variants: same counts
-    aspp = rows[rows["head"] == "aspp"].set_index(KEYS)
+    aspp = rows[by_role(rows["head"], BASELINE)].set_index(KEYS)
     out = []
-    for _, k in rows[rows["head"] == "ksac"].iterrows():
+    for _, k in rows[by_role(rows["head"], CANDIDATE)].iterrows():
         key = tuple(k[c] for c in KEYS)
         if key not in aspp.index:
             continue
@@ -26,7 +28,7 @@ def reduction_table(rows: pd.DataFrame) -> pd.DataFrame:
             a = a.iloc[0]
         saved = int(a["params_total"]) - int(k["params_total"])
         out.append({
-            "backbone": k["backbone"],
+            "model": spec(k["head"]).label(k["merge"], k["ksac_impl"]), "backbone": k["backbone"],
             "decoder": "V3+" if bool(k["decoder"]) else "V3",
             "OS": int(k["output_stride"]),
             "rates": k["rates"],

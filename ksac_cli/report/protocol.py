@@ -19,6 +19,7 @@ import pandas as pd
 
 from ksac_cli import weights
 from ksac_cli.errors import KsacError
+from ksac_cli.heads import HEADS
 from ksac_cli.experiments.rows import RUN
 
 COLUMNS = ["backbone_weights", "backbone_sha256", "freeze_backbone"]  # with (grid, cell, seed): one result
@@ -182,7 +183,7 @@ def made_by(record: dict) -> str:
         how.append(f"{record['iterations']} iterations")
     head = ((record.get("config") or {}).get("model") or {}).get("head")
     if head:
-        how.append("with a neutral 1x1 head" if head == "pointwise" else f"with a {head} head")
+        how.append(f"with a {HEADS[head].display if head in HEADS else head} head")
     data = record.get("dataset") or {}
     if data.get("name") == "synthetic":
         how.append("on built-in images" + (f" of seed {data['seed']}" if data.get("seed") is not None else ""))

@@ -17,6 +17,7 @@ from matplotlib.patches import Patch
 from PIL import Image
 
 from ksac_cli.config import format_rates, parse_rates
+from ksac_cli.heads import BASELINE, CANDIDATE, by_role, spec
 from ksac_cli.report.plots import save_figure
 
 SAMPLES = "samples"
@@ -43,11 +44,11 @@ def blocks(df: pd.DataFrame) -> tuple[list[dict], list[str]]:
     for (backbone, stride, rates), group in df.groupby(["backbone", "output_stride", "rates"], sort=False):
         title = f"{backbone} OS{int(stride)} rates {rates}"
         made = False
-        for seed in sorted(set(group[group["head"] == "aspp"]["seed"]) & set(group[group["head"] == "ksac"]["seed"])):
-            cells = group[group["seed"] == seed]
-            aspp = [read_index(r) for r in cells[cells["head"] == "aspp"]["run_dir"]][:1]
-            ksac = [(f"KSAC ({m})", read_index(r)) for m, r in zip(cells[cells["head"] == "ksac"]["merge"],
-                                                                     cells[cells["head"] == "ksac"]["run_dir"])]
+        base, other = group[by_role(group["head"], BASELINE)], group[by_role(group["head"], CANDIDATE)]
+        for seed in sorted(set(base["seed"]) & set(other["seed"])):
+            aspp = [read_index(r) for r in base[base["seed"] == seed]["run_dir"]][:1]
+            ksac = [(spec(h).label(m), read_index(r)) for h, m, r in
+                    other[other["seed"] == seed][["head", "merge", "run_dir"]].itertuples(index=False)]
             ksac = [(name, index) for name, index in ksac if index is not None]
             if aspp and aspp[0] is not None and ksac:
                 out.append({"title": f"{title}, seed {int(seed)}", "columns": [("ASPP", aspp[0]), *ksac],

@@ -29,6 +29,9 @@ def ablate_cells(base: RunConfig, grid, out: str | Path | None = None, only: str
     `only` keeps the one cell of that name. A budget's seeds are planned (and recorded) first (`plan_seeds`)."""
     from ksac_cli.experiments.grid import expand
 
+    from ksac_cli.models import check_heads
+
+    check_heads(grid.models(base.model))
     out = grid_folder(base, out)
     if grid.fixed_seeds() is None:
         grid = dataclasses.replace(grid, seeds=plan_seeds(base, grid, out).seeds)

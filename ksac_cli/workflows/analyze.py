@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ksac_cli import io, weights
+from ksac_cli import heads, io, weights
 from ksac_cli.config import AnalyzeConfig, format_rates, short_hash
 from ksac_cli.errors import KsacError
 # the files and their columns, as `ksac report` reads them
@@ -158,7 +158,7 @@ def analyze_one(path: Path, settings: AnalyzeConfig, emit: EventFn) -> dict:
     model = trained_model(cfg, state, path, dataset.num_classes).to(dev)
     m = cfg.model
     config_hash, run_date = trained_run(state["config"], path)
-    ident = {"run": run_name(path), "head": m.head, "merge": m.merge if m.head == "ksac" else "",
+    ident = {"run": run_name(path), "head": m.head, "merge": heads.spec(m.head).value("merge", m.merge),
              "rates": format_rates(m.rates), "seed": cfg.train.seed, "iteration": state["iteration"],
              "config_hash": config_hash, "run_date": run_date, "amp": resolve_amp(cfg.train.amp, dev)}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ksac_cli import io
+from ksac_cli import heads, io
 from ksac_cli.config import RunConfig
 from ksac_cli.engine.run import EventFn
 from ksac_cli.errors import KsacError
@@ -13,7 +13,8 @@ from ksac_cli.models import build_model
 
 
 def evaluate_checkpoint(checkpoint: str | Path, overrides: dict, out: str | Path | None = None,
-                        save_predictions: str | Path | None = None, on_event: EventFn | None = None) -> dict:
+                        save_predictions: str | Path | None = None, on_event: EventFn | None = None,
+                        trust_head_code: bool = False) -> dict:
     """Evaluate a checkpoint; write eval.json, confusion.csv, confusion.png and eval_images.npz (per-image
     matrices, engine/evidence.py) beside it; returns the eval record.
 
@@ -28,7 +29,7 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: dict, out: str | Path
     from ksac_cli.engine.loaders import eval_loader, worker_count
 
     path = Path(checkpoint)
-    cfg, state = open_checkpoint(path, overrides)
+    cfg, state = open_checkpoint(path, overrides, trust_head_code)
     dist = distributed.init(cfg.train.device)
     dataset = build_dataset(cfg.data, cfg.data.val_split, train=False, images=cfg.eval.max_images)
     model = trained_model(cfg, state, path, dataset.num_classes).to(dist.device)
@@ -42,7 +43,7 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: dict, out: str | Path
     result.images = int(dist.sum_(torch.tensor(float(result.images))).item())
     record = {"checkpoint": str(path), "iteration": state["iteration"], "dataset": cfg.data.dataset,
               "split": cfg.data.val_split, "output_stride": cfg.model.output_stride,
-              "ksac_impl": cfg.model.ksac_impl if cfg.model.head == "ksac" else None,
+              "ksac_impl": heads.spec(cfg.model.head).value("ksac_impl", cfg.model.ksac_impl),
               "scales": list(cfg.eval.scales), "flip": cfg.eval.flip,
               "images": result.images, "skipped_bad_samples": len(bad),
               **metrics_record(result.metrics(), dataset.classes)}
@@ -88,13 +89,16 @@ def write_eval_files(out: Path, record: dict, matrix, per_image: list, classes: 
     write_eval_images(out.with_name(EVAL_IMAGES), per_image, classes)
 
 
-def open_checkpoint(path: Path, overrides: dict) -> tuple[RunConfig, dict]:
+def open_checkpoint(path: Path, overrides: dict, trust_head_code: bool = False) -> tuple[RunConfig, dict]:
     """(the run's config with `overrides` applied, the checkpoint's dict): `config.resolve_eval_config`
-    (the dataset and its root default to the checkpoint's; the weights are the checkpoint's)."""
+    (the dataset and its root default to the checkpoint's; the weights are the checkpoint's). A head class of
+    the user's own is imported only when `overrides` names it again or `trust_head_code` (heads.refuse_untrusted)."""
     from ksac_cli.config.load import resolve_eval_config
     from ksac_cli.engine.checkpoint import load_checkpoint
 
     state = load_checkpoint(path)
+    heads.refuse_untrusted(state["config"].get("model", {}).get("head", RunConfig().model.head),
+                           overrides.get("model", {}).get("head"), trust_head_code, f"checkpoint {path}")
     return resolve_eval_config(state["config"], overrides, where=f"{path} (config)"), state
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ksac_cli import io
+from ksac_cli import heads, io
 from ksac_cli.config import ModelConfig, ProfileConfig, format_rates
 from ksac_cli.machine import resolve_device
-from ksac_cli.models import warn_large_rates
+from ksac_cli.models import check_heads, warn_large_rates
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -23,6 +23,7 @@ def profile(cfg: ProfileConfig, progress: ProgressFn | None = None) -> list:
     from ksac_cli.report.params import reduction_table
 
     models = cfg.models()
+    check_heads(models)
     device = resolve_device(cfg.device)
     peaks = {}
     if cfg.peak:
@@ -61,10 +62,8 @@ def reductions_markdown(table: pd.DataFrame, cfg: ProfileConfig) -> str:
 
 
 def describe(cfg: ModelConfig) -> str:
-    merge = f" ({cfg.merge}, {cfg.ksac_impl})" if cfg.head == "ksac" else ""
-    decoder = "V3+" if cfg.decoder else "V3"
-    return (f"{cfg.backbone} {cfg.head}{merge} rates {format_rates(cfg.rates)} "
-            f"OS{cfg.output_stride} {decoder}")
+    return (f"{cfg.backbone} {heads.spec(cfg.head).label(cfg.merge, cfg.ksac_impl)} rates "
+            f"{format_rates(cfg.rates)} OS{cfg.output_stride} {'V3+' if cfg.decoder else 'V3'}")
 
 
 def describe_variant(row) -> str:
@@ -74,6 +73,5 @@ def describe_variant(row) -> str:
 
 def describe_row(row) -> str:
     """The same label as `describe`, from a profile row."""
-    merge = f" ({row.merge}, {row.ksac_impl})" if row.head == "ksac" else ""
-    return (f"{row.backbone} {row.head}{merge} rates {row.rates} OS{row.output_stride} "
-            f"{'V3+' if row.decoder else 'V3'}")
+    return (f"{row.backbone} {heads.spec(row.head).label(row.merge, row.ksac_impl)} rates {row.rates} "
+            f"OS{row.output_stride} {'V3+' if row.decoder else 'V3'}")

@@ -61,9 +61,9 @@ def _by_hand(head: nn.Module, x: torch.Tensor, zero: int) -> torch.Tensor:
     return head.project(torch.cat([head.pointwise(x), *atrous, head.pooling(x)], dim=1))
 
 
-@pytest.mark.parametrize("make", [lambda: ASPP(8, 8, (1, 2, 3)), lambda: KSAC(8, 8, (1, 2, 3)),
-                                  lambda: KSAC(8, 8, (1, 2, 3), merge="sum"),
-                                  lambda: KSAC(8, 8, (1, 2, 3), impl="conv")], ids=["aspp", "ksac", "ksac-sum", "ksac-conv"])
+@pytest.mark.parametrize("make", [lambda: ASPP(8, (1, 2, 3), 8), lambda: KSAC(8, (1, 2, 3), 8),
+                                  lambda: KSAC(8, (1, 2, 3), 8, merge="sum"),
+                                  lambda: KSAC(8, (1, 2, 3), 8, ksac_impl="conv")], ids=["aspp", "ksac", "ksac-sum", "ksac-conv"])
 def test_silencing_a_branch_equals_the_head_computed_by_hand(make):
     torch.manual_seed(0)
     head = make()

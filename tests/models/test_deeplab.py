@@ -13,7 +13,8 @@ import torch
 from ksac_cli.config import ModelConfig
 from ksac_cli.errors import KsacError, KsacWarning
 from ksac_cli.measure.params import model_parameters
-from ksac_cli.models import BACKBONES, HEADS, Backbone, build_model, warn_large_rates
+from ksac_cli.heads import HEADS
+from ksac_cli.models import BACKBONES, Backbone, build_model, warn_large_rates
 
 # Every toolkit backbone name and the channels of its last feature map (320 for MobileNetV2, paper.md).
 OUT_CHANNELS = {"mobilenetv2": 320, "mobilenetv2_140": 448, "mobilenetv2_075": 240, "mobilenetv2_050": 160,

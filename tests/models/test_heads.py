@@ -24,14 +24,14 @@ def n_params(module: nn.Module) -> int:
 
 @pytest.mark.parametrize("in_channels,rates,aspp,ksac_concat,ksac_sum", PAPER_HEAD_PARAMS)
 def test_head_parameters_match_the_paper_exactly(in_channels, rates, aspp, ksac_concat, ksac_sum):
-    assert n_params(ASPP(in_channels, 256, rates)) == aspp
-    assert n_params(KSAC(in_channels, 256, rates, merge="concat")) == ksac_concat
-    assert n_params(KSAC(in_channels, 256, rates, merge="sum")) == ksac_sum
+    assert n_params(ASPP(in_channels, rates, 256)) == aspp
+    assert n_params(KSAC(in_channels, rates, 256, merge="concat")) == ksac_concat
+    assert n_params(KSAC(in_channels, rates, 256, merge="sum")) == ksac_sum
 
 
 @pytest.mark.parametrize("rates", [(6,), (6, 12, 18), (2, 4, 6, 8, 10)])
 def test_ksac_has_one_3x3_kernel_and_one_bn_per_rate(rates):
-    head = KSAC(32, 16, rates)
+    head = KSAC(32, rates, 16)
     kernels = [p for p in head.parameters() if p.dim() == 4 and p.shape[-2:] == (3, 3)]
     assert len(kernels) == 1 and kernels[0] is head.weight
     assert tuple(head.weight.shape) == (16, 32, 3, 3)
@@ -40,8 +40,8 @@ def test_ksac_has_one_3x3_kernel_and_one_bn_per_rate(rates):
 
 
 def test_aspp_parameters_grow_with_rates_but_ksac_kernel_does_not():
-    grow_aspp = n_params(ASPP(64, 16, (1, 2, 3, 4))) - n_params(ASPP(64, 16, (1, 2, 3)))
-    grow_ksac = n_params(KSAC(64, 16, (1, 2, 3, 4), merge="sum")) - n_params(KSAC(64, 16, (1, 2, 3), merge="sum"))
+    grow_aspp = n_params(ASPP(64, (1, 2, 3, 4), 16)) - n_params(ASPP(64, (1, 2, 3), 16))
+    grow_ksac = n_params(KSAC(64, (1, 2, 3, 4), 16, merge="sum")) - n_params(KSAC(64, (1, 2, 3), 16, merge="sum"))
     assert grow_aspp == 64 * 16 * 9 + 2 * 16 + 16 * 16  # one more 3x3 kernel + its BN + projection slice
     assert grow_ksac == 2 * 16  # sum merge: only one more BN
 
@@ -49,7 +49,7 @@ def test_aspp_parameters_grow_with_rates_but_ksac_kernel_does_not():
 @pytest.mark.parametrize("separable", [False, True])
 def test_gradient_reaches_the_shared_kernel_from_every_rate(separable):
     torch.manual_seed(0)
-    head = KSAC(8, 8, (1, 2, 3), separable=separable).train()
+    head = KSAC(8, (1, 2, 3), 8, separable=separable).train()
     x = torch.randn(2, 8, 9, 9)
     for i in range(len(head.rates)):
         head.zero_grad()
@@ -77,8 +77,8 @@ def test_ksac_equals_aspp_with_the_kernel_copied_into_every_branch(rates, separa
     """The definition of kernel sharing: ASPP whose atrous branches all hold the KSAC kernel (and the
     same per-rate BNs and other weights) computes exactly what KSAC (merge=concat) computes."""
     gen = torch.Generator().manual_seed(1)
-    ksac = KSAC(12, 10, rates, merge="concat", separable=separable)
-    aspp = ASPP(12, 10, rates, separable=separable)
+    ksac = KSAC(12, rates, 10, merge="concat", separable=separable)
+    aspp = ASPP(12, rates, 10, separable=separable)
     _randomise_bn(ksac, gen)
     with torch.no_grad():
         aspp.pointwise.load_state_dict(ksac.pointwise.state_dict())
@@ -105,7 +105,7 @@ def test_ksac_equals_aspp_with_the_kernel_copied_into_every_branch(rates, separa
 
 def test_sum_merge_is_the_sum_of_the_per_rate_maps():
     torch.manual_seed(2)
-    head = KSAC(6, 4, (1, 3), merge="sum").eval()
+    head = KSAC(6, (1, 3), 4, merge="sum").eval()
     x = torch.randn(1, 6, 8, 8)
     atrous = head.atrous(x)
     expected = head.project(torch.cat([head.pointwise(x), atrous[0] + atrous[1], head.pooling(x)], dim=1))
@@ -115,5 +115,5 @@ def test_sum_merge_is_the_sum_of_the_per_rate_maps():
 @pytest.mark.parametrize("head_cls", [ASPP, KSAC])
 @pytest.mark.parametrize("size", [(7, 7), (10, 13)])
 def test_heads_keep_the_spatial_size_and_give_out_channels(head_cls, size):
-    head = head_cls(16, 24, (1, 2, 6)).eval()
+    head = head_cls(16, (1, 2, 6), 24).eval()
     assert head(torch.randn(2, 16, *size)).shape == (2, 24, *size)

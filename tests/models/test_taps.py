@@ -99,8 +99,8 @@ def test_ksac_heads_with_either_impl_share_state_and_outputs(merge):
     """Same parameters, so a state dict moves between impls; float32 outputs and gradients agree
     (training mode: batch statistics; no dropout, whose masks would differ)."""
     torch.manual_seed(0)
-    conv = KSAC(16, 8, (2, 4, 6), merge=merge, dropout=0.0, impl="conv")
-    taps = KSAC(16, 8, (2, 4, 6), merge=merge, dropout=0.0, impl="taps")
+    conv = KSAC(16, (2, 4, 6), 8, merge=merge, dropout=0.0, ksac_impl="conv")
+    taps = KSAC(16, (2, 4, 6), 8, merge=merge, dropout=0.0, ksac_impl="taps")
     taps.load_state_dict(conv.state_dict())
     x = torch.randn(2, 16, 11, 11)
     out_conv, out_taps = conv(x), taps(x)
@@ -112,4 +112,4 @@ def test_ksac_heads_with_either_impl_share_state_and_outputs(merge):
 
 def test_unknown_impl_is_rejected():
     with pytest.raises(ValueError, match="impl"):
-        KSAC(8, 4, (1, 2), impl="fft")
+        KSAC(8, (1, 2), 4, ksac_impl="fft")

@@ -15,7 +15,7 @@ class ASPP(nn.Module):
     number of rates (paper.md, "The idea").
     """
 
-    def __init__(self, in_channels: int, out_channels: int = 256, rates: tuple[int, ...] = (6, 12, 18),
+    def __init__(self, in_channels: int, rates: tuple[int, ...] = (6, 12, 18), out_channels: int = 256,
                  merge: str = "concat", separable: bool = False, dropout: float = 0.1,
                  norm_layer: type[nn.Module] = nn.BatchNorm2d) -> None:
         super().__init__()

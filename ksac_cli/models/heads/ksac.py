@@ -19,9 +19,9 @@ from ksac_cli.models.layers import ConvBNReLU, ImagePooling, Projection
 
 
 class KSAC(nn.Module):
-    """Same constructor signature and output shape as `ASPP`, so the two are swapped by name.
+    """The heads' contract (torchvision's ASPP signature) and output shape, so it is swapped with `ASPP` by name.
 
-    `impl` picks how the shared dense kernel is applied (the parameters, and so checkpoints, are the same):
+    `ksac_impl` picks how the shared dense kernel is applied (the parameters, and so checkpoints, are the same):
     `conv`, one dilated convolution per rate; `taps`, the 9 tap products computed once and shifted per rate
     (`taps.py`: one convolution's multiply-adds whatever the number of rates). The separable form always
     runs as convolutions (its depthwise products are cheap already).
@@ -30,15 +30,15 @@ class KSAC(nn.Module):
     (each rate its own BN + ReLU) then a shared pointwise 1x1 kernel (each rate its own BN + ReLU).
     """
 
-    def __init__(self, in_channels: int, out_channels: int = 256, rates: tuple[int, ...] = (6, 12, 18),
+    def __init__(self, in_channels: int, rates: tuple[int, ...] = (6, 12, 18), out_channels: int = 256,
                  merge: str = "concat", separable: bool = False, dropout: float = 0.1,
-                 norm_layer: type[nn.Module] = nn.BatchNorm2d, impl: str = "taps") -> None:
+                 norm_layer: type[nn.Module] = nn.BatchNorm2d, ksac_impl: str = "taps") -> None:
         super().__init__()
         if merge not in ("concat", "sum"):
             raise ValueError(f"merge must be 'concat' or 'sum', got {merge!r}")
-        if impl not in ("conv", "taps"):
-            raise ValueError(f"impl must be 'conv' or 'taps', got {impl!r}")
-        self.impl = impl
+        if ksac_impl not in ("conv", "taps"):
+            raise ValueError(f"ksac_impl must be 'conv' or 'taps', got {ksac_impl!r}")
+        self.impl = ksac_impl
         self.rates = tuple(rates)
         self.merge = merge
         self.separable = separable

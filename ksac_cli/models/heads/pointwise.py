@@ -18,7 +18,7 @@ class Pointwise(nn.Module):
     Takes the heads' shared signature (`rates`, `separable` are accepted and ignored: it has no atrous
     branch) so that it is swapped in by name like ASPP and KSAC."""
 
-    def __init__(self, in_channels: int, out_channels: int = 256, rates: tuple[int, ...] = (),
+    def __init__(self, in_channels: int, rates: tuple[int, ...] = (), out_channels: int = 256,
                  separable: bool = False, dropout: float = 0.1,
                  norm_layer: type[nn.Module] = nn.BatchNorm2d) -> None:
         super().__init__()
