@@ -139,7 +139,7 @@ def test_a_run_records_its_plan_before_training_and_jobs_carry_the_seeds(step, t
 def test_the_quick_recipe_budgets_15_minutes_and_margin_is_a_recipe_key_and_a_flag(tmp_path):
     _, grid = resolve_ablation(None, {})
     assert (grid.budget, grid.seeds, grid.margin, grid.streams) == ("15m", None, None, 1)
-    assert (grid.claim_points, grid.delta, grid.paired_std) == (0.6, 0.3, 0.7)  # δ: half the paper's +0.6
+    assert (grid.claim_points, grid.delta, grid.paired_std) == (0.6, 0.3, 0.3)  # δ: half the paper's +0.6
     assert resolve_ablation(None, {"grid": {"margin": 0.5, "budget": "none"}})[1].fixed_seeds() == 3
     assert resolve_run_config("quick").name == "quick"  # ksac train ignores the grid section
     recipe = tmp_path / "r.yaml"
