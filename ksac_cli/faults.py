@@ -2,20 +2,8 @@
 calls `install` when KSAC_FAULT is set, and it wraps a few functions of this process. No production code
 path holds a hook or changes how it writes.
 
-    KSAC_FAULT="<point>@<n>=<action>[;<point>@<n>=<action>...]"
-
-points (each counted from 1 in this process), and the function wrapped:
-  step          after the n-th optimizer step            engine.train.train_step
-  eval          before the n-th evaluation batch's count  engine.evaluate.per_image_counts
-  write:<name>  the n-th write of a file named <name>:
-                an atomic write, after its bytes are in the temporary file and before it replaces the
-                old one (io.atomic_open); a JSON-lines append, with half the line on disk (io.append_jsonl)
-actions:
-  kill   SIGKILL this process (no handler runs: a power cut, an OOM kill)
-  term   SIGTERM this process (what a scheduler sends before a pre-emption)
-  nan    the loss of that step becomes NaN (step only)
-  enospc the write fails with ENOSPC, "No space left on device" (atomic writes only)
-"""
+KSAC_FAULT="<point>@<n>=<action>[;...]", points step, eval and write:<name>, actions kill, term, nan and
+enospc: docs/reliability.md ("Injecting a fault") gives each point's wrapped function and each action."""
 
 from __future__ import annotations
 

@@ -1,14 +1,9 @@
 """SIGINT and SIGTERM in every command and phase: exit 130 / 143, the work kept, the same command resumes.
 
-`cli.main` calls `install` for every command. From then on a signal raises `Interrupted` at once, wherever
-the main thread is (a torch operation in progress ends first): loading, timing (`ksac ablate --dry-run`),
-evaluating (`ksac eval`), between ablation cells, analysing. Where stopping at once would lose work, the code
-says so with `deferred()`: inside it (the training loop, engine/train.fit) a signal only sets the flag, and
-the code stops at its safe points: after the step in progress, with a checkpoint, and between evaluation
-batches (`check`). The first signal is kept for the rest of the process: a failure it causes is reported as
-the stop (ablation cells are not retried after it), and no later phase starts. Worker processes (DataLoader
-workers, the built-in dataset's generators) ignore both signals (`ignore`), so a signal sent to the whole
-process group is the main process's to handle, and it ends its workers as it exits."""
+`install` (called by cli.main for every command) makes a signal raise `Interrupted` at once; inside
+`deferred()` (the training loop) it only sets the flag, and the code stops at its safe points (`check`).
+The first signal is kept for the rest of the process; worker processes `ignore` both signals
+(docs/reliability.md)."""
 
 from __future__ import annotations
 

@@ -172,7 +172,7 @@ def dry_run_plan(cells, folder: Path, base: RunConfig, grid: AblationGrid, plan)
              f"{c.times['eval_batch']:.2f}", "yes" if any(c.shares) else "no"] for c in costs]
     output.table(f"measured: a training step (batch {base.train.batch_size}) and an evaluation batch, by model",
                  ["model", "seeds", "s/step", "images/s", "s/eval batch", "shares backbone"], rows)
-    total_s, once_s, parts = workflow.dry_run_estimate(costs)  # every cell of the grid: all its seed rounds
+    total_s, once_s, parts = workflow.estimate(costs)  # every cell of the grid: all its seed rounds
     output.info(f"estimated time {(total_s + once_s) / 60:.1f} min (" + ", ".join(
         f"{k} {v / 60:.1f}" for k, v in parts.items()) + f", val features once {once_s / 60:.1f} min); nothing was run")
     if plan.round_s is None:  # --seeds: the budget a half-width needs, from the rounds just timed

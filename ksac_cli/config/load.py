@@ -31,12 +31,8 @@ RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
 
 class RecipeLoader(yaml.SafeLoader):
-    """PyYAML's safe loader with YAML 1.2's (core schema) booleans and floats, so a recipe reads as people
-    mean it: only true/false (True, TRUE, False, FALSE) are booleans, so `amp: off` is the string 'off'
-    (YAML 1.1 made off/on/yes/no/y/n booleans); and 1e-4, 1.0e-4, .5, 1E3 are numbers (YAML 1.1 needs a dot
-    and a signed exponent: '1e-4' stayed a string); integers are decimal, 0o17 or 0x1F (YAML 1.1 read
-    `iters: 0100` as octal 64 and `12:30` as the base-60 number 750, and dropped underscores). Nulls and the
-    rest are PyYAML's."""
+    """PyYAML's safe loader with YAML 1.2's (core schema) booleans, floats and integers, so `amp: off` is
+    the string 'off', 1e-4 a number and 0100 one hundred (docs/training.md); the rest is PyYAML's."""
 
 
 _BOOL, _FLOAT, _INT = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:float", "tag:yaml.org,2002:int"

@@ -43,30 +43,28 @@ class SampleProblem(Exception):
         self.bad = BadSample(str(path), problem)
 
 
-def read_image(path: Path, data: bytes | None = None) -> Image.Image:
-    """The RGB image of `path` (decoded from `data`, its bytes, when given)."""
+def _decode(path: Path, data: bytes | None, what: str) -> Image.Image:
+    """The decoded file `path` (from `data`, its bytes, when given); SampleProblem naming `what` otherwise."""
     if data is None and not path.is_file():
-        raise SampleProblem(path, "missing image")
+        raise SampleProblem(path, f"missing {what}")
     try:
         with Image.open(path if data is None else BytesIO(data)) as im:
             im.load()  # decodes everything: a truncated file fails here
-            return im.convert("RGB")
+            return im
     except (OSError, UnidentifiedImageError, SyntaxError) as e:
-        raise SampleProblem(path, f"unreadable or truncated image ({e})") from None
+        raise SampleProblem(path, f"unreadable or truncated {what} ({e})") from None
+
+
+def read_image(path: Path, data: bytes | None = None) -> Image.Image:
+    """The RGB image of `path` (decoded from `data`, its bytes, when given)."""
+    return _decode(path, data, "image").convert("RGB")
 
 
 def read_mask(path: Path, num_classes: int, table: np.ndarray | None, data: bytes | None = None) -> np.ndarray:
     """(H, W) uint8 class indices with 255 = ignore, after the dataset's raw-value table (decoded from
     `data`, the bytes of `path`, when given)."""
-    if data is None and not path.is_file():
-        raise SampleProblem(path, "missing mask")
-    try:
-        with Image.open(path if data is None else BytesIO(data)) as im:
-            im.load()
-            mode = im.mode
-            mask = np.asarray(im)
-    except (OSError, UnidentifiedImageError, SyntaxError) as e:
-        raise SampleProblem(path, f"unreadable or truncated mask ({e})") from None
+    im = _decode(path, data, "mask")
+    mode, mask = im.mode, np.asarray(im)
     if mode not in ("P", "L") or mask.ndim != 2:
         raise SampleProblem(path, f"mask has mode {mode}; expected a single-channel (L) or palette (P) PNG of "
                                   f"class indices")

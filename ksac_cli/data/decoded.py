@@ -2,17 +2,11 @@
 of its two files, so that training and evaluation read raw pixels instead of decoding a JPEG and a PNG
 (about 0.7 ms per 256x256 sample on this project's CPU, against about 0.1 ms here).
 
-Every read still reads both files (a missing file is still "missing", and a file changed since is decoded
-again: its content gives another key) and hashes them; only decoding and validation are skipped, and only
-for a pair that decoded and validated before. A bad pair is never stored: it fails as it would without the
-store. One file per pair in `folder`: an 8-byte header (height, width: uint32 little-endian), then the
-image's (H, W, 3) bytes, then the mask's (H, W) class indices after the dataset's table. The key is a
-digest of both files' bytes, the class count, the table and VERSION. Written atomically (`io`); a folder
-that cannot be written turns storing off (samples are then decoded each time, as without a store); a file
-of the wrong length is decoded again. Deleting the folder is always safe.
-
-`data.build_dataset` gives the built-in dataset a store (its folder is the toolkit's own cache, and it is
-small: 700 samples of 256x256 take 180 MB); other datasets decode each time."""
+Every read still reads and hashes both files; only decoding and validation are skipped, and a bad pair is
+never stored. One file per pair: an 8-byte header (height, width: uint32 little-endian), the image's
+(H, W, 3) bytes, the mask's (H, W) class indices after the dataset's table; the key digests both files, the
+class count, the table and VERSION. Written atomically; a folder that cannot be written turns storing off;
+a file of the wrong length is decoded again; deleting the folder is always safe (docs/performance.md)."""
 
 from __future__ import annotations
 

@@ -56,17 +56,10 @@ def object_size_map(mask: np.ndarray, classes) -> np.ndarray:
 
 
 class SizeMapCache:
-    """`object_size_map`'s results kept on disk: a size map depends only on the ground truth, so it is
-    computed once per mask, not at every evaluation (about 4 ms of connected components per 256x256 mask;
-    reading it back takes about 0.3 ms).
-
-    One file per map in `folder`, named by a digest of what the map is a function of (the mask's content
-    and shape, the object classes, the size thresholds and CACHE_VERSION): a mask that changes gets
-    another name, so a stale map is never read, and the same mask is found whatever its file is called.
-    Each file is the map's (H, W) uint8 bytes, zlib-compressed; one that does not decompress to H x W
-    bytes is computed again. Written atomically (`io`), so evaluations running at once at worst write the
-    same bytes twice. A folder that cannot be written (a read-only dataset, a full disk) turns the writing
-    off: maps are then computed in memory, as without a cache. Deleting the folder is always safe."""
+    """`object_size_map`'s results kept on disk, one file per map in `folder`: the map's (H, W) uint8 bytes,
+    zlib-compressed, named by a digest of the mask's content and shape, the object classes, the size
+    thresholds and CACHE_VERSION. A file that does not decompress to H x W bytes is computed again; a folder
+    that cannot be written turns the writing off. Written atomically; deleting the folder is always safe."""
 
     def __init__(self, folder: str | Path | None) -> None:
         self.folder = None if folder is None else Path(folder)

@@ -1,21 +1,11 @@
 """The built-in dataset: shapes that differ only by outline, at every scale, on cluttered texture.
 
-Why it looks like this (the paper's question is whether one kernel seeing the input at several rates
-handles objects of very different sizes):
-- 5 object classes (disc, square, triangle, ring, cross) + background. Every object is filled with a
-  texture drawn from ONE distribution (two random saturated colours blended by low-frequency noise, plus
-  pixel noise), so colour and texture say nothing about WHICH class: only the outline does. The
-  background's textures are greyish: colour says "object or not", never which one.
-- Object sizes are log-uniform from 6 px to 95% of the image side, so small (< 32x32 px), medium
-  (< 96x96 px) and large objects are all common; a pixel deep inside a large object sees only texture
-  in a small window and needs wide context (large receptive field) to be classified.
-- Clutter (strokes and blobs of the same texture distribution) is part of the background, so edges
-  alone do not mean "object". Objects may overlap: larger ones are drawn first, the mask shows what is
-  visible. Borders are NOT marked 255 (every pixel is labelled).
-- Deterministic: image i of a split is drawn from a generator seeded by (seed, split, i), whatever the
-  number of worker processes. Written in the PASCAL VOC layout (JPEGImages/*.jpg, SegmentationClass/*.png
-  with the VOC palette, ImageSets/Segmentation/{train,val}.txt) plus dataset.json, written last.
-"""
+5 object classes (disc, square, triangle, ring, cross) + background, every object filled with a texture of
+ONE distribution, sizes log-uniform from 6 px to 95% of the image side, clutter of the same textures in the
+background, every pixel labelled (no 255 borders); docs/datasets.md says why. Image i of a split is drawn
+from a generator seeded by (seed, split, i), whatever the number of workers, and written in the PASCAL VOC
+layout (JPEGImages/*.jpg, SegmentationClass/*.png, ImageSets/Segmentation/{train,val}.txt) plus
+dataset.json, written last."""
 
 from __future__ import annotations
 

@@ -2,21 +2,11 @@
 whole batches.
 
 Training (`Augment`): random scale (image bilinear and antialiased, mask nearest), pad (image with the mean
-colour, mask with 255) to the crop size at the right and bottom, random crop, horizontal flip. Evaluation
-(`Rescale`): the whole image, optionally rescaled (`ksac analyze`'s scale sweep). `Augment` rescales the whole
-image and copies only the crop out of it (padding, cropping and flipping in one copy); the whole mask is not
-rescaled: the crop's labels are gathered from their sources under nearest interpolation (`nearest_sources`).
-
-The random draws come from torch's global RNG, which the engine seeds per sample (engine/sampler.py), in
-torchvision.transforms.v2's order and formulas (scale, RandomCrop's top then left, RandomHorizontalFlip's
-draw), the image's pixels from the same resize kernel and the mask's from the source indices of the same
-nearest resize: the crops are bit for bit those of the torchvision v2 pipeline this module replaced
-(tests/data/test_transforms.py keeps it as the reference), which spent about 1 ms per image in its dispatch
-on this project's CPU.
-
-`normalise` turns a uint8 batch into float32 as v2.ToDtype(scale=True) then v2.Normalize(MEAN, STD) do, to
-the bit, in place on one new tensor (v2 allocates twice: 3x slower on a batch of 8 here, one thread).
-"""
+colour, mask with 255) to the crop size at the right and bottom, random crop, horizontal flip, copied in one
+pass; the crop's labels are gathered from their sources (`nearest_sources`). Evaluation (`Rescale`): the
+whole image, optionally rescaled. The random draws come from torch's global RNG (seeded per sample by
+engine/sampler.py) in torchvision.transforms.v2's order and formulas, so the crops are bit for bit v2's;
+`normalise` equals v2.ToDtype(scale=True) + v2.Normalize(MEAN, STD) to the bit (docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -40,10 +30,8 @@ MEAN_UINT8 = tuple(round(255 * m) for m in MEAN)
 
 @contextmanager
 def one_thread() -> Iterator[None]:
-    """torch on one thread inside: the data path's small ops. In the main process (no loader workers) they
-    would otherwise use the model's threads, and a parallel op waits for its slowest thread: measured on this
-    project's 2-core machine while other processes ran, normalising a batch of 8 took 32 ms (median) on 2
-    threads, 0.47 ms on one. (A loader worker runs on one thread already.)"""
+    """torch on one thread inside: the data path's small ops, which on the model's threads wait for the
+    slowest one (docs/performance.md). A loader worker runs on one thread already."""
     threads = torch.get_num_threads()
     if threads == 1:
         yield

@@ -19,10 +19,9 @@ from ksac_cli.errors import KsacError
 def worker_count(requested: int | None, device: torch.device, world_size: int = 1) -> int:
     """`requested`, or (None) as many worker processes as there are cores the compute leaves free, at most 8.
 
-    On a CUDA device the model runs on the GPU: every core but one may load data. On the CPU the model's
-    own threads take `torch.get_num_threads()` cores; a worker on a busy core delays every parallel op
-    (each waits for its slowest thread), so on a 2-core machine loading in the main process is faster
-    (benchmarks/bench_train.py measures it)."""
+    On CUDA every core but one may load data; on the CPU the model's own threads take
+    `torch.get_num_threads()` cores, and a worker on a busy core delays every parallel op
+    (docs/performance.md)."""
     if requested is not None:
         return requested
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

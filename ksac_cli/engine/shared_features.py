@@ -1,24 +1,12 @@
 """A frozen backbone's features, computed once and shared by the models of one process that would compute
-them again (issue 32: more seeds for the same minutes).
+them again.
 
-In `ksac ablate` every cell of one seed freezes the same backbone and sees the same data stream: the same
-augmented training batches in the same order (engine/sampler.py) and the same val batches. Their backbones
-compute the same features, batch by batch; only the head and the decoder differ. Measured on the quick
-recipe (bf16, 2-core AMD EPYC with avx512_bf16, batch 8): the backbone's forward pass is 70 of a training
-step's 255 ms and 70 of an evaluation batch's 125-130 ms. A `SharedFeatures` keeps the features the first
-cell computed and hands them to the next cells, so the four cells of a seed round pay for the backbone of
-their training batches once, and every cell of the grid for the backbone of the val batches once.
-
-What makes this exact, not an approximation: an entry is keyed by what the features are a function of, the
-backbone (its name, output stride and a digest of every weight and buffer, taken when a model is attached),
-the input batch (shape, dtype and a digest of its bytes) and the autocast mode; a model gets shared features
-only while its backbone is frozen (no parameter requires a gradient) and in eval mode (BatchNorm uses its
-stored statistics). The features are what the backbone computes for that input, so a cell trained with
-shared features is bit for bit the cell trained alone (tests/engine/test_shared_features.py). Entries are
-kept least-recently-used first out, up to `max_bytes`.
-
-Only on the CPU: on a GPU the backbone's forward pass costs less than copying a batch to the host to digest it.
-"""
+In `ksac ablate` every cell of one seed freezes the same backbone and sees the same batches; a
+`SharedFeatures` keeps the features the first cell computed and hands them to the next. An entry is keyed by
+the backbone (name, output stride, a digest of every weight and buffer), the input batch (shape, dtype, a
+digest of its bytes) and the autocast mode, and served only while the backbone is frozen and in eval mode,
+so a cell is bit for bit the cell trained alone. Entries go least-recently-used first, up to `max_bytes`.
+CPU only; docs/training.md ("Shared backbone features") gives the measurements."""
 
 from __future__ import annotations
 
@@ -29,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-MAX_BYTES = 1 << 30  # the quick grid's seed round keeps ~160 MB of training and ~115 MB of val features (bf16)
+MAX_BYTES = 1 << 30
 
 
 def is_frozen(backbone: nn.Module) -> bool:

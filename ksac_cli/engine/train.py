@@ -181,7 +181,7 @@ def evaluate_or_stop(t: Training, progress: Progress, evaluate_fn: Callable[[int
 def seed_step(seed: int, iteration: int, rank: int) -> None:
     """Seed torch's global stream (CPU and CUDA) for one training step from (seed, iteration, rank): the
     step's random numbers (dropout masks) are the same for every model trained with this seed, whatever was
-    drawn before (issue 32: common random numbers for ASPP and KSAC), differ between the ranks of a torchrun
+    drawn before (common random numbers for ASPP and KSAC), differ between the ranks of a torchrun
     job, and a resumed run draws what an uninterrupted one did at that step."""
     torch.manual_seed(derive(seed, "step", iteration, rank))
 

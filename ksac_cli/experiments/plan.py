@@ -1,29 +1,10 @@
 """How many seeds per cell: fixed before any cell trains, never by looking at a result (no optional stopping).
 
-The rule: an explicit --seeds N wins; with --budget none, SEEDS_WITHOUT_BUDGET (3); else the seeds that fit in
-the budget by the dry run's estimate:
-
-    seeds = clamp(floor((budget - once) / round), MIN_SEEDS, MAX_SEEDS)
-
-where a seed round is every cell of one seed (all models, all streams) and `round` its estimated wall time
-(`estimate`), from times the dry run measures once per distinct model (measure/step.py `cell_times`: a
-training step, an evaluation batch's forward pass, and the frozen backbone's share of each):
-
-    a cell    = iters x step + evaluations x val batches x eval batch + images x DATA_S_PER_IMAGE + CELL_SETUP_S
-    shared    the cells of a round that see the same batches through the same frozen backbone compute its
-              features once (engine/shared_features.py): each such group pays iters x backbone step once,
-              its cells the step without it; the val batches' features are computed once for the whole grid
-              (`once`), whatever the seed
-
-What the seeds buy is said before any cell trains (`Power`): the expected 95% half-width of a KSAC - ASPP
-difference, t_{0.975, n-1} x s / sqrt(n) with s the recipe's recorded std of the per-seed differences
-(grid.paired_std; it holds each seed's share of the val images' noise; the images' common term, measured near
-0 at 400 images, is left out), the seeds and budget a half-width of TARGET_HALF_WIDTH needs on this machine,
-and whether the paper's claim can be resolved (the half-width below it).
-
-The plan is written to <grid folder>/seeds.json before the first cell trains; a rerun of the same grid (same
-recipe, flags and budget) reads it back instead of timing again, so a resumed or concurrent ablation keeps the
-number it started with, whatever the machine's speed is then."""
+--seeds N wins; with --budget none, SEEDS_WITHOUT_BUDGET; else clamp(floor((budget - once) / round),
+MIN_SEEDS, MAX_SEEDS), a seed round estimated (`estimate`) from the times measure/step.py takes once per
+distinct model. `Power` says what the seeds are expected to resolve. The plan is written to
+<grid folder>/seeds.json and read back by a rerun of the same grid. docs/training.md ("How many seeds")
+gives the cost model; docs/results.md the power line."""
 
 from __future__ import annotations
 
@@ -39,11 +20,7 @@ from ksac_cli import io
 from ksac_cli.config import AblationGrid, RunConfig, short_hash, to_dict
 from ksac_cli.config.schema import MAX_SEEDS, MIN_SEEDS
 
-# What a cell costs besides its model's compute, measured on the quick grid (2-core AMD EPYC with avx512_bf16,
-# `python benchmarks/bench_train.py --rounds 4`, results/bench_train.csv): the data path 1-2 ms per
-# training or evaluation image; building the model, checkpoints, the evaluation's files and the row about 2 s
-# per cell (52 cells in 819 s against 64.7 s x 13 rounds estimated).
-DATA_S_PER_IMAGE = 0.002
+DATA_S_PER_IMAGE = 0.002  # a cell's cost besides its model's compute, measured: docs/training.md
 CELL_SETUP_S = 2.0
 PLAN_FILE = "seeds.json"
 TARGET_HALF_WIDTH = 0.5  # points: the half-width whose cost the plan states

@@ -70,10 +70,7 @@ def matmul_peak_gflops(device: torch.device, amp: str = "off", size: int = 4096,
     device achieves on the most compute-bound operation there is, a practical peak to compare models with.
 
     The side doubles from 512 up to `size` while the next side's product, 8 times the work of the current
-    one, is expected to take at most `budget_s`; `runs` products of the side reached are then timed. So a
-    dtype the device only emulates (bf16 on a CPU without AVX512-BF16/AMX: one 4096 product takes minutes
-    there) is measured at a smaller side instead of stalling the command, and a native one reaches `size`
-    (float32 on this project's 2-core CPU: 4096 with 2 threads, 2048 with one)."""
+    one, is expected to take at most `budget_s`; `runs` products of the side reached are then timed."""
     dtype = AUTOCAST_DTYPES.get(amp, torch.float32)
     side = min(512, size)
     while True:

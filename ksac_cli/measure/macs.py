@@ -1,19 +1,10 @@
 """Multiply-accumulates (MACs) from fvcore: the multiply-adds of convolutions and matrix products, nothing else.
 
 fvcore's FlopCountAnalysis counts ONE fused multiply-add as ONE flop, so its "flops" of a convolution or a
-matrix product are MACs; we name them MACs everywhere. Counted (`MAC_HANDLES`, fvcore's own formulas):
-convolutions (`aten::_convolution`, any groups, stride and dilation; the bias is not counted) and matrix
-products (`aten::linear`, `addmm`, `mm`, `matmul`, `bmm`, `einsum`), plus KSAC's tap reuse (below).
-Nothing else is counted. fvcore's default handles also count eval-mode BatchNorm and the other
-normalisations, upsampling (nearest, bilinear), adaptive average pooling and grid sampling; none of those is
-a multiply-add of weights and activations, so `count_macs` starts from no handle at all and installs only
-these. ReLU, additions, concatenation and the rest of the element-wise ops have no handle either.
-(fvcore 0.1.5's `set_op_handle(name, None)` does not switch a default handle off: the handle still wins
-over the ignore list, so clearing them all is the way to drop the defaults.)
-
-KSAC's tap reuse runs its 1x1 convolution inside one autograd Function, which a trace sees as one opaque
-op: `taps_macs` counts it (the 9 tap products; the shifted sums are additions, not counted).
-"""
+matrix product are MACs. `count_macs` starts from no handle at all and installs only `MAC_HANDLES` (fvcore's
+own formulas for convolutions and matrix products; the bias is not counted), plus `taps_macs` for KSAC's tap
+reuse, which a trace sees as one opaque op (the 9 tap products; the shifted sums are additions).
+docs/profiling.md says what is left out and why."""
 
 from __future__ import annotations
 

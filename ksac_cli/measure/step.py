@@ -40,12 +40,8 @@ def measure_train_step(model: nn.Module, images: torch.Tensor, masks: torch.Tens
     optimizer's state and, compiled, the compilation), then `runs` timed ones, the device synchronised after
     each; images/s = batch / median time. The model is left in train mode, updated warmup + runs times.
 
-    One image (batch 1): `ksac train` refuses it, since BatchNorm cannot compute batch statistics from one
-    value per channel, which is what the image-pooling branch's BatchNorm gets (the pooled 1x1 map of one
-    image; PyTorch raises). That branch (`ImagePooling`) is then kept in eval mode, its BatchNorm using its
-    running statistics, as benchmarks/bench_heads.py does: the branch is a global average and a 1x1
-    convolution on a 1x1 map, a negligible share of the step, and it still gets its gradients and update.
-    Every other BatchNorm trains on the batch's statistics."""
+    At batch 1 the image-pooling branch (`ImagePooling`) is kept in eval mode, its BatchNorm using its
+    running statistics (docs/profiling.md); every other BatchNorm trains on the batch's statistics."""
     train_mode(model, frozen_backbone)
     if images.shape[0] == 1:
         for module in model.modules():

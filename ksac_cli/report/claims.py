@@ -1,30 +1,10 @@
-"""What an interval supports, and how many comparisons it was read among (numpy and scipy; no torch).
+"""What an interval supports, and how many comparisons it was read among (numpy and scipy; no torch): the
+one verdict rule, each verdict a `Verdict` value.
 
-Each comparison (first minus second, points) has an interval (report/twoway.py: delta, se, df) and a margin
-delta_m (points: report/compare.py `reading_of`, never larger than the paper's claim). Three claims are
-tested, each by the p-value that is below ALPHA exactly when the 95% interval says so (one comparison alone):
-
-- difference, H0: Delta = 0, p = 2 P(T > |delta| / se): "<first> better" / "<second> better";
-- equivalence (two one-sided tests, Schuirmann 1987, at 2.5% each), H0: |Delta| >= delta_m,
-  p = 2 max(P(T > (delta_m - delta) / se), P(T > (delta + delta_m) / se)): the interval inside +-delta_m;
-- non-inferiority, H0: Delta <= -delta_m, p = 2 P(T > (delta + delta_m) / se): the lower bound above -delta_m.
-
-T is Student's t with the interval's degrees of freedom. Comparisons form families (the primary one: KSAC
-minus ASPP on mIoU, the paper's claim; the second: adding rate 24; exploratory ones: object sizes, classes;
-each other run's and protocol's apart); within a family each KIND of claim's p-values are adjusted by Holm's
-step-down method (Holm 1979, "A simple sequentially rejective multiple test procedure"), which holds the chance
-of any false claim of that kind in the family at ALPHA (per kind: across the three kinds together it can be
-higher, about 7% in a mixed simulation). Reading the three claims off one comparison's interval needs no
-further adjustment (CPMP, "Points to consider on switching between superiority and non-inferiority", 2000).
-A verdict is the strongest claim whose adjusted p is below ALPHA: better, else equivalent, else not worse; its
-p is that claim's adjusted p (the difference's when no claim is made).
-
-Two readings sit beside a verdict. The paper's claim (a primary line's `claim`, points): inside the interval,
-excluded by it, or not resolvable (the half-width is at least the claim, so the interval cannot tell the
-claim from no effect) — read off the 95% interval, not a corrected test. One seed out: the verdict made again
-with each seed left out (the interval's `dropped`, the other lines of the family as they are); a verdict that
-changes names the seed it rests on.
-"""
+Each comparison (first minus second, points) has an interval (report/twoway.py) and a margin delta_m; three
+claims (difference, equivalence, non-inferiority) each have the p-value that is below ALPHA exactly when the
+95% interval says so; within a family each kind's p-values are adjusted by Holm's step-down method, and a
+verdict is the strongest claim left. docs/results.md ("Claims and families") gives the tests and sources."""
 
 from __future__ import annotations
 
@@ -98,7 +78,7 @@ class Line:
 
     @property
     def claim_stance(self) -> str | None:
-        """Where the paper's claim stands against the 95% interval (module docstring); None without a claim."""
+        """Where the paper's claim stands against the 95% interval (docs/results.md); None without a claim."""
         ci = self.interval
         if self.claim is None:
             return None
@@ -117,7 +97,7 @@ def _sf(x: float, df: float) -> float:
 
 
 def p_values(delta: float, se: float, df: float, margin: float) -> dict[str, float]:
-    """{"difference", "equivalence", "not_worse"}: the module docstring's p-values (se 0: 0 or 1)."""
+    """{"difference", "equivalence", "not_worse"}: p-values as docs/results.md states them (se 0: 0 or 1)."""
     def z(x: float) -> float:
         with np.errstate(divide="ignore", invalid="ignore"):
             return float(np.divide(x, se)) if se > 0 else (np.inf if x > 0 else -np.inf if x < 0 else np.nan)

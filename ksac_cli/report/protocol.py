@@ -3,12 +3,9 @@ trained, from the rows' backbone_weights, backbone_sha256 and freeze_backbone (e
 provenance JSON beside a weights file (ksac_cli/weights, torch-free); and the run, rows.RUN (grid, commit,
 resolved amp, device).
 
-Rows that started from different backbones (another file, another sha256, random weights) or froze it
-differently follow different protocols; rows of another commit, precision or machine are another run. The
-report never pools either: the main group is the newest run (the user's own), every other run and protocol
-is its own row group with its own verdicts. Only `ksac report --pool` joins the runs of one protocol, and only
-when they are compatible (`pooled`). A CSV written before these columns existed reads as random weights and
-one run."""
+Rows of another protocol or another run are never pooled, except by `ksac report --pool` where `pooled`
+finds them compatible (docs/results.md, "Which run a verdict describes"). A CSV written before these
+columns existed reads as random weights and one run."""
 
 from __future__ import annotations
 

@@ -1,14 +1,9 @@
 """Statistics a reviewer accepts, from numbers and confusion matrices (numpy and scipy; no torch).
 
-- Over seeds: Student's t interval of a mean (of paired differences), n - 1 degrees of freedom.
-- Over images: a paired bootstrap (Efron & Tibshirani, "An Introduction to the Bootstrap", 1993, ch. 13
-  percentile intervals): the val images are resampled with replacement, the SAME resample for both models,
-  and each model's metric is recomputed from its summed per-image confusion matrices.
-
-mIoU follows engine/metrics.py: ONE matrix over the (resampled) images, IoU_c = TP / (TP + FP + FN), a class
-absent from both truth and predictions left out of the mean. The per-size IoU follows
-engine/evaluate.py::object_miou: the mean over the classes with ground-truth pixels in that size's matrix.
-"""
+Over seeds, Student's t interval of a mean; over images, a paired bootstrap (Efron & Tibshirani, "An
+Introduction to the Bootstrap", 1993, ch. 13: percentile intervals), ONE resample of the val images for both
+models. mIoU follows engine/metrics.py (one matrix; a class absent from truth and predictions left out),
+the per-size IoU engine/evaluate.py::object_miou."""
 
 from __future__ import annotations
 

@@ -1,37 +1,11 @@
 """The interval of a paired difference that covers what a reader generalises over: other training runs
 (seeds) AND other val images. numpy and scipy; no torch.
 
-Every seed of both models is scored on the SAME N val images, so the design is crossed, seed x image. For
-an additive score, the per-seed, per-image difference d_si = delta + a_s + b_i + e_si (a: training
-randomness, b: how much easier image i is for one model, e: the rest) gives the seed mean of the
-per-seed differences a variance of
-
-    var(mean_s Delta_s) = sigma_a^2 / n + sigma_b^2 / N + sigma_e^2 / (n N)
-
-(Searle, Casella & McCulloch, "Variance Components", 1992, ch. 4: the two-way crossed random model).
-The three pieces are estimated from the runs, without assuming additivity, so mIoU (a ratio of sums over
-images) is served too:
-
-- A = sample variance of the per-seed differences / n (n - 1 degrees of freedom): sigma_a^2/n + sigma_e^2/(nN);
-- B = the variance of the seed mean under a paired bootstrap over images in which ONE resample of the
-  images serves both models and every seed (the images are common to all seeds, so their error does not
-  average out), times N / (N - 1) (N - 1 df): sigma_b^2/N + sigma_e^2/(nN);
-- C = the bootstrap variance of each seed's departure from the seed mean, averaged over seeds, / (n - 1),
-  times N / (N - 1) ((n - 1)(N - 1) df): sigma_e^2/(nN), counted in both A and B.
-
-V = A' + B' - C with A' = max(A, C), B' = max(B, C): a variance component estimated below 0 is taken as 0,
-so V >= max(A, B) (never narrower than t over the seeds alone, whose variance is A). For an additive score
-A, B and C are the classical mean squares over nN and V the ANOVA estimator. The interval is
-delta +- t_{df} sqrt(V), df by Welch-Satterthwaite,
-df = V^2 / (A'^2/(n - 1) + B'^2/(N - 1) + C^2/((n - 1)(N - 1))), bounded below by n - 1, the seeds' own df
-(the negative C term can drive the estimate to 0 when A' + B' - C is near 0: 5 seeds x 100 images of
-residual noise alone once gave df 0.002 and a half-width of 1e151). Its coverage is checked by simulation in
-tests/report/test_twoway.py; docs/results.md gives the reasoning and the measured components.
-
-The seeds' spread rests on few values, so a skewed training randomness (one outlying seed) moves it: each
-TwoWay also carries the interval recomputed with each seed left out (`dropped`, from the same bootstrap
-draws), which report/claims.py reads as a leave-one-seed-out check of the verdict.
-"""
+Every seed of both models is scored on the same N val images (a crossed seed x image design); the variance
+of the seed mean is V = A' + B' - C from the seeds (A), a paired bootstrap over images (B) and their
+residual (C), df by Welch-Satterthwaite, bounded below by n - 1. docs/results.md ("What an interval
+covers") gives the model, the estimators and their simulated coverage. Each TwoWay also carries the
+interval with each seed left out (`dropped`), which report/claims.py reads as the one-seed-out check."""
 
 from __future__ import annotations
 
@@ -161,7 +135,3 @@ def scaled(interval: TwoWay, factor: float) -> TwoWay:
         image_var=times(interval.image_var, factor ** 2), residual_var=times(interval.residual_var, factor ** 2),
         dropped=tuple(scaled(d, factor) for d in interval.dropped))
 
-
-def mean_score(summed: np.ndarray) -> np.ndarray:
-    """The score of per-image values stored as (value, 1) pairs (..., 2): their mean over the images."""
-    return summed[..., 0] / summed[..., 1]

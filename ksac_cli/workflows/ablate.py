@@ -5,15 +5,27 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
+import shlex
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 from ksac_cli import io
 from ksac_cli.config import ModelConfig, RunConfig, TrainConfig
 from ksac_cli.config.schema import ABLATION_CSV, RESULTS
+from ksac_cli.data import val_facts
 from ksac_cli.engine.shared_features import SharedFeatures
 from ksac_cli.errors import KsacError
-from ksac_cli.machine import resolve_device
+from ksac_cli.experiments import plan
+from ksac_cli.experiments.grid import expand
+from ksac_cli.experiments.plan import Power, SettingCost, estimate
+from ksac_cli.experiments.runner import Recording, run_cells
+from ksac_cli.machine import code_state, resolve_device
+from ksac_cli.measure.profile import profile_model
+from ksac_cli.measure import step as measure_step
+from ksac_cli.measure.step import step_setting, without_weights
+from ksac_cli.models import check_heads
 from ksac_cli.workflows.train import EventFn, train
 
 ProgressFn = Callable[[int, int, str], None]
@@ -27,10 +39,6 @@ def grid_folder(base: RunConfig, out: str | Path | None = None) -> Path:
 def ablate_cells(base: RunConfig, grid, out: str | Path | None = None, only: str | None = None):
     """(grid name, output folder, cells) of an ablation over `base` (recipe + train flags), seed-major;
     `only` keeps the one cell of that name. A budget's seeds are planned (and recorded) first (`plan_seeds`)."""
-    from ksac_cli.experiments.grid import expand
-
-    from ksac_cli.models import check_heads
-
     check_heads(grid.models(base.model))
     out = grid_folder(base, out)
     if grid.fixed_seeds() is None:
@@ -50,11 +58,6 @@ def plan_seeds(base: RunConfig, grid, out: str | Path | None = None, progress: P
     budget; or the plan recorded in the grid folder for this very grid; or the budget's, from the dry run's
     estimate of one seed round (one timed step per distinct model), then recorded there unless `record` is
     False (--dry-run, --emit-jobs). Planning holds the folder's lock: concurrent ablations agree."""
-    from contextlib import nullcontext
-
-    from ksac_cli.experiments import plan
-    from ksac_cli.experiments.grid import expand
-
     fixed = grid.fixed_seeds()
     if fixed is not None:
         return plan.SeedPlan(fixed, "--seeds" if grid.seeds is not None else "no budget", grid.budget)
@@ -73,8 +76,6 @@ def plan_seeds(base: RunConfig, grid, out: str | Path | None = None, progress: P
 def power(grid, plan, round_s: float | None = None, once_s: float = 0.0):
     """What the planned seeds are expected to resolve (experiments/plan.py `Power`); `round_s`, `once_s`: a seed
     round's seconds and the grid's once, where the plan timed none (--seeds with --dry-run)."""
-    from ksac_cli.experiments.plan import Power
-
     if plan.round_s is not None:
         round_s, once_s = plan.round_s, plan.once_s
     return Power(plan.seeds, grid.paired_std, grid.claim_points, round_s, once_s)
@@ -82,8 +83,6 @@ def power(grid, plan, round_s: float | None = None, once_s: float = 0.0):
 
 def measure_cell(cell, num_classes: int) -> dict:
     """Parameters and MACs (fvcore, batch 1) of the cell's model at its training crop."""
-    from ksac_cli.measure.step import without_weights
-
     model_cfg = dataclasses.replace(without_weights(cell.cfg.model), num_classes=num_classes)
     return model_measures(model_cfg, cell.cfg.data.crop_size)
 
@@ -91,8 +90,6 @@ def measure_cell(cell, num_classes: int) -> dict:
 @functools.cache  # the seeds of a setting have the same model: counted once per process (0.3-0.45 s each here)
 def model_measures(model_cfg, crop: int) -> dict:
     """{params_total, params_head, gmacs_total, gmacs_head} of `model_cfg` (fvcore MACs, batch 1, `crop` px)."""
-    from ksac_cli.measure.profile import profile_model
-
     row = profile_model(model_cfg, crop, 1, resolve_device("cpu"), latency=False, runs=1, warmup=0)[0]
     return {"params_total": row.params_total, "params_head": row.params_head, "gmacs_total": row.gmacs_total,
             "gmacs_head": row.gmacs_head}
@@ -118,9 +115,6 @@ def dry_run_settings(cells) -> list[Setting]:
     """`ksac ablate --dry-run`: the grid's cells grouped by distinct training setup, in the grid's order.
     The number of classes and the val images come from the dataset, read once per dataset config (the
     built-in one is not generated for it)."""
-    from ksac_cli.data import val_facts
-    from ksac_cli.measure.step import step_setting, without_weights
-
     data: dict = {}
     groups: dict[tuple, list] = {}
     for cell in cells:
@@ -163,14 +157,8 @@ def dry_run_times(settings: list[Setting], progress: ProgressFn | None = None,
     """The repeating parts' seconds (measure/step.py `cell_times`, as a dict) of every setting, in order: timed
     once per distinct setting, whatever its number of seeds (the median of 3 calls of each part); a setting in
     `known` (name -> times: the budget's plan timed it already) is not timed again. `progress(i, n, name)` is
-    called before each timing.
-
-    Untimed warm-up calls come first only for a setting whose backbone, output stride, crop, batch, amp and
-    device no earlier setting had: they pay the process's one-time costs (kernel selection and memory for
-    those shapes), which the settings after it share. Measured on the quick grid, nothing else running: a
-    model's first step after another model of the same shapes took 0.54-0.60 s, its next four 0.49-0.64 s."""
-    from ksac_cli.measure.step import cell_times
-
+    called before each timing. Untimed warm-up calls come first only for a setting whose backbone, output
+    stride, crop, batch, amp and device no earlier setting had (docs/training.md, `--dry-run`)."""
     out, warmed = [], set()
     for i, setting in enumerate(settings):
         if known and setting.name in known:
@@ -180,8 +168,8 @@ def dry_run_times(settings: list[Setting], progress: ProgressFn | None = None,
             progress(i, len(settings), setting.name)
         m, t = setting.model, setting.train
         shapes = (m.backbone, m.output_stride, setting.crop, t.batch_size, t.amp, t.device)
-        times = cell_times(m, t, setting.crop, setting.eval_side, setting.eval_batch, resolve_device(t.device),
-                           runs=3, warmup=0 if shapes in warmed else 1)
+        times = measure_step.cell_times(m, t, setting.crop, setting.eval_side, setting.eval_batch,
+                                        resolve_device(t.device), runs=3, warmup=0 if shapes in warmed else 1)
         out.append(dataclasses.asdict(times))
         warmed.add(shapes)
     return out
@@ -196,25 +184,13 @@ def evaluations(train: TrainConfig) -> int:
 def dry_run_costs(settings: list[Setting], progress: ProgressFn | None = None,
                   known: dict[str, dict] | None = None) -> list:
     """The settings with their measured times, as the seed plan's estimate takes them (experiments/plan.py)."""
-    from ksac_cli.experiments.plan import SettingCost
-
     return [SettingCost(s.name, s.shares, s.train.iters, s.train.batch_size, evaluations(s.train), s.eval_images,
                         s.eval_batch, times) for s, times in zip(settings, dry_run_times(settings, progress, known))]
-
-
-def dry_run_estimate(costs: list) -> tuple[float, float, dict[str, float]]:
-    """(seconds of every cell in `costs`, seconds computed once, the parts): experiments/plan.py's estimate."""
-    from ksac_cli.experiments.plan import estimate
-
-    return estimate(costs)
 
 
 def emit_jobs(path: str | Path, cells, argv: list[str]) -> int:
     """Write a bash script with one line per cell: `cd <here> && ksac ablate <the same arguments> --cell <name>`.
     Returns the number of lines."""
-    import os
-    import shlex
-
     here = shlex.quote(os.getcwd())
     base = " ".join(shlex.quote(a) for a in argv)
     lines = [f"cd {here} && ksac {base} --cell {shlex.quote(cell.name)}" for cell in cells]
@@ -229,9 +205,6 @@ def ablate(base: RunConfig, grid, out: str | Path | None = None, csv_path: str |
     """Run every cell not done yet (each a normal train run + eval in its own run directory), retrying a
     failing cell once; append one row per cell to `csv_path`. Returns the rows of this invocation
     (failed ones included) and skips cells done before or running in another process (experiments/runner.py)."""
-    from ksac_cli.experiments.runner import Recording, run_cells
-    from ksac_cli.machine import code_state
-
     grid_name, out, cells = ablate_cells(base, grid, out, only)
     recording = Recording(grid_name, Path(csv_path), grid.delta, grid.claim_points, code_state())
     if on_event is not None:

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from ksac_cli.report.stats import miou
-from ksac_cli.report.twoway import BOTH, IMAGES_ONLY, SEEDS_ONLY, mean_score, seeds_and_images, seeds_only
+from ksac_cli.report.twoway import BOTH, IMAGES_ONLY, SEEDS_ONLY, seeds_and_images, seeds_only
 
 TRUTH = 0.7  # the difference every simulated experiment has, in points
 
@@ -20,6 +20,11 @@ def as_values(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     second = np.zeros_like(first)
     second[..., 1] = 1
     return first, second
+
+
+def mean_score(summed: np.ndarray) -> np.ndarray:
+    """The score of per-image values stored as (value, 1) pairs (..., 2): their mean over the images."""
+    return summed[..., 0] / summed[..., 1]
 
 
 def experiment(rng, seeds: int, images: int, seed_sd: float, image_sd: float, noise_sd: float) -> np.ndarray:
