@@ -102,10 +102,12 @@ def by_role(heads, role: str):
     return heads.map(lambda h: spec(h).role == role).astype(bool)
 
 
-def refuse_untrusted(saved: str, given: str | None, trust: bool, source: str) -> None:
+def refuse_untrusted(saved: str, given: str | None, trust: bool, source: str, can_name: bool = True) -> None:
     """A head named in a file (`source`: a checkpoint's config) is imported only when the user names it
-    again (`given`, --head) or opts in (`trust`, --trust-head-code): a file never runs code by itself."""
+    again (`given`, --head, where the command has it: `can_name`) or opts in (`trust`, --trust-head-code):
+    a file never runs code by itself."""
     if not spec(saved).user or trust or given == saved:
         return
+    name = f"--head {saved} to name it yourself, or " if can_name else ""
     raise KsacError(f"{source} names the head {saved!r}, a class of your own: importing it runs its code. Pass "
-                    f"--head {saved} to name it yourself, or --trust-head-code to import what the file names")
+                    f"{name}--trust-head-code to import what the file names")

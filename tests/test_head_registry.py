@@ -110,3 +110,17 @@ def test_a_checkpoint_naming_a_user_head_is_evaluated_only_when_the_user_says_so
         done = ksac("eval", "--checkpoint", str(checkpoint), "--out", str(tmp / f"e{i}" / "eval.json"), *extra)
         assert done.returncode == 0, done.stderr
         assert 0 <= json.loads((tmp / f"e{i}" / "eval.json").read_text())["miou"] <= 1
+
+
+def test_ksac_analyze_imports_a_checkpoints_user_head_only_with_trust_head_code(flow):
+    """ksac analyze has no --head: its refusal names only the flag it has, and that flag lets it through."""
+    tmp = flow[0]
+    (checkpoint,) = [Path(r["run_dir"]) / "checkpoints" / "last.pt" for r in io.read_csv_rows(
+        tmp / "results" / "ablation.csv") if r["head"] == TV_ASPP and r["seed"] == "1"]
+    args = ("analyze", "--checkpoint", str(checkpoint), "--scales", "1.0", "--images", "2", "--erf-images", "0")
+    refused = ksac(*args, "--out", str(tmp / "a0"))
+    assert refused.returncode == 2 and "--trust-head-code" in refused.stderr and "--head" not in refused.stderr.replace(
+        "--trust-head-code", "")
+    done = ksac(*args, "--trust-head-code", "--out", str(tmp / "a1"))
+    assert done.returncode == 0, done.stderr
+    assert (tmp / "a1" / "analysis_scales.csv").is_file()

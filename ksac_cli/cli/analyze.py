@@ -23,6 +23,7 @@ def analyze(
     device: Annotated[Optional[str], typer.Option("--device", help="auto (cuda when present, else cpu), cpu, cuda or cuda:N [default: the run's own].")] = None,
     amp: Annotated[Optional[str], typer.Option("--amp", help="off or bf16 [default: the run's own --amp].")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Evaluation images per batch [default: the run's own].")] = None,
+    trust_head_code: options.TrustHeadCode = False,
     out: Annotated[Path, typer.Option("--out", help="Folder for analysis_*.csv and analysis_erf.npz; ksac report --results on it adds the section.")] = Path(AnalyzeConfig.out),
 ) -> None:
     """Test the paper's reason for KSAC (one kernel sees a pattern at several scales) on trained models:
@@ -39,7 +40,7 @@ def analyze(
     the models done with the same checkpoint and settings, saying how many; a changed checkpoint or flag
     recomputes that model.
     """
-    cfg = _config(scales, images, erf_images, device, amp, batch_size, out)
+    cfg = _config(scales, images, erf_images, device, amp, batch_size, out, trust_head_code)
     if bool(checkpoint) == (ablation is not None):
         raise KsacError("give --checkpoint (repeatable) or --ablation <folder>, one of the two")
     for path in checkpoint or []:
@@ -54,12 +55,12 @@ def analyze(
     output.info("wrote " + ", ".join(str(p) for p in files.values()) + f"; next: ksac report --results {out}")
 
 
-def _config(scales: str, images, erf_images, device, amp, batch_size, out: Path) -> AnalyzeConfig:
+def _config(scales: str, images, erf_images, device, amp, batch_size, out: Path, trust: bool = False) -> AnalyzeConfig:
     """The flags as an AnalyzeConfig, checked (--scales parsed, every factor positive)."""
     factors = parse_floats(scales, "--scales")
     if any(f <= 0 for f in factors):
         raise KsacError(f"--scales: {scales!r} holds a factor <= 0; every factor must be positive (e.g. {SCALES})")
-    cfg = AnalyzeConfig(factors, images, erf_images, device, amp, batch_size, str(out))
+    cfg = AnalyzeConfig(factors, images, erf_images, device, amp, batch_size, str(out), trust)
     cfg.validate()
     return cfg
 

@@ -21,7 +21,7 @@ def evaluate(
     checkpoint: Annotated[Path, typer.Option("--checkpoint", help="A checkpoint written by ksac train (last.pt or best.pt); its config is the run's, and the flags below override it.")],
     out: Annotated[Optional[str], typer.Option("--out", help="The eval.json FILE to write, confusion.csv/.png and eval_images.npz beside it; " + options.FILE_OR_FOLDER.format(name="eval.json") + " [default: eval.json in the checkpoint's run directory].")] = None,
     save_predictions: Annotated[Optional[Path], typer.Option("--save-predictions", help="Write <id>.png (palette PNG of class indices, original size) and <id>_overlay.jpg per image into this FOLDER.")] = None,
-    trust_head_code: Annotated[bool, typer.Option("--trust-head-code", help="Import the head class (module:Class) the checkpoint names without naming it again with --head: that runs its code.")] = False,
+    trust_head_code: options.TrustHeadCode = False,
     print_config: Annotated[bool, typer.Option("--print-config", help="Print the config evaluated as YAML (the checkpoint's, with the flags applied), every value that is not the schema default marked with where it came from (# checkpoint, # flag --split), and exit: nothing is run or written.")] = False,
 ) -> None:
     """Evaluate a checkpoint: mIoU, per-class IoU, pixel accuracy, mean class accuracy, frequency-weighted

@@ -166,6 +166,9 @@ RECIPE_RULE = (f"Built-in recipes (installed with the package; their sources are
 PrintConfig = Annotated[bool, typer.Option(
     "--print-config", help="Print the resolved config as YAML, every value that is not the schema default marked "
                            "with where it came from (# recipe, # flag --lr), and exit: nothing is run or written.")]
+TrustHeadCode = Annotated[bool, typer.Option(
+    "--trust-head-code", help="Import the head class (module:Class) a checkpoint names without naming it yourself: "
+                              "that runs its code.")]
 FILE_OR_FOLDER = "an existing folder, or a path ending in '/', means the file {name} inside it"
 
 

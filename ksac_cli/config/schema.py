@@ -293,6 +293,7 @@ class AnalyzeConfig:
     amp: str | None = None  # off | bf16
     batch_size: int | None = None  # evaluation images per batch
     out: str = "results"  # folder of analysis_*.csv and analysis_erf.npz (what ksac report --results reads)
+    trust_head_code: bool = False  # import a module:Class head a checkpoint names (that runs its code)
 
     def validate(self) -> None:
         """Every value is a flag of `ksac analyze` (no recipe): errors name the flag."""

@@ -144,7 +144,7 @@ def remove_leftovers(out: Path) -> None:
 
 def analyze_one(path: Path, settings: AnalyzeConfig, emit: EventFn) -> dict:
     """The three analyses of one checkpoint: {"scales", "branches", "erf": rows, "maps": {key: (H, W)}}."""
-    from ksac_cli.analysis.branches import silenced
+    from ksac_cli.analysis.branches import atrous_branches, silenced
     from ksac_cli.analysis.scales import scale_sweep
     from ksac_cli.data import build_dataset
     from ksac_cli.machine import resolve_amp, resolve_device
@@ -152,7 +152,7 @@ def analyze_one(path: Path, settings: AnalyzeConfig, emit: EventFn) -> dict:
 
     overrides = {"train": {"device": settings.device, "amp": settings.amp},
                  "eval": {"batch_size": settings.batch_size}}
-    cfg, state = open_checkpoint(path, overrides)
+    cfg, state = open_checkpoint(path, overrides, settings.trust_head_code, can_name=False)
     dev = resolve_device(cfg.train.device)
     dataset = build_dataset(cfg.data, cfg.data.val_split, train=False)
     model = trained_model(cfg, state, path, dataset.num_classes).to(dev)
@@ -172,7 +172,9 @@ def analyze_one(path: Path, settings: AnalyzeConfig, emit: EventFn) -> dict:
     if at_one is None:
         at_one = sweep([1.0])[0]["miou"]
     branch_rows = []
-    for i, rate in enumerate(m.rates):
+    if atrous_branches(model.head) is None:
+        emit("step", {"what": f"{ident['run']}: per-rate contribution skipped (its head's branches are not known)"})
+    for i, rate in enumerate(m.rates if atrous_branches(model.head) is not None else ()):
         with silenced(model.head, [i]):
             miou = sweep([1.0])[0]["miou"]
         branch_rows.append({**ident, "rate": rate, "miou": miou, "miou_all": at_one, "drop": at_one - miou})

@@ -89,16 +89,18 @@ def write_eval_files(out: Path, record: dict, matrix, per_image: list, classes: 
     write_eval_images(out.with_name(EVAL_IMAGES), per_image, classes)
 
 
-def open_checkpoint(path: Path, overrides: dict, trust_head_code: bool = False) -> tuple[RunConfig, dict]:
+def open_checkpoint(path: Path, overrides: dict, trust_head_code: bool = False,
+                    can_name: bool = True) -> tuple[RunConfig, dict]:
     """(the run's config with `overrides` applied, the checkpoint's dict): `config.resolve_eval_config`
     (the dataset and its root default to the checkpoint's; the weights are the checkpoint's). A head class of
-    the user's own is imported only when `overrides` names it again or `trust_head_code` (heads.refuse_untrusted)."""
+    the user's own is imported only when `overrides` names it again or `trust_head_code` (heads.refuse_untrusted;
+    `can_name`: the command has --head to name it with)."""
     from ksac_cli.config.load import resolve_eval_config
     from ksac_cli.engine.checkpoint import load_checkpoint
 
     state = load_checkpoint(path)
     heads.refuse_untrusted(state["config"].get("model", {}).get("head", RunConfig().model.head),
-                           overrides.get("model", {}).get("head"), trust_head_code, f"checkpoint {path}")
+                           overrides.get("model", {}).get("head"), trust_head_code, f"checkpoint {path}", can_name)
     return resolve_eval_config(state["config"], overrides, where=f"{path} (config)"), state
 
 
