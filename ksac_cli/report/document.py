@@ -109,7 +109,9 @@ def answer(csv_path: Path, grid: str) -> tuple[str, pd.DataFrame] | None:
         return None
     judge(lines)
     seeds = sorted({x.interval.seeds for x in lines if x.interval is not None})
-    return (f"KSAC - ASPP on mIoU, {'/'.join(map(str, seeds))} seeds per cell, run: {group.run.short()}",
+    iterations = "/".join(str(int(i)) for i in sorted(set(rows["iterations"].dropna())))  # the verdicts hold there
+    return (f"KSAC - ASPP on mIoU after {iterations} training iterations, {'/'.join(map(str, seeds))} seeds per "
+            f"cell, run: {group.run.short()}",
             verdicts.compact_frame(lines)[ANSWER])
 
 

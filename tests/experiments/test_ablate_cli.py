@@ -41,7 +41,7 @@ def test_grid_runs_every_cell_then_skips_them(tmp_path):
 
     log = tmp_path / "grid" / "ablate.log"  # every cell's lines; the terminal gets the answer
     assert log.read_text().count(": ok, mIoU") == 4 and ": ok, mIoU" not in proc.stdout
-    assert "KSAC - ASPP on mIoU, 1 seeds per cell, run: commit " in proc.stdout  # the answer, at the end
+    assert "KSAC - ASPP on mIoU after 2 training iterations, 1 seeds per cell, run: commit " in proc.stdout
     assert len(proc.stdout.splitlines()) <= 25, proc.stdout
     again = ablate(recipe, tmp_path, "--rates", "1,2", "--rates", "1,2,3")
     assert again.returncode == 0, again.stderr
