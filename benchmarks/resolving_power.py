@@ -138,24 +138,29 @@ def evaluate_protocol(df: pd.DataFrame, protocol: str, flags: list[str], budget_
 
 
 def plot(csv_path: Path) -> Path:
+    """One horizontal bar per row (protocol, ISA, precision, rates): the half-width the budget is expected to buy,
+    on a log axis (rows range from +-0.2 to +-10), with the two targets."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     df = pd.read_csv(csv_path)
-    labels = [f"{r.protocol}\n{r.isa.split(' ')[0]} {r.precision}\nrates {r.rates}" for r in df.itertuples()]
-    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(df)), 4))
-    ax.bar(range(len(df)), df["half_width_in_budget"].fillna(0), color="#4c72b0")
-    ax.axhline(0.5, color="k", ls="--", lw=1, label="+-0.5 (AVX2 target)")
-    ax.axhline(0.3, color="grey", ls=":", lw=1, label="+-0.3 (native bf16 target)")
-    ax.set_xticks(range(len(df)), labels, fontsize=7)
-    ax.set_ylabel("expected half-width in budget (points)")
-    ax.set_title("KSAC - ASPP: what the budget resolves (benchmarks/resolving_power.py)", fontsize=9)
+    labels = [f"{r.protocol} | {r.isa.split(' ')[0]} {r.precision} | {r.rates}" for r in df.itertuples()]
+    fig, ax = plt.subplots(figsize=(10, 0.32 * len(df) + 1.2))
+    ax.barh(range(len(df)), df["half_width_in_budget"].fillna(0), color="#4c72b0")
+    ax.axvline(0.5, color="k", ls="--", lw=1, label="+-0.5 (AVX2 target)")
+    ax.axvline(0.3, color="grey", ls=":", lw=1, label="+-0.3 (native bf16 target)")
+    ax.set_yticks(range(len(df)), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("expected 95% half-width of KSAC - ASPP in the budget (points, log scale)")
+    ax.set_title("What the budget resolves, per protocol (benchmarks/resolving_power.py)", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     out = csv_path.with_suffix(".png")
     fig.savefig(out, dpi=120)
+    plt.close(fig)
     return out
 
 
