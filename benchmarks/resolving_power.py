@@ -24,7 +24,6 @@ instruction set (emulated or not) and the precision, appended to --out (results/
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import os
@@ -40,6 +39,7 @@ from scipy import stats as scipy_stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from interval_levers import half_width, pair_evidence, predicted  # noqa: E402
+from rows_out import append_rows, split_flags  # noqa: E402
 
 from ksac_cli.experiments.rows import RUN  # noqa: E402
 from ksac_cli.report import ablation  # noqa: E402
@@ -165,9 +165,7 @@ def plot(csv_path: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    flags = argv[argv.index("--") + 1:] if "--" in argv else []
-    argv = argv[:argv.index("--")] if "--" in argv else argv
+    argv, flags = split_flags(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--protocol", required=True, help="a name for the protocol (the flags after -- define it)")
     parser.add_argument("--seeds", type=int, default=6, help="seeds per cell to run (3 or more)")
@@ -187,13 +185,7 @@ def main(argv: list[str] | None = None) -> None:
     once = args.once if args.once is not None else (max(wall - df["seed"].nunique() * round_s, 0.0) if wall else 0.0)
     rows = evaluate_protocol(df, args.protocol, flags, args.budget, args.target, round_s, once, not args.rows)
     out = Path(args.out)
-    new = not out.exists()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "a", newline="") as f:
-        writer = csv.DictWriter(f, COLUMNS)
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
+    append_rows(out, COLUMNS, rows)
     for r in rows:
         print(f"{r['protocol']} rates {r['rates']} ({r['isa']}, {r['precision']}): {r['round_s']} s/round, "
               f"paired sd {r['paired_sd']} points, +-{r['half_width']} at {r['seeds']} seeds; {args.budget:g} min "

@@ -16,7 +16,6 @@ rows of one run only. Appends to --out (results/step_levers.csv) with the CPU, I
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import os
 import statistics
@@ -25,9 +24,12 @@ from pathlib import Path
 
 import torch
 
-from ksac_cli.config.load import load_run_config, recipe_path
-from ksac_cli.machine import code_state, device_name, resolve_amp
-from ksac_cli.measure.step import cell_times
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rows_out import append_rows  # noqa: E402
+
+from ksac_cli.config.load import load_run_config, recipe_path  # noqa: E402
+from ksac_cli.machine import code_state, device_name, resolve_amp  # noqa: E402
+from ksac_cli.measure.step import cell_times  # noqa: E402
 
 LEVERS = {  # name -> overrides of the quick recipe
     "quick (loss at full size, decoder 64)": {"train": {"loss_stride": 1}, "model": {"decoder_channels": 64}},
@@ -75,13 +77,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{lever:40s} {head:5s} step {step:6.1f} ms (backbone {backbone:5.1f}), in a round "
               f"{rows[-1]['round_step_ms']:6.1f} ms, eval batch {rows[-1]['eval_batch_ms']:6.1f} ms")
     out = Path(args.out)
-    new = not out.exists()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "a", newline="") as f:
-        writer = csv.DictWriter(f, COLUMNS)
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
+    append_rows(out, COLUMNS, rows)
     print(f"wrote {out} ({name}, {rows[0]['precision']})")
 
 

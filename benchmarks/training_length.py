@@ -19,7 +19,6 @@ Rerunning the same command resumes: each length's ablation skips its finished ce
 from __future__ import annotations
 
 import argparse
-import csv
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from interval_levers import half_width, pair_evidence  # noqa: E402
 from resolving_power import isa, newest_run  # noqa: E402
+from rows_out import append_rows, split_flags  # noqa: E402
 
 from ksac_cli.report import ablation  # noqa: E402
 from ksac_cli.report.evidence import EvidenceStore  # noqa: E402
@@ -104,9 +104,7 @@ def plot(csv_path: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    flags = argv[argv.index("--") + 1:] if "--" in argv else []
-    argv = argv[:argv.index("--")] if "--" in argv else argv
+    argv, flags = split_flags(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iters", default="35,70,140,280", help="training lengths, a comma list")
     parser.add_argument("--seeds", type=int, default=8, help="seeds per cell at every length (fixed before any run)")
@@ -120,13 +118,7 @@ def main(argv: list[str] | None = None) -> None:
         df = ablation.load(rows_csv)
         df = newest_run(df[df["status"] == "ok"])
         rows = length_rows(df, args.label, iters, wall / 60, flags)
-        new = not out.exists()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with open(out, "a", newline="") as f:
-            writer = csv.DictWriter(f, COLUMNS)
-            if new:
-                writer.writeheader()
-            writer.writerows(rows)
+        append_rows(out, COLUMNS, rows)
         for r in rows:
             print(f"{args.label} {iters} iterations, rates {r['rates']}: ASPP {r['aspp_miou']}, KSAC {r['ksac_miou']}, "
                   f"KSAC - ASPP {r['delta']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}] over {r['seeds']} seeds x "

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from dataclasses import dataclass
-from pathlib import Path
 
 from ksac_cli.config.values import (
     AMP_MODES,

@@ -19,7 +19,7 @@ from ksac_cli.engine.shared_features import SharedFeatures
 from ksac_cli.errors import KsacError
 from ksac_cli.experiments import plan
 from ksac_cli.experiments.grid import expand
-from ksac_cli.experiments.plan import Power, SettingCost, estimate
+from ksac_cli.experiments.plan import Power, SettingCost, estimate  # noqa: F401  estimate: cli/ablate.py calls it here
 from ksac_cli.experiments.runner import Recording, run_cells
 from ksac_cli.machine import code_state, resolve_device
 from ksac_cli.measure.profile import profile_model
