@@ -90,6 +90,7 @@ def plot(csv_path: Path) -> Path:
     ax.axhline(0, color="k", lw=0.8)
     ax.axhline(0.6, color="grey", ls="--", lw=1, label="paper (MobileNetV2): +0.6")
     ax.set_xscale("log")
+    ax.minorticks_off()
     ax.set_xticks(sorted(df["iters"].unique()), [str(i) for i in sorted(df["iters"].unique())])
     ax.set_xlabel("training iterations (each its own schedule)")
     ax.set_ylabel("KSAC - ASPP val mIoU (points), 95% interval")
