@@ -39,7 +39,7 @@ from scipy import stats as scipy_stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from interval_levers import half_width, pair_evidence, predicted  # noqa: E402
-from rows_out import append_rows, split_flags  # noqa: E402
+from rows_out import append_rows, save_beside, split_flags  # noqa: E402
 
 from ksac_cli.experiments.rows import RUN  # noqa: E402
 from ksac_cli.report import ablation  # noqa: E402
@@ -157,11 +157,7 @@ def plot(csv_path: Path) -> Path:
     ax.set_xlabel("expected 95% half-width of KSAC - ASPP in the budget (points, log scale)")
     ax.set_title("What the budget resolves, per protocol (benchmarks/resolving_power.py)", fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    out = csv_path.with_suffix(".png")
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_beside(fig, csv_path)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,5 +1,5 @@
-"""What the benchmarks that append result rows share: the `ksac ablate` flags after `--`, and appending rows
-to a CSV (the header written once, when the file is new)."""
+"""What the benchmarks that append result rows share: the `ksac ablate` flags after `--`, appending rows
+to a CSV (the header written once, when the file is new), and the plot written beside it."""
 
 from __future__ import annotations
 
@@ -22,3 +22,14 @@ def append_rows(out: Path, columns: list[str], rows: list[dict]) -> None:
         if new:
             writer.writeheader()
         writer.writerows(rows)
+
+
+def save_beside(fig, csv_path: Path) -> Path:
+    """`fig` laid out and written as the .png beside `csv_path`, then closed."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    out = csv_path.with_suffix(".png")
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

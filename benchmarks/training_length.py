@@ -29,7 +29,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from interval_levers import half_width, pair_evidence  # noqa: E402
 from resolving_power import isa, newest_run  # noqa: E402
-from rows_out import append_rows, split_flags  # noqa: E402
+from rows_out import append_rows, save_beside, split_flags  # noqa: E402
 
 from ksac_cli.report import ablation  # noqa: E402
 from ksac_cli.report.evidence import EvidenceStore  # noqa: E402
@@ -97,11 +97,7 @@ def plot(csv_path: Path) -> Path:
     row = df.iloc[-1]
     ax.set_title(f"KSAC - ASPP against training length ({row['isa'].split(' ')[0]}, {row['precision']})", fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    out = csv_path.with_suffix(".png")
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_beside(fig, csv_path)
 
 
 def main(argv: list[str] | None = None) -> None:
