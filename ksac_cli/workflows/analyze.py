@@ -172,9 +172,10 @@ def analyze_one(path: Path, settings: AnalyzeConfig, emit: EventFn) -> dict:
     if at_one is None:
         at_one = sweep([1.0])[0]["miou"]
     branch_rows = []
-    if atrous_branches(model.head) is None:
+    known = atrous_branches(model.head) is not None
+    if not known:
         emit("step", {"what": f"{ident['run']}: per-rate contribution skipped (its head's branches are not known)"})
-    for i, rate in enumerate(m.rates if atrous_branches(model.head) is not None else ()):
+    for i, rate in enumerate(m.rates if known else ()):
         with silenced(model.head, [i]):
             miou = sweep([1.0])[0]["miou"]
         branch_rows.append({**ident, "rate": rate, "miou": miou, "miou_all": at_one, "drop": at_one - miou})
