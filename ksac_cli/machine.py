@@ -81,41 +81,20 @@ def _git(root: Path, *args: str) -> str | None:
     return out.stdout if out.returncode == 0 else None
 
 
-def _checkout(path: Path | None) -> Path | None:
-    """`path` (default: the package's parent folder) when it is the top of a git checkout; None for an
-    installed package (whose site-packages may even lie inside some other checkout)."""
+def code_state(path: Path | None = None) -> dict[str, str]:
+    """The code a result comes from, of the checkout at `path` (default: the package's): its commit and the
+    tree's state, 'clean' or 'dirty <sha256 of `git diff HEAD`, 12 hex>' (tracked files changed since the
+    commit); both 'unknown' when `path` is not the top of a git checkout. Three git calls: take it once per
+    invocation, when it starts."""
     root = path or _ROOT
     top = _git(root, "rev-parse", "--show-toplevel")
-    return root if top and Path(top.strip()).resolve() == root.resolve() else None
-
-
-def git_commit(path: Path | None = None) -> str:
-    return _commit_of(_checkout(path))
-
-
-def git_state(path: Path | None = None) -> str:
-    """'clean', 'dirty <sha256 of `git diff HEAD`, 12 hex>' (tracked files changed since the commit), or
-    'unknown' outside a git checkout (an installed package)."""
-    return _state_of(_checkout(path))
-
-
-def _commit_of(root: Path | None) -> str:
-    head = _git(root, "rev-parse", "--short", "HEAD") if root else None
-    return head.strip() if head and head.strip() else "unknown"
-
-
-def _state_of(root: Path | None) -> str:
-    diff = _git(root, "diff", "HEAD", "--no-ext-diff", "--binary") if root else None
-    if diff is None:
-        return "unknown"
-    return "clean" if not diff else f"dirty {hashlib.sha256(diff.encode()).hexdigest()[:12]}"
-
-
-def code_state() -> dict[str, str]:
-    """The code a result comes from: its commit and the tree's state (three git calls: take it once per
-    invocation, when it starts)."""
-    root = _checkout(None)
-    return {"git_commit": _commit_of(root), "git_state": _state_of(root)}
+    if not top or Path(top.strip()).resolve() != root.resolve():  # an installed package, whose site-packages
+        return {"git_commit": "unknown", "git_state": "unknown"}  # may even lie inside some other checkout
+    head = _git(root, "rev-parse", "--short", "HEAD")
+    diff = _git(root, "diff", "HEAD", "--no-ext-diff", "--binary")
+    digest = hashlib.sha256((diff or "").encode()).hexdigest()[:12]
+    state = "unknown" if diff is None else f"dirty {digest}" if diff else "clean"
+    return {"git_commit": head.strip() if head and head.strip() else "unknown", "git_state": state}
 
 
 def provenance(device: torch.device, code: dict[str, str] | None = None) -> dict[str, str]:

@@ -16,16 +16,17 @@ def git(folder, *args):
 
 
 def test_git_state_says_clean_dirty_with_a_digest_of_the_diff_or_unknown(tmp_path):
-    assert machine.git_state(tmp_path) == "unknown" and machine.git_commit(tmp_path) == "unknown"
+    assert machine.code_state(tmp_path) == {"git_commit": "unknown", "git_state": "unknown"}
     git(tmp_path, "init", "-q")
     (tmp_path / "a.py").write_text("x = 1\n")
     git(tmp_path, "add", "a.py")
     git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
-    assert machine.git_state(tmp_path) == "clean" and len(machine.git_commit(tmp_path)) >= 7
+    code = machine.code_state(tmp_path)
+    assert code["git_state"] == "clean" and len(code["git_commit"]) >= 7
     (tmp_path / "a.py").write_text("x = 2\n")
-    first = machine.git_state(tmp_path)
+    first = machine.code_state(tmp_path)["git_state"]
     (tmp_path / "a.py").write_text("x = 3\n")
-    second = machine.git_state(tmp_path)
+    second = machine.code_state(tmp_path)["git_state"]
     assert first.startswith("dirty ") and second.startswith("dirty ") and first != second
     assert len(first.split()[1]) == 12
 
@@ -35,7 +36,7 @@ def test_a_folder_inside_a_checkout_is_not_that_checkout(tmp_path):
     git(tmp_path, "init", "-q")
     inner = tmp_path / "venv" / "site-packages"
     inner.mkdir(parents=True)
-    assert machine.git_state(inner) == "unknown" and machine.git_commit(inner) == "unknown"
+    assert machine.code_state(inner) == {"git_commit": "unknown", "git_state": "unknown"}
 
 
 def test_the_cpu_is_named_with_its_model_threads_and_instruction_set():

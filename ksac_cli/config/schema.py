@@ -28,6 +28,27 @@ from ksac_cli import heads
 from ksac_cli.errors import KsacError
 from ksac_cli.weights import resolve as resolve_weights
 
+
+def _key(where: str, name: str) -> str:
+    return f"{where}.{name}" if where else name  # where "": a recipe's top-level keys (ksac profile)
+
+
+def check_least(where: str, obj: object, names: tuple[str, ...], least: int = 1) -> None:
+    """Every field `names` of `obj` that is set (not None) is at least `least`; an error names the key."""
+    for name in names:
+        value = getattr(obj, name)
+        if value is not None and value < least:
+            expected = "a positive integer" if least == 1 else f">= {least}"
+            raise KsacError(f"{_key(where, name)}: {value} must be {expected}")
+
+
+def check_filled(where: str, obj: object, names: tuple[str, ...], what: str = "value") -> None:
+    """Every field `names` of `obj` (a tuple of values) holds at least one."""
+    for name in names:
+        if not getattr(obj, name):
+            raise KsacError(f"{_key(where, name)}: empty; give at least one {what}")
+
+
 # ---- ksac train / ksac eval: the model, the data, the optimisation, the evaluation -------------------
 
 
@@ -64,9 +85,7 @@ class ModelConfig:
         check_choice(f"{where}.output_stride", self.output_stride, OUTPUT_STRIDES)
         check_choice(f"{where}.merge", self.merge, MERGES)
         check_choice(f"{where}.ksac_impl", self.ksac_impl, KSAC_IMPLS)
-        for name in ("channels", "decoder_channels", "low_level_channels", "num_classes"):
-            if getattr(self, name) < 1:
-                raise KsacError(f"{where}.{name}: {getattr(self, name)} must be a positive integer")
+        check_least(where, self, ("channels", "decoder_channels", "low_level_channels", "num_classes"))
         if not 0.0 <= self.dropout < 1.0:
             raise KsacError(f"{where}.dropout: {self.dropout} must be in [0, 1)")
         if self.backbone_weights is not None and not resolve_weights(self.backbone_weights).is_file():
@@ -84,9 +103,7 @@ class SyntheticConfig:
     seed: int = 0
 
     def validate(self, where: str = "synthetic") -> None:
-        for name in ("train", "val"):
-            if getattr(self, name) < 1:
-                raise KsacError(f"{where}.{name}: {getattr(self, name)} must be a positive integer")
+        check_least(where, self, ("train", "val"))
         if self.size < 32:
             raise KsacError(f"{where}.size: {self.size} must be at least 32 pixels")
 
@@ -113,8 +130,7 @@ class DataConfig:
         if not 0 < self.scale_min <= self.scale_max:
             raise KsacError(f"{where}.scale_min/scale_max: need 0 < scale_min <= scale_max, got "
                             f"{self.scale_min}, {self.scale_max}")
-        if self.workers is not None and self.workers < 0:
-            raise KsacError(f"{where}.workers: {self.workers} must be >= 0")
+        check_least(where, self, ("workers",), least=0)
 
 
 @dataclass(frozen=True)
@@ -145,18 +161,12 @@ class TrainConfig:
     tensorboard: bool = True  # TensorBoard events in <run_dir>/tb when the tensorboard package is installed
 
     def validate(self, where: str = "train") -> None:
-        for name in ("iters", "batch_size", "save_every", "log_every", "loss_stride"):
-            if getattr(self, name) < 1:
-                raise KsacError(f"{where}.{name}: {getattr(self, name)} must be a positive integer")
-        for name in ("warmup_iters", "eval_every"):
-            if getattr(self, name) < 0:
-                raise KsacError(f"{where}.{name}: {getattr(self, name)} must be >= 0")
+        check_least(where, self, ("iters", "batch_size", "save_every", "log_every", "loss_stride"))
+        check_least(where, self, ("warmup_iters", "eval_every", "weight_decay"), least=0)
         if self.lr <= 0:
             raise KsacError(f"{where}.lr: {self.lr} must be > 0")
         if not 0 <= self.momentum < 1:
             raise KsacError(f"{where}.momentum: {self.momentum} must be in [0, 1)")
-        if self.weight_decay < 0:
-            raise KsacError(f"{where}.weight_decay: {self.weight_decay} must be >= 0")
         if self.poly_power < 0:
             raise KsacError(f"{where}.poly_power: {self.poly_power} must be >= 0 (0: constant learning rate)")
         check_choice(f"{where}.amp", self.amp, AMP_MODES)
@@ -177,8 +187,7 @@ class EvalConfig:
     def validate(self, where: str = "eval") -> None:
         if not self.scales or any(s <= 0 for s in self.scales):
             raise KsacError(f"{where}.scales: {self.scales} must be a non-empty list of positive numbers")
-        if self.batch_size < 1:
-            raise KsacError(f"{where}.batch_size: {self.batch_size} must be a positive integer")
+        check_least(where, self, ("batch_size",))
         if self.output_stride is not None:
             check_choice(f"{where}.output_stride", self.output_stride, OUTPUT_STRIDES)
         if self.max_images is not None and self.max_images < 1:
@@ -216,9 +225,7 @@ class ProfileGrid:
     decoder: tuple[bool, ...] = (True,)
 
     def validate(self, where: str = "grid") -> None:
-        for name in ("backbone", "head", "rates", "merge", "ksac_impl", "output_stride", "decoder"):
-            if not getattr(self, name):
-                raise KsacError(f"{where}.{name}: empty; give at least one value")
+        check_filled(where, self, ("backbone", "head", "rates", "merge", "ksac_impl", "output_stride", "decoder"))
         check_model_axes(where, self.backbone, self.head, self.output_stride, self.merge, self.ksac_impl, self.rates)
 
     def models(self, base: ModelConfig) -> list[ModelConfig]:
@@ -249,20 +256,13 @@ class ProfileConfig:
     peak: bool = False  # also time a large matmul per dtype: the machine's achievable GFLOP/s
 
     def validate(self, where: str = "") -> None:
-        key = (lambda name: f"{where}.{name}") if where else (lambda name: name)  # a recipe's top-level keys
-        for name in ("size", "num_classes", "batch_size", "runs"):
-            if getattr(self, name) < 1:
-                raise KsacError(f"{key(name)}: {getattr(self, name)} must be a positive integer")
-        if self.warmup < 0:
-            raise KsacError(f"{key('warmup')}: {self.warmup} must be >= 0")
-        if not self.grids:
-            raise KsacError(f"{key('grids')}: empty; give at least one grid")
-        for name in ("channels_last", "amp", "compile"):
-            if not getattr(self, name):
-                raise KsacError(f"{key(name)}: empty; give at least one value")
+        check_least(where, self, ("size", "num_classes", "batch_size", "runs"))
+        check_least(where, self, ("warmup",), least=0)
+        check_filled(where, self, ("grids",), "grid")
+        check_filled(where, self, ("channels_last", "amp", "compile"))
         for amp in self.amp:
-            check_choice(key("amp"), amp, TIMED_AMP_MODES)
-        check_device(key("device"), self.device)
+            check_choice(_key(where, "amp"), amp, TIMED_AMP_MODES)
+        check_device(_key(where, "device"), self.device)
 
     def variants(self) -> list[tuple[bool, str, bool]]:
         """(channels_last, amp, compile) of every timed variant."""
@@ -354,8 +354,7 @@ class AblationGrid:
     streams: int = 1  # seed streams: 2 runs every cell twice, on disjoint seeds (an A/A check of the comparison)
 
     def validate(self, where: str = "grid") -> None:
-        if self.seeds is not None and self.seeds < 1:
-            raise KsacError(f"{where}.seeds: {self.seeds} must be a positive integer")
+        check_least(where, self, ("seeds",))
         check_choice(f"{where}.streams", self.streams, STREAMS)
         if self.streams > 1 and (self.seeds or 0) >= STREAM_SEED_OFFSET:
             raise KsacError(f"{where}.seeds: {self.seeds} with {self.streams} streams would reuse seeds; use fewer "
