@@ -25,14 +25,16 @@ def from_dict(cls: type, data: dict[str, Any] | None, where: str) -> Any:
     if unknown:
         raise KsacError(f"{where + ': ' if where else ''}unknown key(s) {', '.join(unknown)}; allowed keys: "
                         f"{', '.join(names)}")
-    values = {}
-    for name, value in data.items():
-        key = f"{where}.{name}" if where else name
-        values[name] = _coerce(hints[name], value, key)
-    obj = cls(**values)
+    obj = cls(**{name: _coerce(hints[name], value, f"{where}.{name}" if where else name)
+                 for name, value in data.items()})
     if hasattr(obj, "validate"):
         obj.validate(where)
     return obj
+
+
+# a scalar type -> the Python types a value of it may have (a bool only for bool), and its name in errors
+_SCALARS = {bool: (bool, "true or false"), int: (int, "an integer"), float: ((int, float), "a number"),
+            str: (str, "a string")}
 
 
 def _coerce(tp: Any, value: Any, key: str) -> Any:
@@ -50,30 +52,17 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         inner = [a for a in args if a is not type(None)]
         return _coerce(inner[0], value, key)
     if origin is tuple:
-        if isinstance(value, str) and typing.get_args(tp)[0] is int:
-            return parse_rates(value, option=key)
-        if isinstance(value, str) and typing.get_args(tp)[0] is float:
-            return parse_floats(value, option=key)
+        item = typing.get_args(tp)[0]
+        if isinstance(value, str) and item in (int, float):  # a flag's comma list
+            return parse_rates(value, option=key) if item is int else parse_floats(value, option=key)
         if not isinstance(value, (list, tuple)):
             raise KsacError(f"{key}: expected a list, got {value!r}")
-        item = typing.get_args(tp)[0]
         return tuple(_coerce(item, v, key) for v in value)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise KsacError(f"{key}: expected true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise KsacError(f"{key}: expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise KsacError(f"{key}: expected a number, got {value!r}")
-        return finite(float(value), key)
-    if tp is str:
-        if not isinstance(value, str):
-            raise KsacError(f"{key}: expected a string, got {value!r}")
-        return value
+    if tp in _SCALARS:
+        accepted, expected = _SCALARS[tp]
+        if not isinstance(value, accepted) or (tp is not bool and isinstance(value, bool)):
+            raise KsacError(f"{key}: expected {expected}, got {value!r}")
+        return finite(float(value), key) if tp is float else value
     raise TypeError(f"unsupported config type {tp} for {key}")
 
 

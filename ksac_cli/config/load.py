@@ -1,15 +1,12 @@
 """Recipes and flags -> a validated config: read YAML, merge the flags over it, and name where a bad value
-came from (the flag, or the recipe file). One resolve function per command that takes a recipe.
-
-The rule, stated in every --recipe help: a recipe overrides the schema defaults (schema.py) where it sets a
-key, flags override both; with no --recipe a command uses its default recipe (quick; pretrain_quick for
-ksac pretrain; none for ksac profile). `--print-config` shows the result (`notes` says where each value
-came from)."""
+came from (the flag, or the recipe file). One resolve function per command that takes a recipe; the rule
+(flags over the recipe over the schema's defaults) is docs/training.md's."""
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+from collections import OrderedDict
 import pickle
 import re
 import zipfile
@@ -168,10 +165,8 @@ def _grid(cls: type, flags: dict[str, Any], recipe: Path | None = None):
 
 
 def load_run_config(recipe: str | Path | None, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Recipe (or the defaults) + command-line overrides -> a validated RunConfig.
-
-    Errors name the key and where its value came from: the flag when it was given on the command line,
-    else the recipe file. `overrides` is nested like the recipe; None values are 'not given'."""
+    """Recipe (or the defaults) + command-line overrides (nested like the recipe; None: not given) -> a
+    validated RunConfig; errors name the key and the flag or recipe its value came from (`blame`)."""
     base = load_yaml(recipe) if recipe else {}
     base.pop("grid", None)  # ksac ablate's own section (resolve_ablation)
     if recipe and "name" not in base:
@@ -189,13 +184,10 @@ def load_run_config(recipe: str | Path | None, overrides: dict[str, Any] | None 
 
 
 def fit_starting_weights(cfg: RunConfig) -> RunConfig:
-    """Shipped weights belong to their backbone: `builtin:` weights made for another backbone than the
-    model's are replaced by the weights shipped for the model's backbone (`ksac train --backbone mobilenetv2`
-    starts from builtin:mobilenetv2_backbone, frozen as the recipe says). Where none are shipped, the backbone
-    starts as the rest of the config says: timm's ImageNet weights with `pretrained`, else random weights,
-    which are then trained (a frozen random backbone would never learn). Applied to every resolved run config
-    and to every ablation cell; an explicit flag that asks for weights of another backbone was refused
-    before (`refuse_unfit_weights`)."""
+    """`builtin:` weights made for another backbone than the model's replaced by those shipped for the model's
+    backbone; where none are shipped, timm's ImageNet weights with `pretrained`, else random weights, then
+    trained (a frozen random backbone would never learn). A flag asking for such weights was refused before
+    (`refuse_unfit_weights`)."""
     made_for = weights.made_for(cfg.model.backbone_weights)
     if made_for is None or made_for == cfg.model.backbone:
         return cfg
@@ -264,8 +256,6 @@ class _ConfigReader(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         if module == "collections" and name == "OrderedDict":
-            from collections import OrderedDict
-
             return OrderedDict
         if module.split(".")[0] in ("torch", "numpy"):
             return _Stub

@@ -326,8 +326,7 @@ PAPER_CLAIMS = {"mobilenetv2": 0.6, "xception65": 2.62}
 
 def margin_for(claim: float, margin: float | None) -> float:
     """The equivalence margin delta (points) for a paper's claim (points): `margin` when it is at most the claim,
-    else half the claim. An equivalence within a margin wider than the effect under test would call the paper's
-    own effect "equivalent"; half of it leaves room to tell the claim from no effect (docs/results.md)."""
+    else half the claim (docs/results.md says why)."""
     return margin if margin is not None and 0 < margin <= abs(claim) else abs(claim) / 2
 
 
@@ -345,8 +344,7 @@ class AblationGrid:
     seeds: int | None = None  # seeds per cell (recipe seed, seed + 1, ...); None: chosen by `budget`
     budget: str = "none"  # wall time for the whole grid (15m, 900s, 1h30m) that sets the seeds; none: 3 seeds
     claim: str = "mobilenetv2"  # the paper's KSAC - ASPP gain the verdicts are read against: a PAPER_CLAIMS name
-    # the equivalence margin delta, mIoU points, at most the claim (an equivalence within a margin wider than the
-    # effect under test would call the paper's effect "no difference"); None: half the claim (docs/results.md)
+    # the equivalence margin delta, mIoU points, at most the claim; None: half the claim (`margin_for`)
     margin: float | None = None
     # the recorded std (points) of the per-seed KSAC - ASPP mIoU differences of this recipe, for the expected
     # half-width before a run (experiments/plan.py); None: not recorded, no expectation printed

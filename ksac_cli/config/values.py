@@ -115,9 +115,7 @@ def check_model_axes(where: str, backbone=(), head=(), output_stride=(), merge=(
         check_name(f"{where}.backbone", "backbone", value, BACKBONE_NAMES)
     for value in head:
         heads.spec(value, f"{where}.head")
-    for value in output_stride:
-        check_choice(f"{where}.output_stride", value, OUTPUT_STRIDES)
-    for value in merge:
-        check_choice(f"{where}.merge", value, MERGES)
-    for value in ksac_impl:
-        check_choice(f"{where}.ksac_impl", value, KSAC_IMPLS)
+    for name, values, allowed in (("output_stride", output_stride, OUTPUT_STRIDES), ("merge", merge, MERGES),
+                                  ("ksac_impl", ksac_impl, KSAC_IMPLS)):
+        for value in values:
+            check_choice(f"{where}.{name}", value, allowed)
