@@ -1,13 +1,8 @@
 """The heads a model can be built with, each described once by a `HeadSpec`: what the rest of the package
 asks of a head (its name in tables and run names, its role in comparisons, the options it takes), so that
-nothing outside ksac_cli/models compares a head's name. No torch here: the config, the CLI and the report
-read the specs without importing a model; the class is named by a 'module:attr' string and imported only
-when a model is built (as timm keeps a model's default_cfg beside its @register_model builder).
-
-Three kinds of head: the built-in ones below (their classes in ksac_cli/models/heads/); one registered by
-`@register_head(...)` on its class, in any module the user imports (tests/toy_head.py); and the
-user's own class named as `module:Class` (`--head`, `model.head`), whose spec is made from its name alone:
-a candidate compared against ASPP. Its code is imported only where the user names it (ksac_cli/models/heads/user.py)."""
+nothing outside ksac_cli/models compares a head's name. No torch here: a class is named by a 'module:attr'
+string, imported only when a model is built. The three kinds of head (built in, `@register_head`, a user's
+`module:Class`) are docs/models.md's."""
 
 from __future__ import annotations
 

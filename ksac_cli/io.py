@@ -1,9 +1,5 @@
-"""Every file the toolkit writes goes through here: atomic writes (temp file + fsync + rename).
-
-A crash, kill or full disk at any moment leaves either the previous complete file or the new complete
-file, never half of one. A rewritten file keeps its permissions; a new one gets 0666 less the umask, as
-with open().
-"""
+"""Every file the toolkit writes goes through here: atomic writes (temp file + fsync + rename). A crash, kill
+or full disk leaves the previous complete file or the new one, never half of one (docs/reliability.md)."""
 
 from __future__ import annotations
 
@@ -23,10 +19,8 @@ from ksac_cli.errors import KsacRuntimeError
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[io.IOBase]:
-    """Open a temporary file beside `path`; on success it replaces `path` atomically.
-
-    On any exception the temporary file is removed and `path` is left untouched.
-    """
+    """Open a temporary file beside `path`; on success it replaces `path` atomically, on any exception it
+    is removed and `path` is left untouched (an OSError raised as KsacRuntimeError naming `path`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _temporary_named_by(path, "could not write {path}: {error}; the previous version is intact")
@@ -63,10 +57,8 @@ def _temporary_named_by(path: Path, message: str) -> tuple[int, str]:
 
 
 def _create_temporary(path: Path) -> tuple[int, str]:
-    """A new file `.<name>.<random>.tmp` beside `path`, open for writing, with the mode `path` will have:
-    the old file's when there is one (a rewrite changes the content, not who may read it), else the usual
-    mode of a new file, 0666 less the umask (the kernel applies the umask to the 0666 asked for here;
-    tempfile.mkstemp would give 0600)."""
+    """A new file `.<name>.<random>.tmp` beside `path`, open for writing, with the mode `path` will have: the
+    old file's, else 0666 less the umask as open() gives (tempfile.mkstemp would give 0600)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     for _ in range(100):
         tmp = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp")
@@ -122,8 +114,7 @@ def write_csv(path: str | os.PathLike, rows: Sequence[Mapping[str, object]], col
     with atomic_open(path, "w") as f:
         writer = csv.DictWriter(f, fieldnames=list(columns), extrasaction="raise")
         writer.writeheader()
-        for row in rows:
-            writer.writerow(row)
+        writer.writerows(rows)
 
 
 def append_jsonl(path: str | os.PathLike, record: Mapping[str, object]) -> None:
@@ -196,11 +187,8 @@ def read_csv_rows(path: str | os.PathLike) -> list[dict[str, str]]:
 
 def upsert_csv_row(path: str | os.PathLike, row: Mapping[str, object], columns: Sequence[str],
                    key: Sequence[str]) -> None:
-    """Put `row` into the CSV at `path`: it replaces the row with the same `key` values, if any (the
-    newest outcome of a cell wins), or is appended. Every other row is kept as it was.
-
-    Safe when several processes finish at once: under a lock, the file is read and rewritten atomically,
-    so no row is lost, duplicated or half-written."""
+    """Put `row` into the CSV at `path`: it replaces the row with the same `key` values, if any, or is
+    appended; every other row is kept. Under a lock, read and rewritten atomically: safe for several processes."""
     wanted = tuple(str(row[k]) for k in key)
     with file_lock(path):
         rows = [{c: r.get(c, "") for c in columns} for r in read_csv_rows(path)

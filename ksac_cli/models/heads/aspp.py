@@ -10,10 +10,7 @@ from ksac_cli.models.layers import ConvBNReLU, ImagePooling, Projection, conv_bn
 
 class ASPP(nn.Module):
     """Branches: 1x1 conv, one 3x3 atrous conv (+BN+ReLU) per rate, image pooling; concat; 1x1 projection.
-
-    Input (B, in_channels, H, W) -> output (B, out_channels, H, W). Parameters grow linearly with the
-    number of rates (paper.md, "The idea").
-    """
+    (B, in_channels, H, W) -> (B, out_channels, H, W); parameters grow linearly with the rates (paper.md)."""
 
     def __init__(self, in_channels: int, rates: tuple[int, ...] = (6, 12, 18), out_channels: int = 256,
                  merge: str = "concat", separable: bool = False, dropout: float = 0.1,

@@ -19,16 +19,10 @@ from ksac_cli.models.layers import ConvBNReLU, ImagePooling, Projection
 
 
 class KSAC(nn.Module):
-    """The heads' contract (torchvision's ASPP signature) and output shape, so it is swapped with `ASPP` by name.
-
-    `ksac_impl` picks how the shared dense kernel is applied (the parameters, and so checkpoints, are the same):
-    `conv`, one dilated convolution per rate; `taps`, the 9 tap products computed once and shifted per rate
-    (`taps.py`: one convolution's multiply-adds whatever the number of rates). The separable form always
-    runs as convolutions (its depthwise products are cheap already).
-
-    With `separable=True` the shared operation is DeepLab's separable conv: a shared depthwise 3x3 kernel
-    (each rate its own BN + ReLU) then a shared pointwise 1x1 kernel (each rate its own BN + ReLU).
-    """
+    """ASPP's contract and output shape, so it is swapped with `ASPP` by name. `ksac_impl` (same parameters):
+    `conv`, one dilated convolution per rate; `taps`, the tap products computed once (`taps.py`); the
+    separable form always runs as convolutions. `separable=True`: DeepLab's separable conv, a shared
+    depthwise 3x3 kernel then a shared pointwise 1x1 kernel, each followed by one BN + ReLU per rate."""
 
     def __init__(self, in_channels: int, rates: tuple[int, ...] = (6, 12, 18), out_channels: int = 256,
                  merge: str = "concat", separable: bool = False, dropout: float = 0.1,

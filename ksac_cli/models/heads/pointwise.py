@@ -1,8 +1,5 @@
-"""The neutral head of `ksac pretrain`: a 1x1 projection, neither ASPP nor KSAC.
-
-Backbone pretraining must not favour either compared head (issue 22): this head has no atrous branch, no
-shared kernel and no image pooling, so the backbone learns features that neither head was trained with.
-"""
+"""The neutral head of `ksac pretrain`: a 1x1 projection, neither ASPP nor KSAC. No atrous branch, shared
+kernel or image pooling: pretraining must favour neither compared head (issue 22)."""
 
 from __future__ import annotations
 
@@ -13,10 +10,8 @@ from ksac_cli.models.layers import ConvBNReLU
 
 
 class Pointwise(nn.Module):
-    """1x1 conv -> BN -> ReLU -> dropout. Input (B, in_channels, H, W) -> output (B, out_channels, H, W).
-
-    Takes the heads' shared signature (`rates`, `separable` are accepted and ignored: it has no atrous
-    branch) so that it is swapped in by name like ASPP and KSAC."""
+    """1x1 conv -> BN -> ReLU -> dropout: (B, in_channels, H, W) -> (B, out_channels, H, W). The heads' shared
+    signature: `rates` and `separable` are accepted and ignored."""
 
     def __init__(self, in_channels: int, rates: tuple[int, ...] = (), out_channels: int = 256,
                  separable: bool = False, dropout: float = 0.1,

@@ -6,12 +6,8 @@ For a kernel W (C_out, C_in, 3, 3) the dilated convolution at rate r is
 
 The 9 products P_t = W[:, :, ky, kx] @ x do not depend on r, so they are computed once, as ONE 1x1
 convolution with 9*C_out outputs; then y_r is the sum of the 9 maps P_t shifted by (r*(ky-1), r*(kx-1)),
-with zero fill (paper.md, "Compute: where KSAC can really save FLOPs"). The multiply-adds are those of one
-convolution whatever the number of rates; what is left is 8 shifted adds per rate (the centre tap needs no
-shift), memory-bound and done in place on overlapping rectangles: nothing is padded, nothing is copied
-per tap. The backward of the shifted sum is the same sum with the shifts reversed, written out in
-`SharedKernelTaps.backward` so autograd does not materialise one zero-filled map per tap and rate.
-"""
+with zero fill (paper.md, "Compute: where KSAC can really save FLOPs"; docs/profiling.md, "The shared kernel
+computed once", describes this implementation and its written-out backward)."""
 
 from __future__ import annotations
 
@@ -71,13 +67,9 @@ def compute_dtype(x: torch.Tensor) -> torch.dtype:
 
 
 class SharedKernelTaps(torch.autograd.Function):
-    """x (B, C_in, H, W), weight (C_out, C_in, 3, 3) -> one (B, C_out, H, W) map per rate.
-
-    Chunk by chunk of the batch: the 9 tap products by one 1x1 conv, then each rate's map as the shifted
-    sum. The products live only while their chunk is summed (never saved for backward, never the whole
-    batch's worth at once: at batch 8, 65x65, 256 channels that would be 311 MB streamed through memory
-    several times). The backward recomputes nothing: per chunk, the products' gradient is the reversed
-    shifted sum of the outputs' gradients, and the 1x1 conv's two gradients are two matrix products."""
+    """x (B, C_in, H, W), weight (C_out, C_in, 3, 3) -> one (B, C_out, H, W) map per rate. The tap products
+    live only while their chunk of the batch is summed: never saved for backward (at batch 8, 65x65, 256
+    channels the whole batch's would be 311 MB), which takes the reversed shifted sum of the gradients."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, rates: tuple[int, ...]) -> tuple[torch.Tensor, ...]:
