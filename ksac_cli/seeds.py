@@ -1,11 +1,6 @@
 """Seeds derived from a run's seed, once (no torch here). Common random numbers (issue 32, STYLE habit 11):
-two compared runs of one seed draw the same random numbers wherever they do the same thing, because each
-random draw is keyed by what it is for, never by how many draws came before it:
-
-- a module's initial weights: `derive(seed, "init", <its qualified name>)` (models/init.py);
-- the training step's random numbers (dropout): `derive(seed, "step", <iteration>, <rank>)` (engine/train.py);
-- a sample's augmentation and the data order: (seed, position in the data stream) (engine/sampler.py).
-"""
+each random draw is keyed by what it is for, never by how many draws came before it (docs/training.md,
+"Like with like", lists the keys)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,9 @@
 """Backbones through timm's `features_only` API, exposing the contract {"low": stride 4, "out": last}.
-
-`output_stride` (8, 16 or 32) is passed to timm, which replaces the last strides by dilation, as DeepLab
-does. `channels` tells the head and decoder what they receive.
-"""
+timm turns the last strides into dilation for `output_stride` (8, 16 or 32), as DeepLab does."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import timm
@@ -75,11 +73,8 @@ def _create_pretrained(name: str, timm_name: str, kwargs: dict) -> nn.Module:
 
 
 def load_backbone_weights(body: nn.Module, path: str | Path) -> None:
-    """Load a local state dict (timm classifier checkpoint or a bare backbone one) into `body`.
-
-    Keys of the ImageNet classifier that the features-only model lacks are ignored; every backbone
-    parameter must be present and of the right shape.
-    """
+    """Load a local state dict (timm classifier checkpoint or a bare backbone one) into `body`: every backbone
+    parameter must be present and of the right shape; the classifier's keys are ignored. Errors are KsacErrors."""
     path = resolve_weights(str(path))
     if not path.is_file():
         raise KsacError(f"model.backbone_weights: file {path} does not exist")
@@ -93,12 +88,7 @@ def load_backbone_weights(body: nn.Module, path: str | Path) -> None:
     if not isinstance(state, dict):
         raise KsacError(f"model.backbone_weights: {path} holds a {type(state).__name__}, expected a state dict")
     prefixes = ("module.", BACKBONE_PREFIX, "body.")  # BACKBONE_PREFIX: a whole DeepLab checkpoint
-    cleaned = {}
-    for key, value in state.items():
-        for prefix in prefixes:
-            if key.startswith(prefix):
-                key = key[len(prefix):]
-        cleaned[key] = value
+    cleaned = {functools.reduce(str.removeprefix, prefixes, key): value for key, value in state.items()}
     own = body.state_dict()
     missing = [k for k in own if k not in cleaned]
     wrong = [k for k in own if k in cleaned and tuple(cleaned[k].shape) != tuple(own[k].shape)]

@@ -21,10 +21,7 @@ from ksac_cli.models.init import build_seeded, init_by_name
 
 class DeepLab(nn.Module):
     """x (B, 3, H, W) -> logits (B, num_classes, H, W). Parts: `backbone`, `head`, `decoder`.
-
-    `backbone_features`, when set, is asked for the backbone's features instead of the backbone (a callable
-    x -> {"low", "out"}; engine/shared_features.py sets one that returns the very features the frozen
-    backbone computes, computed once for the models that share them)."""
+    `backbone_features`, when set (engine/shared_features.py), gives the features instead of the backbone."""
 
     def __init__(self, backbone: Backbone, head: nn.Module, decoder: nn.Module) -> None:
         super().__init__()
@@ -41,10 +38,9 @@ class DeepLab(nn.Module):
 
 
 def build_model(cfg: ModelConfig, seed: int = 0) -> DeepLab:
-    """The one place that translates a ModelConfig into modules. Initial weights are keyed by (`seed`, module
-    name) (`models/init.py`): models of one seed start from the same weights in every part they share, and
-    building one draws nothing from torch's global stream. The seed comes from the run's (`train.seed`,
-    engine/run.py); 0 for a model whose weights are loaded or that is only measured."""
+    """The one place that translates a ModelConfig into modules, initial weights keyed by (`seed`, module name)
+    (`models/init.py`; nothing drawn from torch's global stream): `train.seed`, or 0 for a model whose
+    weights are loaded or that is only measured."""
     cfg.validate()  # names, rates and ranges, for a ModelConfig built in code rather than loaded
     with torch.random.fork_rng(devices=[]):  # the constructors' own draws are replaced below
         backbone = build_seeded(seed, "backbone", lambda: Backbone(

@@ -1,10 +1,7 @@
 """Initial weights keyed by (seed, module name), not by the order of construction (issue 32).
 
 Each module that owns parameters is (re)initialised by its own `reset_parameters`, with torch's generator
-seeded by `seeds.derive(seed, "init", <qualified name>)`. So two models built with one seed start from the
-same weights in every module they share, by name and shape (ASPP and KSAC: the 1x1 branch, image pooling,
-projection, decoder and classifier), whatever else either model holds or in which order it was built; and a
-module of another shape is drawn from the same distribution as before (its own `reset_parameters`)."""
+seeded by `seeds.derive(seed, "init", <qualified name>)` (docs/training.md, "Like with like")."""
 
 from __future__ import annotations
 
