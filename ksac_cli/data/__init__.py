@@ -1,8 +1,5 @@
-"""Datasets: the name table, the one translation point `build_dataset`, and the batch contract.
-
-Every reader returns a `SegmentationDataset` whose items are (image (3, H, W) float32, mask (H, W) int64
-with 255 = ignore, id) or a `BadSample`; `collate` makes `Batch`es (images, masks, ids, bad, sizes);
-`collate_by_size` one per image size (evaluation)."""
+"""Datasets: the name table, the one translation point `build_dataset`, and the batch contract (every
+reader returns a `SegmentationDataset`; data/base.py states its items and `collate`'s `Batch`es)."""
 
 from __future__ import annotations
 
@@ -30,14 +27,6 @@ def dataset_root(cfg: DataConfig):
     if cfg.dataset == "synthetic":
         return ensure_synthetic(cfg.synthetic, cfg.data_root)
     return cfg.data_root
-
-
-def num_classes_of(cfg: DataConfig) -> int:
-    """The number of classes `cfg`'s dataset has: for the built-in dataset its fixed class list, without
-    generating it (`ksac ablate --dry-run` on a fresh machine makes no data); others read their classes."""
-    if cfg.dataset == "synthetic":
-        return len(SYNTHETIC_CLASSES)
-    return build_dataset(cfg, cfg.val_split, train=False).num_classes
 
 
 def val_facts(cfg: DataConfig) -> tuple[int, int, int]:
@@ -68,5 +57,5 @@ def build_dataset(cfg: DataConfig, split: str, train: bool, eval_scale: float = 
 
 
 __all__ = ["BadSample", "Batch", "DATASETS", "SegmentationDataset", "build_dataset", "collate", "collate_by_size",
-           "dataset_root", "num_classes_of", "val_facts",
+           "dataset_root", "val_facts",
            "Uint8Items", "WithObjectSizes", "object_size_map"]

@@ -1,10 +1,8 @@
 """The common dataset: a list of (id, image path, mask path) samples, read and validated one at a time.
 
-Contract of `SegmentationDataset[i]`: `(image, mask, id)` with image float32 (3, H, W) normalised and mask
-int64 (H, W), 255 = ignore; or, for a sample that cannot be used, a `BadSample(path, problem)`. Problems
-are never raised inside a DataLoader worker (where they would surface as a worker traceback): `collate`
-passes them on and the engine stops with one clear message or counts them (`--skip-bad`). The loaders
-read `Uint8Items`: the same items with uint8 images and masks, which `collate` normalises a batch at a time.
+`SegmentationDataset[i]` is `(image, mask, id)`, image float32 (3, H, W) normalised and mask int64 (H, W),
+255 = ignore; or, for a sample that cannot be used, a `BadSample(path, problem)`, never raised inside a
+DataLoader worker: `collate` passes it on and the engine stops with one message or counts it (`--skip-bad`).
 """
 
 from __future__ import annotations
@@ -55,11 +53,6 @@ def _decode(path: Path, data: bytes | None, what: str) -> Image.Image:
         raise SampleProblem(path, f"unreadable or truncated {what} ({e})") from None
 
 
-def read_image(path: Path, data: bytes | None = None) -> Image.Image:
-    """The RGB image of `path` (decoded from `data`, its bytes, when given)."""
-    return _decode(path, data, "image").convert("RGB")
-
-
 def read_mask(path: Path, num_classes: int, table: np.ndarray | None, data: bytes | None = None) -> np.ndarray:
     """(H, W) uint8 class indices with 255 = ignore, after the dataset's raw-value table (decoded from
     `data`, the bytes of `path`, when given)."""
@@ -81,7 +74,7 @@ def read_sample(sample: Sample, num_classes: int, table: np.ndarray | None, imag
                 mask_data: bytes | None = None) -> tuple[Image.Image, np.ndarray]:
     """The validated (image, mask) pair (from the files' bytes when given); raises SampleProblem naming the
     file and the problem."""
-    image = read_image(sample.image, image_data)
+    image = _decode(sample.image, image_data, "image").convert("RGB")
     mask = read_mask(sample.mask, num_classes, table, mask_data)
     if image.size != (mask.shape[1], mask.shape[0]):
         raise SampleProblem(sample.mask, f"mask is {mask.shape[1]}x{mask.shape[0]} but image {sample.image.name} "

@@ -2,11 +2,10 @@
 of its two files, so that training and evaluation read raw pixels instead of decoding a JPEG and a PNG
 (about 0.7 ms per 256x256 sample on this project's CPU, against about 0.1 ms here).
 
-Every read still reads and hashes both files; only decoding and validation are skipped, and a bad pair is
-never stored. One file per pair: an 8-byte header (height, width: uint32 little-endian), the image's
-(H, W, 3) bytes, the mask's (H, W) class indices after the dataset's table; the key digests both files, the
-class count, the table and VERSION. Written atomically; a folder that cannot be written turns storing off;
-a file of the wrong length is decoded again; deleting the folder is always safe (docs/performance.md)."""
+One file per pair: an 8-byte header (height, width: uint32 little-endian), the image's (H, W, 3) bytes, the
+mask's (H, W) class indices after the dataset's table; the key digests both files, the class count, the
+table and VERSION. A bad pair is never stored; a folder that cannot be written turns storing off; a file of
+the wrong length is decoded again; deleting the folder is always safe (docs/performance.md)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
 """Objects as connected components of one class, and their size buckets (COCO's convention in pixels
-of area: small < 32x32, medium < 96x96, large otherwise). Used by `ksac data check` and by the
-per-size IoU of the evaluation, whose loader adds each sample's size map (kept on disk beside the masks
-by `SizeMapCache`, made where the sample is read)."""
+of area: small < 32x32, medium < 96x96, large otherwise), for `ksac data check` and the per-size IoU."""
 
 from __future__ import annotations
 
@@ -56,10 +54,9 @@ def object_size_map(mask: np.ndarray, classes) -> np.ndarray:
 
 
 class SizeMapCache:
-    """`object_size_map`'s results kept on disk, one file per map in `folder`: the map's (H, W) uint8 bytes,
-    zlib-compressed, named by a digest of the mask's content and shape, the object classes, the size
-    thresholds and CACHE_VERSION. A file that does not decompress to H x W bytes is computed again; a folder
-    that cannot be written turns the writing off. Written atomically; deleting the folder is always safe."""
+    """`object_size_map`'s results kept on disk, one file per map in `folder` (None: none kept), its (H, W)
+    uint8 bytes zlib-compressed, named by `size_map_key`. A file of another length is computed again; a folder
+    that cannot be written turns the writing off. Deleting the folder is always safe."""
 
     def __init__(self, folder: str | Path | None) -> None:
         self.folder = None if folder is None else Path(folder)
@@ -119,9 +116,8 @@ def cache_folder(dataset) -> Path | None:
 
 
 class WithObjectSizes(Dataset):
-    """A segmentation dataset whose samples carry their object-size map as a 4th item (made where the
-    sample is read: in the loader's workers, not in the evaluation loop; read from `cache` when it holds
-    it). Bad samples pass through."""
+    """A segmentation dataset whose samples carry their object-size map as a 4th item, made where the sample
+    is read (the loader's workers) or read from `cache`. Bad samples pass through."""
 
     def __init__(self, dataset, cache: SizeMapCache | None = None) -> None:
         self.dataset = dataset

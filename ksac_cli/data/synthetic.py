@@ -1,11 +1,7 @@
 """The built-in dataset: shapes that differ only by outline, at every scale, on cluttered texture.
 
-5 object classes (disc, square, triangle, ring, cross) + background, every object filled with a texture of
-ONE distribution, sizes log-uniform from 6 px to 95% of the image side, clutter of the same textures in the
-background, every pixel labelled (no 255 borders); docs/datasets.md says why. Image i of a split is drawn
-from a generator seeded by (seed, split, i), whatever the number of workers, and written in the PASCAL VOC
-layout (JPEGImages/*.jpg, SegmentationClass/*.png, ImageSets/Segmentation/{train,val}.txt) plus
-dataset.json, written last."""
+Its design is docs/datasets.md's. Image i of a split is drawn from a generator seeded by (seed, split, i),
+whatever the number of workers, and written in the PASCAL VOC layout plus dataset.json, written last."""
 
 from __future__ import annotations
 
@@ -196,10 +192,8 @@ def default_root() -> Path:
 
 
 def ensure_synthetic(cfg: SyntheticConfig, root: str | Path | None = None, workers: int | None = None) -> Path:
-    """The folder of the built-in dataset with these settings, generated on first use.
-
-    `root` (--data-root) is a cache folder holding one subfolder per setting (synthetic-<hash>), or a
-    folder made by `ksac data synth --out` with exactly these settings."""
+    """The folder of the built-in dataset with these settings, generated on first use. `root` (--data-root) is
+    a cache folder of one synthetic-<hash> per setting, or a `ksac data synth --out` folder of these settings."""
     root = Path(root) if root else default_root()
     settings = settings_of(cfg)
     if is_complete(root, settings):

@@ -1,12 +1,7 @@
 """Training and evaluation transforms: geometry on uint8 tensors one sample at a time, normalisation on
-whole batches.
-
-Training (`Augment`): random scale (image bilinear and antialiased, mask nearest), pad (image with the mean
-colour, mask with 255) to the crop size at the right and bottom, random crop, horizontal flip, copied in one
-pass; the crop's labels are gathered from their sources (`nearest_sources`). Evaluation (`Rescale`): the
-whole image, optionally rescaled. The random draws come from torch's global RNG (seeded per sample by
-engine/sampler.py) in torchvision.transforms.v2's order and formulas, so the crops are bit for bit v2's;
-`normalise` equals v2.ToDtype(scale=True) + v2.Normalize(MEAN, STD) to the bit (docs/performance.md)."""
+whole batches. The random draws come from torch's global RNG (seeded per sample by engine/sampler.py) in
+torchvision.transforms.v2's order and formulas: the crops are bit for bit v2's, and `normalise` equals
+v2.ToDtype(scale=True) + v2.Normalize(MEAN, STD) to the bit (docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -108,7 +103,8 @@ class Rescale:
 
 @dataclass(frozen=True)
 class Augment:
-    """Random scale in [low, high], pad to `crop` x `crop`, random crop, horizontal flip (p = 0.5)."""
+    """Random scale in [low, high] (image bilinear and antialiased), pad (image with the mean colour, mask with
+    255) to `crop` x `crop` at the right and bottom, random crop, horizontal flip (p = 0.5), in one copy."""
 
     crop: int
     low: float

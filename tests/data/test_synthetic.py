@@ -111,9 +111,9 @@ def test_the_smallest_allowed_size_generates(tmp_path):
 
 def test_the_class_count_is_known_without_generating_the_dataset(tmp_path):
     """`ksac ablate --dry-run` needs only the number of classes: on a fresh machine it generates no data."""
-    from ksac_cli.data import num_classes_of
+    from ksac_cli.data import val_facts
 
     cfg = DataConfig(data_root=str(tmp_path / "root"), synthetic=SyntheticConfig(train=3, val=1, size=64))
-    assert num_classes_of(cfg) == len(SYNTHETIC_CLASSES)
+    assert val_facts(cfg) == (len(SYNTHETIC_CLASSES), 1, 64)
     assert not (tmp_path / "root").exists()
-    assert build_dataset(cfg, "val", train=False).num_classes == num_classes_of(cfg)
+    assert build_dataset(cfg, "val", train=False).num_classes == val_facts(cfg)[0]
