@@ -1,11 +1,5 @@
-"""The toolkit's exceptions and warning, each rendered once by the CLI (cli/main.py).
-
-`KsacError`: the *user* can fix something (a bad option, a missing file, a bad value in a recipe); raised
-anywhere, shown as a one-line message, exit code 2. `KsacRuntimeError`, a KsacError: the input was fine
-but the run failed (e.g. a full disk), exit code 1. `Interrupted`: a signal stopped a run after it saved
-a checkpoint, exit code 130 or 143. `KsacWarning`: suspicious but legal. Bugs stay ordinary exceptions
-with tracebacks.
-"""
+"""The toolkit's exceptions and warning, each rendered once by the CLI (cli/main.py). Bugs stay ordinary
+exceptions with tracebacks."""
 
 from __future__ import annotations
 
@@ -16,7 +10,8 @@ FP16_NEEDS_CUDA = "--amp fp16 needs a CUDA device; on the CPU use --amp bf16 or 
 
 
 class KsacError(Exception):
-    """A problem the user can fix; the message says what was wrong and what is allowed."""
+    """A problem the user can fix (a bad option, a missing file, a bad value in a recipe), shown as a one-line
+    message saying what was wrong and what is allowed: exit code 2."""
 
     exit_code = 2
 

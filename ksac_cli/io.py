@@ -95,6 +95,23 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
         f.write(data)
 
 
+class CacheFolder:
+    """Files that only save time, in `folder` (None: none kept). A write that fails (a read-only folder, a full
+    disk) turns writing off: from then on the work is done in memory."""
+
+    def __init__(self, folder: str | os.PathLike | None) -> None:
+        self.folder = None if folder is None else Path(folder)
+        self.writable = folder is not None
+
+    def write(self, path: Path, data: bytes) -> None:
+        if not self.writable:
+            return
+        try:
+            write_bytes(path, data)
+        except (OSError, KsacRuntimeError):
+            self.writable = False
+
+
 def write_npz(path: str | os.PathLike, **arrays) -> None:
     """`numpy.savez_compressed(path, **arrays)`, made in memory and then written atomically (numpy
     itself would write the file in place, and append `.npz` to a name without it)."""

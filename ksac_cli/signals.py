@@ -1,9 +1,6 @@
 """SIGINT and SIGTERM in every command and phase: exit 130 / 143, the work kept, the same command resumes.
-
-`install` (called by cli.main for every command) makes a signal raise `Interrupted` at once; inside
-`deferred()` (the training loop) it only sets the flag, and the code stops at its safe points (`check`).
-The first signal is kept for the rest of the process; worker processes `ignore` both signals
-(docs/reliability.md)."""
+A signal raises `Interrupted` at once, except inside `deferred()` (the training loop), which stops at its
+safe points (`check`); the first signal is kept for the rest of the process (docs/reliability.md)."""
 
 from __future__ import annotations
 
@@ -35,9 +32,8 @@ def install() -> None:
 
 
 def ignore(*_) -> None:
-    """In a worker process (a DataLoader's `worker_init_fn`, a process pool's `initializer`): Ctrl-C and a
-    signal to the process group reach it too, and only the main process acts on them (it saves what it
-    must, then ends its workers)."""
+    """In a worker process (a DataLoader's `worker_init_fn`, a process pool's `initializer`): only the main
+    process acts on a signal to the process group (it saves what it must, then ends its workers)."""
     for sig in EXIT_CODES:
         signal.signal(sig, signal.SIG_IGN)
 

@@ -270,10 +270,7 @@ class ProfileConfig:
 
     def models(self) -> list[ModelConfig]:
         base = ModelConfig(num_classes=self.num_classes)
-        out: list[ModelConfig] = []
-        for grid in self.grids:
-            out += [cfg for cfg in grid.models(base) if cfg not in out]
-        return out
+        return list(dict.fromkeys(cfg for grid in self.grids for cfg in grid.models(base)))
 
 
 # ---- ksac analyze ------------------------------------------------------------------------------------
@@ -397,27 +394,22 @@ def expand_models(base: ModelConfig, axes: dict[str, tuple]) -> list[ModelConfig
     """The cross product of `axes` (a ModelConfig field -> its values; an empty tuple keeps `base`'s value),
     the first axis outermost, duplicates dropped. KSAC-only settings do not multiply ASPP: an ASPP model
     always concatenates and keeps `base`'s ksac_impl. Shared by ksac ablate and ksac profile."""
-    names = list(axes)
-    out: list[ModelConfig] = []
-    for values in itertools.product(*[axes[n] or (getattr(base, n),) for n in names]):
-        changes = dict(zip(names, values))
+    out: dict[ModelConfig, None] = {}  # insertion-ordered, without duplicates
+    for values in itertools.product(*[axes[n] or (getattr(base, n),) for n in axes]):
+        changes = dict(zip(axes, values))
         taken = heads.spec(changes.get("head", base.head)).options
         changes.update({k: v for k, v in (("merge", "concat"), ("ksac_impl", base.ksac_impl)) if k not in taken})
-        cfg = dataclasses.replace(base, **changes)
-        if cfg not in out:
-            out.append(cfg)
-    return out
+        out[dataclasses.replace(base, **changes)] = None
+    return list(out)
 
 
 # ---- ksac pretrain -----------------------------------------------------------------------------------
 
-NEUTRAL_HEAD = heads.NEUTRAL
-
 
 def check_pretraining_setup(cfg: RunConfig) -> None:
     """The head is the neutral one, and built-in data is drawn with a seed the experiments do not use."""
-    if cfg.model.head != NEUTRAL_HEAD:
-        raise KsacError(f"model.head: ksac pretrain trains the backbone with the neutral head {NEUTRAL_HEAD!r} "
+    if cfg.model.head != heads.NEUTRAL:
+        raise KsacError(f"model.head: ksac pretrain trains the backbone with the neutral head {heads.NEUTRAL!r} "
                         f"(a 1x1 projection) so that neither compared head is favoured; got {cfg.model.head!r}")
     experiments_seed = SyntheticConfig().seed
     if cfg.data.dataset == "synthetic" and cfg.data.synthetic.seed == experiments_seed:

@@ -16,7 +16,6 @@ import numpy as np
 
 from ksac_cli import io
 from ksac_cli.data.base import Sample, SampleProblem, read_sample
-from ksac_cli.errors import KsacRuntimeError
 
 FOLDER = ".decoded"  # beside the masks, as data.objects' .size_maps
 VERSION = 1  # part of every key: a change of the format or of the validation starts afresh
@@ -32,11 +31,7 @@ def read_bytes(path: Path, what: str) -> bytes:
         raise SampleProblem(path, f"unreadable {what} ({e})") from None
 
 
-class DecodedStore:
-    def __init__(self, folder: str | Path | None) -> None:
-        self.folder = None if folder is None else Path(folder)
-        self.writable = folder is not None
-
+class DecodedStore(io.CacheFolder):
     def read(self, sample: Sample, num_classes: int, table: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """(image (H, W, 3) uint8, mask (H, W) uint8) of a validated sample, as `base.read_sample` gives
         them; raises `SampleProblem` as it does."""
@@ -52,7 +47,8 @@ class DecodedStore:
         if stored is not None:
             return stored
         image, mask = pixels(read_sample(sample, num_classes, table, image_bytes, mask_bytes))
-        self.write(path, image, mask)
+        header = np.array(mask.shape, dtype="<u4").tobytes()
+        self.write(path, header + np.ascontiguousarray(image).tobytes() + np.ascontiguousarray(mask).tobytes())
         return image, mask
 
     @staticmethod
@@ -67,15 +63,6 @@ class DecodedStore:
         if data.size != HEADER + 4 * h * w:
             return None
         return data[HEADER:HEADER + 3 * h * w].reshape(h, w, 3), data[HEADER + 3 * h * w:].reshape(h, w)
-
-    def write(self, path: Path, image: np.ndarray, mask: np.ndarray) -> None:
-        if not self.writable:
-            return
-        header = np.array(mask.shape, dtype="<u4").tobytes()
-        try:
-            io.write_bytes(path, header + np.ascontiguousarray(image).tobytes() + np.ascontiguousarray(mask).tobytes())
-        except (OSError, KsacRuntimeError):
-            self.writable = False  # a read-only folder or a full disk: decode each time from now on
 
 
 def pixels(pair) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,6 @@ from torch.utils.data import Dataset
 from ksac_cli import io
 from ksac_cli.conventions import MEDIUM_AREA, SIZE_BUCKETS, SMALL_AREA
 from ksac_cli.data.base import BadSample
-from ksac_cli.errors import KsacRuntimeError
 
 BUCKETS = SIZE_BUCKETS
 CACHE_FOLDER = ".size_maps"  # beside the masks: the folder holding them all
@@ -53,14 +52,10 @@ def object_size_map(mask: np.ndarray, classes) -> np.ndarray:
     return ((areas > 0).astype(np.uint8) + (areas >= SMALL_AREA) + (areas >= MEDIUM_AREA)).astype(np.uint8)
 
 
-class SizeMapCache:
+class SizeMapCache(io.CacheFolder):
     """`object_size_map`'s results kept on disk, one file per map in `folder` (None: none kept), its (H, W)
     uint8 bytes zlib-compressed, named by `size_map_key`. A file of another length is computed again; a folder
     that cannot be written turns the writing off. Deleting the folder is always safe."""
-
-    def __init__(self, folder: str | Path | None) -> None:
-        self.folder = None if folder is None else Path(folder)
-        self.writable = folder is not None
 
     def __call__(self, mask: np.ndarray, classes) -> np.ndarray:
         """`object_size_map(mask, classes)`, from the folder when it holds it."""
@@ -73,7 +68,7 @@ class SizeMapCache:
         sizes = self.read(path, mask.shape)
         if sizes is None:
             sizes = object_size_map(small, classes)
-            self.write(path, sizes)
+            self.write(path, zlib.compress(np.ascontiguousarray(sizes).tobytes()))
         return sizes
 
     @staticmethod
@@ -85,14 +80,6 @@ class SizeMapCache:
         if len(data) != int(np.prod(shape)):
             return None
         return np.frombuffer(bytearray(data), dtype=np.uint8).reshape(shape)
-
-    def write(self, path: Path, sizes: np.ndarray) -> None:
-        if not self.writable:
-            return
-        try:
-            io.write_bytes(path, zlib.compress(np.ascontiguousarray(sizes).tobytes()))
-        except (OSError, KsacRuntimeError):
-            self.writable = False  # a read-only dataset or a full disk: compute in memory from now on
 
 
 def size_map_key(mask: np.ndarray, classes) -> str:

@@ -139,12 +139,12 @@ class Augment:
         return out_image, out_mask
 
 
+@dataclass(frozen=True)
 class Pair:
     """(image, mask) -> (float32 image (3, H, W) normalised, int64 mask (H, W)); with `normalised=False`
     (the loaders: `data.collate` normalises the whole batch) a uint8 image and a uint8 mask."""
 
-    def __init__(self, geometry: Augment | Rescale) -> None:
-        self.geometry = geometry
+    geometry: Augment | Rescale
 
     def __call__(self, image, mask, normalised: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         with one_thread():
