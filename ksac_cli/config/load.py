@@ -293,8 +293,7 @@ def run_name(cfg: RunConfig, seed: int, stream: int = 0) -> str:
 
 
 def run_dir_of(cfg: RunConfig) -> Path:
-    """A run's directory: --run-dir, else runs/<recipe name>/<run_name>: named after what it trains, so runs
-    of two models (or seeds) of one recipe never meet in one folder, and the same command finds its run."""
+    """A run's directory: --run-dir, else runs/<recipe name>/<run_name> (two models or seeds never share one)."""
     return Path(cfg.train.run_dir or Path("runs") / cfg.name / run_name(cfg, cfg.train.seed))
 
 
@@ -324,9 +323,8 @@ def notes(resolved: dict[str, Any], defaults: dict[str, Any], flags: dict[str, s
 
 
 def attribute(error: KsacError, recipe: str | Path | None, overrides: dict[str, Any]) -> KsacError:
-    """An error found while running a config about one of its keys ('model.backbone_weights: ... does not
-    fit this backbone', raised where the weights are loaded), named by where the value came from: the flag
-    when it was given on the command line, else the recipe (`blame`). Any other error is returned as is."""
+    """An error raised while running a config that names one of its keys ('model.backbone_weights: ...'),
+    blamed on its flag or recipe (`blame`); any other error as is."""
     key = str(error).partition(": ")[0]
     if key not in flat(to_dict(RunConfig())):
         return error

@@ -230,9 +230,8 @@ class ProfileGrid:
 
     def models(self, base: ModelConfig) -> list[ModelConfig]:
         """Expand into model configs (`expand_models`), in a stable order."""
-        return expand_models(base, {"backbone": self.backbone, "decoder": self.decoder,
-                                    "output_stride": self.output_stride, "rates": self.rates, "head": self.head,
-                                    "merge": self.merge, "ksac_impl": self.ksac_impl})
+        axes = ("backbone", "decoder", "output_stride", "rates", "head", "merge", "ksac_impl")  # outermost first
+        return expand_models(base, {name: getattr(self, name) for name in axes})
 
 
 @dataclass(frozen=True)
@@ -386,8 +385,8 @@ class AblationGrid:
 
     def models(self, base: ModelConfig) -> list[ModelConfig]:
         """The grid's models (`expand_models`; an empty axis keeps the recipe's value), without seeds."""
-        return expand_models(base, {"backbone": self.backbone, "output_stride": self.output_stride,
-                                    "rates": self.rates, "head": self.head, "merge": self.merge})
+        axes = ("backbone", "output_stride", "rates", "head", "merge")  # outermost first
+        return expand_models(base, {name: getattr(self, name) for name in axes})
 
 
 def expand_models(base: ModelConfig, axes: dict[str, tuple]) -> list[ModelConfig]:

@@ -25,18 +25,15 @@ def cityscapes(root: str | Path, split: str, transform=None) -> SegmentationData
     if not images.is_dir():
         raise KsacError(f"--data-root {root}: no {images} (expected leftImg8bit/{{train,val}}/<city>/ and "
                         f"gtFine/{{train,val}}/<city>/)")
-    paths = sorted(images.glob(f"*/*{SUFFIX}"))
-    samples, table = [], None
-    for path in paths:
+    samples = []
+    for path in sorted(images.glob(f"*/*{SUFFIX}")):
         stem = path.name[: -len(SUFFIX)]
         gt = root / "gtFine" / split / path.parent.name
         train_ids = gt / f"{stem}_gtFine_labelTrainIds.png"
         samples.append(Sample(stem, path, train_ids if train_ids.exists() else gt / f"{stem}_gtFine_labelIds.png"))
-    if samples and not any(s.mask.name.endswith("labelTrainIds.png") for s in samples):
-        table = ID_TABLE  # only labelIds: map them
-    elif any(s.mask.name.endswith("_labelIds.png") for s in samples):
-        missing = next(s for s in samples if s.mask.name.endswith("_labelIds.png"))
-        raise KsacError(f"{gt}: some images have *_labelTrainIds.png and some only *_labelIds.png (e.g. "
-                        f"{missing.mask.name}); make them all one kind")
+    label_ids = [s for s in samples if s.mask.name.endswith("_labelIds.png")]
+    if label_ids and len(label_ids) < len(samples):
+        raise KsacError(f"{label_ids[0].mask.parent}: some images have *_labelTrainIds.png and some only "
+                        f"*_labelIds.png (e.g. {label_ids[0].mask.name}); make them all one kind")
     return SegmentationDataset("cityscapes", split, samples, CITYSCAPES_CLASSES, cityscapes_palette(), transform,
-                               table, list_file=images)
+                               ID_TABLE if label_ids else None, list_file=images)  # only labelIds: mapped

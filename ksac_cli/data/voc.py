@@ -32,11 +32,7 @@ def find_root(root: Path) -> Path:
 def read_ids(list_file: Path) -> list[str]:
     if not list_file.is_file():
         raise KsacError(f"split list {list_file} does not exist")
-    ids = []
-    for line in list_file.read_text().splitlines():
-        if line.strip():
-            ids.append(Path(line.split()[0]).stem)
-    return ids
+    return [Path(line.split()[0]).stem for line in list_file.read_text().splitlines() if line.strip()]
 
 
 def voc(root: str | Path, split: str, transform=None) -> SegmentationDataset:
@@ -49,8 +45,6 @@ def voc(root: str | Path, split: str, transform=None) -> SegmentationDataset:
                         f"(trainaug reads train_aug.txt)")
     masks = "SegmentationClassAug" if split in SPLIT_FILES else "SegmentationClass"
     samples = [Sample(i, root / "JPEGImages" / f"{i}.jpg", root / masks / f"{i}.png") for i in read_ids(list_file)]
-    classes = VOC_CLASSES
-    info = root / "dataset.json"
-    if info.is_file():
-        classes = json.loads(info.read_text())["classes"]
+    info = root / "dataset.json"  # the built-in dataset's
+    classes = json.loads(info.read_text())["classes"] if info.is_file() else VOC_CLASSES
     return SegmentationDataset("voc", split, samples, classes, voc_palette(), transform, list_file=list_file)
