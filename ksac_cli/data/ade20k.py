@@ -1,10 +1,5 @@
-"""ADE20K SceneParsing (ADEChallengeData2016), 150 classes.
-
-Layout under --data-root (ADEChallengeData2016 itself, or its parent):
-  images/{training,validation}/<id>.jpg
-  annotations/{training,validation}/<id>.png   single-channel, 0 = "other" (ignored), 1..150 = classes
-Label 0 becomes 255 (ignore) and 1..150 become 0..149. Splits: training (alias train), validation (val).
-"""
+"""ADE20K SceneParsing (ADEChallengeData2016), 150 classes. Layout (docs/datasets.md): images/ and
+annotations/{training,validation}; label 0 becomes 255 (ignore) and 1..150 become 0..149."""
 
 from __future__ import annotations
 

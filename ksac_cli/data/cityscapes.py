@@ -1,11 +1,5 @@
-"""Cityscapes (fine annotations), 19 training classes.
-
-Layout under --data-root:
-  leftImg8bit/{train,val,test}/<city>/<stem>_leftImg8bit.png
-  gtFine/{train,val,test}/<city>/<stem>_gtFine_labelTrainIds.png   0..18, 255 = ignore
-When only <stem>_gtFine_labelIds.png exist (cityscapesScripts' createTrainIdLabelImgs was not run),
-the official labelId -> trainId mapping is applied on reading.
-"""
+"""Cityscapes (fine annotations), 19 training classes. Layout (docs/datasets.md): leftImg8bit/ and gtFine/;
+where only *_gtFine_labelIds.png exist, they are mapped to trainIds by the official table on reading."""
 
 from __future__ import annotations
 

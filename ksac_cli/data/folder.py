@@ -1,11 +1,5 @@
-"""Your own data: a folder of images and masks.
-
-Layout under --data-root:
-  classes.txt          one class name per line; line k is class index k
-  images/<id>.jpg|png  RGB images
-  masks/<id>.png       single-channel or palette PNG of class indices 0..K-1, 255 = ignore
-  <split>.txt          optional: the ids of a split (one per line); without it every image is in every split
-"""
+"""Your own data: a folder of images and masks. Layout (docs/datasets.md): classes.txt, images/, masks/ and
+an optional <split>.txt."""
 
 from __future__ import annotations
 

@@ -1,13 +1,5 @@
-"""PASCAL VOC 2012 (and the built-in dataset, written in the same layout).
-
-Layout under --data-root (VOC2012 itself, or a folder holding VOCdevkit/VOC2012 or VOC2012):
-  JPEGImages/<id>.jpg
-  SegmentationClass/<id>.png            palette PNG, 0..20, 255 = object borders (ignored)
-  ImageSets/Segmentation/{train,val,trainval}.txt
-  SegmentationClassAug/<id>.png         'trainaug' (VOC train + SBD, 10,582 images), the DeepLab layout,
-  ImageSets/Segmentation/train_aug.txt  listed here (one id per line, or 'JPEGImages/x.jpg SegmentationClassAug/x.png')
-A dataset.json beside them (the built-in dataset) names the classes.
-"""
+"""PASCAL VOC 2012 (and the built-in dataset, written in the same layout). Layout (docs/datasets.md):
+JPEGImages/, SegmentationClass/ (SegmentationClassAug/ for trainaug) and ImageSets/Segmentation/."""
 
 from __future__ import annotations
 
