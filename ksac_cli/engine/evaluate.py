@@ -17,8 +17,6 @@ from ksac_cli.conventions import SIZE_BUCKETS
 from ksac_cli.engine.metrics import ConfusionMatrix, confusion_counts
 
 GROUPS = ("none", *SIZE_BUCKETS)  # per-pixel size groups: 0 = no object, then 1 + index in SIZE_BUCKETS
-
-
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}  # the --amp modes other than off
 
 
@@ -93,9 +91,8 @@ def evaluate(model: nn.Module, batches: Iterable, num_classes: int, device: torc
              on_batch: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, list], None] | None = None) -> EvalResult:
     """`batches` yields `Batch`es (images, masks, ids, bad, sizes) as `ksac_cli.data.collate` makes them;
     `sizes`, the object-size map (0: no object, 1 + index in SIZE_BUCKETS), fills the per-size matrices
-    when present (without it every pixel is in group 0). One bincount per batch counts every image and
-    size group at once (`per_image_counts`). `on_batch(images, masks, predictions, ids)` sees every batch
-    (saving predictions, progress)."""
+    when present (without it every pixel is in group 0). `on_batch(images, masks, predictions, ids)` sees
+    every batch (saving predictions, progress)."""
     was_training = model.training
     model.eval()
     result = EvalResult(ConfusionMatrix(num_classes, device=device),

@@ -6,10 +6,12 @@ thin adapter over it."""
 from __future__ import annotations
 
 import dataclasses
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ksac_cli import io, launch
@@ -37,8 +39,7 @@ def train_run(cfg: RunConfig, resume: bool = True, force: bool = False, on_event
     previous run there is deleted first and training starts from iteration 0, whatever `resume` says);
     returns the summary: best mIoU and iteration, final metrics, seconds, run directory, skipped bad samples.
     `on_event(kind, data)` sees restart, resume, step, log, eval_start, eval_batch, eval and checkpoint events. With
-    `shared` (`ksac ablate`), a frozen backbone's features come from there: computed once for the runs of
-    this process that see the same batches (engine/shared_features.py; the run's results are unchanged)."""
+    `shared`, a frozen backbone's features come from there (engine/shared_features.py; results are unchanged)."""
     emit = on_event or (lambda kind, data: None)
     run_dir = run_dir_of(cfg)
     if force:
@@ -164,10 +165,6 @@ def summarise(run_dir: Path, cfg: RunConfig, progress: Progress, done_before: in
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
-    import random
-
-    import numpy as np
-
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
