@@ -82,10 +82,8 @@ def load_model_state(model: nn.Module, state: dict[str, torch.Tensor], path: str
     unexpected = [k for k in state if k not in own]
     shape = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
     if missing or unexpected or shape:
-        parts = []
-        for label, keys in (("missing", missing), ("unexpected", unexpected), ("of another shape", shape)):
-            if keys:
-                parts.append(f"{len(keys)} {label} (e.g. {', '.join(keys[:3])})")
+        kinds = (("missing", missing), ("unexpected", unexpected), ("of another shape", shape))
+        parts = [f"{len(keys)} {label} (e.g. {', '.join(keys[:3])})" for label, keys in kinds if keys]
         raise KsacError(f"checkpoint {path} does not match the model built from its config: keys "
                         f"{'; '.join(parts)}; was it trained with another backbone, head or rates?")
     model.load_state_dict(state)

@@ -17,11 +17,9 @@ from ksac_cli.errors import KsacError
 
 
 def worker_count(requested: int | None, device: torch.device, world_size: int = 1) -> int:
-    """`requested`, or (None) as many worker processes as there are cores the compute leaves free, at most 8.
-
-    On CUDA every core but one may load data; on the CPU the model's own threads take
-    `torch.get_num_threads()` cores, and a worker on a busy core delays every parallel op
-    (docs/performance.md)."""
+    """`requested`, or (None) as many worker processes as there are cores the compute leaves free, at most 8:
+    on CUDA every core but one; on the CPU those the model's own `torch.get_num_threads()` threads leave (a
+    worker on a busy core delays every parallel op: docs/performance.md)."""
     if requested is not None:
         return requested
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -63,7 +63,7 @@ def train_run(cfg: RunConfig, resume: bool = True, force: bool = False, on_event
         io.write_text(run_dir / "config.yaml", config_yaml)
     tb = tensorboard.TensorBoardLog(run_dir, config_yaml, progress.iteration) if (
         dist.is_main and cfg.train.tensorboard and tensorboard.available()) else None
-    t.model = dist.wrap(t.model, cfg.train)
+    t.model = dist.wrap(t.model, cfg.train.sync_bn)
     bad: list = []
     workers = worker_count(cfg.data.workers, dist.device, dist.world_size)
     loader = train_loader(train_set, cfg.train.batch_size, workers, cfg.train.seed, progress.samples_seen,
