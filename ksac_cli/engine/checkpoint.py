@@ -44,11 +44,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Write atomically: a kill at any moment leaves the previous complete file or the new one.
-
-    Serialised in memory first, then written in one piece: a write the OS refuses (a full disk) then
-    fails in `io`, as one clear error, instead of inside torch's zip writer (which turns it into an
-    unrelated RuntimeError)."""
+    """Write atomically: a kill at any moment leaves the previous complete file or the new one. Serialised in
+    memory first, so a write the OS refuses (a full disk) fails in `io` as one clear error, not inside torch's
+    zip writer (which turns it into an unrelated RuntimeError)."""
     buffer = _io.BytesIO()
     torch.save({**state, "version": __version__}, buffer)
     io.write_bytes(path, buffer.getbuffer())

@@ -70,11 +70,9 @@ def checked(batches: Iterator, skip_bad: bool, skipped: list) -> Iterator:
     """Pass batches through; a bad sample stops the run with its file and problem, or with `skip_bad`
     is appended to `skipped` (the count is reported at the end)."""
     for batch in batches:
-        bad = batch.bad
-        if bad:
-            if not skip_bad:
-                first = bad[0]
-                raise KsacError(f"bad sample {first.path}: {first.problem}; fix or remove it, or pass --skip-bad "
-                                f"to skip such samples")
-            skipped.extend(bad)
+        if batch.bad and not skip_bad:
+            first = batch.bad[0]
+            raise KsacError(f"bad sample {first.path}: {first.problem}; fix or remove it, or pass --skip-bad "
+                            f"to skip such samples")
+        skipped.extend(batch.bad)
         yield batch

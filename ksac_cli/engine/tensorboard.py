@@ -31,11 +31,8 @@ def available() -> bool:
 def after_earlier_files(run_dir: Path) -> None:
     """Wait (at most a second) until the clock has passed the second in which the newest events file of
     `run_dir` was opened, so that a file opened now sorts after it."""
-    seconds = []
-    for path in Path(run_dir).glob("events.out.tfevents.*"):
-        stamp = path.name.split(".")[3]
-        if stamp.isdigit():
-            seconds.append(int(stamp))
+    stamps = [path.name.split(".")[3] for path in Path(run_dir).glob("events.out.tfevents.*")]
+    seconds = [int(stamp) for stamp in stamps if stamp.isdigit()]
     deadline = time.time() + 1.5  # a file stamped in the future (the clock was set back) is not waited for
     while seconds and int(time.time()) <= max(seconds) and time.time() < deadline:
         time.sleep(0.02)

@@ -66,11 +66,9 @@ def time_calls(fn, device: torch.device, runs: int, warmup: int) -> list[float]:
 @torch.inference_mode()
 def matmul_peak_gflops(device: torch.device, amp: str = "off", size: int = 4096, runs: int = 5,
                        budget_s: float = 1.0) -> float:
-    """The GFLOP/s (2 flops per multiply-add) of a large square matmul in the dtype of `amp`: what this
-    device achieves on the most compute-bound operation there is, a practical peak to compare models with.
-
-    The side doubles from 512 up to `size` while the next side's product, 8 times the work of the current
-    one, is expected to take at most `budget_s`; `runs` products of the side reached are then timed."""
+    """The GFLOP/s (2 flops per multiply-add) of a large square matmul in the dtype of `amp`, this device's
+    practical peak: the side doubles from 512 up to `size` while the next side's product (8 times the work) is
+    expected to take at most `budget_s`; `runs` products of the side reached are then timed."""
     dtype = AUTOCAST_DTYPES.get(amp, torch.float32)
     side = min(512, size)
     while True:

@@ -1,10 +1,7 @@
 """Multiply-accumulates (MACs) from fvcore: the multiply-adds of convolutions and matrix products, nothing else.
-
-fvcore's FlopCountAnalysis counts ONE fused multiply-add as ONE flop, so its "flops" of a convolution or a
-matrix product are MACs. `count_macs` starts from no handle at all and installs only `MAC_HANDLES` (fvcore's
-own formulas for convolutions and matrix products; the bias is not counted), plus `taps_macs` for KSAC's tap
-reuse, which a trace sees as one opaque op (the 9 tap products; the shifted sums are additions).
-docs/profiling.md says what is left out and why."""
+fvcore counts one fused multiply-add as one flop; `count_macs` installs only `MAC_HANDLES` (fvcore's formulas,
+the bias not counted) and `taps_macs` for KSAC's tap reuse, which a trace sees as one opaque op (the 9 tap
+products; the shifted sums are additions). docs/profiling.md says what is left out and why."""
 
 from __future__ import annotations
 
