@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from ksac_cli import io
-from ksac_cli.engine.evaluate import SIZE_BUCKETS, labels, predict
+from ksac_cli.engine.evaluate import SIZE_BUCKETS, eval_mode, labels, predict
 from ksac_cli.engine.predictions import denormalised, encode, full_palette, palette_png
 
 PER_BUCKET = 2  # images preferred per size bucket: 2 with small, 2 with medium, 2 with large objects
@@ -77,10 +77,8 @@ def write_samples(folder: Path, chosen: list[tuple[str, str]], model, dataset, d
     folder = Path(folder)
     palette = full_palette(dataset.palette)
     index_of = {s.id: i for i, s in enumerate(dataset.samples)}
-    was_training = model.training
-    model.eval()
     entries = []
-    try:
+    with eval_mode(model):
         for sample_id, bucket in chosen:
             item = dataset[index_of[sample_id]]
             if not isinstance(item, tuple):  # a BadSample: the file went bad since it was evaluated
@@ -93,8 +91,6 @@ def write_samples(folder: Path, chosen: list[tuple[str, str]], model, dataset, d
             io.write_bytes(folder / f"{stem}_truth.png", palette_png(mask.numpy(), palette))
             io.write_bytes(folder / f"{stem}_pred.png", palette_png(pred.cpu().numpy(), palette))
             entries.append({"id": sample_id, "bucket": bucket, **{f.split(".")[0]: f"{stem}_{f}" for f in FILES}})
-    finally:
-        model.train(was_training)
     k = len(dataset.classes)
     io.write_json(folder / "index.json", {
         "ids": [e["id"] for e in entries], "iteration": iteration, "classes": list(dataset.classes),

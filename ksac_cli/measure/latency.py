@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ksac_cli.engine.evaluate import AUTOCAST_DTYPES, autocast
+from ksac_cli.engine.evaluate import AUTOCAST_DTYPES, autocast, eval_mode
 
 
 @dataclass(frozen=True)
@@ -38,13 +38,8 @@ def measure_latency(model: nn.Module, x: torch.Tensor, runs: int = 10, warmup: i
                     amp: str = "off") -> Latency:
     """Forward-pass wall time of `model(x)` in eval mode (under autocast when `amp` is bf16/fp16);
     images/s = batch / median time."""
-    was_training = model.training
-    model.eval()
-    try:
-        with autocast(x.device, amp):
-            times = time_calls(lambda: model(x), x.device, runs, warmup)
-    finally:
-        model.train(was_training)
+    with eval_mode(model), autocast(x.device, amp):
+        times = time_calls(lambda: model(x), x.device, runs, warmup)
     median = statistics.median(times)
     return Latency(median, percentile(times, 90), x.shape[0] / (median / 1000.0), runs)
 
