@@ -11,12 +11,11 @@ import torch
 from torch import nn
 
 from ksac_cli.config import ModelConfig, TrainConfig
-from ksac_cli.engine.evaluate import autocast
 from ksac_cli.engine.run import amp_scaler
 from ksac_cli.engine.train import build_optimizer, freeze_backbone, train_mode, train_step
 from ksac_cli.errors import KsacError
 from ksac_cli.machine import resolve_amp
-from ksac_cli.measure.latency import Latency, percentile, time_calls
+from ksac_cli.measure.latency import Latency, measure_latency, percentile, time_calls
 from ksac_cli.models import build_model
 from ksac_cli.models.layers import ImagePooling
 
@@ -82,14 +81,10 @@ def cell_times(model_cfg: ModelConfig, train_cfg: TrainConfig, crop: int, eval_s
     images, masks = random_batch(train_cfg.batch_size, crop, model_cfg.num_classes, device)
     step = measure_train_step(model, images, masks, optimizer, amp, runs, warmup, train_cfg.freeze_backbone,
                               train_cfg.loss_stride)
-    model.eval()
     val_images = torch.randn(eval_batch, 3, eval_side, eval_side, device=device)
 
-    def forward_seconds(module: nn.Module, x: torch.Tensor) -> float:
-        def call():
-            with torch.no_grad(), autocast(device, amp):
-                module(x)
-        return statistics.median(time_calls(call, device, runs, warmup)) / 1000.0
+    def forward_seconds(module: nn.Module, x: torch.Tensor) -> float:  # in eval mode, as the evaluation runs it
+        return measure_latency(module, x, runs, warmup, amp).ms_median / 1000.0
 
     frozen = train_cfg.freeze_backbone
     return CellTimes(step.ms_median / 1000.0, forward_seconds(model.backbone, images) if frozen else 0.0,
