@@ -96,9 +96,8 @@ def train_run(cfg: RunConfig, resume: bool = True, force: bool = False, on_event
 
 
 def as_run(cfg: RunConfig, device: torch.device) -> RunConfig:
-    """`cfg` as the engine runs it on `device`: --amp auto becomes the mode the device computes natively
-    (machine.resolve_amp). What config.yaml, the checkpoint and an ablation row record, so what a resume
-    compares a checkpoint's config with (experiments/cells.changed_since_checkpoint)."""
+    """`cfg` as the engine runs it on `device` (--amp auto resolved: machine.resolve_amp): what config.yaml, the
+    checkpoint and an ablation row record, and what a resume compares a checkpoint's config with."""
     return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, amp=resolve_amp(cfg.train.amp, device)))
 
 
