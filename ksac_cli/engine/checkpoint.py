@@ -44,11 +44,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Write atomically: a kill at any moment leaves the previous complete file or the new one.
-
-    Serialised in memory first, then written in one piece: a write the OS refuses (a full disk) then
-    fails in `io`, as one clear error, instead of inside torch's zip writer (which turns it into an
-    unrelated RuntimeError)."""
+    """Write atomically: a kill at any moment leaves the previous complete file or the new one. Serialised in
+    memory first, so a write the OS refuses (a full disk) fails in `io` as one clear error, not inside torch's
+    zip writer (which turns it into an unrelated RuntimeError)."""
     buffer = _io.BytesIO()
     torch.save({**state, "version": __version__}, buffer)
     io.write_bytes(path, buffer.getbuffer())
@@ -82,10 +80,8 @@ def load_model_state(model: nn.Module, state: dict[str, torch.Tensor], path: str
     unexpected = [k for k in state if k not in own]
     shape = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
     if missing or unexpected or shape:
-        parts = []
-        for label, keys in (("missing", missing), ("unexpected", unexpected), ("of another shape", shape)):
-            if keys:
-                parts.append(f"{len(keys)} {label} (e.g. {', '.join(keys[:3])})")
+        kinds = (("missing", missing), ("unexpected", unexpected), ("of another shape", shape))
+        parts = [f"{len(keys)} {label} (e.g. {', '.join(keys[:3])})" for label, keys in kinds if keys]
         raise KsacError(f"checkpoint {path} does not match the model built from its config: keys "
                         f"{'; '.join(parts)}; was it trained with another backbone, head or rates?")
     model.load_state_dict(state)

@@ -22,7 +22,6 @@ class Dist:
     device: torch.device
     rank: int = 0
     world_size: int = 1
-    local_rank: int = 0
 
     @property
     def is_main(self) -> bool:
@@ -36,12 +35,12 @@ class Dist:
         if self.active:
             torch_dist.barrier()
 
-    def wrap(self, model: nn.Module, train_cfg) -> nn.Module:
-        """DistributedDataParallel (with SyncBatchNorm when `train_cfg.sync_bn`) when distributed.
+    def wrap(self, model: nn.Module, sync_bn: bool) -> nn.Module:
+        """DistributedDataParallel (with SyncBatchNorm when `sync_bn`) when distributed.
         PyTorch's SyncBatchNorm runs on CUDA only: on the CPU each process keeps its own BN statistics."""
         if not self.active:
             return model
-        if getattr(train_cfg, "sync_bn", True):
+        if sync_bn:
             if self.device.type == "cuda":
                 model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
             elif self.is_main:
@@ -81,12 +80,12 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 def init(device_name: str) -> Dist:
     rank, world_size, local_rank = world()
-    if world_size <= 1:
-        return Dist(resolve_device(device_name))
     device = resolve_device(device_name)
+    if world_size <= 1:
+        return Dist(device)
     if device.type == "cuda":
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     if not torch_dist.is_initialized():
         torch_dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return Dist(device, rank, world_size, local_rank)
+    return Dist(device, rank, world_size)

@@ -4,8 +4,8 @@ image (the evidence `ksac report` resamples: engine/evidence.py writes it as eva
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import torch
@@ -17,8 +17,6 @@ from ksac_cli.conventions import SIZE_BUCKETS
 from ksac_cli.engine.metrics import ConfusionMatrix, confusion_counts
 
 GROUPS = ("none", *SIZE_BUCKETS)  # per-pixel size groups: 0 = no object, then 1 + index in SIZE_BUCKETS
-
-
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}  # the --amp modes other than off
 
 
@@ -27,6 +25,17 @@ def autocast(device: torch.device, amp: str):
     if amp == "off":
         return nullcontext()
     return torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPES[amp])
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """`model` in eval mode within the block, then back in the mode it was in."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
 
 
 def predict(model: nn.Module, images: torch.Tensor, scales: Iterable[float] = (1.0,), flip: bool = False,
@@ -93,14 +102,11 @@ def evaluate(model: nn.Module, batches: Iterable, num_classes: int, device: torc
              on_batch: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, list], None] | None = None) -> EvalResult:
     """`batches` yields `Batch`es (images, masks, ids, bad, sizes) as `ksac_cli.data.collate` makes them;
     `sizes`, the object-size map (0: no object, 1 + index in SIZE_BUCKETS), fills the per-size matrices
-    when present (without it every pixel is in group 0). One bincount per batch counts every image and
-    size group at once (`per_image_counts`). `on_batch(images, masks, predictions, ids)` sees every batch
-    (saving predictions, progress)."""
-    was_training = model.training
-    model.eval()
+    when present (without it every pixel is in group 0). `on_batch(images, masks, predictions, ids)` sees
+    every batch (saving predictions, progress)."""
     result = EvalResult(ConfusionMatrix(num_classes, device=device),
                         {b: ConfusionMatrix(num_classes, device=device) for b in SIZE_BUCKETS})
-    try:
+    with eval_mode(model):
         for images, masks, ids, bad, sizes in batches:
             signals.check()  # a signal received during training's evaluation stops it here (ksac_cli/signals.py)
             result.bad.extend(bad)
@@ -116,8 +122,6 @@ def evaluate(model: nn.Module, batches: Iterable, num_classes: int, device: torc
             result.images += images.shape[0]
             if on_batch is not None:
                 on_batch(images, masks, pred, ids)
-    finally:
-        model.train(was_training)
     return result
 
 

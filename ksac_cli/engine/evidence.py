@@ -1,11 +1,7 @@
 """The evidence an evaluation leaves in its run directory, so `ksac report` can recompute every number
-(bootstrap intervals over images, per-size IoU) from files, without torch:
-
-- `eval_images.npz`: per image and size group, the confusion matrix (see `write_eval_images`);
-- `samples/`: a fixed handful of images with truth and prediction (engine/qualitative.py).
-
-Under torch.distributed each rank evaluated a shard; rank 0 gathers every rank's per-image matrices and
-alone writes the files."""
+(bootstrap intervals over images, per-size IoU) from files, without torch: `eval_images.npz` (per image and
+size group, the confusion matrix: `write_eval_images`) and `samples/` (engine/qualitative.py). Under
+torch.distributed rank 0 gathers every rank's per-image matrices and alone writes the files."""
 
 from __future__ import annotations
 

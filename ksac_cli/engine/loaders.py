@@ -17,11 +17,9 @@ from ksac_cli.errors import KsacError
 
 
 def worker_count(requested: int | None, device: torch.device, world_size: int = 1) -> int:
-    """`requested`, or (None) as many worker processes as there are cores the compute leaves free, at most 8.
-
-    On CUDA every core but one may load data; on the CPU the model's own threads take
-    `torch.get_num_threads()` cores, and a worker on a busy core delays every parallel op
-    (docs/performance.md)."""
+    """`requested`, or (None) as many worker processes as there are cores the compute leaves free, at most 8:
+    on CUDA every core but one; on the CPU those the model's own `torch.get_num_threads()` threads leave (a
+    worker on a busy core delays every parallel op: docs/performance.md)."""
     if requested is not None:
         return requested
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -72,11 +70,9 @@ def checked(batches: Iterator, skip_bad: bool, skipped: list) -> Iterator:
     """Pass batches through; a bad sample stops the run with its file and problem, or with `skip_bad`
     is appended to `skipped` (the count is reported at the end)."""
     for batch in batches:
-        bad = batch.bad
-        if bad:
-            if not skip_bad:
-                first = bad[0]
-                raise KsacError(f"bad sample {first.path}: {first.problem}; fix or remove it, or pass --skip-bad "
-                                f"to skip such samples")
-            skipped.extend(bad)
+        if batch.bad and not skip_bad:
+            first = batch.bad[0]
+            raise KsacError(f"bad sample {first.path}: {first.problem}; fix or remove it, or pass --skip-bad "
+                            f"to skip such samples")
+        skipped.extend(batch.bad)
         yield batch

@@ -26,9 +26,6 @@ class ConfusionMatrix:
         """pred, target: integer tensors of the same shape (any), values in [0, K) or ignore_index."""
         self.mat += confusion_counts(pred, target, self.num_classes, self.ignore_index)[0].to(self.mat.device)
 
-    def merge(self, other: "ConfusionMatrix") -> None:
-        self.mat += other.mat.to(self.mat.device)
-
     def compute(self) -> dict:
         return metrics_from_matrix(self.mat)
 

@@ -14,10 +14,19 @@ from PIL import Image
 from ksac_cli import io
 
 
-def _encode(image: Image.Image, fmt: str) -> bytes:
+def encode(image: Image.Image, fmt: str, quality: int = 90) -> bytes:
+    """The image as PNG or JPEG bytes (`quality` for JPEG)."""
     buffer = _io.BytesIO()
-    image.save(buffer, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+    image.save(buffer, format=fmt, **({"quality": quality} if fmt == "JPEG" else {}))
     return buffer.getvalue()
+
+
+def denormalised(image: torch.Tensor, mean, std) -> np.ndarray:
+    """(3, H, W) normalised float -> (H, W, 3) uint8 RGB."""
+    mean = np.asarray(mean, dtype=np.float32).reshape(3, 1, 1)
+    std = np.asarray(std, dtype=np.float32).reshape(3, 1, 1)
+    rgb = (image.cpu().float().numpy() * std + mean) * 255
+    return rgb.round().clip(0, 255).astype(np.uint8).transpose(1, 2, 0)
 
 
 def colourise(labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
@@ -35,7 +44,7 @@ def palette_png(labels_hw: np.ndarray, palette: np.ndarray) -> bytes:
     """A palette PNG of class indices (255 = ignore kept as 255); `palette` as `full_palette` makes it."""
     image = Image.fromarray(labels_hw.astype(np.uint8), mode="P")
     image.putpalette(palette.reshape(-1).tolist())
-    return _encode(image, "PNG")
+    return encode(image, "PNG")
 
 
 def overlay_panel(rgb: np.ndarray, pred_rgb: np.ndarray, truth_rgb: np.ndarray) -> np.ndarray:
@@ -48,12 +57,11 @@ class PredictionWriter:
     def __init__(self, out_dir: str | Path, palette, mean: tuple, std: tuple) -> None:
         self.out_dir = Path(out_dir)
         self.palette = full_palette(palette)
-        self.mean = np.asarray(mean, dtype=np.float32).reshape(3, 1, 1)
-        self.std = np.asarray(std, dtype=np.float32).reshape(3, 1, 1)
+        self.mean, self.std = mean, std
 
     def write(self, image: torch.Tensor, pred: torch.Tensor, truth: torch.Tensor, sample_id: str) -> None:
         labels = pred.cpu().numpy().astype(np.uint8)  # (H, W)
         io.write_bytes(self.out_dir / f"{sample_id}.png", palette_png(labels, self.palette))
-        rgb = ((image.cpu().numpy() * self.std + self.mean) * 255).clip(0, 255).astype(np.uint8).transpose(1, 2, 0)
+        rgb = denormalised(image, self.mean, self.std)
         side = overlay_panel(rgb, colourise(labels, self.palette), colourise(truth.cpu().numpy(), self.palette))
-        io.write_bytes(self.out_dir / f"{sample_id}_overlay.jpg", _encode(Image.fromarray(side), "JPEG"))
+        io.write_bytes(self.out_dir / f"{sample_id}_overlay.jpg", encode(Image.fromarray(side), "JPEG"))

@@ -1,13 +1,10 @@
 """Qualitative samples: a fixed handful of val images with their ground truth and this model's prediction,
-written to `<run_dir>/samples/` so `ksac report` can put ASPP's and KSAC's predictions side by side.
-
-The choice depends on the image ids and the ground truth only (never on a prediction or a seed), so every
-run on the same dataset picks the same images: `choose_samples` is a pure function of them.
-"""
+written to `<run_dir>/samples/` so `ksac report` can put ASPP's and KSAC's predictions side by side. The
+choice (`choose_samples`) is a pure function of the image ids and the ground truth, never of a prediction or a
+seed, so every run on the same dataset picks the same images."""
 
 from __future__ import annotations
 
-import io as _io
 import re
 from pathlib import Path
 
@@ -16,8 +13,8 @@ import torch
 from PIL import Image
 
 from ksac_cli import io
-from ksac_cli.engine.evaluate import SIZE_BUCKETS, labels, predict
-from ksac_cli.engine.predictions import full_palette, palette_png
+from ksac_cli.engine.evaluate import SIZE_BUCKETS, eval_mode, labels, predict
+from ksac_cli.engine.predictions import denormalised, encode, full_palette, palette_png
 
 PER_BUCKET = 2  # images preferred per size bucket: 2 with small, 2 with medium, 2 with large objects
 ANY = "any"  # the bucket of an image that fills a place no bucket could fill
@@ -69,16 +66,6 @@ def file_stem(sample_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", sample_id)
 
 
-def _jpeg(image: torch.Tensor, mean, std) -> bytes:
-    """(3, H, W) normalised float -> JPEG of the RGB image."""
-    mean = np.asarray(mean, dtype=np.float32).reshape(3, 1, 1)
-    std = np.asarray(std, dtype=np.float32).reshape(3, 1, 1)
-    rgb = ((image.cpu().float().numpy() * std + mean) * 255).round().clip(0, 255).astype(np.uint8)
-    buffer = _io.BytesIO()
-    Image.fromarray(rgb.transpose(1, 2, 0)).save(buffer, format="JPEG", quality=92)
-    return buffer.getvalue()
-
-
 @torch.inference_mode()
 def write_samples(folder: Path, chosen: list[tuple[str, str]], model, dataset, device: torch.device,
                   scales=(1.0,), flip: bool = False, amp: str = "off", iteration: int | None = None) -> None:
@@ -90,10 +77,8 @@ def write_samples(folder: Path, chosen: list[tuple[str, str]], model, dataset, d
     folder = Path(folder)
     palette = full_palette(dataset.palette)
     index_of = {s.id: i for i, s in enumerate(dataset.samples)}
-    was_training = model.training
-    model.eval()
     entries = []
-    try:
+    with eval_mode(model):
         for sample_id, bucket in chosen:
             item = dataset[index_of[sample_id]]
             if not isinstance(item, tuple):  # a BadSample: the file went bad since it was evaluated
@@ -101,12 +86,11 @@ def write_samples(folder: Path, chosen: list[tuple[str, str]], model, dataset, d
             image, mask, _ = item
             pred = labels(predict(model, image[None].to(device), scales, flip, amp))[0]  # (H, W)
             stem = file_stem(sample_id)
-            io.write_bytes(folder / f"{stem}_image.jpg", _jpeg(image, MEAN, STD))
+            rgb = Image.fromarray(denormalised(image, MEAN, STD))
+            io.write_bytes(folder / f"{stem}_image.jpg", encode(rgb, "JPEG", quality=92))
             io.write_bytes(folder / f"{stem}_truth.png", palette_png(mask.numpy(), palette))
             io.write_bytes(folder / f"{stem}_pred.png", palette_png(pred.cpu().numpy(), palette))
             entries.append({"id": sample_id, "bucket": bucket, **{f.split(".")[0]: f"{stem}_{f}" for f in FILES}})
-    finally:
-        model.train(was_training)
     k = len(dataset.classes)
     io.write_json(folder / "index.json", {
         "ids": [e["id"] for e in entries], "iteration": iteration, "classes": list(dataset.classes),

@@ -6,10 +6,12 @@ thin adapter over it."""
 from __future__ import annotations
 
 import dataclasses
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ksac_cli import io, launch
@@ -37,8 +39,7 @@ def train_run(cfg: RunConfig, resume: bool = True, force: bool = False, on_event
     previous run there is deleted first and training starts from iteration 0, whatever `resume` says);
     returns the summary: best mIoU and iteration, final metrics, seconds, run directory, skipped bad samples.
     `on_event(kind, data)` sees restart, resume, step, log, eval_start, eval_batch, eval and checkpoint events. With
-    `shared` (`ksac ablate`), a frozen backbone's features come from there: computed once for the runs of
-    this process that see the same batches (engine/shared_features.py; the run's results are unchanged)."""
+    `shared`, a frozen backbone's features come from there (engine/shared_features.py; results are unchanged)."""
     emit = on_event or (lambda kind, data: None)
     run_dir = run_dir_of(cfg)
     if force:
@@ -62,7 +63,7 @@ def train_run(cfg: RunConfig, resume: bool = True, force: bool = False, on_event
         io.write_text(run_dir / "config.yaml", config_yaml)
     tb = tensorboard.TensorBoardLog(run_dir, config_yaml, progress.iteration) if (
         dist.is_main and cfg.train.tensorboard and tensorboard.available()) else None
-    t.model = dist.wrap(t.model, cfg.train)
+    t.model = dist.wrap(t.model, cfg.train.sync_bn)
     bad: list = []
     workers = worker_count(cfg.data.workers, dist.device, dist.world_size)
     loader = train_loader(train_set, cfg.train.batch_size, workers, cfg.train.seed, progress.samples_seen,
@@ -95,9 +96,8 @@ def train_run(cfg: RunConfig, resume: bool = True, force: bool = False, on_event
 
 
 def as_run(cfg: RunConfig, device: torch.device) -> RunConfig:
-    """`cfg` as the engine runs it on `device`: --amp auto becomes the mode the device computes natively
-    (machine.resolve_amp). What config.yaml, the checkpoint and an ablation row record, so what a resume
-    compares a checkpoint's config with (experiments/cells.changed_since_checkpoint)."""
+    """`cfg` as the engine runs it on `device` (--amp auto resolved: machine.resolve_amp): what config.yaml, the
+    checkpoint and an ablation row record, and what a resume compares a checkpoint's config with."""
     return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, amp=resolve_amp(cfg.train.amp, device)))
 
 
@@ -164,10 +164,6 @@ def summarise(run_dir: Path, cfg: RunConfig, progress: Progress, done_before: in
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
-    import random
-
-    import numpy as np
-
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

@@ -67,21 +67,16 @@ RESUMABLE_CHANGES = ("data.workers", "data.skip_bad", "model.ksac_impl", "train.
                      "train.sync_bn", "train.tensorboard")
 
 
-def config_differences(saved: dict, current: dict, sections=("model", "data")) -> list[str]:
-    """Keys under `sections` whose values differ ('model.head: 'aspp' -> 'ksac'')."""
+def resume_conflicts(saved: dict, current: dict) -> list[str]:
+    """The changes between a checkpoint's config and this run's that forbid resuming it
+    ('model.head: 'aspp' -> 'ksac'')."""
     out = []
-    for section in sections:
+    for section in ("model", "data", "train"):
         a, b = saved.get(section, {}), current.get(section, {})
         for key in sorted(set(a) | set(b)):
-            if a.get(key) != b.get(key):
+            if a.get(key) != b.get(key) and f"{section}.{key}" not in RESUMABLE_CHANGES:
                 out.append(f"{section}.{key}: {a.get(key)!r} -> {b.get(key)!r}")
     return out
-
-
-def resume_conflicts(saved: dict, current: dict) -> list[str]:
-    """The changes between a checkpoint's config and this run's that forbid resuming it."""
-    changed = config_differences(saved, current, ("model", "data", "train"))
-    return [c for c in changed if c.split(":")[0] not in RESUMABLE_CHANGES]
 
 
 def refuse_changes(run_dir: Path, changed: list[str]) -> None:

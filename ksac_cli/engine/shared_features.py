@@ -1,18 +1,15 @@
 """A frozen backbone's features, computed once and shared by the models of one process that would compute
-them again.
-
-In `ksac ablate` every cell of one seed freezes the same backbone and sees the same batches; a
-`SharedFeatures` keeps the features the first cell computed and hands them to the next. An entry is keyed by
-the backbone (name, output stride, a digest of every weight and buffer), the input batch (shape, dtype, a
-digest of its bytes) and the autocast mode, and served only while the backbone is frozen and in eval mode,
-so a cell is bit for bit the cell trained alone. Entries go least-recently-used first, up to `max_bytes`.
-CPU only; docs/training.md ("Shared backbone features") gives the measurements."""
+them again (`ksac ablate`: the cells of one seed). An entry is keyed by the backbone (name, output stride, a
+digest of every weight and buffer), the input batch (shape, dtype, a digest of its bytes) and the autocast
+mode, and served only while the backbone is frozen and in eval mode, so a model is bit for bit the model
+computing alone. Entries go least-recently-used first, up to `max_bytes`. CPU only; docs/training.md
+("Shared backbone features") gives the reasons and measurements."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import OrderedDict
-from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -48,20 +45,13 @@ def nbytes(features: dict[str, torch.Tensor]) -> int:
     return sum(t.numel() * t.element_size() for t in features.values())
 
 
-@dataclass
-class Counts:
-    hits: int = 0
-    misses: int = 0
-    evicted: int = 0
-
-
 class SharedFeatures:
     """Backbone features by (backbone, input), shared by every model attached with `attach`."""
 
     def __init__(self, max_bytes: int = MAX_BYTES) -> None:
         self.max_bytes = max_bytes
         self.bytes = 0
-        self.counts = Counts()
+        self.hits = self.misses = self.evicted = 0  # entries served, computed and dropped
         self._entries: OrderedDict[tuple, dict[str, torch.Tensor]] = OrderedDict()
 
     def attach(self, model: nn.Module) -> bool:
@@ -72,7 +62,7 @@ class SharedFeatures:
         if any(p.requires_grad for p in backbone.parameters()) or any(
                 p.device.type != "cpu" for p in backbone.parameters()):
             return False
-        model.backbone_features = _Source(self, backbone, backbone_digest(backbone))
+        model.backbone_features = functools.partial(self.features, backbone, backbone_digest(backbone))
         return True
 
     def features(self, backbone: nn.Module, digest: str, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -82,9 +72,9 @@ class SharedFeatures:
         found = self._entries.get(key)
         if found is not None:
             self._entries.move_to_end(key)
-            self.counts.hits += 1
+            self.hits += 1
             return dict(found)
-        self.counts.misses += 1
+        self.misses += 1
         with torch.no_grad():
             computed = backbone(x)
         self._keep(key, computed)
@@ -99,14 +89,5 @@ class SharedFeatures:
         while self.bytes > self.max_bytes:
             _, old = self._entries.popitem(last=False)
             self.bytes -= nbytes(old)
-            self.counts.evicted += 1
+            self.evicted += 1
 
-
-class _Source:
-    """The callable a model's forward pass asks for its backbone's features (`DeepLab.backbone_features`)."""
-
-    def __init__(self, shared: SharedFeatures, backbone: nn.Module, digest: str) -> None:
-        self.shared, self.backbone, self.digest = shared, backbone, digest
-
-    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.shared.features(self.backbone, self.digest, x)

@@ -1,22 +1,10 @@
 """TensorBoard events of a run, in the run directory itself (torch.utils.tensorboard; the optional
-`tensorboard` package): written on rank 0 at the same steps as metrics.jsonl and eval.jsonl. TensorBoard
-names a run by the folder holding its events, relative to --logdir, so `tensorboard --logdir
-runs/ablate/<grid>` lists each ablation cell as `<cell>` and `--logdir runs` a train run as its folder.
+`tensorboard` package): written on rank 0 at the same steps as metrics.jsonl and eval.jsonl. The tags and
+tabs are listed in docs/training.md ("Live curves in TensorBoard").
 
-- train/loss, train/lr, train/images_per_s at every metrics.jsonl line;
-- val/miou, val/pixel_accuracy, val_class/<class>, val_size/<bucket> and the row-normalised confusion matrix
-  (val/confusion) at every evaluation, and the fixed val samples (engine/qualitative.py: the same images every
-  time) as image | prediction over the image | truth;
-- the resolved config as text, and at the end the hyper-parameters with the final metrics (the HPARAMS tab
-  compares the cells of an ablation, each its own run: `tensorboard --logdir runs/ablate/<grid>`); the
-  settings an ablation compares (COMPARED) are marked as the ones that differ, so the tab lists them first.
-
-A resumed run opens the same folder with `purge_step` = the checkpoint's iteration + 1: events written after
-the checkpoint (by the killed process) are dropped by TensorBoard's reader, so each step appears once. The
-reader takes the files in the order of their names, which start with the second each was opened in
-(events.out.tfevents.<seconds>.<host>.<pid>...): a run resumed within the second its killed predecessor
-opened its file waits for the next second (`after_earlier_files`), or its events would be read first and
-the purge would drop them instead (seen in the test suite: steps 3, 4, 1, 2, 3)."""
+A resumed run opens the same folder with `purge_step` = the checkpoint's iteration + 1, so TensorBoard's
+reader drops what the killed process logged after the checkpoint; it reads the files in the order of their
+names, which start with the second each was opened in: hence `after_earlier_files`."""
 
 from __future__ import annotations
 
@@ -43,11 +31,8 @@ def available() -> bool:
 def after_earlier_files(run_dir: Path) -> None:
     """Wait (at most a second) until the clock has passed the second in which the newest events file of
     `run_dir` was opened, so that a file opened now sorts after it."""
-    seconds = []
-    for path in Path(run_dir).glob("events.out.tfevents.*"):
-        stamp = path.name.split(".")[3]
-        if stamp.isdigit():
-            seconds.append(int(stamp))
+    stamps = [path.name.split(".")[3] for path in Path(run_dir).glob("events.out.tfevents.*")]
+    seconds = [int(stamp) for stamp in stamps if stamp.isdigit()]
     deadline = time.time() + 1.5  # a file stamped in the future (the clock was set back) is not waited for
     while seconds and int(time.time()) <= max(seconds) and time.time() < deadline:
         time.sleep(0.02)
@@ -66,24 +51,18 @@ class TensorBoardLog:
     def event(self, kind: str, data: dict) -> None:
         """The training loop's events (`fit`'s on_event): log lines and evaluations."""
         if kind == "log":
-            it = data["iteration"]
-            self.writer.add_scalar("train/loss", data["loss"], it)
-            self.writer.add_scalar("train/lr", data["lr"], it)
-            if data.get("images_per_s") is not None:
-                self.writer.add_scalar("train/images_per_s", data["images_per_s"], it)
-            self.writer.flush()  # a killed run keeps what it logged
+            scalars = {f"train/{key}": data.get(key) for key in ("loss", "lr", "images_per_s")}
         elif kind == "eval":
-            it = data["iteration"]
-            for key in ("miou", "pixel_accuracy", "mean_class_accuracy", "fw_iou"):
-                if data.get(key) is not None:
-                    self.writer.add_scalar(f"val/{key}", data[key], it)
-            for name, value in (data.get("per_class_iou") or {}).items():
-                if value is not None:
-                    self.writer.add_scalar(f"val_class/{name}", value, it)
-            for bucket, value in (data.get("size_iou") or {}).items():
-                if value is not None:
-                    self.writer.add_scalar(f"val_size/{bucket}", value, it)
-            self.writer.flush()
+            metrics = ("miou", "pixel_accuracy", "mean_class_accuracy", "fw_iou")
+            scalars = {f"val/{key}": data.get(key) for key in metrics}
+            scalars |= {f"val_class/{name}": value for name, value in (data.get("per_class_iou") or {}).items()}
+            scalars |= {f"val_size/{bucket}": value for bucket, value in (data.get("size_iou") or {}).items()}
+        else:
+            return
+        for tag, value in scalars.items():
+            if value is not None:
+                self.writer.add_scalar(tag, value, data["iteration"])
+        self.writer.flush()  # a killed run keeps what it logged
 
     def evaluation_images(self, iteration: int, confusion: torch.Tensor, samples: Path) -> None:
         """The confusion matrix (rows: true class, share of the row's pixels; 16 px per cell) and the samples."""
@@ -116,10 +95,8 @@ class TensorBoardLog:
 
 
 def mark_compared(experiment) -> None:
-    """Mark the COMPARED hyper-parameters of an experiment summary as the ones that differ between runs.
-    TensorBoard's hparams plugin orders the columns by (not differs, name) and shows the first ones (its
-    backend_context._sort_and_reduce_to_hparams_limit); unmarked, the settings every cell shares (amp,
-    backbone, batch_size, ...) came first and the compared ones were hidden until ticked."""
+    """Mark the COMPARED hyper-parameters of an experiment summary as the ones that differ between runs:
+    TensorBoard's hparams plugin shows those columns first (backend_context._sort_and_reduce_to_hparams_limit)."""
     import importlib  # the optional [tensorboard] extra, reached only when `available()`: not a base dependency
 
     HParamsPluginData = importlib.import_module("tensorboard.plugins.hparams.plugin_data_pb2").HParamsPluginData

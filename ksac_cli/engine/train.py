@@ -1,7 +1,6 @@
 """The training loop as plain functions: the optimizer and poly schedule, one step (`train_step`), and
-`fit`, a loop over steps with its bookkeeping in small helpers: skipped batches (`trainable`), a diverged
-loss (`finite_loss`), log lines (`LogWindow`), evaluations and best.pt (`evaluate_and_keep_best`),
-checkpoints (`Training.save`) and signals (SIGINT -> checkpoint, exit 130; SIGTERM -> 143: ksac_cli/signals.py)."""
+`fit`, a loop over steps with its bookkeeping (skipped batches, a diverged loss, logs, evaluations,
+checkpoints, signals) in small helpers."""
 
 from __future__ import annotations
 
@@ -126,7 +125,7 @@ def fit(t: Training, batches: Iterator, progress: Progress, evaluate_fn: Callabl
     train_mode(t.model, cfg.freeze_backbone)
     with signals.deferred():
         if evaluation_due(cfg, progress.iteration) and evaluated_up_to(t.run_dir) < progress.iteration:
-            evaluate_or_stop(t, progress, evaluate_fn, emit)
+            evaluate_and_keep_best(t, progress, evaluate_fn, emit)
         for images, masks in trainable(batches, progress, cfg.batch_size) if progress.iteration < cfg.iters else ():
             lr = t.optimizer.param_groups[0]["lr"]
             seed_step(cfg.seed, progress.iteration + 1, t.rank)
@@ -145,7 +144,7 @@ def fit(t: Training, batches: Iterator, progress: Progress, evaluate_fn: Callabl
                 emit("log", record)
             emit("step", {"iteration": it, "loss": value, "lr": lr})
             if evaluation_due(cfg, it):
-                evaluate_or_stop(t, progress, evaluate_fn, emit)
+                evaluate_and_keep_best(t, progress, evaluate_fn, emit)
                 window.start = time.perf_counter()  # evaluation time is not training throughput
             if it % cfg.save_every == 0 or it == cfg.iters or signals.received() is not None:
                 t.save("last.pt", progress)
@@ -165,17 +164,6 @@ def evaluation_due(cfg: TrainConfig, iteration: int) -> bool:
 def evaluated_up_to(run_dir: Path) -> int:
     """The iteration of the last evaluation in eval.jsonl (0: none)."""
     return max((r.get("iteration", 0) for r in io.read_jsonl(run_dir / "eval.jsonl")), default=0)
-
-
-def evaluate_or_stop(t: Training, progress: Progress, evaluate_fn: Callable[[int], dict], emit) -> None:
-    """`evaluate_and_keep_best`; a signal stops the evaluation at its next batch (engine/evaluate.py), then
-    last.pt is saved at this iteration, whose evaluation the resumed run makes first (`fit`)."""
-    try:
-        evaluate_and_keep_best(t, progress, evaluate_fn, emit)
-    except Interrupted:
-        t.save("last.pt", progress)
-        emit("checkpoint", {"iteration": progress.iteration})
-        raise interruption(t.run_dir, progress.iteration) from None
 
 
 def seed_step(seed: int, iteration: int, rank: int) -> None:
@@ -215,9 +203,16 @@ def finite_loss(t: Training, loss: torch.Tensor, lr: float, iteration: int) -> f
 
 
 def evaluate_and_keep_best(t: Training, progress: Progress, evaluate_fn: Callable[[int], dict], emit) -> None:
-    """Evaluate at the current iteration; eval.jsonl gets a line, best.pt the model when its mIoU is the best."""
+    """Evaluate at the current iteration; eval.jsonl gets a line, best.pt the model when its mIoU is the best.
+    A signal stops the evaluation at its next batch (engine/evaluate.py): last.pt is saved at this iteration,
+    whose evaluation the resumed run makes first (`fit`), then `Interrupted`."""
     it = progress.iteration
-    record = {"iteration": it, **evaluate_fn(it)}
+    try:
+        record = {"iteration": it, **evaluate_fn(it)}
+    except Interrupted:
+        t.save("last.pt", progress)
+        emit("checkpoint", {"iteration": it})
+        raise interruption(t.run_dir, it) from None
     if t.is_main:
         io.append_jsonl(t.run_dir / "eval.jsonl", record)
     if record["miou"] > progress.best_miou:

@@ -1,8 +1,6 @@
-"""A cell's state on disk and its result row. A cell is done when a row of THIS run (rows.RUN: grid, commit,
-amp, device) is in the CSV for it with status ok and its run directory holds result.json (written last,
-atomically): another run's row of the same cell (the committed reference rows, made on another machine) is
-not this run's result. It starts over when its config changed since its checkpoint. Running the cells:
-experiments/runner.py."""
+"""A cell's state on disk and its result row. A cell is done when an ok row of THIS run (rows.RUN: grid,
+commit, amp, device; not the committed reference rows, made elsewhere) is in the CSV for it and its run
+directory holds result.json (written last); it starts over when its config changed since its checkpoint."""
 
 from __future__ import annotations
 
@@ -83,10 +81,9 @@ def record(csv_path: Path, row: AblationRow, cell: Cell) -> None:
 
 
 def changed_since_checkpoint(cell: Cell) -> list[str]:
-    """What differs between the cell's config and the checkpoint in its run directory (its recipe or flags
-    changed since it ran): such a cell starts over there. Its earlier row stays in the CSV, and the report
-    keeps the newest row of a cell and seed. The checkpoint holds the config as the engine ran it (--amp
-    auto resolved), so the cell's is resolved the same way first (engine.run.as_run): like with like."""
+    """What differs between the cell's config and the checkpoint in its run directory: such a cell starts over
+    there (its earlier row stays in the CSV). The cell's config is resolved as the engine ran the checkpoint's
+    first (engine.run.as_run: --amp auto resolved), so like is compared with like."""
     from ksac_cli.engine import rundir
     from ksac_cli.engine.checkpoint import load_checkpoint
     from ksac_cli.engine.run import as_run

@@ -88,11 +88,9 @@ def run_cell(cell: Cell, recording: Recording, train: TrainFn, measure: MeasureF
 
 def train_with_retry(cell: Cell, changed: list[str], train: TrainFn,
                      on_event: EventFn | None = None) -> tuple[dict | None, str]:
-    """(summary, error) of the cell's run, tried twice: the summary is None when both attempts failed, and
-    the error is the last failure's message ('' when none failed). A
-    cell whose config `changed` starts over (--force). An interruption stops the grid (the cell resumes next
-    time, also when the exception came after a stop signal); any other exception is the cell's failure, not the
-    grid's."""
+    """(summary, error) of the cell's run, tried twice: the summary is None when both attempts failed, the
+    error the last failure's message ('' when none failed). A cell whose config `changed` starts over (--force).
+    An interruption, or any exception after a stop signal, stops the grid; any other is the cell's failure."""
     emit = on_event or (lambda kind, data: None)
     error = ""
     for attempt in (1, 2):

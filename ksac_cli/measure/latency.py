@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ksac_cli.engine.evaluate import AUTOCAST_DTYPES, autocast
+from ksac_cli.engine.evaluate import AUTOCAST_DTYPES, autocast, eval_mode
 
 
 @dataclass(frozen=True)
@@ -38,13 +38,8 @@ def measure_latency(model: nn.Module, x: torch.Tensor, runs: int = 10, warmup: i
                     amp: str = "off") -> Latency:
     """Forward-pass wall time of `model(x)` in eval mode (under autocast when `amp` is bf16/fp16);
     images/s = batch / median time."""
-    was_training = model.training
-    model.eval()
-    try:
-        with autocast(x.device, amp):
-            times = time_calls(lambda: model(x), x.device, runs, warmup)
-    finally:
-        model.train(was_training)
+    with eval_mode(model), autocast(x.device, amp):
+        times = time_calls(lambda: model(x), x.device, runs, warmup)
     median = statistics.median(times)
     return Latency(median, percentile(times, 90), x.shape[0] / (median / 1000.0), runs)
 
@@ -66,11 +61,9 @@ def time_calls(fn, device: torch.device, runs: int, warmup: int) -> list[float]:
 @torch.inference_mode()
 def matmul_peak_gflops(device: torch.device, amp: str = "off", size: int = 4096, runs: int = 5,
                        budget_s: float = 1.0) -> float:
-    """The GFLOP/s (2 flops per multiply-add) of a large square matmul in the dtype of `amp`: what this
-    device achieves on the most compute-bound operation there is, a practical peak to compare models with.
-
-    The side doubles from 512 up to `size` while the next side's product, 8 times the work of the current
-    one, is expected to take at most `budget_s`; `runs` products of the side reached are then timed."""
+    """The GFLOP/s (2 flops per multiply-add) of a large square matmul in the dtype of `amp`, this device's
+    practical peak: the side doubles from 512 up to `size` while the next side's product (8 times the work) is
+    expected to take at most `budget_s`; `runs` products of the side reached are then timed."""
     dtype = AUTOCAST_DTYPES.get(amp, torch.float32)
     side = min(512, size)
     while True:

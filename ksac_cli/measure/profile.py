@@ -110,9 +110,8 @@ def profile_model(cfg: ModelConfig, size: int, batch_size: int, device: torch.de
 def time_training_step(model: nn.Module, runnable: nn.Module, images: torch.Tensor, masks: torch.Tensor,
                        runs: int, warmup: int, amp: str) -> Latency:
     """`measure.step.measure_train_step` of `runnable` (the model, or it compiled) with every parameter
-    trained by the schema's default optimizer (`TrainConfig`: SGD, momentum 0.9, weight decay on convolution
-    weights); then the weights and BatchNorm statistics are put back and the model is left in eval mode, so
-    every variant measures the same model."""
+    trained by the schema's default optimizer (`TrainConfig`); then the weights and BatchNorm statistics are
+    put back and the model is left in eval mode, so every variant measures the same model."""
     saved = copy.deepcopy(model.state_dict())
     optimizer = build_optimizer(model, TrainConfig())
     try:

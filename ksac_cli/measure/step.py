@@ -1,7 +1,6 @@
 """The training step as a benchmark: the project's own step (`engine.train.train_step`: forward, cross-entropy,
-backward, optimizer update) on random images and masks, warmed up, the device synchronised, repeated.
-`ksac profile --train-step` reports its median and p90; `ksac ablate` plans its seeds and `--dry-run` estimates a
-run's time from it (`cell_times`)."""
+backward, optimizer update) on random images and masks, warmed up, the device synchronised, repeated; for
+`ksac profile --train-step` and for `ksac ablate`'s seed plan and `--dry-run` estimate (`cell_times`)."""
 
 from __future__ import annotations
 
@@ -12,12 +11,11 @@ import torch
 from torch import nn
 
 from ksac_cli.config import ModelConfig, TrainConfig
-from ksac_cli.engine.evaluate import autocast
 from ksac_cli.engine.run import amp_scaler
 from ksac_cli.engine.train import build_optimizer, freeze_backbone, train_mode, train_step
 from ksac_cli.errors import KsacError
 from ksac_cli.machine import resolve_amp
-from ksac_cli.measure.latency import Latency, percentile, time_calls
+from ksac_cli.measure.latency import Latency, measure_latency, percentile, time_calls
 from ksac_cli.models import build_model
 from ksac_cli.models.layers import ImagePooling
 
@@ -35,13 +33,11 @@ def random_batch(batch_size: int, size: int, num_classes: int, device: torch.dev
 def measure_train_step(model: nn.Module, images: torch.Tensor, masks: torch.Tensor,
                        optimizer: torch.optim.Optimizer, amp: str = "off", runs: int = 10, warmup: int = 3,
                        frozen_backbone: bool = False, loss_stride: int = 1) -> Latency:
-    """Wall time of `train_step` (forward under autocast when `amp` is bf16/fp16, loss, backward, `optimizer`
-    step; fp16 with a gradient scaler, as in `ksac train`): `warmup` untimed steps (the first also makes the
-    optimizer's state and, compiled, the compilation), then `runs` timed ones, the device synchronised after
-    each; images/s = batch / median time. The model is left in train mode, updated warmup + runs times.
-
-    At batch 1 the image-pooling branch (`ImagePooling`) is kept in eval mode, its BatchNorm using its
-    running statistics (docs/profiling.md); every other BatchNorm trains on the batch's statistics."""
+    """Wall time of `train_step` as `ksac train` runs it (autocast when `amp` is bf16/fp16; fp16 with a
+    gradient scaler): `warmup` untimed steps (the first also makes the optimizer's state and, compiled, the
+    compilation), then `runs` timed ones; images/s = batch / median time. The model is left in train mode,
+    updated warmup + runs times. At batch 1 the image-pooling branch (`ImagePooling`) keeps its BatchNorm in
+    eval mode (docs/profiling.md)."""
     train_mode(model, frozen_backbone)
     if images.shape[0] == 1:
         for module in model.modules():
@@ -76,8 +72,7 @@ def cell_times(model_cfg: ModelConfig, train_cfg: TrainConfig, crop: int, eval_s
     """A freshly built `model_cfg` timed as `train_cfg` trains it: a training step at its batch size of random
     `crop` x `crop` images (optimizer, amp, frozen backbone), a forward pass on `eval_batch` images of
     `eval_side` x `eval_side`, and, when the backbone is frozen, its own forward pass on each. The weights
-    are random (neither downloaded nor loaded: they do not change the time). What it depends on besides
-    the evaluation's shape is `step_setting`. `warmup` untimed calls of each, then the median of `runs`."""
+    are random (they do not change the time). `warmup` untimed calls of each, then the median of `runs`."""
     model = build_model(without_weights(model_cfg)).to(device)
     if train_cfg.freeze_backbone:
         freeze_backbone(model)
@@ -86,14 +81,10 @@ def cell_times(model_cfg: ModelConfig, train_cfg: TrainConfig, crop: int, eval_s
     images, masks = random_batch(train_cfg.batch_size, crop, model_cfg.num_classes, device)
     step = measure_train_step(model, images, masks, optimizer, amp, runs, warmup, train_cfg.freeze_backbone,
                               train_cfg.loss_stride)
-    model.eval()
     val_images = torch.randn(eval_batch, 3, eval_side, eval_side, device=device)
 
-    def forward_seconds(module: nn.Module, x: torch.Tensor) -> float:
-        def call():
-            with torch.no_grad(), autocast(device, amp):
-                module(x)
-        return statistics.median(time_calls(call, device, runs, warmup)) / 1000.0
+    def forward_seconds(module: nn.Module, x: torch.Tensor) -> float:  # in eval mode, as the evaluation runs it
+        return measure_latency(module, x, runs, warmup, amp).ms_median / 1000.0
 
     frozen = train_cfg.freeze_backbone
     return CellTimes(step.ms_median / 1000.0, forward_seconds(model.backbone, images) if frozen else 0.0,

@@ -1,10 +1,7 @@
 """Weights shipped in the package, each beside its provenance JSON (the command that made it, the resolved
-config, the file's sha256). A recipe names one as `builtin:<name>` (for example
-`model.backbone_weights: builtin:quick_backbone`); `resolve` turns that into the file. No torch here: a
-recipe is validated before torch is imported.
-
-Shipped weights belong to their backbone: each provenance JSON names the backbone it was made for
-(`made_for`), and `starting_weights` says in one line which weights a backbone starts from and why."""
+config, the file's sha256, the backbone it was made for). A recipe names one as `builtin:<name>`; `resolve`
+turns that into the file, and `starting_weights` says in one line which weights a backbone starts from and
+why. No torch here: a recipe is validated before torch is imported."""
 
 from __future__ import annotations
 

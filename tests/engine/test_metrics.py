@@ -66,13 +66,12 @@ def test_a_class_only_predicted_counts_as_zero():
     assert m["miou"] == pytest.approx(0.25)
 
 
-def test_merge_equals_one_matrix_and_bad_labels_are_errors():
+def test_updates_accumulate_into_one_matrix_and_bad_labels_are_errors():
     g = torch.Generator().manual_seed(0)
     t, p = torch.randint(0, 4, (100,), generator=g), torch.randint(0, 4, (100,), generator=g)
-    whole, a, b = ConfusionMatrix(4), ConfusionMatrix(4), ConfusionMatrix(4)
-    whole.update(p, t), a.update(p[:40], t[:40]), b.update(p[40:], t[40:])
-    a.merge(b)
-    assert torch.equal(a.mat, whole.mat)
+    whole, parts = ConfusionMatrix(4), ConfusionMatrix(4)
+    whole.update(p, t), parts.update(p[:40], t[:40]), parts.update(p[40:], t[40:])
+    assert torch.equal(parts.mat, whole.mat)
     with pytest.raises(ValueError, match=r"\[0, 4\) or 255"):
         whole.update(torch.tensor([0]), torch.tensor([7]))
 

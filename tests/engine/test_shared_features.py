@@ -26,9 +26,9 @@ def test_a_run_given_shared_features_is_the_run_trained_alone(tiny_recipe, tmp_p
     alone, alone_weights = run(ksac, tmp_path / "alone")
     shared = SharedFeatures()
     run(aspp, tmp_path / "aspp", shared)  # computes the backbone's features of every batch
-    computed, calls = shared.counts.misses, shared.counts.misses + shared.counts.hits
+    computed, calls = shared.misses, shared.misses + shared.hits
     after, after_weights = run(ksac, tmp_path / "ksac", shared)  # takes them all from there
-    assert computed > 0 and shared.counts.misses == computed and shared.counts.hits == 2 * calls - computed
+    assert computed > 0 and shared.misses == computed and shared.hits == 2 * calls - computed
     assert after["final"]["miou"] == alone["final"]["miou"]
     assert after_weights.keys() == alone_weights.keys()
     assert all(torch.equal(after_weights[k], alone_weights[k]) for k in alone_weights)
@@ -53,12 +53,12 @@ def test_features_are_shared_only_for_the_same_backbone_input_and_autocast():
     x = torch.randn(2, 3, 64, 64)
     a(x)
     b(x)  # the same backbone, the same input: shared
-    assert (shared.counts.hits, shared.counts.misses) == (1, 1)
+    assert (shared.hits, shared.misses) == (1, 1)
     other(x)  # other weights
     b(x + 1e-3)  # another input
     with torch.autocast("cpu", dtype=torch.bfloat16):
         b(x)  # another precision
-    assert (shared.counts.hits, shared.counts.misses) == (1, 4)
+    assert (shared.hits, shared.misses) == (1, 4)
     expected = other.backbone(x)["out"]
     assert torch.equal(other.backbone_features(x)["out"], expected)
 
@@ -72,7 +72,7 @@ def test_a_learning_backbone_is_never_given_shared_features():
     assert shared.attach(frozen)
     frozen.backbone.train()  # BatchNorm would update its statistics: computed, never kept
     frozen(torch.randn(2, 3, 64, 64))
-    assert (shared.counts.hits, shared.counts.misses, shared.bytes) == (0, 0, 0)
+    assert (shared.hits, shared.misses, shared.bytes) == (0, 0, 0)
 
 
 def test_the_least_recently_used_features_go_first_beyond_the_limit():
@@ -85,8 +85,8 @@ def test_the_least_recently_used_features_go_first_beyond_the_limit():
     shared = SharedFeatures(max_bytes=2 * one)
     shared.attach(model)
     model(x), model(y), model(x), model(z)  # y is the least recently used when z comes
-    assert shared.counts.evicted == 1 and shared.bytes == 2 * one
+    assert shared.evicted == 1 and shared.bytes == 2 * one
     model(x)
-    assert shared.counts.hits == 2  # x was kept
+    assert shared.hits == 2  # x was kept
     model(y)
-    assert shared.counts.misses == 4  # y was not
+    assert shared.misses == 4  # y was not
