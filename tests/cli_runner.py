@@ -11,8 +11,8 @@ interpreter's), NumPy and `random` (from fresh entropy), the warnings filters an
 SIGINT/SIGTERM handlers, logging levels and handlers, the working folder, os.environ and sys.argv.
 
 A real process (`python -m ksac_cli`, the module torchrun launches) is needed for: kills and signals sent by
-the test, fault injection (KSAC_FAULT is read by `python -m ksac_cli` alone: `ksac` refuses it rather than
-run without the fault), limits set before the process starts (preexec_fn), torchrun, import laziness and
+the test, fault injection (with KSAC_FAULT in its environment the process is `python tests/fault_injection.py`,
+which installs the faults, then runs `ksac`; `ksac` here refuses it rather than run without the fault), limits set before the process starts (preexec_fn), torchrun, import laziness and
 start-up time (tiny_run.ksac_loading), and the installed `ksac` script.
 """
 
@@ -28,6 +28,7 @@ import subprocess
 import sys
 import traceback
 import warnings
+from pathlib import Path
 
 TORCH_FRESH_SEED = 67280421310721  # torch.initial_seed() of a new interpreter (torch's default_rng_seed_val)
 # the warnings filters of a new interpreter without -W or PYTHONWARNINGS (the `warnings` module's docs,
@@ -107,8 +108,8 @@ def ksac(*args, env: dict | None = None, cwd=None) -> subprocess.CompletedProces
     `env` replaces os.environ while it runs; `cwd` is its working folder."""
     args = [os.fspath(a) for a in args]
     if (env if env is not None else os.environ).get("KSAC_FAULT"):
-        raise ValueError("KSAC_FAULT is installed by `python -m ksac_cli` alone: run this command with "
-                         "cli_runner.ksac_subprocess")
+        raise ValueError("KSAC_FAULT is installed in a process of its own (tests/fault_injection.py): run this "
+                         "command with cli_runner.ksac_subprocess")
     from ksac_cli.cli.main import main
 
     out, err = _Captured(), _Captured()
@@ -129,18 +130,20 @@ def ksac(*args, env: dict | None = None, cwd=None) -> subprocess.CompletedProces
     return subprocess.CompletedProcess(["ksac", *args], code, out.text(), err.text())
 
 
-def _command(args) -> list[str]:
-    return [sys.executable, "-m", "ksac_cli", *(os.fspath(a) for a in args)]
+def _command(args, env: dict | None) -> list[str]:
+    faults = (env if env is not None else os.environ).get("KSAC_FAULT")
+    entry = [os.fspath(Path(__file__).with_name("fault_injection.py"))] if faults else ["-m", "ksac_cli"]
+    return [sys.executable, *entry, *(os.fspath(a) for a in args)]
 
 
 def ksac_popen(*args, env: dict | None = None, cwd=None, preexec_fn=None) -> subprocess.Popen:
     """`python -m ksac_cli ARGS` started as a real process, stdout and stderr piped (text)."""
-    return subprocess.Popen(_command(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    return subprocess.Popen(_command(args, env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             cwd=cwd, preexec_fn=preexec_fn)
 
 
 def ksac_subprocess(*args, env: dict | None = None, cwd=None, timeout: float = 300,
                     preexec_fn=None) -> subprocess.CompletedProcess:
     """`python -m ksac_cli ARGS` as a real process, to its end (subprocess.run, captured, text)."""
-    return subprocess.run(_command(args), capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout,
+    return subprocess.run(_command(args, env), capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout,
                           preexec_fn=preexec_fn)

@@ -1,7 +1,7 @@
 """Helpers of the fault-injection suite (a module name unique across tests/).
 
-A command with a fault to inject runs `python -m ksac_cli` as a real process (KSAC_FAULT, see
-ksac_cli/faults.py, is installed there alone), as does one with a limit set before the process starts
+A command with a fault to inject runs as a real process (KSAC_FAULT, installed by
+tests/fault_injection.py), as does one with a limit set before the process starts
 (preexec_fn); the others (bad arguments, files damaged on disk, the rerun after a fault) run in this process
 (tests/cli_runner.py). KSAC_FAULTS_FULL=1 runs the long version of the
 randomised cases (README, "Reliability"). The sampled cases rotate: they are drawn with a seed that

@@ -1,6 +1,6 @@
-"""Fault injection for the reliability tests (tests/faults/), installed at ONE seam: `python -m ksac_cli`
-calls `install` when KSAC_FAULT is set, and it wraps a few functions of this process. No production code
-path holds a hook or changes how it writes.
+"""`python tests/fault_injection.py ARGS`: `python -m ksac_cli ARGS` with the faults of KSAC_FAULT installed,
+for the reliability tests (cli_runner starts it when the environment holds KSAC_FAULT). It wraps a few
+functions of this process: no code of the package holds a hook or changes how it writes.
 
 KSAC_FAULT="<point>@<n>=<action>[;...]", points step, eval and write:<name>, actions kill, term, nan and
 enospc: docs/reliability.md ("Injecting a fault") gives each point's wrapped function and each action."""
@@ -92,3 +92,10 @@ def install(spec: str) -> None:
 
     train.train_step, evaluate.per_image_counts = faulty_step, faulty_counts
     io.atomic_open, io.append_jsonl = faulty_atomic_open, faulty_append
+
+
+if __name__ == "__main__":
+    install(os.environ.get("KSAC_FAULT", ""))
+    from ksac_cli.cli.main import main
+
+    main()
