@@ -180,28 +180,18 @@ def dry_run_plan(cells, folder: Path, base: RunConfig, grid: AblationGrid, plan)
             output.info(line)
 
 
-class AblateDisplay:
+class AblateDisplay(output.BarDisplay):
     """Cells done / total and the current cell's iterations, with ETA, on a terminal; every cell's lines
     (start, skip, resume, evaluations, result) in the log file `log`; a cell's restart, retry or failure also
     as a warning."""
 
     def __init__(self, cells: int, log: Path) -> None:
-        self.live = sys.stderr.isatty()
-        self.bar = output.progress_ablate() if self.live else None
+        super().__init__(sys.stderr.isatty())
         self.cells = cells
         self.log_path = log
-        self.grid_task = self.cell_task = None
+        self.grid_task = self.bar.add_task("cells", total=cells)
+        self.cell_task = None
         self.eval_log = output.EvalLog(indent="  ", write=self.log)  # to the log file, not the screen
-
-    def __enter__(self) -> "AblateDisplay":
-        if self.bar is not None:
-            self.bar.__enter__()
-            self.grid_task = self.bar.add_task("cells", total=self.cells)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
 
     def log(self, line: str, warn: bool = False) -> None:
         output.append_log(self.log_path, line)
@@ -210,28 +200,25 @@ class AblateDisplay:
 
     def event(self, kind: str, data: dict) -> None:
         if kind == "cell_start":
-            if self.bar is not None:
-                if self.cell_task is not None:
-                    self.bar.remove_task(self.cell_task)
-                self.cell_task = self.bar.add_task(data["cell"], total=data["iters"])
+            if self.cell_task is not None:
+                self.bar.remove_task(self.cell_task)
+            self.cell_task = self.bar.add_task(data["cell"], total=data["iters"])
             self.log(f"cell {data['index'] + 1}/{self.cells}: {data['cell']}")
         elif kind == "cell_restart":
             self.log(f"  {data['cell']}: its config changed since it ran ({data['why']}); starting it over", warn=True)
         elif kind == "cell_skip":
             self.log(f"  skipped {data['cell']}: {data['why']}")
-            if self.bar is not None:
-                self.bar.advance(self.grid_task)
-        elif kind in ("cell_done",):
+            self.bar.advance(self.grid_task)
+        elif kind == "cell_done":
             r = data["row"]
             self.log(f"  {r.cell}: {r.status}" + (f", mIoU {100 * r.miou:.2f}%" if r.miou is not None else ""))
-            if self.bar is not None:
-                self.bar.advance(self.grid_task)
+            self.bar.advance(self.grid_task)
         elif kind in ("cell_retry", "cell_failed"):
             self.log(f"  {data['cell']} {'failed; retrying once' if kind == 'cell_retry' else 'failed again'}: "
                      f"{data['error']}", warn=True)
         elif kind == "resume":
             self.log(f"  resuming from {data['path']} at iteration {data['iteration']}")
-        elif kind == "step" and self.bar is not None and self.cell_task is not None:
+        elif kind == "step":  # a cell's run: after its cell_start (experiments/runner.py)
             self.bar.update(self.cell_task, completed=data["iteration"])
         elif kind in ("eval_start", "eval_batch"):
             self.eval_log.event(kind, data)

@@ -58,23 +58,28 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) 
     console.print(t)
 
 
-def progress() -> Progress:
-    """A progress bar on a terminal; on a pipe or file, rich prints nothing until the end (so we log)."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=err_console, disable=not err_console.is_terminal)
+def progress(fields: str = "", live: bool | None = None) -> Progress:
+    """A progress bar on stderr: description, bar, count, `fields` (a rich format of the task's fields), elapsed
+    time and ETA; shown when `live` [default: stderr is a terminal], else silent (so we log)."""
+    extra = [TextColumn(fields)] if fields else []
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), *extra, TimeElapsedColumn(),
+                    TimeRemainingColumn(), console=err_console,
+                    disable=not (err_console.is_terminal if live is None else live))
 
 
-def train_progress() -> Progress:
-    """Training bar: iterations, loss, lr, images/s, elapsed and ETA."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("loss {task.fields[loss]:.4f} lr {task.fields[lr]:.5f} {task.fields[ips]:.1f} img/s"),
-                    TimeElapsedColumn(), TimeRemainingColumn(), console=err_console)
+class BarDisplay:
+    """A command's display of its events: `bar` (`progress`), shown while the display is entered."""
 
+    def __init__(self, live: bool, fields: str = "") -> None:
+        self.live = live
+        self.bar = progress(fields, live)
 
-def progress_ablate() -> Progress:
-    """Two rows: cells done / total, and the current cell's iterations; each with elapsed time and ETA."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=err_console)
+    def __enter__(self):
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.stop()
 
 
 def duration(seconds: float) -> str:
