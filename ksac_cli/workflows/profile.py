@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ksac_cli import heads, io
-from ksac_cli.config import ModelConfig, ProfileConfig, format_rates
+from ksac_cli.config import ProfileConfig, format_rates
 from ksac_cli.machine import resolve_device
 from ksac_cli.models import check_heads, warn_large_rates
 
@@ -61,17 +61,13 @@ def reductions_markdown(table: pd.DataFrame, cfg: ProfileConfig) -> str:
     )
 
 
-def describe(cfg: ModelConfig) -> str:
-    return (f"{cfg.backbone} {heads.spec(cfg.head).label(cfg.merge, cfg.ksac_impl)} rates "
-            f"{format_rates(cfg.rates)} OS{cfg.output_stride} {'V3+' if cfg.decoder else 'V3'}")
+def describe(model) -> str:
+    """A model's label, from its ModelConfig or its profile row (whose rates are already a comma list)."""
+    rates = model.rates if isinstance(model.rates, str) else format_rates(model.rates)
+    return (f"{model.backbone} {heads.spec(model.head).label(model.merge, model.ksac_impl)} rates {rates} "
+            f"OS{model.output_stride} {'V3+' if model.decoder else 'V3'}")
 
 
 def describe_variant(row) -> str:
     """How a profile row was timed: dtype, memory format, compiled or eager."""
     return f"{row.dtype} {row.memory_format}{' compiled' if row.compiled else ''}"
-
-
-def describe_row(row) -> str:
-    """The same label as `describe`, from a profile row."""
-    return (f"{row.backbone} {heads.spec(row.head).label(row.merge, row.ksac_impl)} rates {row.rates} "
-            f"OS{row.output_stride} {'V3+' if row.decoder else 'V3'}")
