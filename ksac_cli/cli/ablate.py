@@ -39,7 +39,10 @@ def ablate(
     checkpoint, failed ones are retried. A failing cell is recorded with its error and the others go on;
     the exit code is 1 if any cell failed. Then `ksac report` makes the tables and plots.
     """
-    base, grid = _resolve(recipe, overrides, seeds)
+    if seeds is not None:
+        overrides.setdefault("grid", {})["seeds"] = seeds
+    options.check_optional_packages(overrides)
+    base, grid = resolve_ablation(recipe, overrides)
     if print_config:
         return _print_config(base, grid, overrides)
     csv_path, emit_jobs = _check_outputs(results, out, emit_jobs, dry_run)
@@ -55,14 +58,6 @@ def ablate(
     if dry_run:
         return dry_run_plan(cells, folder, base, grid, plan)
     _run(base, grid, folder, csv_path, name, cells, only=cell)
-
-
-def _resolve(recipe: Optional[str], overrides: dict, seeds: Optional[int]) -> tuple[RunConfig, AblationGrid]:
-    """The base run config and the grid (--seeds is the grid's `seeds`)."""
-    if seeds is not None:
-        overrides.setdefault("grid", {})["seeds"] = seeds
-    options.check_optional_packages(overrides)
-    return resolve_ablation(recipe, overrides)
 
 
 def _print_config(base: RunConfig, grid: AblationGrid, overrides: dict) -> None:
@@ -110,10 +105,9 @@ def _run(base: RunConfig, grid: AblationGrid, folder: Path, csv_path: Path, name
     from ksac_cli.workflows.report import answer
 
     options.writable_folder(folder, "--out")
-    display = AblateDisplay(len(cells), folder / LOG)
     output.info(f"{len(cells)} cells; each cell's progress and result: {folder / LOG}")
     started = time.perf_counter()
-    with display:
+    with AblateDisplay(len(cells), folder / LOG) as display:
         rows = workflow.ablate(base, grid, folder, csv_path, on_event=display.event, only=only)
     failed = [r for r in rows if r.status != "ok"]
     elsewhere = csv_path.parent != Path(RESULTS)  # ksac report reads results/ unless told
@@ -122,10 +116,7 @@ def _run(base: RunConfig, grid: AblationGrid, folder: Path, csv_path: Path, name
                 + (f" --results {csv_path.parent}" if elsewhere else ""))
     made = answer(csv_path, name)
     if made is not None:
-        title, table = made
-        output.table(title, [str(c) for c in table.columns],
-                     [["-" if v is None or v != v else f"{v:+.2f}" if isinstance(v, float) else str(v) for v in row]
-                      for row in table.itertuples(index=False)])
+        output.frame_table(*made, number="+.2f")
     for r in failed:
         output.error(f"cell {r.cell} failed: {r.error}")
     if failed:

@@ -58,6 +58,16 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) 
     console.print(t)
 
 
+def frame_table(title: str, frame, number: str = ".2f") -> None:
+    """A pandas DataFrame as a table: floats in the format `number`, None and NaN as '-'."""
+    def cell(value) -> str:
+        if value is None or (isinstance(value, float) and value != value):
+            return "-"
+        return format(value, number) if isinstance(value, float) else str(value)
+
+    table(title, [str(c) for c in frame.columns], [[cell(v) for v in row] for row in frame.itertuples(index=False)])
+
+
 def progress(fields: str = "", live: bool | None = None) -> Progress:
     """A progress bar on stderr: description, bar, count, `fields` (a rich format of the task's fields), elapsed
     time and ETA; shown when `live` [default: stderr is a terminal], else silent (so we log)."""

@@ -48,16 +48,8 @@ def report(
 
     result = make_report(results, out, pool)
     for title, df in result.tables.items():
-        rows = [[_fmt(v) for v in row] for row in df.itertuples(index=False)]
-        output.table(title, [str(c) for c in df.columns], rows)
+        output.frame_table(title, df)
     for message in result.missing:
         output.warning(message)
     output.info(f"wrote {len(result.files)} files, starting with {result.files[0]}")
 
-
-def _fmt(value) -> str:
-    if value is None or (isinstance(value, float) and value != value):
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    return str(value)
