@@ -1,8 +1,7 @@
 """Every flag that sets a config value, declared once (option, config key, type, help), and `takes`, which
 adds a list of them to a command: the command receives the ones given as `overrides`, nested like a
 recipe ({"train": {"lr": 0.01}}; flags not given are absent), for one resolve function in ksac_cli.config.
-Also what several commands share: --print-config, the rule of --recipe, and the checks of output places
-(`output_file`: a folder means the default file in it; `writable_folder`: made before any work, or one error)."""
+Also what several commands share: --print-config, the rule of --recipe, and the checks of output places."""
 
 from __future__ import annotations
 

@@ -91,8 +91,7 @@ def measure_cell(cell, num_classes: int) -> dict:
 def model_measures(model_cfg, crop: int) -> dict:
     """{params_total, params_head, gmacs_total, gmacs_head} of `model_cfg` (fvcore MACs, batch 1, `crop` px)."""
     row = profile_model(model_cfg, crop, 1, resolve_device("cpu"), latency=False, runs=1, warmup=0)[0]
-    return {"params_total": row.params_total, "params_head": row.params_head, "gmacs_total": row.gmacs_total,
-            "gmacs_head": row.gmacs_head}
+    return {key: getattr(row, key) for key in ("params_total", "params_head", "gmacs_total", "gmacs_head")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,11 +160,9 @@ def evaluations(train: TrainConfig) -> int:
 def dry_run_costs(settings: list[Setting], progress: ProgressFn | None = None,
                   known: dict[str, dict] | None = None) -> list[SettingCost]:
     """The settings with their repeating parts' seconds (measure/step.py `cell_times`, as a dict), as the seed
-    plan's estimate takes them (experiments/plan.py): timed once per distinct setting, whatever its number of
-    seeds (the median of 3 calls of each part); a setting in `known` (name -> times: the budget's plan timed it
-    already) is not timed again. `progress(i, n, name)` is called before each timing. Untimed warm-up calls come
-    first only for a setting whose backbone, output stride, crop, batch, amp and device no earlier setting had
-    (docs/training.md, `--dry-run`)."""
+    plan's estimate takes them (experiments/plan.py): each timed once (the median of 3 calls of each part), after
+    untimed warm-up calls where its shapes are new (docs/training.md, `--dry-run`), unless `known` (name -> times:
+    the budget's plan timed it already) holds it. `progress(i, n, name)` is called before each timing."""
     out, warmed = [], set()
     for i, s in enumerate(settings):
         m, t = s.model, s.train
