@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from ksac_cli import io
 from ksac_cli.cli import options, output
 from ksac_cli.config import AblationGrid, RunConfig, resolve_ablation, to_dict
 from ksac_cli.config.load import starting_line
@@ -185,7 +187,7 @@ class AblateDisplay(output.BarDisplay):
         self.eval_log = output.EvalLog(indent="  ", write=self.log)  # to the log file, not the screen
 
     def log(self, line: str, warn: bool = False) -> None:
-        output.append_log(self.log_path, line)
+        io.append_text(self.log_path, f"{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ} {line}\n")
         if warn:
             output.warning(line.strip())
 

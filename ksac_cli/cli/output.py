@@ -31,15 +31,6 @@ def info(message: str) -> None:
     console.print(escape(message), highlight=False, soft_wrap=True)  # messages hold [brackets]: not markup
 
 
-def append_log(path, line: str) -> None:
-    """One line, time-stamped, at the end of a command's log file (ksac ablate's per-cell lines)."""
-    from datetime import datetime, timezone
-
-    from ksac_cli import io
-
-    io.append_text(path, f"{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ} {line}\n")
-
-
 def print_config(command: str, resolved: dict, defaults: dict, flags: dict[str, str], base: str) -> None:
     """--print-config: the resolved config as YAML on stdout, a value that is not the schema default marked
     with where it came from (`base`: the recipe or the checkpoint; or the flag that set it)."""
