@@ -22,27 +22,25 @@ def profile(cfg: ProfileConfig, progress: ProgressFn | None = None) -> list:
     from ksac_cli.measure.profile import COLUMNS, profile_model
     from ksac_cli.report.params import reduction_table
 
+    progress = progress or (lambda i, n, what: None)
     models = cfg.models()
     check_heads(models)
     device = resolve_device(cfg.device)
     peaks = {}
     if cfg.peak:
         for amp in cfg.amp:
-            if progress:
-                progress(0, len(models), f"peak: {amp} matmul")
+            progress(0, len(models), f"peak: {amp} matmul")
             peaks[amp] = matmul_peak_gflops(device, amp)
     warned: set[tuple[int, int]] = set()
     rows = []
     for i, model_cfg in enumerate(models):
-        if progress:
-            progress(i, len(models), describe(model_cfg))
+        progress(i, len(models), describe(model_cfg))
         new = tuple(r for r in model_cfg.rates if (r, model_cfg.output_stride) not in warned)
         warned.update((r, model_cfg.output_stride) for r in new)
         warn_large_rates(new, cfg.size, model_cfg.output_stride)
         rows += profile_model(model_cfg, cfg.size, cfg.batch_size, device, cfg.latency, cfg.runs, cfg.warmup,
                               tuple(cfg.variants()), peaks, cfg.train_step)
-    if progress:
-        progress(len(models), len(models), "done")
+    progress(len(models), len(models), "done")
     out = Path(cfg.out)
     io.write_csv(out, [dataclasses.asdict(r) for r in rows], COLUMNS)
     table = reduction_table(pd.DataFrame([dataclasses.asdict(r) for r in rows]))
