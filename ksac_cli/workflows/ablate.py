@@ -111,9 +111,8 @@ class Setting:
 
 
 def dry_run_settings(cells) -> list[Setting]:
-    """`ksac ablate --dry-run`: the grid's cells grouped by distinct training setup, in the grid's order.
-    The number of classes and the val images come from the dataset, read once per dataset config (the
-    built-in one is not generated for it)."""
+    """`ksac ablate --dry-run`: the grid's cells grouped by distinct training setup, in the grid's order; the
+    number of classes and the val images from the dataset (data.val_facts: the built-in one is not generated)."""
     facts = functools.cache(val_facts)  # (classes, images, side) of a dataset config
     groups: dict[tuple, list] = {}
     for cell in cells:
