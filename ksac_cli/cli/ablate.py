@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from ksac_cli import io
 from ksac_cli.cli import options, output
 from ksac_cli.config import AblationGrid, RunConfig, resolve_ablation, to_dict
 from ksac_cli.config.load import starting_line
@@ -39,7 +41,10 @@ def ablate(
     checkpoint, failed ones are retried. A failing cell is recorded with its error and the others go on;
     the exit code is 1 if any cell failed. Then `ksac report` makes the tables and plots.
     """
-    base, grid = _resolve(recipe, overrides, seeds)
+    if seeds is not None:
+        overrides.setdefault("grid", {})["seeds"] = seeds
+    options.check_optional_packages(overrides)
+    base, grid = resolve_ablation(recipe, overrides)
     if print_config:
         return _print_config(base, grid, overrides)
     csv_path, emit_jobs = _check_outputs(results, out, emit_jobs, dry_run)
@@ -55,14 +60,6 @@ def ablate(
     if dry_run:
         return dry_run_plan(cells, folder, base, grid, plan)
     _run(base, grid, folder, csv_path, name, cells, only=cell)
-
-
-def _resolve(recipe: Optional[str], overrides: dict, seeds: Optional[int]) -> tuple[RunConfig, AblationGrid]:
-    """The base run config and the grid (--seeds is the grid's `seeds`)."""
-    if seeds is not None:
-        overrides.setdefault("grid", {})["seeds"] = seeds
-    options.check_optional_packages(overrides)
-    return resolve_ablation(recipe, overrides)
 
 
 def _print_config(base: RunConfig, grid: AblationGrid, overrides: dict) -> None:
@@ -110,10 +107,9 @@ def _run(base: RunConfig, grid: AblationGrid, folder: Path, csv_path: Path, name
     from ksac_cli.workflows.report import answer
 
     options.writable_folder(folder, "--out")
-    display = AblateDisplay(len(cells), folder / LOG)
     output.info(f"{len(cells)} cells; each cell's progress and result: {folder / LOG}")
     started = time.perf_counter()
-    with display:
+    with AblateDisplay(len(cells), folder / LOG) as display:
         rows = workflow.ablate(base, grid, folder, csv_path, on_event=display.event, only=only)
     failed = [r for r in rows if r.status != "ok"]
     elsewhere = csv_path.parent != Path(RESULTS)  # ksac report reads results/ unless told
@@ -122,10 +118,7 @@ def _run(base: RunConfig, grid: AblationGrid, folder: Path, csv_path: Path, name
                 + (f" --results {csv_path.parent}" if elsewhere else ""))
     made = answer(csv_path, name)
     if made is not None:
-        title, table = made
-        output.table(title, [str(c) for c in table.columns],
-                     [["-" if v is None or v != v else f"{v:+.2f}" if isinstance(v, float) else str(v) for v in row]
-                      for row in table.itertuples(index=False)])
+        output.frame_table(*made, number="+.2f")
     for r in failed:
         output.error(f"cell {r.cell} failed: {r.error}")
     if failed:
@@ -180,58 +173,45 @@ def dry_run_plan(cells, folder: Path, base: RunConfig, grid: AblationGrid, plan)
             output.info(line)
 
 
-class AblateDisplay:
+class AblateDisplay(output.BarDisplay):
     """Cells done / total and the current cell's iterations, with ETA, on a terminal; every cell's lines
     (start, skip, resume, evaluations, result) in the log file `log`; a cell's restart, retry or failure also
     as a warning."""
 
     def __init__(self, cells: int, log: Path) -> None:
-        self.live = sys.stderr.isatty()
-        self.bar = output.progress_ablate() if self.live else None
+        super().__init__(sys.stderr.isatty())
         self.cells = cells
         self.log_path = log
-        self.grid_task = self.cell_task = None
+        self.grid_task = self.bar.add_task("cells", total=cells)
+        self.cell_task = None
         self.eval_log = output.EvalLog(indent="  ", write=self.log)  # to the log file, not the screen
 
-    def __enter__(self) -> "AblateDisplay":
-        if self.bar is not None:
-            self.bar.__enter__()
-            self.grid_task = self.bar.add_task("cells", total=self.cells)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
-
     def log(self, line: str, warn: bool = False) -> None:
-        output.append_log(self.log_path, line)
+        io.append_text(self.log_path, f"{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ} {line}\n")
         if warn:
             output.warning(line.strip())
 
     def event(self, kind: str, data: dict) -> None:
         if kind == "cell_start":
-            if self.bar is not None:
-                if self.cell_task is not None:
-                    self.bar.remove_task(self.cell_task)
-                self.cell_task = self.bar.add_task(data["cell"], total=data["iters"])
+            if self.cell_task is not None:
+                self.bar.remove_task(self.cell_task)
+            self.cell_task = self.bar.add_task(data["cell"], total=data["iters"])
             self.log(f"cell {data['index'] + 1}/{self.cells}: {data['cell']}")
         elif kind == "cell_restart":
             self.log(f"  {data['cell']}: its config changed since it ran ({data['why']}); starting it over", warn=True)
         elif kind == "cell_skip":
             self.log(f"  skipped {data['cell']}: {data['why']}")
-            if self.bar is not None:
-                self.bar.advance(self.grid_task)
-        elif kind in ("cell_done",):
+            self.bar.advance(self.grid_task)
+        elif kind == "cell_done":
             r = data["row"]
             self.log(f"  {r.cell}: {r.status}" + (f", mIoU {100 * r.miou:.2f}%" if r.miou is not None else ""))
-            if self.bar is not None:
-                self.bar.advance(self.grid_task)
+            self.bar.advance(self.grid_task)
         elif kind in ("cell_retry", "cell_failed"):
             self.log(f"  {data['cell']} {'failed; retrying once' if kind == 'cell_retry' else 'failed again'}: "
                      f"{data['error']}", warn=True)
         elif kind == "resume":
             self.log(f"  resuming from {data['path']} at iteration {data['iteration']}")
-        elif kind == "step" and self.bar is not None and self.cell_task is not None:
+        elif kind == "step":  # a cell's run: after its cell_start (experiments/runner.py)
             self.bar.update(self.cell_task, completed=data["iteration"])
         elif kind in ("eval_start", "eval_batch"):
             self.eval_log.event(kind, data)

@@ -37,13 +37,17 @@ def evaluate(
         raise KsacError(f"checkpoint {checkpoint} does not exist")
     if print_config:
         return _print_config(checkpoint, overrides)
-    out = _writable_outputs(out, save_predictions)
+    if out is not None:
+        out = options.output_file(out, "--out", "eval.json")
+        options.writable_folder(out.parent, "--out")
+    if save_predictions is not None:
+        options.writable_folder(save_predictions, "--save-predictions")
     preflight.check_eval(checkpoint, overrides)
     from ksac_cli.workflows import evaluate as workflow  # torch: imported once the flags are known to be good
 
-    log = output.EvalLog()
     record = workflow.evaluate_checkpoint(checkpoint, overrides, out, save_predictions,
-                                          log.event if launch.is_main_process() else None, trust_head_code)
+                                          output.EvalLog().event if launch.is_main_process() else None,
+                                          trust_head_code)
     if launch.is_main_process():
         _show(record, save_predictions)
 
@@ -55,16 +59,6 @@ def _print_config(checkpoint: Path, overrides: dict) -> None:
     if "eval.output_stride" in flags:  # it sets the model's too
         flags["model.output_stride"] = flags["eval.output_stride"]
     output.print_config("ksac eval", to_dict(cfg), to_dict(RunConfig()), flags, "checkpoint")
-
-
-def _writable_outputs(out: Optional[str], save_predictions: Optional[Path]) -> Optional[Path]:
-    """--out as a file path (None: beside the checkpoint), its folder and --save-predictions' checked writable."""
-    if out is not None:
-        out = options.output_file(out, "--out", "eval.json")
-        options.writable_folder(out.parent, "--out")
-    if save_predictions is not None:
-        options.writable_folder(save_predictions, "--save-predictions")
-    return out
 
 
 def _show(record: dict, save_predictions: Optional[Path]) -> None:

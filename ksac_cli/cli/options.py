@@ -1,8 +1,7 @@
 """Every flag that sets a config value, declared once (option, config key, type, help), and `takes`, which
 adds a list of them to a command: the command receives the ones given as `overrides`, nested like a
 recipe ({"train": {"lr": 0.01}}; flags not given are absent), for one resolve function in ksac_cli.config.
-Also what several commands share: --print-config, the rule of --recipe, and the checks of output places
-(`output_file`: a folder means the default file in it; `writable_folder`: made before any work, or one error)."""
+Also what several commands share: --print-config, the rule of --recipe, and the checks of output places."""
 
 from __future__ import annotations
 
@@ -175,19 +174,12 @@ FILE_OR_FOLDER = "an existing folder, or a path ending in '/', means the file {n
 def given(overrides: dict, *groups: tuple[Flag, ...], own: dict[str, str] | None = None) -> dict[str, str]:
     """The dotted config keys the command line set, each with its option ({"train.lr": "--lr"}), for
     --print-config; `own` adds a command's own options that set a key ({"grid.seeds": "--seeds"})."""
-    flags = {f.key: f for group in groups for f in group}
-    out, stack = {}, [("", overrides)]
-    while stack:
-        prefix, values = stack.pop()
-        for name, value in values.items():
-            key = f"{prefix}{name}"
-            if isinstance(value, dict):
-                stack.append((f"{key}.", value))
-            elif key in (own or {}):
-                out[key] = own[key]
-            elif key in flags:
-                flag = flags[key]
-                out[key] = f"--no-{flag.option[2:]}" if flag.type is bool and value is False else flag.option
+    out = {}
+    for key, option in {**{f.key: f.option for group in groups for f in group}, **(own or {})}.items():
+        section, _, name = key.partition(".")
+        value = overrides.get(section, {}).get(name)
+        if value is not None:
+            out[key] = f"--no-{option[2:]}" if value is False else option  # only a --x/--no-x flag gives False
     return out
 
 

@@ -31,15 +31,6 @@ def info(message: str) -> None:
     console.print(escape(message), highlight=False, soft_wrap=True)  # messages hold [brackets]: not markup
 
 
-def append_log(path, line: str) -> None:
-    """One line, time-stamped, at the end of a command's log file (ksac ablate's per-cell lines)."""
-    from datetime import datetime, timezone
-
-    from ksac_cli import io
-
-    io.append_text(path, f"{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ} {line}\n")
-
-
 def print_config(command: str, resolved: dict, defaults: dict, flags: dict[str, str], base: str) -> None:
     """--print-config: the resolved config as YAML on stdout, a value that is not the schema default marked
     with where it came from (`base`: the recipe or the checkpoint; or the flag that set it)."""
@@ -58,23 +49,38 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) 
     console.print(t)
 
 
-def progress() -> Progress:
-    """A progress bar on a terminal; on a pipe or file, rich prints nothing until the end (so we log)."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=err_console, disable=not err_console.is_terminal)
+def frame_table(title: str, frame, number: str = ".2f") -> None:
+    """A pandas DataFrame as a table: floats in the format `number`, None and NaN as '-'."""
+    def cell(value) -> str:
+        if value is None or (isinstance(value, float) and value != value):
+            return "-"
+        return format(value, number) if isinstance(value, float) else str(value)
+
+    table(title, [str(c) for c in frame.columns], [[cell(v) for v in row] for row in frame.itertuples(index=False)])
 
 
-def train_progress() -> Progress:
-    """Training bar: iterations, loss, lr, images/s, elapsed and ETA."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("loss {task.fields[loss]:.4f} lr {task.fields[lr]:.5f} {task.fields[ips]:.1f} img/s"),
-                    TimeElapsedColumn(), TimeRemainingColumn(), console=err_console)
+def progress(fields: str = "", live: bool | None = None) -> Progress:
+    """A progress bar on stderr: description, bar, count, `fields` (a rich format of the task's fields), elapsed
+    time and ETA; shown when `live` [default: stderr is a terminal], else silent (so we log)."""
+    extra = [TextColumn(fields)] if fields else []
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), *extra, TimeElapsedColumn(),
+                    TimeRemainingColumn(), console=err_console,
+                    disable=not (err_console.is_terminal if live is None else live))
 
 
-def progress_ablate() -> Progress:
-    """Two rows: cells done / total, and the current cell's iterations; each with elapsed time and ETA."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=err_console)
+class BarDisplay:
+    """A command's display of its events: `bar` (`progress`), shown while the display is entered."""
+
+    def __init__(self, live: bool, fields: str = "") -> None:
+        self.live = live
+        self.bar = progress(fields, live)
+
+    def __enter__(self):
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.stop()
 
 
 def duration(seconds: float) -> str:

@@ -81,25 +81,23 @@ def _print_config(cfg: ProfileConfig, overrides: dict) -> None:
 
 def _table(cfg: ProfileConfig, rows: list) -> tuple[list[str], list[list[str]]]:
     """(columns, lines) of the profile table: sizes and MACs, then the timings `cfg` asked for."""
-    from ksac_cli.workflows.profile import describe_row, describe_variant
+    from ksac_cli.workflows.profile import describe, describe_variant
 
     variants = len(cfg.variants()) > 1
     columns = ["model", *(["variant"] if variants else []), "params (M)", "backbone (M)", "head (M)", "decoder (M)",
                "GMACs", "head GMACs"]
-    table = [[describe_row(r), *([describe_variant(r)] if variants else []),
-              f"{r.params_total / 1e6:.3f}", f"{r.params_backbone / 1e6:.3f}", f"{r.params_head / 1e6:.3f}", f"{r.params_decoder / 1e6:.3f}", f"{r.gmacs_total:.2f}",
-              f"{r.gmacs_head:.2f}"] for r in rows]
+    table = [[describe(r), *([describe_variant(r)] if variants else []), f"{r.params_total / 1e6:.3f}",
+              f"{r.params_backbone / 1e6:.3f}", f"{r.params_head / 1e6:.3f}", f"{r.params_decoder / 1e6:.3f}",
+              f"{r.gmacs_total:.2f}", f"{r.gmacs_head:.2f}"] for r in rows]
     if cfg.latency:
-        columns += ["ms median", "ms p90", "images/s"]
+        columns += ["ms median", "ms p90", "images/s", "GFLOP/s"]
         for line, r in zip(table, rows):
-            line += [f"{r.latency_ms_median:.1f}", f"{r.latency_ms_p90:.1f}", f"{r.images_per_s:.2f}"]
-        columns += ["GFLOP/s"]
+            line += [f"{r.latency_ms_median:.1f}", f"{r.latency_ms_p90:.1f}", f"{r.images_per_s:.2f}",
+                     f"{r.gflops_per_s:.1f}"]
+    if cfg.latency and cfg.peak:
+        columns += ["% of peak"]
         for line, r in zip(table, rows):
-            line += [f"{r.gflops_per_s:.1f}"]
-        if cfg.peak:
-            columns += ["% of peak"]
-            for line, r in zip(table, rows):
-                line += [f"{100 * r.share_of_peak:.1f} (of {r.peak_gflops_per_s:.0f})"]
+            line += [f"{100 * r.share_of_peak:.1f} (of {r.peak_gflops_per_s:.0f})"]
     if cfg.train_step:
         columns += ["train ms median", "train ms p90", "train images/s"]
         for line, r in zip(table, rows):

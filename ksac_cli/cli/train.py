@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from typing import Annotated, Optional
 
 import typer
@@ -92,27 +91,16 @@ def _done(summary: dict) -> None:
                 f"{summary['seconds']:.0f} s{bad}; files in {summary['run_dir']}")
 
 
-class TrainDisplay:
+class TrainDisplay(output.BarDisplay):
     """A rich progress bar with loss, lr, images/s and ETA on a terminal; plain log lines otherwise."""
 
     def __init__(self, total: int, enabled: bool = True) -> None:
+        super().__init__(enabled and sys.stderr.isatty(),
+                         "loss {task.fields[loss]:.4f} lr {task.fields[lr]:.5f} {task.fields[ips]:.1f} img/s")
         self.total = total
         self.enabled = enabled
-        self.live = enabled and sys.stderr.isatty()
-        self.bar = output.train_progress() if self.live else None
-        self.task = None
-        self.started = time.perf_counter()
+        self.task = self.bar.add_task("train", total=total, loss=float("nan"), lr=0.0, ips=0.0)
         self.eval_log = output.EvalLog()
-
-    def __enter__(self) -> "TrainDisplay":
-        if self.bar is not None:
-            self.bar.__enter__()
-            self.task = self.bar.add_task("train", total=self.total, loss=float("nan"), lr=0.0, ips=0.0)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
 
     def event(self, kind: str, data: dict) -> None:
         if not self.enabled:
@@ -121,14 +109,12 @@ class TrainDisplay:
             output.info(f"--force: removed the previous run in {data['run_dir']}; starting over")
         elif kind == "resume":
             output.info(f"resuming from {data['path']} at iteration {data['iteration']}")
-            if self.bar is not None:
-                self.bar.update(self.task, completed=data["iteration"])
-        elif kind == "step" and self.bar is not None:
+            self.bar.update(self.task, completed=data["iteration"])
+        elif kind == "step":
             self.bar.update(self.task, completed=data["iteration"], loss=data["loss"], lr=data["lr"])
         elif kind == "log":
-            if self.bar is not None:
-                self.bar.update(self.task, ips=data["images_per_s"] or 0.0)
-            else:
+            self.bar.update(self.task, ips=data["images_per_s"] or 0.0)
+            if not self.live:
                 output.info(f"iter {data['iteration']}/{self.total} loss {data['loss']:.4f} lr {data['lr']:.5f} "
                             f"{data['images_per_s'] or 0:.1f} images/s")
         elif kind in ("eval_start", "eval_batch"):

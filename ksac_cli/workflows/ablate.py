@@ -91,8 +91,7 @@ def measure_cell(cell, num_classes: int) -> dict:
 def model_measures(model_cfg, crop: int) -> dict:
     """{params_total, params_head, gmacs_total, gmacs_head} of `model_cfg` (fvcore MACs, batch 1, `crop` px)."""
     row = profile_model(model_cfg, crop, 1, resolve_device("cpu"), latency=False, runs=1, warmup=0)[0]
-    return {"params_total": row.params_total, "params_head": row.params_head, "gmacs_total": row.gmacs_total,
-            "gmacs_head": row.gmacs_head}
+    return {key: getattr(row, key) for key in ("params_total", "params_head", "gmacs_total", "gmacs_head")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,23 +111,22 @@ class Setting:
 
 
 def dry_run_settings(cells) -> list[Setting]:
-    """`ksac ablate --dry-run`: the grid's cells grouped by distinct training setup, in the grid's order.
-    The number of classes and the val images come from the dataset, read once per dataset config (the
-    built-in one is not generated for it)."""
-    data: dict = {}
+    """`ksac ablate --dry-run`: the grid's cells grouped by distinct training setup, in the grid's order; the
+    number of classes and the val images from the dataset (data.val_facts: the built-in one is not generated)."""
+    facts = functools.cache(val_facts)  # (classes, images, side) of a dataset config
     groups: dict[tuple, list] = {}
     for cell in cells:
-        cfg = cell.cfg
-        if cfg.data not in data:
-            data[cfg.data] = val_facts(cfg.data)  # (classes, images, side)
-        model_cfg = dataclasses.replace(without_weights(cfg.model), num_classes=data[cfg.data][0])
-        groups.setdefault(step_setting(model_cfg, cfg.train, cfg.data.crop_size), []).append(cell)
-    return [Setting(name=members[0].name.rsplit("_seed", 1)[0], model=key[0], train=members[0].cfg.train,
-                    crop=key[1], cells=tuple(c.name for c in members),
-                    shares=tuple(share_key(c.cfg) for c in members),
-                    eval_images=min(data[members[0].cfg.data][1], members[0].cfg.eval.max_images or data[members[0].cfg.data][1]),
-                    eval_side=data[members[0].cfg.data][2], eval_batch=members[0].cfg.eval.batch_size)
-            for key, members in groups.items()]
+        model_cfg = dataclasses.replace(cell.cfg.model, num_classes=facts(cell.cfg.data)[0])
+        groups.setdefault(step_setting(model_cfg, cell.cfg.train, cell.cfg.data.crop_size), []).append(cell)
+    settings = []
+    for (model, crop, *_), members in groups.items():
+        cfg = members[0].cfg
+        _, images, side = facts(cfg.data)
+        settings.append(Setting(name=members[0].name.rsplit("_seed", 1)[0], model=model, train=cfg.train, crop=crop,
+                                cells=tuple(c.name for c in members), shares=tuple(share_key(c.cfg) for c in members),
+                                eval_images=min(images, cfg.eval.max_images or images), eval_side=side,
+                                eval_batch=cfg.eval.batch_size))
+    return settings
 
 
 def share_key(cfg: RunConfig) -> tuple | None:
@@ -152,29 +150,6 @@ def dry_run_measures(settings: list[Setting]) -> dict[str, dict]:
     return out
 
 
-def dry_run_times(settings: list[Setting], progress: ProgressFn | None = None,
-                  known: dict[str, dict] | None = None) -> list[dict]:
-    """The repeating parts' seconds (measure/step.py `cell_times`, as a dict) of every setting, in order: timed
-    once per distinct setting, whatever its number of seeds (the median of 3 calls of each part); a setting in
-    `known` (name -> times: the budget's plan timed it already) is not timed again. `progress(i, n, name)` is
-    called before each timing. Untimed warm-up calls come first only for a setting whose backbone, output
-    stride, crop, batch, amp and device no earlier setting had (docs/training.md, `--dry-run`)."""
-    out, warmed = [], set()
-    for i, setting in enumerate(settings):
-        if known and setting.name in known:
-            out.append(known[setting.name])
-            continue
-        if progress:
-            progress(i, len(settings), setting.name)
-        m, t = setting.model, setting.train
-        shapes = (m.backbone, m.output_stride, setting.crop, t.batch_size, t.amp, t.device)
-        times = measure_step.cell_times(m, t, setting.crop, setting.eval_side, setting.eval_batch,
-                                        resolve_device(t.device), runs=3, warmup=0 if shapes in warmed else 1)
-        out.append(dataclasses.asdict(times))
-        warmed.add(shapes)
-    return out
-
-
 def evaluations(train: TrainConfig) -> int:
     """How many times a run evaluates (engine/train.py `fit`): every eval_every iterations and at the end."""
     every = train.eval_every
@@ -182,10 +157,26 @@ def evaluations(train: TrainConfig) -> int:
 
 
 def dry_run_costs(settings: list[Setting], progress: ProgressFn | None = None,
-                  known: dict[str, dict] | None = None) -> list:
-    """The settings with their measured times, as the seed plan's estimate takes them (experiments/plan.py)."""
-    return [SettingCost(s.name, s.shares, s.train.iters, s.train.batch_size, evaluations(s.train), s.eval_images,
-                        s.eval_batch, times) for s, times in zip(settings, dry_run_times(settings, progress, known))]
+                  known: dict[str, dict] | None = None) -> list[SettingCost]:
+    """The settings with their repeating parts' seconds (measure/step.py `cell_times`, as a dict), as the seed
+    plan's estimate takes them (experiments/plan.py): each timed once (the median of 3 calls of each part), after
+    untimed warm-up calls where its shapes are new (docs/training.md, `--dry-run`), unless `known` (name -> times:
+    the budget's plan timed it already) holds it. `progress(i, n, name)` is called before each timing."""
+    out, warmed = [], set()
+    for i, s in enumerate(settings):
+        m, t = s.model, s.train
+        times = (known or {}).get(s.name)
+        if times is None:
+            if progress:
+                progress(i, len(settings), s.name)
+            shapes = (m.backbone, m.output_stride, s.crop, t.batch_size, t.amp, t.device)
+            times = dataclasses.asdict(measure_step.cell_times(m, t, s.crop, s.eval_side, s.eval_batch,
+                                                               resolve_device(t.device), runs=3,
+                                                               warmup=0 if shapes in warmed else 1))
+            warmed.add(shapes)
+        out.append(SettingCost(s.name, s.shares, t.iters, t.batch_size, evaluations(t), s.eval_images, s.eval_batch,
+                               times))
+    return out
 
 
 def emit_jobs(path: str | Path, cells, argv: list[str]) -> int:

@@ -1,15 +1,9 @@
 """`ksac analyze`: trained checkpoints -> the scale sweep, the effective receptive fields and the per-rate
 contributions, as CSV files (+ the ERF maps as .npz) that `ksac report` turns into plots and a section.
 
-Model by model, so a kill costs at most the model in progress. As each checkpoint's analysis ends, its
-results are saved as one part in <out>/.analysis_parts/: <run>-<8 hex of the checkpoint's path>.npz (its ERF
-maps), then .json (its rows and its key), each written atomically, the JSON last: a part whose JSON is on
-disk is whole. The key is a hash of what the part computes: the checkpoint's content (sha256), its run name
-and the analysis settings (the flags as given: scales, images, erf-images, device, amp, batch size). Then
-the four files are rebuilt from the parts done so far (under a lock, each atomically): at any moment they
-hold the finished models of this command, in the order given. Run the same command again and every
-checkpoint whose part holds the same key is skipped; a changed checkpoint or setting recomputes it. When
-the last model is done, the files hold exactly what one uninterrupted pass writes."""
+Model by model: each finished model is saved as one part in <out>/.analysis_parts/, keyed by what it computes,
+and the four files are rebuilt from the parts after each; a rerun skips a model whose part has the same key
+(docs/reliability.md)."""
 
 from __future__ import annotations
 
@@ -222,13 +216,11 @@ def centre_square(image, side: int):
 
 
 def trained_run(saved: dict, path: Path) -> tuple[str, str]:
-    """(config_hash, date) of the run as `ksac ablate` wrote them in its row: read from the row it left in the
-    run directory (<run>/result.json, experiments/cells.record), since the checkpoint's saved config holds what
-    the engine resolved (--amp auto's mode, the dataset's class count) where the row's hash has the cell's
-    config as given. The date tells this run from an earlier run of the same config (the same hash, other
-    code: `ksac report` joins on both). A run ksac ablate did not make: the hash of its saved config
-    (experiments/cells.config_hash) and no date. "" when neither can be made (a starting backbone file no
-    longer found)."""
+    """(config_hash, date) of the run as `ksac ablate` wrote them in its row, read from <run>/result.json
+    (experiments/cells.record): the checkpoint's saved config holds what the engine resolved (--amp auto's mode,
+    the dataset's class count), not the cell's config as given, which the hash is of. A run ksac ablate did not
+    make: the hash of its saved config (experiments/cells.config_hash) and no date; ("", "") when neither can be
+    made (a starting backbone file no longer found)."""
     from ksac_cli.config import RunConfig, from_dict
     from ksac_cli.experiments.cells import config_hash
 

@@ -48,8 +48,7 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: dict, out: str | Path
               "images": result.images, "skipped_bad_samples": len(bad),
               **metrics_record(result.metrics(), dataset.classes)}
     out = Path(out) if out else (path.parent.parent if path.parent.name == "checkpoints" else path.parent) / "eval.json"
-    record["files"] = [str(out), str(out.with_name("confusion.csv")), str(out.with_name("confusion.png")),
-                       str(out.with_name(EVAL_IMAGES))]
+    record["files"] = [str(out.with_name(name)) for name in (out.name, "confusion.csv", "confusion.png", EVAL_IMAGES)]
     per_image = gather_per_image(result.per_image, dist)  # every rank takes part; rank 0 gets them all
     if dist.is_main:
         write_eval_files(out, record, result.confusion.mat.cpu().numpy(), per_image, dataset.classes)

@@ -3,8 +3,7 @@ fraction of a second instead of after a model's imports (several seconds, per pr
 an uneven global batch, --amp fp16 on --device cpu, starting over (--no-resume) on a run without --force,
 resuming a run with settings that would make it another run, and eval flags that make no valid config with
 the checkpoint's. The engine asks the same questions again when it runs (launch.check_batch_split,
-rundir.refuse_start_over, rundir.resume_conflicts on the checkpoint it loads, resolve_eval_config). No torch
-import here."""
+rundir.refuse_start_over, rundir.resume_conflicts on the checkpoint it loads, resolve_eval_config)."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ import torch
 from ksac_cli import io
 from ksac_cli.config import RunConfig, to_dict
 from ksac_cli.config.schema import check_pretraining_setup
+from ksac_cli.data.synthetic import GENERATOR_VERSION
 from ksac_cli.engine.checkpoint import load_checkpoint
 from ksac_cli.engine.rundir import last_checkpoint
 from ksac_cli.engine.run import EventFn
@@ -56,7 +57,7 @@ def pretrain(cfg: RunConfig, out: Path, command: list[str], resume: bool = True,
         "output_stride": cfg.model.output_stride,
         "command": "ksac " + " ".join(command),
         "config": checkpoint["config"],  # the resolved RunConfig, as the run saved it
-        "dataset": {"name": cfg.data.dataset, **({"generator_version": _generator_version(),
+        "dataset": {"name": cfg.data.dataset, **({"generator_version": GENERATOR_VERSION,
                                                   **to_dict(cfg.data.synthetic)} if cfg.data.dataset == "synthetic" else {})},
         "iterations": summary["iterations"],
         "train_seconds": round(summary["train_seconds"], 1),  # summed over every (resumed) invocation
@@ -70,8 +71,3 @@ def pretrain(cfg: RunConfig, out: Path, command: list[str], resume: bool = True,
     io.write_json(out.with_suffix(".json"), record)
     return record
 
-
-def _generator_version() -> int:
-    from ksac_cli.data.synthetic import GENERATOR_VERSION
-
-    return GENERATOR_VERSION

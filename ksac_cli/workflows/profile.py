@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ksac_cli import heads, io
-from ksac_cli.config import ModelConfig, ProfileConfig, format_rates
+from ksac_cli.config import ProfileConfig, format_rates
 from ksac_cli.machine import resolve_device
 from ksac_cli.models import check_heads, warn_large_rates
 
@@ -22,27 +22,25 @@ def profile(cfg: ProfileConfig, progress: ProgressFn | None = None) -> list:
     from ksac_cli.measure.profile import COLUMNS, profile_model
     from ksac_cli.report.params import reduction_table
 
+    progress = progress or (lambda i, n, what: None)
     models = cfg.models()
     check_heads(models)
     device = resolve_device(cfg.device)
     peaks = {}
     if cfg.peak:
         for amp in cfg.amp:
-            if progress:
-                progress(0, len(models), f"peak: {amp} matmul")
+            progress(0, len(models), f"peak: {amp} matmul")
             peaks[amp] = matmul_peak_gflops(device, amp)
     warned: set[tuple[int, int]] = set()
     rows = []
     for i, model_cfg in enumerate(models):
-        if progress:
-            progress(i, len(models), describe(model_cfg))
+        progress(i, len(models), describe(model_cfg))
         new = tuple(r for r in model_cfg.rates if (r, model_cfg.output_stride) not in warned)
         warned.update((r, model_cfg.output_stride) for r in new)
         warn_large_rates(new, cfg.size, model_cfg.output_stride)
         rows += profile_model(model_cfg, cfg.size, cfg.batch_size, device, cfg.latency, cfg.runs, cfg.warmup,
                               tuple(cfg.variants()), peaks, cfg.train_step)
-    if progress:
-        progress(len(models), len(models), "done")
+    progress(len(models), len(models), "done")
     out = Path(cfg.out)
     io.write_csv(out, [dataclasses.asdict(r) for r in rows], COLUMNS)
     table = reduction_table(pd.DataFrame([dataclasses.asdict(r) for r in rows]))
@@ -61,17 +59,13 @@ def reductions_markdown(table: pd.DataFrame, cfg: ProfileConfig) -> str:
     )
 
 
-def describe(cfg: ModelConfig) -> str:
-    return (f"{cfg.backbone} {heads.spec(cfg.head).label(cfg.merge, cfg.ksac_impl)} rates "
-            f"{format_rates(cfg.rates)} OS{cfg.output_stride} {'V3+' if cfg.decoder else 'V3'}")
+def describe(model) -> str:
+    """A model's label, from its ModelConfig or its profile row (whose rates are already a comma list)."""
+    rates = model.rates if isinstance(model.rates, str) else format_rates(model.rates)
+    return (f"{model.backbone} {heads.spec(model.head).label(model.merge, model.ksac_impl)} rates {rates} "
+            f"OS{model.output_stride} {'V3+' if model.decoder else 'V3'}")
 
 
 def describe_variant(row) -> str:
     """How a profile row was timed: dtype, memory format, compiled or eager."""
     return f"{row.dtype} {row.memory_format}{' compiled' if row.compiled else ''}"
-
-
-def describe_row(row) -> str:
-    """The same label as `describe`, from a profile row."""
-    return (f"{row.backbone} {heads.spec(row.head).label(row.merge, row.ksac_impl)} rates {row.rates} "
-            f"OS{row.output_stride} {'V3+' if row.decoder else 'V3'}")

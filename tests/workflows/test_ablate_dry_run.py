@@ -51,8 +51,8 @@ def test_one_measure_and_one_timing_per_distinct_model(calls, tiny_recipe, tmp_p
     measures = workflow.dry_run_measures(settings)
     assert measures[cells[0].name] == measures[cells[2].name] != measures[cells[1].name]
     seen = []
-    times = workflow.dry_run_times(settings, progress=lambda i, n, name: seen.append((i, n, name)))
-    assert [t["step"] for t in times] == [0.5, 0.5]
+    costs = workflow.dry_run_costs(settings, progress=lambda i, n, name: seen.append((i, n, name)))
+    assert [c.times["step"] for c in costs] == [0.5, 0.5]
     assert seen == [(0, 2, settings[0].name), (1, 2, settings[1].name)]
     # one warm-up step for the backbone and crop both models share
     assert calls == [("measure", "aspp"), ("measure", "ksac"), ("step", "aspp", 0, 1), ("step", "ksac", 0, 0)]
