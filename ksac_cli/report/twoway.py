@@ -15,12 +15,11 @@ from typing import NamedTuple
 import numpy as np
 from scipy import stats as scipy_stats
 
-from ksac_cli.report.stats import CONFIDENCE, resample_counts
+from ksac_cli.report.stats import CONFIDENCE, boot_differences, resample_counts
 
 BOTH = "t over seeds + bootstrap over images"
 SEEDS_ONLY = "t over seeds only"  # the val images' sampling is not measured (no per-image evidence)
 IMAGES_ONLY = "bootstrap over images, 1 seed"  # training randomness is not measured
-CHUNK = 20_000_000  # float64 values of summed evidence held at once (160 MB)
 
 
 class TwoWay(NamedTuple):
@@ -62,22 +61,6 @@ def seeds_only(deltas, confidence: float = CONFIDENCE, leave_out: bool = True) -
     return TwoWay(delta, low, high, se, float(df), n, 0, a, None, None, SEEDS_ONLY, dropped)
 
 
-def _boot_differences(first: np.ndarray, second: np.ndarray, counts: np.ndarray,
-                      score: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """(R, S): score(first) - score(second) of each seed on each resample (counts (R, N)), in chunks."""
-    s, n = first.shape[:2]
-    evidence = np.stack([first, second]).astype(np.float64)  # (2, S, N, *E)
-    shape = evidence.shape[3:]
-    flat = np.moveaxis(evidence, 2, 0).reshape(n, -1)  # (N, 2 * S * E)
-    step = max(1, CHUNK // max(flat.shape[1], 1))
-    out = []
-    for start in range(0, len(counts), step):
-        summed = (counts[start:start + step] @ flat).reshape(-1, 2, s, *shape)  # (r, 2, S, *E)
-        scores = score(summed)  # (r, 2, S)
-        out.append(scores[:, 0] - scores[:, 1])
-    return np.concatenate(out)
-
-
 def seeds_and_images(first, second, score: Callable[[np.ndarray], np.ndarray], resamples: int = 1000,
                      seed: int = 0, confidence: float = CONFIDENCE) -> TwoWay | None:
     """first, second: (S, N, *E) per-seed, per-image evidence of the two models, seeds paired by index,
@@ -94,7 +77,7 @@ def seeds_and_images(first, second, score: Callable[[np.ndarray], np.ndarray], r
     if images == 0 or np.isnan(deltas).any():
         return None
     delta = float(deltas.mean())
-    boot = _boot_differences(first, second, resample_counts(images, resamples, seed).astype(np.float64), score)
+    boot = boot_differences(first, second, resample_counts(images, resamples, seed).astype(np.float64), score)
     boot = boot[~np.isnan(boot).any(axis=1)]  # a resample where some score is undefined is left out
     if len(boot) < 2 or images < 2:
         return TwoWay(delta, None, None, None, None, n, images, None, None, None, BOTH if n > 1 else IMAGES_ONLY)
