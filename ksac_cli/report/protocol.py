@@ -92,7 +92,7 @@ class Group:
     run: Run
 
 
-def _recency(df: pd.DataFrame) -> pd.Series:
+def recency(df: pd.DataFrame) -> pd.Series:
     """Each row's rank by date (rows without a date oldest; of one date, the later in the file newer)."""
     when = pd.to_datetime(df["date"], utc=True, errors="coerce", format="ISO8601") if "date" in df else None
     return pd.Series(range(len(df)), index=df.index) if when is None else \
@@ -111,10 +111,10 @@ def split(df: pd.DataFrame, pool: bool = False) -> list[tuple[Group, pd.DataFram
     the one with the newest row (from random weights only when no row starts from a file); then the others,
     newest first, random weights last. With `pool`, the runs of one protocol are one group (`pooled`)."""
     df = normalise(df)
-    recency = _recency(df)
+    rank = recency(df)
     groups = []
     for (value, sha, frozen, *_), rows in df.groupby([*COLUMNS, *RUN], sort=False):
-        groups.append((Protocol(value, sha, bool(frozen)), rows, recency.loc[rows.index].max()))
+        groups.append((Protocol(value, sha, bool(frozen)), rows, rank.loc[rows.index].max()))
     if pool:
         joined: dict = {}
         for p, rows, newest in groups:
@@ -147,7 +147,7 @@ def pooled(rows: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
         cell = hashes[hashes > 1].index[0]
         raise KsacError(f"--pool: the runs made cell {cell[1]} seed {cell[2]} with different configs (config_hash "
                         f"differs); pooling needs the same recipe and flags. Compare them side by side instead")
-    newest = rows.assign(_rank=_recency(rows)).sort_values("_rank", kind="stable")
+    newest = rows.assign(_rank=recency(rows)).sort_values("_rank", kind="stable")
     return newest.drop_duplicates(["grid", "cell", "seed"], keep="last").drop(columns="_rank").sort_index()
 
 
