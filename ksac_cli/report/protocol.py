@@ -125,7 +125,7 @@ def split(df: pd.DataFrame, pool: bool = False) -> list[tuple[Group, pd.DataFram
     for p, rows, _ in groups:
         runs = [_run_of(r) for _, r in rows.groupby(list(RUN), sort=False)]
         if len(runs) > 1:
-            rows = pooled(rows, runs)
+            rows = pooled(rows)
             run = Run(*(runs[0].grid, "", "", ""), min(r.first for r in runs), max(r.last for r in runs), tuple(runs))
         else:
             run = runs[0]
@@ -133,7 +133,7 @@ def split(df: pd.DataFrame, pool: bool = False) -> list[tuple[Group, pd.DataFram
     return out
 
 
-def pooled(rows: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
+def pooled(rows: pd.DataFrame) -> pd.DataFrame:
     """The rows of several runs of one protocol as one (--pool): the newest row of each cell and seed. Raises
     KsacError unless the runs are compatible: one resolved amp, and one config_hash for each cell and seed
     that more than one run made."""
@@ -164,10 +164,11 @@ def locate(value: str) -> tuple[Path, dict | None]:
         return path, None
 
 
-def _span(values) -> str:
+def span(values) -> str:
+    """'13', or '4-13': the range of the recorded integers among `values`; '' where none is recorded."""
     values = sorted({int(v) for v in values if pd.notna(v)})
     if not values:
-        return "an unrecorded number of"
+        return ""
     return str(values[0]) if len(values) == 1 else f"{values[0]}-{values[-1]}"
 
 
@@ -212,8 +213,9 @@ def backbone_text(protocol: Protocol) -> str:
 
 def sentence(protocol: Protocol, rows: pd.DataFrame, subject: str = "Every model starts") -> str:
     """The protocol of `rows` in one sentence, opening with `subject`."""
-    iterations = _span(rows["iterations"]) if "iterations" in rows else "an unrecorded number of"
-    seeds = _span(rows.groupby(MODEL, sort=False, dropna=False).size())
+    unrecorded = "an unrecorded number of"
+    iterations = (span(rows["iterations"]) if "iterations" in rows else "") or unrecorded
+    seeds = span(rows.groupby(MODEL, sort=False, dropna=False).size()) or unrecorded
     if not protocol.pretrained:
         return (f"{subject} from random weights: the whole network is initialised from each seed and trained for "
                 f"{iterations} iterations, {seeds} seeds per cell.")
