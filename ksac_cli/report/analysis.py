@@ -73,9 +73,8 @@ def runs_of(ablation_rows: pd.DataFrame) -> dict[str, set[str]]:
 def matching(found: Analysis, runs: dict[str, set[str]] | None) -> tuple[Analysis, str]:
     """The analysis of the ablation's own runs, and a sentence saying how many runs were left out and why
     ("" when none). `runs`: the ablation rows' config_hash -> their dates (None: no ablation.csv, every run
-    kept). A run is kept when its config_hash is there and its `run_date` is one of that hash's dates: the same
-    config trained again (other code, say) is another run. A row without a run_date (an older analysis, or
-    a run `ksac ablate` did not make) is matched by its config_hash alone."""
+    kept). A run is kept when its config_hash is there and its `run_date` (where it has one) is one of that
+    hash's dates (docs/results.md, "Which analysis rows")."""
     if runs is None:
         return found, ""
     names = list(dict.fromkeys(found.scales["run"])) if not found.scales.empty else []

@@ -1,11 +1,8 @@
 """What the ablation's models were and which run made them: the backbone they started from and how they were
 trained, from the rows' backbone_weights, backbone_sha256 and freeze_backbone (experiments/rows.py) and the
 provenance JSON beside a weights file (ksac_cli/weights, torch-free); and the run, rows.RUN (grid, commit,
-resolved amp, device).
-
-Rows of another protocol or another run are never pooled, except by `ksac report --pool` where `pooled`
-finds them compatible (docs/results.md, "Which run a verdict describes"). A CSV written before these
-columns existed reads as random weights and one run."""
+resolved amp, device). Rows of another protocol or run are never pooled but by `ksac report --pool`
+(docs/results.md, "Which run a verdict describes")."""
 
 from __future__ import annotations
 
@@ -93,7 +90,8 @@ class Group:
 
 
 def recency(df: pd.DataFrame) -> pd.Series:
-    """Each row's rank by date (rows without a date oldest; of one date, the later in the file newer)."""
+    """Each row's rank by date (rows without a date oldest; of one date, the later in the file newer);
+    without a date column, the file's order."""
     when = pd.to_datetime(df["date"], utc=True, errors="coerce", format="ISO8601") if "date" in df else None
     return pd.Series(range(len(df)), index=df.index) if when is None else \
         when.rank(method="first", na_option="top").fillna(0)
@@ -112,14 +110,8 @@ def split(df: pd.DataFrame, pool: bool = False) -> list[tuple[Group, pd.DataFram
     newest first, random weights last. With `pool`, the runs of one protocol are one group (`pooled`)."""
     df = normalise(df)
     rank = recency(df)
-    groups = []
-    for (value, sha, frozen, *_), rows in df.groupby([*COLUMNS, *RUN], sort=False):
-        groups.append((Protocol(value, sha, bool(frozen)), rows, rank.loc[rows.index].max()))
-    if pool:
-        joined: dict = {}
-        for p, rows, newest in groups:
-            joined.setdefault(p, []).append((rows, newest))
-        groups = [(p, pd.concat([r for r, _ in parts]), max(n for _, n in parts)) for p, parts in joined.items()]
+    groups = [(Protocol(value, sha, bool(frozen)), rows, rank.loc[rows.index].max())
+              for (value, sha, frozen, *_), rows in df.groupby(COLUMNS if pool else [*COLUMNS, *RUN], sort=False)]
     groups.sort(key=lambda g: (g[0].pretrained, g[2]), reverse=True)
     out = []
     for p, rows, _ in groups:
