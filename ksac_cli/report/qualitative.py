@@ -116,7 +116,8 @@ def draw(block: dict, path: Path) -> str | None:
     shown: set[int] = set()
     for r, entry in enumerate(entries):
         truth = _read(folder / entry["truth"])
-        panels = [("image", _read(folder / entry["image"], rgb=True)), ("ground truth", _colour(truth, palette, ignore))]
+        panels = [("image", _read(folder / entry["image"], rgb=True)),
+                  ("ground truth", _colour(truth, palette, ignore))]
         shown.update(np.unique(truth).tolist())
         for name, other in columns:
             match = next(e for e in other["samples"] if e["id"] == entry["id"])
