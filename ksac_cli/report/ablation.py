@@ -9,28 +9,25 @@ import json
 import pandas as pd
 
 from ksac_cli.config import parse_rates
-from ksac_cli.heads import BASELINE, CANDIDATE, by_role, model_label, spec
 from ksac_cli.conventions import SIZE_BUCKETS
 from ksac_cli.experiments.rows import RUN
+from ksac_cli.heads import BASELINE, CANDIDATE, HEADS, by_role, model_label, spec
 from ksac_cli.report import protocol
-from ksac_cli.report.stats import t_interval
+from ksac_cli.report.stats import interval_text, t_interval
 
 SIZES = SIZE_BUCKETS
+SETTING = ["backbone", "output_stride", "rates"]  # a candidate is compared with the baseline of its setting
 
 
 def load(path, grid: str | None = None) -> pd.DataFrame:
-    """The successful rows, in file order. A cell and seed run again by the same run after its config changed
-    (a new config_hash) leaves two rows: the newest wins, by `date`, and among rows of one date the later in
-    the file (ksac ablate replaces a row or appends it, so the file runs oldest to newest). Rows that started
-    from another backbone, or made by another run (report/protocol.py), are another result and are kept
-    beside it; a CSV written before those columns existed reads as random weights and one run."""
+    """The successful rows (of `grid` only, when given), in file order. Of a cell and seed that one run made
+    again after its config changed, the newest row wins (by `date`, then the later in the file); rows from
+    another backbone or made by another run (report/protocol.py) are another result, kept beside it."""
     df = pd.read_csv(path, dtype={"rates": str, "backbone_weights": str, "backbone_sha256": str, "grid": str})
-    df = protocol.normalise(df if grid is None else df[df["grid"] == grid])  # `grid`: that grid's rows only
-    when = pd.to_datetime(df.get("date", pd.Series(None, index=df.index, dtype=object)), utc=True,
-                          errors="coerce", format="ISO8601")
-    newest_last = df.assign(_when=when).sort_values("_when", kind="stable", na_position="first")
+    df = protocol.normalise(df if grid is None else df[df["grid"] == grid])
+    newest_last = df.assign(_rank=protocol.recency(df)).sort_values("_rank", kind="stable")
     df = newest_last[newest_last["status"] == "ok"].drop_duplicates(
-        ["cell", "seed", *protocol.COLUMNS, *RUN], keep="last").drop(columns="_when").sort_index()
+        ["cell", "seed", *protocol.COLUMNS, *RUN], keep="last").drop(columns="_rank").sort_index()
     df["model"] = [label(r) for r in df.itertuples()]
     return df
 
@@ -40,23 +37,42 @@ def label(row) -> str:
     return model_label(row.head, row.merge, parse_rates(row.rates))
 
 
+def head_labels(df: pd.DataFrame) -> pd.Series:
+    """Each row's head and the options it takes: 'ASPP', 'KSAC (concat)' (ksac_cli/heads.py)."""
+    return pd.Series([spec(h).label(m) for h, m in zip(df["head"], df["merge"])], index=df.index, dtype=object)
+
+
+def heads_compared(heads) -> tuple[str, str]:
+    """(candidates, baseline): how titles and columns name the candidate and the baseline heads among `heads`
+    (head names), from the head registry: ('KSAC', 'ASPP'), ('Toy / deeplabv3:ASPP', 'ASPP'); a role that
+    none of `heads` plays is named by the registered heads of that role."""
+    specs = [spec(h) for h in dict.fromkeys(heads)]
+
+    def names(role: str) -> str:
+        shown = [s for s in specs if s.role == role] or [s for s in HEADS.values() if s.role == role]
+        return " / ".join(dict.fromkeys(s.display for s in shown))
+
+    return names(CANDIDATE), names(BASELINE)
+
+
+def with_baseline(rows: pd.DataFrame, keys: list[str], candidates_only: bool = True) -> pd.DataFrame:
+    """The candidate rows that have a baseline row of the same `keys` (with `candidates_only`; else every
+    row), each beside the first such baseline row, whose columns are suffixed "_base" (NaN where none)."""
+    base = rows[by_role(rows["head"], BASELINE)].drop_duplicates(keys)
+    left = rows[by_role(rows["head"], CANDIDATE)] if candidates_only else rows
+    return left.merge(base, on=keys, how="inner" if candidates_only else "left", suffixes=("", "_base"))
+
+
 def params_table(df: pd.DataFrame) -> pd.DataFrame:
     """(a) parameters and MACs of each model, with the reduction vs the ASPP model of the same setting."""
-    models = df.drop_duplicates(["backbone", "output_stride", "rates", "head", "merge"])
-    out = []
-    for r in models.itertuples():
-        aspp = models[by_role(models["head"], BASELINE) & (models["backbone"] == r.backbone)
-                      & (models["output_stride"] == r.output_stride) & (models["rates"] == r.rates)]
-        base = aspp.iloc[0] if len(aspp) else None
-        saved = None if base is None else int(base["params_total"]) - int(r.params_total)
-        out.append({
-            "backbone": r.backbone, "OS": int(r.output_stride), "model": r.model,
-            "params (M)": r.params_total / 1e6, "head params (M)": r.params_head / 1e6,
-            "GMACs": float(r.gmacs_total), "head GMACs": float(r.gmacs_head),
-            "saved vs ASPP (M)": None if saved is None else saved / 1e6,
-            "saved vs ASPP (%)": None if saved is None else 100.0 * saved / int(base["params_total"]),
-        })
-    return pd.DataFrame(out)
+    models = with_baseline(df.drop_duplicates(protocol.MODEL), SETTING, candidates_only=False)
+    saved = models["params_total_base"] - models["params_total"]
+    return pd.DataFrame({
+        "backbone": models["backbone"], "OS": models["output_stride"].astype(int), "model": models["model"],
+        "params (M)": models["params_total"] / 1e6, "head params (M)": models["params_head"] / 1e6,
+        "GMACs": models["gmacs_total"].astype(float), "head GMACs": models["gmacs_head"].astype(float),
+        "saved vs ASPP (M)": saved / 1e6, "saved vs ASPP (%)": 100.0 * saved / models["params_total_base"],
+    })
 
 
 def _mean_std(values: pd.Series) -> str:
@@ -71,10 +87,7 @@ def _mean_std(values: pd.Series) -> str:
 def _t_ci(values: pd.Series) -> str:
     """The 95% Student's t interval of the mean over seeds, in %; "-" with fewer than 2 seeds."""
     values = 100.0 * values.dropna()
-    if len(values) < 2:
-        return "-"
-    ci = t_interval(values.to_numpy(float))
-    return f"[{ci.low:.2f}, {ci.high:.2f}]"
+    return interval_text(t_interval(values) if len(values) else None, sign="")
 
 
 def rates_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -89,20 +102,16 @@ def rates_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def paired_table(df: pd.DataFrame) -> pd.DataFrame:
-    """(b') each candidate head (KSAC, a user's) minus ASPP, paired by seed (same backbone, output stride, rates and seed)."""
-    keys = ["backbone", "output_stride", "rates", "seed"]
-    aspp = df[by_role(df["head"], BASELINE)].set_index(keys)
-    out = []
-    for r in df[by_role(df["head"], CANDIDATE)].itertuples():
-        key = (r.backbone, r.output_stride, r.rates, r.seed)
-        if key not in aspp.index:
-            continue
-        a = aspp.loc[key]
-        a = a.iloc[0] if isinstance(a, pd.DataFrame) else a
-        out.append({"backbone": r.backbone, "OS": int(r.output_stride), "rates": r.rates, "model": r.model,
-                    "seed": int(r.seed), "ASPP mIoU (%)": 100 * a["miou"], "KSAC mIoU (%)": 100 * r.miou,
-                    "KSAC - ASPP (points)": 100 * (r.miou - a["miou"])})
-    return pd.DataFrame(out)
+    """(b') each candidate head (KSAC, a user's) minus ASPP, paired by seed (same backbone, output stride,
+    rates and seed); the columns name the heads (`heads_compared`)."""
+    pairs = with_baseline(df, [*SETTING, "seed"])
+    first, second = heads_compared(df["head"])
+    return pd.DataFrame({
+        "backbone": pairs["backbone"], "OS": pairs["output_stride"].astype(int), "rates": pairs["rates"],
+        "model": pairs["model"], "seed": pairs["seed"].astype(int), f"{second} mIoU (%)": 100 * pairs["miou_base"],
+        f"{first} mIoU (%)": 100 * pairs["miou"],
+        f"{first} - {second} (points)": 100 * (pairs["miou"] - pairs["miou_base"]),
+    })
 
 
 def per_class_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -120,17 +129,16 @@ def per_class_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def size_table(df: pd.DataFrame) -> pd.DataFrame:
-    """(d) IoU (%) over pixels of ground-truth objects of each size, averaged over seeds, and the
-    KSAC - ASPP difference per size for the same rates (the paper's claim is about scale)."""
+    """(d) IoU (%) over pixels of ground-truth objects of each size, averaged over seeds, and each candidate
+    minus ASPP per size for the same rates (the paper's claim is about scale)."""
+    sizes = {s: f"iou_{s}" for s in SIZES}
+    base = {key: g[list(sizes.values())].mean() for key, g in df[by_role(df["head"], BASELINE)].groupby(SETTING)}
     rows = []
-    for (backbone, stride, rates, model), group in df.groupby(["backbone", "output_stride", "rates", "model"], sort=False):
-        row = {"backbone": backbone, "OS": int(stride), "model": model}
-        for s in SIZES:
-            row[f"{s} (%)"] = 100 * group[f"iou_{s}"].mean()
-        aspp = df[by_role(df["head"], BASELINE) & (df["backbone"] == backbone) & (df["output_stride"] == stride)
-                  & (df["rates"] == rates)]
-        for s in SIZES:
-            row[f"{s} vs ASPP"] = (100 * (group[f"iou_{s}"].mean() - aspp[f"iou_{s}"].mean())
-                                   if len(aspp) and spec(group["head"].iloc[0]).role == CANDIDATE else None)
-        rows.append(row)
+    for (backbone, stride, rates, model), group in df.groupby([*SETTING, "model"], sort=False):
+        mean = group[list(sizes.values())].mean()
+        compared = (backbone, stride, rates) in base and spec(group["head"].iloc[0]).role == CANDIDATE
+        rows.append({"backbone": backbone, "OS": int(stride), "model": model,
+                     **{f"{s} (%)": 100 * mean[c] for s, c in sizes.items()},
+                     **{f"{s} vs ASPP": 100 * (mean[c] - base[backbone, stride, rates][c]) if compared else None
+                        for s, c in sizes.items()}})
     return pd.DataFrame(rows)

@@ -1,7 +1,7 @@
 """The report's plots (PNG): the forest plot of the verdicts, mIoU vs parameters, mIoU per rate set,
-per-class IoU, per-size IoU, training curves. Inputs are the ablation rows, the tables of report/ablation.py and the run directories'
-JSON lines. Error bars are 95% Student's t intervals over seeds (none with one seed; the title says so).
-The qualitative figure is in report/qualitative.py; saving (and the confusion heatmap) in report/plots.py."""
+per-class IoU, per-size IoU, training curves. Inputs are the ablation rows, the tables of report/ablation.py
+and the run directories' JSON lines. Error bars are 95% Student's t intervals over seeds (none with one seed;
+the title says so)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ksac_cli import io
-from ksac_cli.heads import spec
-from ksac_cli.report.ablation import SIZES
+from ksac_cli.report.ablation import SIZES, head_labels
 from ksac_cli.report.plots import save_figure
 from ksac_cli.report.stats import t_half_width
 
@@ -116,11 +115,6 @@ def miou_vs_params(df: pd.DataFrame, path: Path) -> None:
     save_figure(fig, path)
 
 
-def _head_names(df: pd.DataFrame) -> pd.Series:
-    """Each row's head and the options it takes: 'ASPP', 'KSAC (concat)' (ksac_cli/heads.py)."""
-    return pd.Series([spec(h).label(m) for h, m in zip(df["head"], df["merge"])], index=df.index)
-
-
 # The first seeds' line styles: matplotlib's four named styles, then dash patterns (`seed_style`)
 SEED_STYLES = ["-", "--", ":", "-.", (0, (8, 2)), (0, (1, 3)), (0, (5, 1, 1, 1, 1, 1)), (0, (3, 1, 1, 1, 1, 1, 1, 1))]
 
@@ -137,7 +131,7 @@ def miou_by_rates(df: pd.DataFrame, path: Path) -> None:
     """Each seed's final mIoU per rate set and head, the seeds of one rate set joined across the heads (a
     seed's models share its data order: the pairs the verdicts compare); the axis spans the data, not 0."""
     rate_sets = list(dict.fromkeys(df["rates"]))
-    names = _head_names(df)
+    names = head_labels(df)
     heads = list(dict.fromkeys(names))
     colours = {n: HEAD_COLOURS.get(h, "grey") for n, h in zip(names, df["head"])}
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -200,14 +194,13 @@ def size_bars(df: pd.DataFrame, path: Path) -> None:
 
 def training_curves(df: pd.DataFrame, path: Path) -> bool:
     """Training loss vs iteration, one line per cell (a colour per model, a line style per seed, the legend
-    below the axes), and val mIoU: vs iteration when some run was evaluated
-    more than once, else (one evaluation per run, at its last iteration) the final mIoU of each run by
-    model, seeds as points. False when no run directory has logs."""
+    below the axes), and val mIoU: vs iteration when some run was evaluated more than once, else the final
+    mIoU of each run by model, seeds as points. False when no run directory has logs."""
     runs = []
     for r in df.itertuples():
         if not isinstance(r.run_dir, str) or not r.run_dir:  # an empty CSV cell reads as NaN
             continue
-        metrics, evals = io.read_jsonl(Path(r.run_dir) / "metrics.jsonl"), io.read_jsonl(Path(r.run_dir) / "eval.jsonl")
+        metrics, evals = (io.read_jsonl(Path(r.run_dir) / name) for name in ("metrics.jsonl", "eval.jsonl"))
         if metrics:
             runs.append((r.model, int(r.seed), metrics, evals))
     if not runs:

@@ -5,14 +5,10 @@
 - analysis_erf.csv + analysis_erf.npz: per run, the effective receptive field of the whole model (pixels)
   and of the head alone (feature cells), its 50% / 90% mass radii, and the maps (keys "<run>/<part>").
 
-A model is a head (+ merge) and a rate set; its runs are its seeds. Every comparison of KSAC with ASPP is
-paired by seed for the same rates, with the 95% Student's t interval over the seeds only (report/twoway.py:
-seeds_only). These files hold no per-image evidence, so the interval leaves the val images' sampling out (on
-the same 50 images, where images dominate, it covered 18-62% in a simulation): it is shown, labelled "over
-seeds only", and no verdict is made from it.
-
-Every row records the run's config_hash and date (as in ablation.csv) and the amp it was analysed with: the
-report uses only the ablation rows' own runs (`matching`)."""
+A model is a head (+ merge) and a rate set; its runs are its seeds. Each candidate head minus ASPP is paired
+by seed for the same rates, with the 95% Student's t interval over the seeds only (these files hold no
+per-image evidence: docs/results.md, "Verdicts"), and never judged. Only the ablation rows' own runs are
+used (`matching`; docs/results.md, "Which analysis rows")."""
 
 from __future__ import annotations
 
@@ -22,14 +18,14 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.colors import LogNorm
+from matplotlib.colors import LogNorm, Normalize
 
-from ksac_cli.heads import BASELINE, CANDIDATE, by_role, spec
-from ksac_cli.report.ablation import label
+from ksac_cli.heads import spec
+from ksac_cli.report.ablation import label, with_baseline
 from ksac_cli.report.claims import Line
 from ksac_cli.report.ablation_plots import HEAD_COLOURS
 from ksac_cli.report.plots import save_figure
-from ksac_cli.report.stats import t_half_width, t_interval
+from ksac_cli.report.stats import interval_text, t_half_width, t_interval
 from ksac_cli.report.twoway import seeds_only
 
 SCALES_CSV, BRANCHES_CSV, ERF_CSV, ERF_NPZ = ("analysis_scales.csv", "analysis_branches.csv", "analysis_erf.csv",
@@ -77,9 +73,8 @@ def runs_of(ablation_rows: pd.DataFrame) -> dict[str, set[str]]:
 def matching(found: Analysis, runs: dict[str, set[str]] | None) -> tuple[Analysis, str]:
     """The analysis of the ablation's own runs, and a sentence saying how many runs were left out and why
     ("" when none). `runs`: the ablation rows' config_hash -> their dates (None: no ablation.csv, every run
-    kept). A run is kept when its config_hash is there and its `run_date` is one of that hash's dates: the same
-    config trained again (other code, say) is another run. A row without a run_date (an older analysis, or
-    a run `ksac ablate` did not make) is matched by its config_hash alone."""
+    kept). A run is kept when its config_hash is there and its `run_date` (where it has one) is one of that
+    hash's dates (docs/results.md, "Which analysis rows")."""
     if runs is None:
         return found, ""
     names = list(dict.fromkeys(found.scales["run"])) if not found.scales.empty else []
@@ -110,9 +105,8 @@ def matching(found: Analysis, runs: dict[str, set[str]] | None) -> tuple[Analysi
 
 def _ci_text(values, signed: bool = True) -> str:
     """'mean [low, high]' (95% t interval over seeds), signs shown for differences; the mean alone for 1 seed."""
-    ci = t_interval(np.asarray(values, dtype=float))
-    f = "{:+.2f}" if signed else "{:.2f}"
-    return f.format(ci.mean) if ci.low is None else f"{f.format(ci.mean)} [{f.format(ci.low)}, {f.format(ci.high)}]"
+    ci, sign = t_interval(np.asarray(values, dtype=float)), "+" if signed else ""
+    return f"{ci.mean:{sign}.2f}" + ("" if ci.low is None else f" {interval_text(ci, sign)}")
 
 
 def robustness(scales: pd.DataFrame) -> pd.DataFrame:
@@ -142,29 +136,27 @@ def robustness_table(per_run: pd.DataFrame) -> pd.DataFrame:
 
 
 def ksac_minus_aspp(per_run: pd.DataFrame) -> list[Line]:
-    """KSAC minus ASPP for the same rates, paired by seed, for each robustness number but the mIoU at
-    factor 1 (the ablation's own comparison): Student's t over the seeds only (no per-image evidence), never
-    judged (the module docstring)."""
+    """Each candidate head minus ASPP for the same rates, paired by seed, for each robustness number but the
+    mIoU at factor 1 (the ablation's own comparison): Student's t over the seeds only, never judged."""
     metrics = [c for c in per_run.columns if c not in ("run", "model", "head", "rates", "seed", "miou_at_1")]
     lines = []
-    aspp = per_run[by_role(per_run["head"], BASELINE)]
-    for (rates, model), k in per_run[by_role(per_run["head"], CANDIDATE)].groupby(["rates", "model"], sort=False):
-        pairs = k.merge(aspp[aspp["rates"] == rates], on="seed", suffixes=("", "_aspp"))
-        if pairs.empty:
-            continue
+    for (rates, model), pairs in with_baseline(per_run, ["rates", "seed"]).groupby(["rates", "model"], sort=False):
+        first, second = spec(pairs["head"].iloc[0]).display, spec(pairs["head_base"].iloc[0]).display
         for m in metrics:
-            diff = (pairs[m] - pairs[f"{m}_aspp"]).to_numpy(float)
-            lines.append(Line("scale sweep", f"rates {rates}: {model} vs ASPP", f"scale sweep: {m.replace('_', ' ')}",
-                              spec(k["head"].iloc[0]).display, "ASPP", seeds_only(diff), 0.0))
+            lines.append(Line("scale sweep", f"rates {rates}: {model} vs {second}",
+                              f"scale sweep: {m.replace('_', ' ')}", first, second,
+                              seeds_only((pairs[m] - pairs[f"{m}_base"]).to_numpy(float)), 0.0))
     return lines
 
 
 def diff_table(lines: list[Line]) -> pd.DataFrame:
-    """(e') KSAC minus ASPP of the scale sweep: the intervals over seeds only, no verdict."""
+    """(e') each candidate head minus ASPP of the scale sweep (`ksac_minus_aspp`'s lines): the intervals over
+    seeds only, no verdict; the column names the heads."""
+    first = " / ".join(dict.fromkeys(x.first for x in lines))
+    second = " / ".join(dict.fromkeys(x.second for x in lines))
     return pd.DataFrame([{"comparison": x.comparison, "metric": x.metric.removeprefix("scale sweep: "),
-                          "seeds": x.interval.seeds, "KSAC - ASPP (points)": x.interval.delta,
-                          "95% CI over seeds only (t)": "-" if x.interval.low is None else
-                          f"[{x.interval.low:+.2f}, {x.interval.high:+.2f}]"} for x in lines])
+                          "seeds": x.interval.seeds, f"{first} - {second} (points)": x.interval.delta,
+                          "95% CI over seeds only (t)": interval_text(x.interval)} for x in lines])
 
 
 def branch_table(branches: pd.DataFrame) -> pd.DataFrame:
@@ -237,22 +229,18 @@ def erf_plot(erf: pd.DataFrame, maps_path: Path, path: Path) -> bool:
         values = np.concatenate([m.ravel() / top for m in mean_maps.values()]) if mean_maps else np.ones(1)
         positive = values[values > 0]
         floor = float(np.percentile(positive, 1)) if positive.size else 1e-6
-        norm = LogNorm(vmin=max(floor, 1e-6), vmax=1.0) if part == "head" else None
+        norm = LogNorm(vmin=max(floor, 1e-6), vmax=1.0) if part == "head" else Normalize(vmin=0.0, vmax=1.0)
         for col, model in enumerate(models):
             ax = axes[row, col]
             ax.set_xticks([])
             ax.set_yticks([])
-            if model in mean_maps:
-                scaled = mean_maps[model] / top
-                if norm is not None:
-                    shown = ax.imshow(np.clip(scaled, norm.vmin, 1.0), cmap="magma", norm=norm)
-                else:
-                    shown = ax.imshow(scaled, cmap="magma", vmin=0, vmax=1)
+            if model in mean_maps:  # every map is |gradient| / top: in [0, 1]
+                shown = ax.imshow(np.clip(mean_maps[model] / top, norm.vmin, 1.0), cmap="magma", norm=norm)
             ax.set_title(f"{model}\n{'whole model (image px)' if part == 'model' else 'head (feature cells)'}",
                          fontsize=8)
         if shown is not None:
             fig.colorbar(shown, ax=list(axes[row]), fraction=0.02, pad=0.01,
-                         label="share of the row's max" + (" (log)" if norm is not None else ""))
+                         label="share of the row's max" + (" (log)" if part == "head" else ""))
     images = sorted({int(v) for v in erf["images"].dropna()}) if "images" in erf else []
     fig.suptitle(f"Effective receptive field |d centre / d input|, mean over seeds and "
                  f"{'/'.join(map(str, images)) or 'unknown'} val images per run; one colour scale per row",

@@ -4,12 +4,9 @@
   one per user head: ksac_cli/heads.py);
 - adding rate 24: (rates + 24) minus (rates) with the same backbone, output stride, head and merge.
 
-Each line pairs the two cells by seed. The verdict rests on the interval over seeds AND val images
-(report/twoway.py; Student's t over seeds alone where a run's per-image evidence is missing), read by
-report/claims.py within its family. The tables also show Student's t over seeds alone and, per seed, a
-paired bootstrap over images. All values in percent (IoU) and points (differences); the CSV holds fractions.
-Metrics: mIoU, IoU per object size, and IoU of each class ("class:<name>", from the rows' per_class_iou).
-"""
+Each line pairs the two cells by seed; its verdict rests on the interval over seeds AND val images
+(report/twoway.py), read by report/claims.py within its family. Values in percent (IoU) and points
+(differences). Metrics: mIoU, IoU per object size, and IoU of each class ("class:<name>")."""
 
 from __future__ import annotations
 
@@ -26,7 +23,8 @@ from ksac_cli.config.schema import PAPER_CLAIMS, margin_for
 from ksac_cli.report import verdicts
 from ksac_cli.report.claims import Line
 from ksac_cli.report.evidence import EVAL_IMAGES, EvidenceStore, aligned
-from ksac_cli.report.stats import Interval, class_iou, paired_bootstrap, size_iou, t_interval
+from ksac_cli.report.ablation import head_labels
+from ksac_cli.report.stats import Interval, class_iou, interval_text, paired_bootstrap, size_iou, t_interval
 from ksac_cli.report.stats import miou as miou_of
 from ksac_cli.report.twoway import TwoWay, scaled, seeds_and_images, seeds_only
 
@@ -68,12 +66,8 @@ def label_of(metric: str) -> str:
     return f"IoU of class {metric[len(CLASS):]}" if metric.startswith(CLASS) else LABELS[metric]
 
 
-def fmt_interval(ci: Interval | None) -> str:
-    return "-" if ci is None or ci.low is None else f"[{ci.low:+.2f}, {ci.high:+.2f}]"
-
-
 def per_seed_text(per_seed: list) -> str:
-    return "; ".join(f"s{seed} {fmt_interval(v) if isinstance(v, Interval) else v}" for seed, v in per_seed)
+    return "; ".join(f"s{seed} {interval_text(v) if isinstance(v, Interval) else v}" for seed, v in per_seed)
 
 
 def score_of(metric: str, classes: list[str]):
@@ -111,11 +105,8 @@ def bootstrap_cell(first: pd.Series, second: pd.Series, metric: str, store: Evid
     pair = evidence_pair(first, second, metric, store)
     if isinstance(pair, str):
         return pair
-    conf_a, conf_b, _, classes = pair
-    ci = paired_bootstrap(conf_a, conf_b, score=score_of(metric, classes))
-    if ci is None:
-        return "no such pixels"
-    return Interval(100 * ci.mean, 100 * ci.low, 100 * ci.high)
+    ci = paired_bootstrap(pair[0], pair[1], score=score_of(metric, pair[3]))
+    return "no such pixels" if ci is None else Interval(100 * ci.mean, 100 * ci.low, 100 * ci.high)
 
 
 def joint_interval(a: pd.DataFrame, b: pd.DataFrame, seeds: list, deltas: np.ndarray, metric: str,
@@ -194,17 +185,14 @@ def a_a(df: pd.DataFrame, store: EvidenceStore) -> list[Comparison]:
     seed. The two differ only in their seed streams, so a verdict other than 'no difference' or 'equivalent'
     would say the procedure finds differences where there are none."""
     out = []
-    stream = streams(df)
     keys = ["backbone", "output_stride", "rates", "head", "merge"]
-    for key, group in df.assign(_stream=stream).groupby(keys, sort=False):
-        base = group[group["_stream"] == 0]
+    for (backbone, stride, rates, head, merge), group in df.assign(_stream=streams(df)).groupby(keys, sort=False):
+        model = spec(head).label(merge)
         for s in sorted(set(group["_stream"]) - {0}):
-            backbone, stride, rates, head, merge = key
-            model = spec(head).label(merge)
             setting = {"backbone": backbone, "OS": int(stride), "rates": rates, "model": model, "streams": f"{s} vs 0"}
             title = f"{backbone} OS{int(stride)} rates {rates}: {model} stream {s} vs stream 0 (A/A)"
-            if (c := compare(group[group["_stream"] == s], base, "mIoU", setting, title, store, f"stream {s}",
-                             "stream 0")):
+            if (c := compare(group[group["_stream"] == s], group[group["_stream"] == 0], "mIoU", setting, title,
+                             store, f"stream {s}", "stream 0")):
                 out.append(c)
     return out
 
@@ -231,8 +219,7 @@ def with_rate(df: pd.DataFrame, store: EvidenceStore, rate: int = 24, metrics=tu
     out = []
     df = first_stream(df)
     name = f"rate {rate}"
-    heads = [spec(h).label(m) for h, m in zip(df["head"], df["merge"])]
-    for (backbone, stride, model), group in df.assign(head_name=heads).groupby(
+    for (backbone, stride, model), group in df.assign(head_name=head_labels(df)).groupby(
             ["backbone", "output_stride", "head_name"], sort=False):
         sets = {text: set(parse_rates(text, option="ablation.csv: rates")) for text in dict.fromkeys(group["rates"])}
         for rates, members in sets.items():
@@ -257,9 +244,7 @@ def class_metrics(df: pd.DataFrame) -> list[str]:
 
 def fmt_joint(c: Comparison) -> str:
     j = c.joint
-    if j.low is None:
-        return "-"
-    return f"{fmt_interval(Interval(j.delta, j.low, j.high))} ({j.method}{'; ' + c.why if c.why else ''})"
+    return "-" if j.low is None else f"{interval_text(j)} ({j.method}{'; ' + c.why if c.why else ''})"
 
 
 def comparison_table(comparisons: list[Comparison], first: str, second: str) -> pd.DataFrame:
@@ -270,7 +255,7 @@ def comparison_table(comparisons: list[Comparison], first: str, second: str) -> 
     for c in comparisons:
         rows.append({**c.setting, "metric": c.metric.removeprefix(CLASS), "seeds": c.seeds, f"{second} (%)": c.second,
                      f"{first} (%)": c.first, "Δ (points)": c.delta, "95% CI of Δ (seeds + images)": fmt_joint(c),
-                     "95% CI of Δ (t, seeds only)": fmt_interval(c.t),
+                     "95% CI of Δ (t, seeds only)": interval_text(c.t),
                      "95% CI of Δ (bootstrap over images, per seed)": per_seed_text(c.per_seed),
                      "δ (points)": c.margin, "verdict": verdicts.text(c.line.verdict) if c.line else "-"})
     return pd.DataFrame(rows)

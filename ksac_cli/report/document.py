@@ -49,38 +49,30 @@ def make_report(results: Path, out: Path, pool: bool = False) -> Report:
         into.append(f"## {title}\n\n{note}\n\n{to_markdown(df)}\nFiles: `report_{slug}.csv`, `report_{slug}.tex`.\n")
 
     def plot(name: str, title: str, draw) -> None:
-        path = out / name
-        if draw(path) is False:
-            return
-        report.files.append(path)
-        pictures.append(f"![{title}]({name})\n")
+        if draw(out / name) is not False:
+            report.files.append(out / name)
+            pictures.append(f"![{title}]({name})\n")
 
     protocols: list[str] = []  # what the models were, one sentence per protocol
     parts: list = []  # [(row group title, "" for the main rows; {table slug: comparisons})]
     runs = None
-    if (results / ABLATION_CSV).is_file():
-        df = ablation.load(results / ABLATION_CSV)
-        if df.empty:
-            report.missing.append("ablation.csv has no successful rows: rerun `ksac ablate`")
-        else:
-            groups = protocol.split(df, pool)  # the newest run's rows first (`pool`: compatible runs joined)
-            (main_group, main), others = groups[0], groups[1:]
-            protocols, runs = _protocols(groups), analysis.runs_of(df)
-            parts = _comparisons(df, groups, report)
-    else:
+    if not (results / ABLATION_CSV).is_file():
         report.missing.append("no ablation.csv: tables (a)-(d) and the plots need `ksac ablate`")
+    elif (df := ablation.load(results / ABLATION_CSV)).empty:
+        report.missing.append("ablation.csv has no successful rows: rerun `ksac ablate`")
+    else:
+        groups = protocol.split(df, pool)  # the newest run's rows first (`pool`: compatible runs joined)
+        protocols, runs, heads = _protocols(groups), analysis.runs_of(df), ablation.heads_compared(df["head"])
+        parts = _comparisons(df, groups, report)
     found = _analysis_input(results, runs, report)
-    scale_lines = [] if found is None else analysis.ksac_minus_aspp(analysis.robustness(found.scales))
-    lines = [x for _, made in parts for comparisons in made.values() for x in (c.line for c in comparisons)]
-    judge(lines)
-    main_lines = [c.line for cs in parts[0][1].values() for c in cs] if parts else []
-    other_lines = [(group, [c.line for cs in made.values() for c in cs]) for group, made in parts[1:]]
-    lead = _verdicts(main_lines, other_lines, protocols, out, table, report)
+    lines = [(group, [c.line for cs in made.values() for c in cs]) for group, made in parts]
+    judge([x for _, group_lines in lines for x in group_lines])
+    lead = _verdicts(lines[0][1] if lines else [], lines[1:], protocols, out, table, report)
     if parts:
-        _comparison_tables(parts, table)
-        _ablation(main, main_group, others, out, table, plot, report, pictures, main_lines)
+        _comparison_tables(parts, heads, table)
+        _ablation(groups, heads, out, table, plot, report, pictures)
     if found is not None:
-        _analysis(found, scale_lines, table, plot)
+        _analysis(found, table, plot)
     _parameter_tables(results, table, report)
 
     missing = "".join(f"- {m}\n" for m in report.missing)
@@ -97,9 +89,9 @@ ANSWER = ["comparison", "Δ (points)", "95% CI", "verdict", "p (Holm) of the ver
 
 
 def answer(csv_path: Path, grid: str) -> tuple[str, pd.DataFrame] | None:
-    """The newest run's primary verdicts (KSAC - ASPP on mIoU) among the rows of `grid`, judged as report.md
-    judges them (the primary family is exactly these lines): the end of `ksac ablate`. (title naming the run,
-    table); None without them."""
+    """(title naming the heads compared and the run, table): the newest run's primary verdicts (each candidate
+    head minus ASPP on mIoU) among the rows of `grid`, judged as report.md judges them: the end of `ksac
+    ablate`. None without them."""
     df = ablation.load(csv_path, grid)
     if df.empty:
         return None
@@ -110,7 +102,8 @@ def answer(csv_path: Path, grid: str) -> tuple[str, pd.DataFrame] | None:
     judge(lines)
     seeds = sorted({x.interval.seeds for x in lines if x.interval is not None})
     iterations = "/".join(str(int(i)) for i in sorted(set(rows["iterations"].dropna())))  # the verdicts hold there
-    return (f"KSAC - ASPP on mIoU after {iterations} training iterations, {'/'.join(map(str, seeds))} seeds per "
+    first, second = ablation.heads_compared(rows["head"])
+    return (f"{first} - {second} on mIoU after {iterations} training iterations, {'/'.join(map(str, seeds))} seeds per "
             f"cell, run: {group.run.short()}",
             verdicts.compact_frame(lines)[ANSWER])
 
@@ -134,13 +127,14 @@ def _verdicts(main_lines: list, other_lines: list, protocols: list[str], out: Pa
 
 
 def _parameter_tables(results: Path, table, report: Report) -> None:
-    """KSAC vs ASPP parameters and MACs from paper_params.csv and profile.csv (ksac profile)."""
+    """Each candidate head vs ASPP: parameters and MACs from paper_params.csv and profile.csv (ksac profile)."""
     for name in ("paper_params.csv", "profile.csv"):
         if (results / name).is_file():
             rows = pd.read_csv(results / name, dtype={"rates": str})
+            first, second = ablation.heads_compared(rows["head"])
             table(name.removesuffix(".csv") + "_reduction", f"Parameters and MACs from {name}",
-                  reduction_table(rows), f"KSAC vs ASPP with the same backbone, decoder, output stride and rates; "
-                  f"whole-model parameters. Input: `{name}` ({MAKERS[name]}).")
+                  reduction_table(rows), f"{first} vs {second} with the same backbone, decoder, output stride and "
+                  f"rates; whole-model parameters. Input: `{name}` ({MAKERS[name]}).")
         else:
             report.missing.append(f"no {name}: the parameter table from it needs `{MAKERS[name]}`")
 
@@ -163,17 +157,17 @@ def _protocols(groups: list) -> list[str]:
 
 SIZES = [m for m in compare.METRICS if m != "mIoU"]
 GROUPS = [  # (slug, the comparisons of some rows, the family of the main rows' lines)
-    ("ksac_vs_aspp", lambda d, st: compare.ksac_vs_aspp(d, st), PRIMARY),
+    ("ksac_vs_aspp", compare.ksac_vs_aspp, PRIMARY),
     ("rate24_miou", lambda d, st: compare.with_rate(d, st, 24, ("mIoU",)), verdicts.RATE24),
     ("ksac_vs_aspp_size", lambda d, st: compare.ksac_vs_aspp(d, st, SIZES), verdicts.SIZE),
     ("rate24_size", lambda d, st: compare.with_rate(d, st, 24, SIZES), verdicts.SIZE),
     ("ksac_vs_aspp_class", lambda d, st: compare.ksac_vs_aspp(d, st, compare.class_metrics(d)), verdicts.CLASSES),
-    ("a_a", lambda d, st: compare.a_a(d, st), verdicts.AA),
+    ("a_a", compare.a_a, verdicts.AA),
 ]
-TABLES = [  # (slug, title, the GROUPS shown, first, second)
-    ("ksac_vs_aspp", "KSAC vs ASPP: mIoU", ["ksac_vs_aspp"], "KSAC", "ASPP"),
-    ("ksac_vs_aspp_size", "KSAC vs ASPP: IoU by object size", ["ksac_vs_aspp_size"], "KSAC", "ASPP"),
-    ("ksac_vs_aspp_class", "KSAC vs ASPP: IoU per class", ["ksac_vs_aspp_class"], "KSAC", "ASPP"),
+TABLES = [  # (slug, title, the GROUPS shown, first, second); {first}, {second}: the heads compared
+    ("ksac_vs_aspp", "{first} vs {second}: mIoU", ["ksac_vs_aspp"], "{first}", "{second}"),
+    ("ksac_vs_aspp_size", "{first} vs {second}: IoU by object size", ["ksac_vs_aspp_size"], "{first}", "{second}"),
+    ("ksac_vs_aspp_class", "{first} vs {second}: IoU per class", ["ksac_vs_aspp_class"], "{first}", "{second}"),
     ("rate24", "Adding rate 24 (rates + 24 minus rates, same head)", ["rate24_miou", "rate24_size"], "with 24",
      "without 24"),
     ("a_a", "A/A check: the same model, two seed streams", ["a_a"], "stream s", "stream 0"),
@@ -207,12 +201,14 @@ def _comparisons(df: pd.DataFrame, groups: list, report: Report) -> list:
     return out
 
 
-def _comparison_tables(parts: list, table) -> None:
-    """The paired-comparison tables, each protocol's rows in their own row group."""
+def _comparison_tables(parts: list, heads: tuple[str, str], table) -> None:
+    """The paired-comparison tables, each protocol's rows in their own row group; `heads`: (the candidate
+    heads, the baseline) as ablation.heads_compared names them."""
+    names = dict(zip(("first", "second"), heads))
     for slug, title, shown, first, second in TABLES:
-        tables = [(group, compare.comparison_table([c for s in shown for c in made[s]], first, second))
-                  for group, made in parts]
-        table(slug, title, with_groups(tables[0][1], tables[1:]), COMPARISON_NOTE)
+        tables = [(group, compare.comparison_table([c for s in shown for c in made[s]], first.format(**names),
+                                                   second.format(**names))) for group, made in parts]
+        table(slug, title.format(**names), with_groups(tables[0][1], tables[1:]), COMPARISON_NOTE)
 
 
 def _analysis_input(results: Path, runs: dict[str, set[str]] | None, report: Report):
@@ -228,16 +224,18 @@ def _analysis_input(results: Path, runs: dict[str, set[str]] | None, report: Rep
     return None if found.scales.empty else found
 
 
-def _analysis(found, scale_lines: list, table, plot) -> None:
+def _analysis(found, table, plot) -> None:
     """Tables (e)-(g) and the two plots of `ksac analyze`'s files."""
     source = f"Input: `{analysis.SCALES_CSV}` (ksac analyze), the runs of ablation.csv's rows."
     per_run = analysis.robustness(found.scales)
+    first, second = ablation.heads_compared(found.scales["head"])
     table("analysis_scales", "(e) Scale sweep: mIoU away from the training scale",
           analysis.robustness_table(per_run),
-          f"{_images_text(found.scales)} and their masks rescaled by one factor, single-scale inference. miou_at_1: mIoU (%) at "
-          "factor 1; mean_over_range: the area under mIoU(factor) divided by the factors' range (%); change_at_x: "
-          "mIoU at factor x minus at 1 (points). Mean and [95% t-CI] over seeds. " + source)
-    table("analysis_scales_diff", "(e') Scale sweep: KSAC minus ASPP, paired by seed", analysis.diff_table(scale_lines),
+          f"{_images_text(found.scales)} and their masks rescaled by one factor, single-scale inference. miou_at_1: "
+          "mIoU (%) at factor 1; mean_over_range: the area under mIoU(factor) divided by the factors' range (%); "
+          "change_at_x: mIoU at factor x minus at 1 (points). Mean and [95% t-CI] over seeds. " + source)
+    table("analysis_scales_diff", f"(e') Scale sweep: {first} minus {second}, paired by seed",
+          analysis.diff_table(analysis.ksac_minus_aspp(per_run)),
           "Same rates and seed; the interval is Student's t over the paired seeds only: these files hold no "
           "per-image evidence, so the val images' sampling is left out (where images dominate, such an interval "
           "covers far less than 95%), and no verdict is made from it. " + source)
@@ -257,12 +255,12 @@ def _analysis(found, scale_lines: list, table, plot) -> None:
         plot("analysis_erf.png", "effective receptive fields", lambda p: analysis.erf_plot(found.erf, found.maps, p))
 
 
-def _ablation(df: pd.DataFrame, main, others: list, out: Path, table, plot, report: Report, pictures: list[str],
-              lines: list) -> None:
-    """Tables (a)-(d), the plots and the qualitative figures of the main protocol's rows `df`; tables (b)-(d)
-    show each other run's or protocol's rows (`others`: [(protocol.Group, rows)]; `main`: the Group of `df`) in a
-    row group of their own."""
-    df, others = compare.first_stream(df), [(p, compare.first_stream(r)) for p, r in others]  # A/A: own table
+def _ablation(groups: list, heads: tuple[str, str], out: Path, table, plot, report: Report, pictures: list[str]):
+    """Tables (a)-(d), the plots and the qualitative figures of the main group's rows; tables (b)-(d) show each
+    other run's or protocol's rows in a row group of their own (`groups`: [(protocol.Group, rows)], the main
+    first); `heads`: (the candidate heads, the baseline) as ablation.heads_compared names them."""
+    (main, df), others = groups[0], groups[1:]
+    df, others = compare.first_stream(df), [(g, compare.first_stream(r)) for g, r in others]  # A/A: own table
     source = "Input: `ablation.csv` (ksac ablate)."
 
     def grouped(make) -> pd.DataFrame:
@@ -272,12 +270,12 @@ def _ablation(df: pd.DataFrame, main, others: list, out: Path, table, plot, repo
           f"MACs from fvcore at the training crop, batch 1 (one multiply-add = one flop). {source}")
     table("rates", "(b) mIoU per head and rate set", grouped(ablation.rates_table),
           f"Final val mIoU, mean ± std over seeds, and the 95% Student's t interval of the mean. {source}")
-    table("paired", "(b') KSAC minus ASPP, paired by seed", grouped(ablation.paired_table),
+    table("paired", f"(b') {heads[0]} minus {heads[1]}, paired by seed", grouped(ablation.paired_table),
           f"Same backbone, output stride, rates and seed. {source}")
     table("per_class", "(c) Per-class IoU (%)", grouped(ablation.per_class_table), f"Mean over seeds. {source}")
     table("size", "(d) IoU by object size (%)", grouped(ablation.size_table),
           "IoU over the pixels of ground-truth objects of each size (connected components: small < "
-          f"32x32 px, medium < 96x96 px, large); 'vs ASPP' is KSAC minus ASPP in points. {source}")
+          f"32x32 px, medium < 96x96 px, large); 'vs ASPP' is {heads[0]} minus ASPP in points. {source}")
     plot("miou_vs_params.png", "mIoU vs parameters", lambda p: ablation_plots.miou_vs_params(df, p))
     plot("miou_by_rates.png", "mIoU per rate set", lambda p: ablation_plots.miou_by_rates(df, p))
     plot("per_class_iou.png", "per-class IoU", lambda p: ablation_plots.per_class_bars(ablation.per_class_table(df), p))
@@ -293,7 +291,5 @@ def _ablation(df: pd.DataFrame, main, others: list, out: Path, table, plot, repo
 
 def _images_text(scales: pd.DataFrame) -> str:
     """'The first 25 val images' (or 'Every val image' when ksac analyze did not record how many it used)."""
-    counts = sorted({int(n) for n in pd.to_numeric(scales.get("images", pd.Series(dtype=float)), errors="coerce").dropna()})
-    if not counts:
-        return "Every val image"
-    return f"The first {counts[0]} val images" if len(counts) == 1 else f"The first {counts[0]}-{counts[-1]} val images"
+    counts = protocol.span(pd.to_numeric(scales.get("images", pd.Series(dtype=float)), errors="coerce"))
+    return f"The first {counts} val images" if counts else "Every val image"

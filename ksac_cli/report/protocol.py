@@ -1,11 +1,8 @@
 """What the ablation's models were and which run made them: the backbone they started from and how they were
 trained, from the rows' backbone_weights, backbone_sha256 and freeze_backbone (experiments/rows.py) and the
 provenance JSON beside a weights file (ksac_cli/weights, torch-free); and the run, rows.RUN (grid, commit,
-resolved amp, device).
-
-Rows of another protocol or another run are never pooled, except by `ksac report --pool` where `pooled`
-finds them compatible (docs/results.md, "Which run a verdict describes"). A CSV written before these
-columns existed reads as random weights and one run."""
+resolved amp, device). Rows of another protocol or run are never pooled but by `ksac report --pool`
+(docs/results.md, "Which run a verdict describes")."""
 
 from __future__ import annotations
 
@@ -92,8 +89,9 @@ class Group:
     run: Run
 
 
-def _recency(df: pd.DataFrame) -> pd.Series:
-    """Each row's rank by date (rows without a date oldest; of one date, the later in the file newer)."""
+def recency(df: pd.DataFrame) -> pd.Series:
+    """Each row's rank by date (rows without a date oldest; of one date, the later in the file newer);
+    without a date column, the file's order."""
     when = pd.to_datetime(df["date"], utc=True, errors="coerce", format="ISO8601") if "date" in df else None
     return pd.Series(range(len(df)), index=df.index) if when is None else \
         when.rank(method="first", na_option="top").fillna(0)
@@ -111,21 +109,15 @@ def split(df: pd.DataFrame, pool: bool = False) -> list[tuple[Group, pd.DataFram
     the one with the newest row (from random weights only when no row starts from a file); then the others,
     newest first, random weights last. With `pool`, the runs of one protocol are one group (`pooled`)."""
     df = normalise(df)
-    recency = _recency(df)
-    groups = []
-    for (value, sha, frozen, *_), rows in df.groupby([*COLUMNS, *RUN], sort=False):
-        groups.append((Protocol(value, sha, bool(frozen)), rows, recency.loc[rows.index].max()))
-    if pool:
-        joined: dict = {}
-        for p, rows, newest in groups:
-            joined.setdefault(p, []).append((rows, newest))
-        groups = [(p, pd.concat([r for r, _ in parts]), max(n for _, n in parts)) for p, parts in joined.items()]
+    rank = recency(df)
+    groups = [(Protocol(value, sha, bool(frozen)), rows, rank.loc[rows.index].max())
+              for (value, sha, frozen, *_), rows in df.groupby(COLUMNS if pool else [*COLUMNS, *RUN], sort=False)]
     groups.sort(key=lambda g: (g[0].pretrained, g[2]), reverse=True)
     out = []
     for p, rows, _ in groups:
         runs = [_run_of(r) for _, r in rows.groupby(list(RUN), sort=False)]
         if len(runs) > 1:
-            rows = pooled(rows, runs)
+            rows = pooled(rows)
             run = Run(*(runs[0].grid, "", "", ""), min(r.first for r in runs), max(r.last for r in runs), tuple(runs))
         else:
             run = runs[0]
@@ -133,7 +125,7 @@ def split(df: pd.DataFrame, pool: bool = False) -> list[tuple[Group, pd.DataFram
     return out
 
 
-def pooled(rows: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
+def pooled(rows: pd.DataFrame) -> pd.DataFrame:
     """The rows of several runs of one protocol as one (--pool): the newest row of each cell and seed. Raises
     KsacError unless the runs are compatible: one resolved amp, and one config_hash for each cell and seed
     that more than one run made."""
@@ -147,7 +139,7 @@ def pooled(rows: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
         cell = hashes[hashes > 1].index[0]
         raise KsacError(f"--pool: the runs made cell {cell[1]} seed {cell[2]} with different configs (config_hash "
                         f"differs); pooling needs the same recipe and flags. Compare them side by side instead")
-    newest = rows.assign(_rank=_recency(rows)).sort_values("_rank", kind="stable")
+    newest = rows.assign(_rank=recency(rows)).sort_values("_rank", kind="stable")
     return newest.drop_duplicates(["grid", "cell", "seed"], keep="last").drop(columns="_rank").sort_index()
 
 
@@ -164,10 +156,11 @@ def locate(value: str) -> tuple[Path, dict | None]:
         return path, None
 
 
-def _span(values) -> str:
+def span(values) -> str:
+    """'13', or '4-13': the range of the recorded integers among `values`; '' where none is recorded."""
     values = sorted({int(v) for v in values if pd.notna(v)})
     if not values:
-        return "an unrecorded number of"
+        return ""
     return str(values[0]) if len(values) == 1 else f"{values[0]}-{values[-1]}"
 
 
@@ -212,8 +205,9 @@ def backbone_text(protocol: Protocol) -> str:
 
 def sentence(protocol: Protocol, rows: pd.DataFrame, subject: str = "Every model starts") -> str:
     """The protocol of `rows` in one sentence, opening with `subject`."""
-    iterations = _span(rows["iterations"]) if "iterations" in rows else "an unrecorded number of"
-    seeds = _span(rows.groupby(MODEL, sort=False, dropna=False).size())
+    unrecorded = "an unrecorded number of"
+    iterations = (span(rows["iterations"]) if "iterations" in rows else "") or unrecorded
+    seeds = span(rows.groupby(MODEL, sort=False, dropna=False).size()) or unrecorded
     if not protocol.pretrained:
         return (f"{subject} from random weights: the whole network is initialised from each seed and trained for "
                 f"{iterations} iterations, {seeds} seeds per cell.")

@@ -1,9 +1,5 @@
 """The qualitative figures: the same val images segmented by ASPP and KSAC, from the cells' `samples/`
-folders only (engine/qualitative.py writes them; index.json lists ids, classes, palette). No torch.
-
-One figure per backbone, output stride and rate set (the first seed that both heads ran): rows are its
-sample images (at most MAX_ROWS), columns image | ground truth | ASPP | KSAC (each merge). Colours from the
-dataset's palette, a legend of the classes shown; the title sits above the column headers, never on them."""
+folders only (engine/qualitative.py writes them; index.json lists ids, classes, palette). No torch."""
 
 from __future__ import annotations
 
@@ -38,36 +34,30 @@ def read_index(run_dir: str | Path) -> dict | None:
 
 def blocks(df: pd.DataFrame) -> tuple[list[dict], list[str]]:
     """([{"title", "columns": [(name, index)], "backbone", "stride", "rates"}] one per backbone, output
-    stride and rate set whose ASPP and at least one KSAC cell have samples at a common seed (the first
+    stride and rate set whose ASPP and at least one candidate cell have samples at a common seed (the first
     such seed), [the settings that have none])."""
     out, missing = [], []
     for (backbone, stride, rates), group in df.groupby(["backbone", "output_stride", "rates"], sort=False):
         title = f"{backbone} OS{int(stride)} rates {rates}"
-        made = False
         base, other = group[by_role(group["head"], BASELINE)], group[by_role(group["head"], CANDIDATE)]
         for seed in sorted(set(base["seed"]) & set(other["seed"])):
-            aspp = [read_index(r) for r in base[base["seed"] == seed]["run_dir"]][:1]
+            aspp = read_index(base[base["seed"] == seed]["run_dir"].iloc[0])
             ksac = [(spec(h).label(m), read_index(r)) for h, m, r in
                     other[other["seed"] == seed][["head", "merge", "run_dir"]].itertuples(index=False)]
             ksac = [(name, index) for name, index in ksac if index is not None]
-            if aspp and aspp[0] is not None and ksac:
-                out.append({"title": f"{title}, seed {int(seed)}", "columns": [("ASPP", aspp[0]), *ksac],
+            if aspp is not None and ksac:
+                out.append({"title": f"{title}, seed {int(seed)}", "columns": [("ASPP", aspp), *ksac],
                             "backbone": backbone, "stride": int(stride), "rates": rates})
-                made = True
                 break
-        if not made:
+        else:
             missing.append(title)
     return out, missing
 
 
-def _labels(path: Path) -> np.ndarray:
+def _read(path: Path, rgb: bool = False) -> np.ndarray:
+    """(H, W) class indices of a palette PNG, or with `rgb` (H, W, 3) colours."""
     with Image.open(path) as im:
-        return np.asarray(im)  # (H, W) class indices of a palette PNG
-
-
-def _rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
+        return np.asarray(im.convert("RGB") if rgb else im)
 
 
 def _colour(labels: np.ndarray, palette: np.ndarray, ignore: np.ndarray) -> np.ndarray:
@@ -80,7 +70,8 @@ def _colour(labels: np.ndarray, palette: np.ndarray, ignore: np.ndarray) -> np.n
 
 def file_name(block: dict) -> str:
     """qualitative_<backbone>_os<stride>_r<rates with dashes>.png (named like the cells' run directories)."""
-    return f"qualitative_{block['backbone']}_os{block['stride']}_r{format_rates(parse_rates(block['rates']), '-')}.png"
+    rates = format_rates(parse_rates(block["rates"]), "-")
+    return f"qualitative_{block['backbone']}_os{block['stride']}_r{rates}.png"
 
 
 def qualitative_figures(df: pd.DataFrame, out: Path) -> tuple[list[tuple[str, str]], str | None]:
@@ -124,12 +115,13 @@ def draw(block: dict, path: Path) -> str | None:
     folder = first["folder"]
     shown: set[int] = set()
     for r, entry in enumerate(entries):
-        truth = _labels(folder / entry["truth"])
-        panels = [("image", _rgb(folder / entry["image"])), ("ground truth", _colour(truth, palette, ignore))]
+        truth = _read(folder / entry["truth"])
+        panels = [("image", _read(folder / entry["image"], rgb=True)),
+                  ("ground truth", _colour(truth, palette, ignore))]
         shown.update(np.unique(truth).tolist())
         for name, other in columns:
             match = next(e for e in other["samples"] if e["id"] == entry["id"])
-            pred = _labels(other["folder"] / match["pred"])
+            pred = _read(other["folder"] / match["pred"])
             shown.update(np.unique(pred).tolist())
             panels.append((name, _colour(pred, palette, ignore)))
         for c, ax in enumerate(axes[r]):

@@ -15,6 +15,7 @@ import numpy as np
 from scipy import stats as scipy_stats
 
 CONFIDENCE = 0.95
+CHUNK = 20_000_000  # float64 values of summed evidence held at once (160 MB)
 
 
 class Interval(NamedTuple):
@@ -77,6 +78,12 @@ def t_interval(values, confidence: float = CONFIDENCE) -> Interval:
     return Interval(mean, float(mean - half), float(mean + half))
 
 
+def interval_text(ci, sign: str = "+") -> str:
+    """'[low, high]' of an interval (anything with low and high), 2 decimals, signed unless `sign` is "";
+    '-' where there is none."""
+    return "-" if ci is None or ci.low is None else f"[{ci.low:{sign}.2f}, {ci.high:{sign}.2f}]"
+
+
 def t_half_width(values, confidence: float = CONFIDENCE) -> float | None:
     """The half width of `t_interval` (error bars), None for fewer than 2 values."""
     ci = t_interval(values, confidence)
@@ -95,27 +102,41 @@ def resample_counts(n: int, resamples: int, seed: int = 0) -> np.ndarray:
     return counts
 
 
+def boot_differences(first: np.ndarray, second: np.ndarray, counts: np.ndarray,
+                     score: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """(R, S): score(first) - score(second) of each seed's evidence (first, second: (S, N, *E)) summed over
+    each resample of the N images (counts (R, N)), in chunks of CHUNK values."""
+    s, n = first.shape[:2]
+    evidence = np.stack([first, second]).astype(np.float64)  # (2, S, N, *E)
+    shape = evidence.shape[3:]
+    flat = np.moveaxis(evidence, 2, 0).reshape(n, -1)  # (N, 2 * S * E)
+    step = max(1, CHUNK // max(flat.shape[1], 1))
+    out = []
+    for start in range(0, len(counts), step):
+        summed = (counts[start:start + step] @ flat).reshape(-1, 2, s, *shape)  # (r, 2, S, *E)
+        scores = score(summed)  # (r, 2, S)
+        out.append(scores[:, 0] - scores[:, 1])
+    return np.concatenate(out)
+
+
 def paired_bootstrap(conf_a: np.ndarray, conf_b: np.ndarray, resamples: int = 1000, seed: int = 0,
                      score: Callable[[np.ndarray], np.ndarray] = miou,
                      confidence: float = CONFIDENCE) -> Interval | None:
     """score(a) - score(b) over bootstrap resamples of the images: conf_a, conf_b (N, K, K) per-image
     matrices of the SAME N images in the same order. Returns the differences' mean and percentile interval
     (NaN differences, from resamples where a score is undefined, are left out); None when every difference
-    is NaN. Vectorised: each model's R summed matrices are (R, N) counts @ (N, K*K) matrices."""
+    is NaN."""
     conf_a, conf_b = np.asarray(conf_a), np.asarray(conf_b)
     if conf_a.shape != conf_b.shape or conf_a.ndim != 3 or conf_a.shape[1] != conf_a.shape[2]:
         raise ValueError(f"paired_bootstrap needs two (N, K, K) arrays of one shape, got {conf_a.shape} "
                          f"and {conf_b.shape}")
-    n, k, _ = conf_a.shape
-    if n == 0:
+    if len(conf_a) == 0:
         return None
-    counts = resample_counts(n, resamples, seed).astype(np.float64)  # exact: counts are far below 2**53
-    summed = [(counts @ c.reshape(n, k * k).astype(np.float64)).reshape(resamples, k, k) for c in (conf_a, conf_b)]
-    diff = score(summed[0]) - score(summed[1])
+    counts = resample_counts(len(conf_a), resamples, seed).astype(np.float64)  # exact: counts are far below 2**53
+    diff = boot_differences(conf_a[None], conf_b[None], counts, score)[:, 0]
     diff = diff[~np.isnan(diff)]
     if diff.size == 0:
         return None
     tail = 100 * (1 - confidence) / 2
     low, high = np.percentile(diff, [tail, 100 - tail])
     return Interval(float(diff.mean()), float(low), float(high))
-

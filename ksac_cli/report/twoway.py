@@ -3,9 +3,8 @@
 
 Every seed of both models is scored on the same N val images (a crossed seed x image design); the variance
 of the seed mean is V = A' + B' - C from the seeds (A), a paired bootstrap over images (B) and their
-residual (C), df by Welch-Satterthwaite, bounded below by n - 1. docs/results.md ("What an interval
-covers") gives the model, the estimators and their simulated coverage. Each TwoWay also carries the
-interval with each seed left out (`dropped`), which report/claims.py reads as the one-seed-out check."""
+residual (C), df by Welch-Satterthwaite, bounded below by n - 1 (docs/results.md, "What an interval
+covers"). Each TwoWay also carries the interval with each seed left out (`dropped`)."""
 
 from __future__ import annotations
 
@@ -15,12 +14,11 @@ from typing import NamedTuple
 import numpy as np
 from scipy import stats as scipy_stats
 
-from ksac_cli.report.stats import CONFIDENCE, resample_counts
+from ksac_cli.report.stats import CONFIDENCE, boot_differences, resample_counts
 
 BOTH = "t over seeds + bootstrap over images"
 SEEDS_ONLY = "t over seeds only"  # the val images' sampling is not measured (no per-image evidence)
 IMAGES_ONLY = "bootstrap over images, 1 seed"  # training randomness is not measured
-CHUNK = 20_000_000  # float64 values of summed evidence held at once (160 MB)
 
 
 class TwoWay(NamedTuple):
@@ -41,10 +39,11 @@ class TwoWay(NamedTuple):
     dropped: tuple = ()  # the same interval without seed i, for each seed i in order (2 or fewer seeds: none)
 
 
-def _interval(delta: float, variance: float, df: float, confidence: float) -> tuple[float, float, float, float]:
+def _interval(delta: float, variance: float, df: float, confidence: float, *rest) -> TwoWay:
+    """TwoWay(delta, its t interval with `df` degrees of freedom and standard error sqrt(variance), *rest)."""
     se = float(np.sqrt(max(variance, 0.0)))
     half = 0.0 if se == 0 else float(scipy_stats.t.ppf(0.5 + confidence / 2, df)) * se
-    return delta - half, delta + half, se, df
+    return TwoWay(delta, delta - half, delta + half, se, float(df), *rest)
 
 
 def seeds_only(deltas, confidence: float = CONFIDENCE, leave_out: bool = True) -> TwoWay:
@@ -56,26 +55,9 @@ def seeds_only(deltas, confidence: float = CONFIDENCE, leave_out: bool = True) -
     if n < 2:
         return TwoWay(delta, None, None, None, None, n, 0, None, None, None, SEEDS_ONLY)
     a = float(deltas.var(ddof=1) / n)
-    low, high, se, df = _interval(delta, a, n - 1, confidence)
     dropped = tuple(seeds_only(np.delete(deltas, i), confidence, False) for i in range(n)) \
         if leave_out and n > 2 else ()
-    return TwoWay(delta, low, high, se, float(df), n, 0, a, None, None, SEEDS_ONLY, dropped)
-
-
-def _boot_differences(first: np.ndarray, second: np.ndarray, counts: np.ndarray,
-                      score: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """(R, S): score(first) - score(second) of each seed on each resample (counts (R, N)), in chunks."""
-    s, n = first.shape[:2]
-    evidence = np.stack([first, second]).astype(np.float64)  # (2, S, N, *E)
-    shape = evidence.shape[3:]
-    flat = np.moveaxis(evidence, 2, 0).reshape(n, -1)  # (N, 2 * S * E)
-    step = max(1, CHUNK // max(flat.shape[1], 1))
-    out = []
-    for start in range(0, len(counts), step):
-        summed = (counts[start:start + step] @ flat).reshape(-1, 2, s, *shape)  # (r, 2, S, *E)
-        scores = score(summed)  # (r, 2, S)
-        out.append(scores[:, 0] - scores[:, 1])
-    return np.concatenate(out)
+    return _interval(delta, a, n - 1, confidence, n, 0, a, None, None, SEEDS_ONLY, dropped)
 
 
 def seeds_and_images(first, second, score: Callable[[np.ndarray], np.ndarray], resamples: int = 1000,
@@ -94,7 +76,7 @@ def seeds_and_images(first, second, score: Callable[[np.ndarray], np.ndarray], r
     if images == 0 or np.isnan(deltas).any():
         return None
     delta = float(deltas.mean())
-    boot = _boot_differences(first, second, resample_counts(images, resamples, seed).astype(np.float64), score)
+    boot = boot_differences(first, second, resample_counts(images, resamples, seed).astype(np.float64), score)
     boot = boot[~np.isnan(boot).any(axis=1)]  # a resample where some score is undefined is left out
     if len(boot) < 2 or images < 2:
         return TwoWay(delta, None, None, None, None, n, images, None, None, None, BOTH if n > 1 else IMAGES_ONLY)
@@ -109,18 +91,16 @@ def _combine(deltas: np.ndarray, boot: np.ndarray, images: int, confidence: floa
     mean = boot.mean(axis=1)  # (R,): the seed mean on each resample
     b = float(mean.var(ddof=1)) * finite
     if n < 2:
-        low, high, se, df = _interval(delta, b, images - 1, confidence)
-        return TwoWay(delta, low, high, se, float(df), 1, images, None, b, None, IMAGES_ONLY)
+        return _interval(delta, b, images - 1, confidence, 1, images, None, b, None, IMAGES_ONLY)
     a = float(deltas.var(ddof=1) / n)
     c = float((boot - mean[:, None]).var(axis=0, ddof=1).mean() / (n - 1)) * finite
     a_floor, b_floor = max(a, c), max(b, c)  # a component below 0 is 0: V >= max(A, B)
     v = a_floor + b_floor - c
     terms = a_floor ** 2 / (n - 1) + b_floor ** 2 / (images - 1) + c ** 2 / ((n - 1) * (images - 1))
     df = max(v ** 2 / terms, n - 1) if terms > 0 else np.inf  # never below the seeds' own df
-    low, high, se, df = _interval(delta, v, df, confidence)
     dropped = tuple(_combine(np.delete(deltas, i), np.delete(boot, i, axis=1), images, confidence, False)
                     for i in range(n)) if leave_out else ()
-    return TwoWay(delta, low, high, se, float(df), n, images, a, b, c, BOTH, dropped)
+    return _interval(delta, v, df, confidence, n, images, a, b, c, BOTH, dropped)
 
 
 def scaled(interval: TwoWay, factor: float) -> TwoWay:

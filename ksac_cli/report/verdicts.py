@@ -76,22 +76,22 @@ def one_seed_out_text(line: Line) -> str:
     return "; ".join(f"rests on seed {seed} (without it: {text(verdict)})" for seed, verdict in line.one_seed_out)
 
 
+def _fields(interval, *names: str) -> dict:
+    """The `names` fields of a TwoWay; None each for a line without an interval (None)."""
+    return {name: getattr(interval, name, None) for name in names}
+
+
 def full_frame(lines: list[Line]) -> pd.DataFrame:
     """report_verdicts.csv: one row per comparison and metric, every number in its own column (points)."""
     rows = []
     for line in ordered(lines):
-        ci = line.interval
+        ci, made = line.interval, line.verdict_p
         p = {claim: line.p.get(claim, (None, None)) for claim in CLAIMS}
-        made = line.verdict_p
         rows.append({
             "family": line.family, "comparison": line.comparison, "metric": line.metric,
-            "first": line.first, "second": line.second,
-            "delta": None if ci is None else ci.delta, "low": None if ci is None else ci.low,
-            "high": None if ci is None else ci.high, "margin": line.margin,
-            "seeds": None if ci is None else ci.seeds, "images": None if ci is None else ci.images,
-            "df": None if ci is None else ci.df, "method": "" if ci is None else ci.method,
-            "seed_var": None if ci is None else ci.seed_var, "image_var": None if ci is None else ci.image_var,
-            "residual_var": None if ci is None else ci.residual_var,
+            "first": line.first, "second": line.second, **_fields(ci, "delta", "low", "high"), "margin": line.margin,
+            **_fields(ci, "seeds", "images", "df"), "method": getattr(ci, "method", ""),
+            **_fields(ci, "seed_var", "image_var", "residual_var"),
             **{f"{P_COLUMNS[c]}{suffix}": p[c][k] for c in CLAIMS for suffix, k in (("", 0), ("_holm", 1))},
             "family_size": line.family_size, "verdict": text(line.verdict),
             "verdict_claim": line.kind or "", "verdict_p_holm": None if made is None else made[1],

@@ -133,7 +133,7 @@ def test_report_help_lists_every_file_it_reads_and_every_table_it_writes(work):
     reads = [*document.MAKERS, analysis.SCALES_CSV, analysis.BRANCHES_CSV, analysis.ERF_CSV, analysis.ERF_NPZ,
              "eval_images.npz", "samples/", "metrics.jsonl", "eval.jsonl"]
     source = Path(document.__file__).read_text()
-    tables = re.findall(r'\btable\("(\w+)", "(\([a-g]\'?\))?', source)
+    tables = re.findall(r'\btable\("(\w+)", f?"(\([a-g]\'?\))?', source)
     assert len(tables) >= 10, tables
     plots = re.findall(r'\bplot\("([\w.]+)"', source)
     computed = ["ksac_vs_aspp", "ksac_vs_aspp_size", "rate24", "profile_reduction", "paper_params_reduction"]
