@@ -11,7 +11,7 @@ import json
 import os
 import secrets
 import stat
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from ksac_cli.errors import KsacRuntimeError
@@ -112,14 +112,20 @@ class CacheFolder:
             self.writable = False
 
 
+def serialised(save: Callable[[io.BytesIO], object]) -> bytes:
+    """The bytes `save(file)` writes, made in memory: a write the OS refuses then fails in `write_bytes` as one
+    clear error, not inside the serialiser (torch's zip writer, numpy, PIL), which would word it as its own."""
+    buffer = io.BytesIO()
+    save(buffer)
+    return buffer.getvalue()
+
+
 def write_npz(path: str | os.PathLike, **arrays) -> None:
-    """`numpy.savez_compressed(path, **arrays)`, made in memory and then written atomically (numpy
-    itself would write the file in place, and append `.npz` to a name without it)."""
+    """`numpy.savez_compressed(path, **arrays)` written atomically (numpy itself would write the file in
+    place, and append `.npz` to a name without it)."""
     import numpy as np
 
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    write_bytes(path, buffer.getvalue())
+    write_bytes(path, serialised(lambda f: np.savez_compressed(f, **arrays)))
 
 
 def write_json(path: str | os.PathLike, obj: object) -> None:

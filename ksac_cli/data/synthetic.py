@@ -10,7 +10,6 @@ import json
 import math
 import os
 from concurrent.futures import ProcessPoolExecutor
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -130,14 +129,12 @@ def _write_range(folder: str, split: str, start: int, stop: int, size: int, seed
         rng = np.random.default_rng(list(generator_key(seed, split, index)))
         image, mask = render(rng, size)
         name = sample_id(split, index)
-        buffer = BytesIO()
-        Image.fromarray(image).save(buffer, format="JPEG", quality=90)
-        io.write_bytes(Path(folder) / "JPEGImages" / f"{name}.jpg", buffer.getvalue())
+        jpeg = io.serialised(lambda f: Image.fromarray(image).save(f, format="JPEG", quality=90))
+        io.write_bytes(Path(folder) / "JPEGImages" / f"{name}.jpg", jpeg)
         png = Image.fromarray(mask, mode="P")
         png.putpalette(palette)
-        buffer = BytesIO()
-        png.save(buffer, format="PNG")
-        io.write_bytes(Path(folder) / "SegmentationClass" / f"{name}.png", buffer.getvalue())
+        io.write_bytes(Path(folder) / "SegmentationClass" / f"{name}.png",
+                       io.serialised(lambda f: png.save(f, format="PNG")))
 
 
 def settings_of(cfg: SyntheticConfig) -> dict:
@@ -212,6 +209,4 @@ def figure(folder: Path, path: str | Path, count: int = 4) -> None:
         columns.append(np.concatenate([image, voc_palette()[mask]], axis=0))
     gap = np.full((columns[0].shape[0], 4, 3), 255, np.uint8)
     grid = np.concatenate([c for col in columns for c in (col, gap)][:-1], axis=1)
-    buffer = BytesIO()
-    Image.fromarray(grid).save(buffer, format="PNG")
-    io.write_bytes(path, buffer.getvalue())
+    io.write_bytes(path, io.serialised(lambda f: Image.fromarray(grid).save(f, format="PNG")))

@@ -7,7 +7,6 @@ best (best mIoU so far and its iteration), version.
 
 from __future__ import annotations
 
-import io as _io
 import random
 from pathlib import Path
 from typing import Any
@@ -44,12 +43,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Write atomically: a kill at any moment leaves the previous complete file or the new one. Serialised in
-    memory first, so a write the OS refuses (a full disk) fails in `io` as one clear error, not inside torch's
-    zip writer (which turns it into an unrelated RuntimeError)."""
-    buffer = _io.BytesIO()
-    torch.save({**state, "version": __version__}, buffer)
-    io.write_bytes(path, buffer.getbuffer())
+    """Write atomically: a kill at any moment leaves the previous complete file or the new one; serialised in
+    memory first (`io.serialised`)."""
+    io.write_bytes(path, io.serialised(lambda f: torch.save({**state, "version": __version__}, f)))
 
 
 def load_checkpoint(path: str | Path, for_resume: bool = False) -> dict[str, Any]:

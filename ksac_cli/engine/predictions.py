@@ -4,7 +4,6 @@ colours blended half and half with the image | the truth's colours)."""
 
 from __future__ import annotations
 
-import io as _io
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +15,7 @@ from ksac_cli import io
 
 def encode(image: Image.Image, fmt: str, quality: int = 90) -> bytes:
     """The image as PNG or JPEG bytes (`quality` for JPEG)."""
-    buffer = _io.BytesIO()
-    image.save(buffer, format=fmt, **({"quality": quality} if fmt == "JPEG" else {}))
-    return buffer.getvalue()
+    return io.serialised(lambda f: image.save(f, format=fmt, **({"quality": quality} if fmt == "JPEG" else {})))
 
 
 def denormalised(image: torch.Tensor, mean, std) -> np.ndarray:

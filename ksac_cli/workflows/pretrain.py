@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import time
-from io import BytesIO
 from pathlib import Path
 
 import torch
@@ -44,9 +43,7 @@ def pretrain(cfg: RunConfig, out: Path, command: list[str], resume: bool = True,
     made_from = provenance(resolve_device(cfg.train.device))  # the code as it was when this invocation started
     summary = train(cfg, resume, force, on_event)
     checkpoint = load_checkpoint(last_checkpoint(Path(summary["run_dir"])))
-    buffer = BytesIO()
-    torch.save(backbone_state(checkpoint["model"]), buffer)
-    data = buffer.getvalue()
+    data = io.serialised(lambda f: torch.save(backbone_state(checkpoint["model"]), f))
     io.write_bytes(out, data)
     final = summary["final"] or {}
     record = {
