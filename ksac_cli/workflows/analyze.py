@@ -35,33 +35,19 @@ if TYPE_CHECKING:
 PARTS = ".analysis_parts"  # one finished model per part, in the --out folder
 
 
-def checkpoints_of(ablation: str | Path) -> list[Path]:
-    """Every cell's final checkpoint (<cell>/checkpoints/last.pt) under an ablation's folder, sorted."""
-    folder = Path(ablation)
-    found = sorted(folder.glob("*/checkpoints/last.pt"))
-    if not found:
-        raise KsacError(f"--ablation {folder}: no <cell>/checkpoints/last.pt in it; give the folder `ksac ablate` "
-                        f"wrote (runs/ablate/<recipe name>)")
-    return found
-
-
 def analyze(checkpoints: Sequence[str | Path], cfg: AnalyzeConfig = AnalyzeConfig(),
             on_event: EventFn | None = None) -> dict[str, Path]:
-    """Analyse each checkpoint on its own val split (its first `cfg.images` images; None: all); write the CSV
-    files (and ERF maps) into `cfg.out`, one model at a time (the module's docstring: parts, keys, skipping).
-    `cfg.amp` and `cfg.batch_size` default to the run's own, so with every image scale 1.0 gives `ksac eval`'s
-    mIoU exactly. Events: "skipped" {count, total, folder} once when models are already done, then
-    "checkpoint" {index, total, path} and "step" {what} for each model analysed."""
+    """Analyse each checkpoint (an existing file) on its own val split (its first `cfg.images` images; None: all);
+    write the CSV files (and ERF maps) into `cfg.out`, one model at a time (the module's docstring: parts, keys,
+    skipping). `cfg.amp` and `cfg.batch_size` default to the run's own, so with every image scale 1.0 gives
+    `ksac eval`'s mIoU exactly. Events: "skipped" {count, total, folder} once when models are already done, then
+    "checkpoint" {index, total, path, done: models finished so far} and "step" {what} for each model analysed."""
     emit = on_event or (lambda kind, data: None)
-    paths = [Path(c) for c in checkpoints]
-    for path in paths:  # every file checked before the first minute is spent
-        if not path.is_file():
-            raise KsacError(f"checkpoint {path} does not exist")
     out = Path(cfg.out)
     settings = {"scales": [float(f) for f in cfg.scales], "images": cfg.images, "erf_images": cfg.erf_images,
                 "device": cfg.device, "amp": cfg.amp, "batch_size": cfg.batch_size,
                 "rows": 4}  # 4: config_hash and run_date as the ablation's row has them (older parts are made again)
-    parts = [part_of(path, out, settings) for path in paths]
+    parts = [part_of(Path(c), out, settings) for c in checkpoints]
     if out.is_dir():
         remove_leftovers(out)
     results = [load_part(part) for part in parts]  # None: still to do
@@ -72,7 +58,8 @@ def analyze(checkpoints: Sequence[str | Path], cfg: AnalyzeConfig = AnalyzeConfi
     for n, part in enumerate(parts, start=1):
         if results[n - 1] is not None:
             continue
-        emit("checkpoint", {"index": n, "total": len(parts), "path": str(part.checkpoint)})
+        emit("checkpoint", {"index": n, "total": len(parts), "path": str(part.checkpoint),
+                            "done": sum(r is not None for r in results)})
         save_part(part, analyze_one(part.checkpoint, cfg, emit))
         results[n - 1] = load_part(part)  # what a rerun would read: the files do not depend on who computed
         files = assemble(out, [r for r in results if r is not None])
