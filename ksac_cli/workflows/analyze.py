@@ -126,7 +126,7 @@ def remove_leftovers(out: Path) -> None:
 def analyze_one(path: Path, settings: AnalyzeConfig, emit: EventFn) -> dict:
     """The three analyses of one checkpoint: {"scales", "branches", "erf": rows, "maps": {key: (H, W)}}."""
     from ksac_cli.analysis.branches import atrous_branches, silenced
-    from ksac_cli.analysis.scales import scale_sweep
+    from ksac_cli.analysis.scales import at_scale
     from ksac_cli.data import build_dataset
     from ksac_cli.machine import resolve_amp, resolve_device
     from ksac_cli.workflows.evaluate import open_checkpoint, trained_model
@@ -143,22 +143,22 @@ def analyze_one(path: Path, settings: AnalyzeConfig, emit: EventFn) -> dict:
              "rates": format_rates(m.rates), "seed": cfg.train.seed, "iteration": state["iteration"],
              "config_hash": config_hash, "run_date": run_date, "amp": resolve_amp(cfg.train.amp, dev)}
 
-    def sweep(factors) -> list[dict]:
-        return scale_sweep(model, cfg.data, cfg.data.val_split, factors, dev, cfg.train.amp, cfg.eval.batch_size,
-                           images=settings.images,
-                           on_factor=lambda f: emit("step", {"what": f"{ident['run']}: scale {f:g}"}))
+    def at(factor: float) -> dict:
+        row = at_scale(model, cfg, factor, dev, settings.images)
+        emit("step", {"what": f"{ident['run']}: scale {factor:g}"})
+        return row
 
-    scale_rows = [{**ident, **row} for row in sweep(settings.scales)]
+    scale_rows = [{**ident, **at(f)} for f in settings.scales]
     at_one = next((r["miou"] for r in scale_rows if r["scale"] == 1.0), None)
     if at_one is None:
-        at_one = sweep([1.0])[0]["miou"]
+        at_one = at(1.0)["miou"]
     branch_rows = []
     known = atrous_branches(model.head) is not None
     if not known:
         emit("step", {"what": f"{ident['run']}: per-rate contribution skipped (its head's branches are not known)"})
     for i, rate in enumerate(m.rates if known else ()):
         with silenced(model.head, [i]):
-            miou = sweep([1.0])[0]["miou"]
+            miou = at(1.0)["miou"]
         branch_rows.append({**ident, "rate": rate, "miou": miou, "miou_all": at_one, "drop": at_one - miou})
     erf_rows, maps = receptive_fields(model, dataset, settings.erf_images, cfg.data.crop_size, dev, ident)
     emit("step", {"what": f"{ident['run']}: receptive fields"})
