@@ -195,11 +195,9 @@ def centre_square(image, side: int):
     """(3, H, W) -> (3, side, side): the centre crop, padded with zeros (the mean colour) where smaller."""
     import torch.nn.functional as F
 
-    h, w = image.shape[-2:]
-    top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
-    image = image[:, top:top + side, left:left + side]
-    h, w = image.shape[-2:]
-    return F.pad(image, ((side - w) // 2, side - w - (side - w) // 2, (side - h) // 2, side - h - (side - h) // 2))
+    dh, dw = side - image.shape[-2], side - image.shape[-1]  # < 0: cropped (a negative padding)
+    # half of each difference (rounded toward 0) before, the rest (an odd pixel) after
+    return F.pad(image, (int(dw / 2), dw - int(dw / 2), int(dh / 2), dh - int(dh / 2)))
 
 
 def trained_run(saved: dict, path: Path) -> tuple[str, str]:
