@@ -18,16 +18,7 @@ from typing import TYPE_CHECKING
 from ksac_cli import heads, io, weights
 from ksac_cli.config import AnalyzeConfig, format_rates, short_hash
 from ksac_cli.errors import KsacError
-# the files and their columns, as `ksac report` reads them
-from ksac_cli.report.analysis import (
-    BRANCH_COLUMNS,
-    BRANCHES_CSV,
-    ERF_COLUMNS,
-    ERF_CSV,
-    ERF_NPZ,
-    SCALE_COLUMNS,
-    SCALES_CSV,
-)
+from ksac_cli.report import analysis as report  # the files and their columns, as `ksac report` reads them
 
 if TYPE_CHECKING:
     from ksac_cli.engine.run import EventFn  # torch: only for the annotations
@@ -108,10 +99,11 @@ def save_part(part: Part, result: dict) -> None:
 
 def assemble(out: Path, results: list[dict]) -> dict[str, Path]:
     """The four files from `results` (finished parts, in the order given), under a lock on the folder."""
-    files = {"scales": out / SCALES_CSV, "branches": out / BRANCHES_CSV, "erf": out / ERF_CSV, "maps": out / ERF_NPZ}
+    files = {"scales": out / report.SCALES_CSV, "branches": out / report.BRANCHES_CSV, "erf": out / report.ERF_CSV}
     with io.file_lock(out / PARTS):
-        for kind, columns in (("scales", SCALE_COLUMNS), ("branches", BRANCH_COLUMNS), ("erf", ERF_COLUMNS)):
+        for kind, columns in zip(files, (report.SCALE_COLUMNS, report.BRANCH_COLUMNS, report.ERF_COLUMNS)):
             io.write_csv(files[kind], [row for r in results for row in r[kind]], columns)
+        files["maps"] = out / report.ERF_NPZ
         io.write_npz(files["maps"], **{name: m for r in results for name, m in r["maps"].items()})
     return files
 
