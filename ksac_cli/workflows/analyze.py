@@ -194,16 +194,14 @@ def centre_square(image, side: int):
 
 def trained_run(saved: dict, path: Path) -> tuple[str, str]:
     """(config_hash, date) of the run as `ksac ablate` wrote them in its row, read from <run>/result.json
-    (experiments/cells.record): the checkpoint's saved config holds what the engine resolved (--amp auto's mode,
-    the dataset's class count), not the cell's config as given, which the hash is of. A run ksac ablate did not
-    make: the hash of its saved config (experiments/cells.config_hash) and no date; ("", "") when neither can be
-    made (a starting backbone file no longer found)."""
+    (experiments/cells.record; docs/results.md, "Which analysis rows"). A run ksac ablate did not make: the hash
+    of its `saved` config (experiments/cells.config_hash) and no date; ("", "") when neither can be made."""
     from ksac_cli.config import RunConfig, from_dict
     from ksac_cli.experiments.cells import config_hash
 
-    row = path.parent.parent / "result.json" if path.parent.name == "checkpoints" else None
+    row = path.parent.parent / "result.json"
     try:
-        if row is not None and row.is_file():
+        if path.parent.name == "checkpoints" and row.is_file():
             data = json.loads(row.read_text())
             return str(data["config_hash"]), str(data.get("date") or "")
         return config_hash(from_dict(RunConfig, saved, where=f"{path} (config)")), ""
