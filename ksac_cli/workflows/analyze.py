@@ -145,11 +145,11 @@ def analyze_one(path: Path, settings: AnalyzeConfig, emit: EventFn) -> dict:
     if at_one is None:
         at_one = at(1.0)["miou"]
     branch_rows = []
-    known = atrous_branches(model.head) is not None
-    if not known:
+    branches = atrous_branches(model.head)
+    if branches is None:
         emit("step", {"what": f"{ident['run']}: per-rate contribution skipped (its head's branches are not known)"})
-    for i, rate in enumerate(m.rates if known else ()):
-        with silenced(model.head, [i]):
+    for branch, rate in zip(branches or (), m.rates):
+        with silenced([branch]):
             miou = at(1.0)["miou"]
         branch_rows.append({**ident, "rate": rate, "miou": miou, "miou_all": at_one, "drop": at_one - miou})
     erf_rows, maps = receptive_fields(model, dataset, settings.erf_images, cfg.data.crop_size, dev, ident)
