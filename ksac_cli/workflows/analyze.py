@@ -39,8 +39,10 @@ def analyze(checkpoints: Sequence[str | Path], cfg: AnalyzeConfig = AnalyzeConfi
                 "device": cfg.device, "amp": cfg.amp, "batch_size": cfg.batch_size,
                 "rows": 4}  # 4: config_hash and run_date as the ablation's row has them (older parts are made again)
     parts = [part_of(Path(c), out, settings) for c in checkpoints]
-    if out.is_dir():
-        remove_leftovers(out)
+    if out.is_dir():  # remove the temporary files of writes a kill interrupted (io.atomic_open: .<name>.*.tmp)
+        with io.file_lock(out / PARTS):
+            for tmp in [*out.glob(".analysis_*.tmp"), *(out / PARTS).glob(".*.tmp")]:
+                tmp.unlink(missing_ok=True)
     results = [load_part(part) for part in parts]  # None: still to do
     skipped = sum(r is not None for r in results)
     if skipped:
@@ -106,13 +108,6 @@ def assemble(out: Path, results: list[dict]) -> dict[str, Path]:
         files["maps"] = out / report.ERF_NPZ
         io.write_npz(files["maps"], **{name: m for r in results for name, m in r["maps"].items()})
     return files
-
-
-def remove_leftovers(out: Path) -> None:
-    """Temporary files of writes a kill interrupted (io.atomic_open's `.<name>.<random>.tmp`)."""
-    with io.file_lock(out / PARTS):
-        for tmp in [*out.glob(".analysis_*.tmp"), *(out / PARTS).glob(".*.tmp")]:
-            tmp.unlink(missing_ok=True)
 
 
 def analyze_one(path: Path, settings: AnalyzeConfig, emit: EventFn) -> dict:
