@@ -1,14 +1,8 @@
-"""The `ksac analyze` section of the report, from its files (written by workflows/analyze.py):
-
-- analysis_scales.csv: per run and scale factor, mIoU and IoU per object size (fractions);
-- analysis_branches.csv: per run and atrous rate, mIoU with that branch silenced, and the drop;
-- analysis_erf.csv + analysis_erf.npz: per run, the effective receptive field of the whole model (pixels)
-  and of the head alone (feature cells), its 50% / 90% mass radii, and the maps (keys "<run>/<part>").
-
-A model is a head (+ merge) and a rate set; its runs are its seeds. Each candidate head minus ASPP is paired
-by seed for the same rates, with the 95% Student's t interval over the seeds only (these files hold no
-per-image evidence: docs/results.md, "Verdicts"), and never judged. Only the ablation rows' own runs are
-used (`matching`; docs/results.md, "Which analysis rows")."""
+"""The `ksac analyze` section of the report, from its files (written by workflows/analyze.py; their columns:
+results/README.md). A model is a head (+ merge) and a rate set; its runs are its seeds. Each candidate head minus
+ASPP is paired by seed for the same rates, with the 95% Student's t interval over the seeds only (these files hold
+no per-image evidence: docs/results.md, "Verdicts"), and never judged. Only the ablation rows' own runs are used
+(`matching`; docs/results.md, "Which analysis rows")."""
 
 from __future__ import annotations
 
@@ -232,8 +226,7 @@ def erf_plot(erf: pd.DataFrame, maps_path: Path, path: Path) -> bool:
         norm = LogNorm(vmin=max(floor, 1e-6), vmax=1.0) if part == "head" else Normalize(vmin=0.0, vmax=1.0)
         for col, model in enumerate(models):
             ax = axes[row, col]
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.set(xticks=[], yticks=[])
             if model in mean_maps:  # every map is |gradient| / top: in [0, 1]
                 shown = ax.imshow(np.clip(mean_maps[model] / top, norm.vmin, 1.0), cmap="magma", norm=norm)
             ax.set_title(f"{model}\n{'whole model (image px)' if part == 'model' else 'head (feature cells)'}",
