@@ -42,7 +42,6 @@ class Analysis:
 
 def load(results: Path) -> Analysis | None:
     """The analysis files in `results`, each run labelled with its model; None without analysis_scales.csv."""
-    results = Path(results)
     if not (results / SCALES_CSV).is_file():
         return None
 
