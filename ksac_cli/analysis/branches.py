@@ -1,6 +1,5 @@
 """Per-rate contribution: the head's output with ONE atrous branch silenced at test time, after its
-BatchNorm and ReLU, so the projection sees zeros in that branch's place (the trained weights unchanged).
-Which rates does a trained model rely on?"""
+BatchNorm and ReLU, so the projection sees zeros in that branch's place (the trained weights unchanged)."""
 
 from __future__ import annotations
 
@@ -24,13 +23,9 @@ def atrous_branches(head: nn.Module) -> list[nn.Module] | None:
 
 
 @contextmanager
-def silenced(head: nn.Module, indices: list[int]) -> Iterator[None]:
-    """Within the block, the branches at `indices` (positions in `head.rates`) output zeros."""
-    branches = atrous_branches(head)
-    if branches is None:
-        raise TypeError(f"no atrous branches in {type(head).__name__}; expected an ASPP or KSAC head")
-    hooks = [branches[i].register_forward_hook(lambda module, args, output: output.new_zeros(output.shape))
-             for i in indices]
+def silenced(branches: list[nn.Module]) -> Iterator[None]:
+    """Within the block, each of `branches` (of `atrous_branches`) outputs zeros."""
+    hooks = [b.register_forward_hook(lambda module, args, output: output.new_zeros(output.shape)) for b in branches]
     try:
         yield
     finally:

@@ -40,47 +40,40 @@ def analyze(
     the models done with the same checkpoint and settings, saying how many; a changed checkpoint or flag
     recomputes that model.
     """
-    cfg = _config(scales, images, erf_images, device, amp, batch_size, out, trust_head_code)
+    factors = parse_floats(scales, "--scales")
+    if any(f <= 0 for f in factors):
+        raise KsacError(f"--scales: {scales!r} holds a factor <= 0; every factor must be positive (e.g. {SCALES})")
+    cfg = AnalyzeConfig(factors, images, erf_images, device, amp, batch_size, str(out), trust_head_code)
+    cfg.validate()
     if bool(checkpoint) == (ablation is not None):
         raise KsacError("give --checkpoint (repeatable) or --ablation <folder>, one of the two")
-    for path in checkpoint or []:
+    paths = checkpoint or sorted(ablation.glob("*/checkpoints/last.pt"))
+    if not paths:
+        raise KsacError(f"--ablation {ablation}: no <cell>/checkpoints/last.pt in it; give the folder `ksac ablate` "
+                        f"wrote (runs/ablate/<recipe name>)")
+    for path in paths:
         if not path.is_file():
             raise KsacError(f"checkpoint {path} does not exist")
     options.folder_can_be_made(out, "--out")  # before any model is analysed; made once the inputs are read
     from ksac_cli.workflows import analyze as workflow  # torch: imported once the flags are known to be good
 
-    paths = checkpoint or workflow.checkpoints_of(ablation)
     with output.progress() as bar:
-        files = workflow.analyze(paths, cfg, AnalyzeDisplay(bar, len(paths)).event)
+        files = workflow.analyze(paths, cfg, _display(bar, len(paths)))
     output.info("wrote " + ", ".join(str(p) for p in files.values()) + f"; next: ksac report --results {out}")
 
 
-def _config(scales: str, images, erf_images, device, amp, batch_size, out: Path, trust: bool = False) -> AnalyzeConfig:
-    """The flags as an AnalyzeConfig, checked (--scales parsed, every factor positive)."""
-    factors = parse_floats(scales, "--scales")
-    if any(f <= 0 for f in factors):
-        raise KsacError(f"--scales: {scales!r} holds a factor <= 0; every factor must be positive (e.g. {SCALES})")
-    cfg = AnalyzeConfig(factors, images, erf_images, device, amp, batch_size, str(out), trust)
-    cfg.validate()
-    return cfg
+def _display(bar, total: int):
+    """The event handler: the progress bar over models (skipped ones counted as finished), a line per model."""
+    task = bar.add_task("analysing", total=total)
 
-
-class AnalyzeDisplay:
-    """The progress bar over models (skipped ones counted as finished) and a line per model."""
-
-    def __init__(self, bar, total: int) -> None:
-        self.bar = bar
-        self.task = bar.add_task("analysing", total=total)
-        self.finished = 0  # models skipped or analysed before the current one
-
-    def event(self, kind: str, data: dict) -> None:
+    def event(kind: str, data: dict) -> None:
         if kind == "skipped":
-            self.finished += data["count"]
             output.info(f"skipped {data['count']} of {data['total']} models: already analysed with the same "
                         f"checkpoint and settings (in {data['folder']})")
         elif kind == "checkpoint":
-            self.bar.update(self.task, completed=self.finished)
-            self.finished += 1
+            bar.update(task, completed=data["done"])
             output.info(f"[{data['index']}/{data['total']}] {data['path']}")
         elif kind == "step":
-            self.bar.update(self.task, description=data["what"])
+            bar.update(task, description=data["what"])
+
+    return event

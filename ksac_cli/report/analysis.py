@@ -1,14 +1,8 @@
-"""The `ksac analyze` section of the report, from its files (written by workflows/analyze.py):
-
-- analysis_scales.csv: per run and scale factor, mIoU and IoU per object size (fractions);
-- analysis_branches.csv: per run and atrous rate, mIoU with that branch silenced, and the drop;
-- analysis_erf.csv + analysis_erf.npz: per run, the effective receptive field of the whole model (pixels)
-  and of the head alone (feature cells), its 50% / 90% mass radii, and the maps (keys "<run>/<part>").
-
-A model is a head (+ merge) and a rate set; its runs are its seeds. Each candidate head minus ASPP is paired
-by seed for the same rates, with the 95% Student's t interval over the seeds only (these files hold no
-per-image evidence: docs/results.md, "Verdicts"), and never judged. Only the ablation rows' own runs are
-used (`matching`; docs/results.md, "Which analysis rows")."""
+"""The `ksac analyze` section of the report, from its files (written by workflows/analyze.py; their columns:
+results/README.md). A model is a head (+ merge) and a rate set; its runs are its seeds. Each candidate head minus
+ASPP is paired by seed for the same rates, with the 95% Student's t interval over the seeds only (these files hold
+no per-image evidence: docs/results.md, "Verdicts"), and never judged. Only the ablation rows' own runs are used
+(`matching`; docs/results.md, "Which analysis rows")."""
 
 from __future__ import annotations
 
@@ -35,6 +29,7 @@ SCALE_COLUMNS = [*RUN_COLUMNS, "scale", "miou", "iou_small", "iou_medium", "iou_
 BRANCH_COLUMNS = [*RUN_COLUMNS, "rate", "miou", "miou_all", "drop"]
 ERF_COLUMNS = [*RUN_COLUMNS, "part", "unit", "r50", "r90", "images"]
 LINE_STYLES = ["-", "--", ":", "-."]
+RUN = ("run", "model", "head", "rates", "seed")  # robustness's columns that name a run, not a number
 
 
 @dataclass
@@ -47,7 +42,6 @@ class Analysis:
 
 def load(results: Path) -> Analysis | None:
     """The analysis files in `results`, each run labelled with its model; None without analysis_scales.csv."""
-    results = Path(results)
     if not (results / SCALES_CSV).is_file():
         return None
 
@@ -77,13 +71,13 @@ def matching(found: Analysis, runs: dict[str, set[str]] | None) -> tuple[Analysi
     hash's dates (docs/results.md, "Which analysis rows")."""
     if runs is None:
         return found, ""
-    names = list(dict.fromkeys(found.scales["run"])) if not found.scales.empty else []
-    if "config_hash" not in found.scales:
+    first = found.scales.drop_duplicates("run").set_index("run")  # each run's first row, in order
+    names = list(first.index)
+    if "config_hash" not in first:
         keep = set()
         why = (f"all {len(names)} analysed runs left out: {SCALES_CSV} has no config_hash column (made before it "
                f"existed), so its runs cannot be matched to ablation.csv's; rerun `ksac analyze`")
     else:
-        first = found.scales.drop_duplicates("run").set_index("run")
         hashes = first["config_hash"].astype(str)
         dates = first["run_date"].fillna("").astype(str) if "run_date" in first else pd.Series("", index=first.index)
         other_config = [r for r in names if hashes[r] not in runs]
@@ -109,6 +103,12 @@ def _ci_text(values, signed: bool = True) -> str:
     return f"{ci.mean:{sign}.2f}" + ("" if ci.low is None else f" {interval_text(ci, sign)}")
 
 
+def _over_seeds(df: pd.DataFrame, keys: list[str], cells) -> pd.DataFrame:
+    """One row per group of `keys` (in order of appearance): the keys, "seeds" (its rows) and `cells(group)`."""
+    return pd.DataFrame([{**dict(zip(keys, key)), "seeds": len(g), **cells(g)}
+                         for key, g in df.groupby(keys, sort=False, dropna=False)])
+
+
 def robustness(scales: pd.DataFrame) -> pd.DataFrame:
     """Per run: mIoU at 1.0, the mean mIoU over the factors' range (trapezoid area / range) and the change
     at the smallest and largest factor relative to 1.0, in points."""
@@ -118,7 +118,7 @@ def robustness(scales: pd.DataFrame) -> pd.DataFrame:
         x, y = g["scale"].to_numpy(float), 100 * g["miou"].to_numpy(float)
         at_one = y[np.isclose(x, 1.0)]
         base = float(at_one[0]) if at_one.size else np.nan
-        area = float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2) / (x[-1] - x[0])) if x.size > 1 else float(y[0])
+        area = float(np.trapezoid(y, x) / (x[-1] - x[0])) if x.size > 1 else float(y[0])
         first = g.iloc[0]
         rows.append({"run": run, "model": first["model"], "head": first["head"], "rates": first["rates"],
                      "seed": int(first["seed"]), "miou_at_1": base, "mean_over_range": area,
@@ -128,24 +128,20 @@ def robustness(scales: pd.DataFrame) -> pd.DataFrame:
 
 def robustness_table(per_run: pd.DataFrame) -> pd.DataFrame:
     """Per model: each robustness number, mean and 95% t interval over seeds (points / %)."""
-    metrics = [c for c in per_run.columns if c not in ("run", "model", "head", "rates", "seed")]
-    out = []
-    for model, g in per_run.groupby("model", sort=False):
-        out.append({"model": model, "seeds": len(g), **{m: _ci_text(g[m], m.startswith("change")) for m in metrics}})
-    return pd.DataFrame(out)
+    metrics = [c for c in per_run.columns if c not in RUN]
+    return _over_seeds(per_run, ["model"], lambda g: {m: _ci_text(g[m], m.startswith("change")) for m in metrics})
 
 
 def ksac_minus_aspp(per_run: pd.DataFrame) -> list[Line]:
     """Each candidate head minus ASPP for the same rates, paired by seed, for each robustness number but the
     mIoU at factor 1 (the ablation's own comparison): Student's t over the seeds only, never judged."""
-    metrics = [c for c in per_run.columns if c not in ("run", "model", "head", "rates", "seed", "miou_at_1")]
+    metrics = [c for c in per_run.columns if c not in (*RUN, "miou_at_1")]
     lines = []
     for (rates, model), pairs in with_baseline(per_run, ["rates", "seed"]).groupby(["rates", "model"], sort=False):
         first, second = spec(pairs["head"].iloc[0]).display, spec(pairs["head_base"].iloc[0]).display
         for m in metrics:
-            lines.append(Line("scale sweep", f"rates {rates}: {model} vs {second}",
-                              f"scale sweep: {m.replace('_', ' ')}", first, second,
-                              seeds_only((pairs[m] - pairs[f"{m}_base"]).to_numpy(float)), 0.0))
+            lines.append(Line("scale sweep", f"rates {rates}: {model} vs {second}", m.replace("_", " "), first,
+                              second, seeds_only((pairs[m] - pairs[f"{m}_base"]).to_numpy(float)), 0.0))
     return lines
 
 
@@ -154,28 +150,27 @@ def diff_table(lines: list[Line]) -> pd.DataFrame:
     seeds only, no verdict; the column names the heads."""
     first = " / ".join(dict.fromkeys(x.first for x in lines))
     second = " / ".join(dict.fromkeys(x.second for x in lines))
-    return pd.DataFrame([{"comparison": x.comparison, "metric": x.metric.removeprefix("scale sweep: "),
+    return pd.DataFrame([{"comparison": x.comparison, "metric": x.metric,
                           "seeds": x.interval.seeds, f"{first} - {second} (points)": x.interval.delta,
                           "95% CI over seeds only (t)": interval_text(x.interval)} for x in lines])
 
 
 def branch_table(branches: pd.DataFrame) -> pd.DataFrame:
     """Per model and rate: the mIoU drop (points) when that branch is silenced, mean and t interval over seeds."""
-    out = []
-    for (model, rate), g in branches.groupby(["model", "rate"], sort=False):
-        out.append({"model": model, "rate": int(rate), "seeds": len(g),
-                    "mIoU drop (points)": _ci_text(100 * g["drop"].to_numpy(float)),
-                    "mIoU without it (%)": 100 * g["miou"].mean()})
-    return pd.DataFrame(out)
+    return _over_seeds(branches, ["model", "rate"],
+                       lambda g: {"mIoU drop (points)": _ci_text(100 * g["drop"].to_numpy(float)),
+                                  "mIoU without it (%)": 100 * g["miou"].mean()})
 
 
 def erf_table(erf: pd.DataFrame) -> pd.DataFrame:
     """Per model and part: the radii holding 50% and 90% of the ERF's mass, mean and t interval over seeds."""
-    out = []
-    for (model, part), g in erf.groupby(["model", "part"], sort=False):
-        out.append({"model": model, "part": part, "unit": g["unit"].iloc[0], "seeds": len(g),
-                    "r50": _ci_text(g["r50"], signed=False), "r90": _ci_text(g["r90"], signed=False)})
-    return pd.DataFrame(out)
+    return _over_seeds(erf, ["model", "part", "unit"],
+                       lambda g: {r: _ci_text(g[r], signed=False) for r in ("r50", "r90")})
+
+
+def _images(rows: pd.DataFrame) -> str:
+    """The runs' image counts for a plot's title: '50', '25/50', or 'unknown' without an `images` column."""
+    return "/".join(str(n) for n in sorted({int(v) for v in rows.get("images", pd.Series()).dropna()})) or "unknown"
 
 
 def scale_plot(scales: pd.DataFrame, path: Path) -> None:
@@ -197,9 +192,7 @@ def scale_plot(scales: pd.DataFrame, path: Path) -> None:
     ax.set_xticks(sorted(scales["scale"].unique()), [f"{s:g}" for s in sorted(scales["scale"].unique())])
     ax.set_xlabel("scale factor of every val image and mask (log scale)")
     ax.set_ylabel("val mIoU (%)")
-    images = sorted({int(v) for v in scales["images"].dropna()}) if "images" in scales else []
-    ax.set_title(f"Scale sweep: mean over seeds, band = 95% t-CI; "
-                 f"{'/'.join(map(str, images)) or 'unknown'} val images per run", fontsize=10)
+    ax.set_title(f"Scale sweep: mean over seeds, band = 95% t-CI; {_images(scales)} val images per run", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # off the data
     save_figure(fig, path)
@@ -232,8 +225,7 @@ def erf_plot(erf: pd.DataFrame, maps_path: Path, path: Path) -> bool:
         norm = LogNorm(vmin=max(floor, 1e-6), vmax=1.0) if part == "head" else Normalize(vmin=0.0, vmax=1.0)
         for col, model in enumerate(models):
             ax = axes[row, col]
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.set(xticks=[], yticks=[])
             if model in mean_maps:  # every map is |gradient| / top: in [0, 1]
                 shown = ax.imshow(np.clip(mean_maps[model] / top, norm.vmin, 1.0), cmap="magma", norm=norm)
             ax.set_title(f"{model}\n{'whole model (image px)' if part == 'model' else 'head (feature cells)'}",
@@ -241,9 +233,7 @@ def erf_plot(erf: pd.DataFrame, maps_path: Path, path: Path) -> bool:
         if shown is not None:
             fig.colorbar(shown, ax=list(axes[row]), fraction=0.02, pad=0.01,
                          label="share of the row's max" + (" (log)" if part == "head" else ""))
-    images = sorted({int(v) for v in erf["images"].dropna()}) if "images" in erf else []
-    fig.suptitle(f"Effective receptive field |d centre / d input|, mean over seeds and "
-                 f"{'/'.join(map(str, images)) or 'unknown'} val images per run; one colour scale per row",
-                 fontsize=9)
+    fig.suptitle(f"Effective receptive field |d centre / d input|, mean over seeds and {_images(erf)} val images "
+                 f"per run; one colour scale per row", fontsize=9)
     save_figure(fig, path)
     return True

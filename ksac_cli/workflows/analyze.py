@@ -18,16 +18,7 @@ from typing import TYPE_CHECKING
 from ksac_cli import heads, io, weights
 from ksac_cli.config import AnalyzeConfig, format_rates, short_hash
 from ksac_cli.errors import KsacError
-# the files and their columns, as `ksac report` reads them
-from ksac_cli.report.analysis import (
-    BRANCH_COLUMNS,
-    BRANCHES_CSV,
-    ERF_COLUMNS,
-    ERF_CSV,
-    ERF_NPZ,
-    SCALE_COLUMNS,
-    SCALES_CSV,
-)
+from ksac_cli.report import analysis as report  # the files and their columns, as `ksac report` reads them
 
 if TYPE_CHECKING:
     from ksac_cli.engine.run import EventFn  # torch: only for the annotations
@@ -35,35 +26,23 @@ if TYPE_CHECKING:
 PARTS = ".analysis_parts"  # one finished model per part, in the --out folder
 
 
-def checkpoints_of(ablation: str | Path) -> list[Path]:
-    """Every cell's final checkpoint (<cell>/checkpoints/last.pt) under an ablation's folder, sorted."""
-    folder = Path(ablation)
-    found = sorted(folder.glob("*/checkpoints/last.pt"))
-    if not found:
-        raise KsacError(f"--ablation {folder}: no <cell>/checkpoints/last.pt in it; give the folder `ksac ablate` "
-                        f"wrote (runs/ablate/<recipe name>)")
-    return found
-
-
 def analyze(checkpoints: Sequence[str | Path], cfg: AnalyzeConfig = AnalyzeConfig(),
             on_event: EventFn | None = None) -> dict[str, Path]:
-    """Analyse each checkpoint on its own val split (its first `cfg.images` images; None: all); write the CSV
-    files (and ERF maps) into `cfg.out`, one model at a time (the module's docstring: parts, keys, skipping).
-    `cfg.amp` and `cfg.batch_size` default to the run's own, so with every image scale 1.0 gives `ksac eval`'s
-    mIoU exactly. Events: "skipped" {count, total, folder} once when models are already done, then
-    "checkpoint" {index, total, path} and "step" {what} for each model analysed."""
+    """Analyse each checkpoint (an existing file) on its own val split (its first `cfg.images` images; None: all);
+    write the CSV files (and ERF maps) into `cfg.out`, one model at a time (the module's docstring: parts, keys,
+    skipping). `cfg.amp` and `cfg.batch_size` default to the run's own, so with every image scale 1.0 gives
+    `ksac eval`'s mIoU exactly. Events: "skipped" {count, total, folder} once when models are already done, then
+    "checkpoint" {index, total, path, done: models finished so far} and "step" {what} for each model analysed."""
     emit = on_event or (lambda kind, data: None)
-    paths = [Path(c) for c in checkpoints]
-    for path in paths:  # every file checked before the first minute is spent
-        if not path.is_file():
-            raise KsacError(f"checkpoint {path} does not exist")
     out = Path(cfg.out)
     settings = {"scales": [float(f) for f in cfg.scales], "images": cfg.images, "erf_images": cfg.erf_images,
                 "device": cfg.device, "amp": cfg.amp, "batch_size": cfg.batch_size,
                 "rows": 4}  # 4: config_hash and run_date as the ablation's row has them (older parts are made again)
-    parts = [part_of(path, out, settings) for path in paths]
-    if out.is_dir():
-        remove_leftovers(out)
+    parts = [part_of(Path(c), out, settings) for c in checkpoints]
+    if out.is_dir():  # remove the temporary files of writes a kill interrupted (io.atomic_open: .<name>.*.tmp)
+        with io.file_lock(out / PARTS):
+            for tmp in [*out.glob(".analysis_*.tmp"), *(out / PARTS).glob(".*.tmp")]:
+                tmp.unlink(missing_ok=True)
     results = [load_part(part) for part in parts]  # None: still to do
     skipped = sum(r is not None for r in results)
     if skipped:
@@ -72,7 +51,8 @@ def analyze(checkpoints: Sequence[str | Path], cfg: AnalyzeConfig = AnalyzeConfi
     for n, part in enumerate(parts, start=1):
         if results[n - 1] is not None:
             continue
-        emit("checkpoint", {"index": n, "total": len(parts), "path": str(part.checkpoint)})
+        emit("checkpoint", {"index": n, "total": len(parts), "path": str(part.checkpoint),
+                            "done": sum(r is not None for r in results)})
         save_part(part, analyze_one(part.checkpoint, cfg, emit))
         results[n - 1] = load_part(part)  # what a rerun would read: the files do not depend on who computed
         files = assemble(out, [r for r in results if r is not None])
@@ -121,25 +101,19 @@ def save_part(part: Part, result: dict) -> None:
 
 def assemble(out: Path, results: list[dict]) -> dict[str, Path]:
     """The four files from `results` (finished parts, in the order given), under a lock on the folder."""
-    files = {"scales": out / SCALES_CSV, "branches": out / BRANCHES_CSV, "erf": out / ERF_CSV, "maps": out / ERF_NPZ}
+    files = {"scales": out / report.SCALES_CSV, "branches": out / report.BRANCHES_CSV, "erf": out / report.ERF_CSV}
     with io.file_lock(out / PARTS):
-        for kind, columns in (("scales", SCALE_COLUMNS), ("branches", BRANCH_COLUMNS), ("erf", ERF_COLUMNS)):
+        for kind, columns in zip(files, (report.SCALE_COLUMNS, report.BRANCH_COLUMNS, report.ERF_COLUMNS)):
             io.write_csv(files[kind], [row for r in results for row in r[kind]], columns)
+        files["maps"] = out / report.ERF_NPZ
         io.write_npz(files["maps"], **{name: m for r in results for name, m in r["maps"].items()})
     return files
-
-
-def remove_leftovers(out: Path) -> None:
-    """Temporary files of writes a kill interrupted (io.atomic_open's `.<name>.<random>.tmp`)."""
-    with io.file_lock(out / PARTS):
-        for tmp in [*out.glob(".analysis_*.tmp"), *(out / PARTS).glob(".*.tmp")]:
-            tmp.unlink(missing_ok=True)
 
 
 def analyze_one(path: Path, settings: AnalyzeConfig, emit: EventFn) -> dict:
     """The three analyses of one checkpoint: {"scales", "branches", "erf": rows, "maps": {key: (H, W)}}."""
     from ksac_cli.analysis.branches import atrous_branches, silenced
-    from ksac_cli.analysis.scales import scale_sweep
+    from ksac_cli.analysis.scales import at_scale
     from ksac_cli.data import build_dataset
     from ksac_cli.machine import resolve_amp, resolve_device
     from ksac_cli.workflows.evaluate import open_checkpoint, trained_model
@@ -156,22 +130,22 @@ def analyze_one(path: Path, settings: AnalyzeConfig, emit: EventFn) -> dict:
              "rates": format_rates(m.rates), "seed": cfg.train.seed, "iteration": state["iteration"],
              "config_hash": config_hash, "run_date": run_date, "amp": resolve_amp(cfg.train.amp, dev)}
 
-    def sweep(factors) -> list[dict]:
-        return scale_sweep(model, cfg.data, cfg.data.val_split, factors, dev, cfg.train.amp, cfg.eval.batch_size,
-                           images=settings.images,
-                           on_factor=lambda f: emit("step", {"what": f"{ident['run']}: scale {f:g}"}))
+    def at(factor: float) -> dict:
+        row = at_scale(model, cfg, factor, dev, settings.images)
+        emit("step", {"what": f"{ident['run']}: scale {factor:g}"})
+        return row
 
-    scale_rows = [{**ident, **row} for row in sweep(settings.scales)]
+    scale_rows = [{**ident, **at(f)} for f in settings.scales]
     at_one = next((r["miou"] for r in scale_rows if r["scale"] == 1.0), None)
     if at_one is None:
-        at_one = sweep([1.0])[0]["miou"]
+        at_one = at(1.0)["miou"]
     branch_rows = []
-    known = atrous_branches(model.head) is not None
-    if not known:
+    branches = atrous_branches(model.head)
+    if branches is None:
         emit("step", {"what": f"{ident['run']}: per-rate contribution skipped (its head's branches are not known)"})
-    for i, rate in enumerate(m.rates if known else ()):
-        with silenced(model.head, [i]):
-            miou = sweep([1.0])[0]["miou"]
+    for branch, rate in zip(branches or (), m.rates):
+        with silenced([branch]):
+            miou = at(1.0)["miou"]
         branch_rows.append({**ident, "rate": rate, "miou": miou, "miou_all": at_one, "drop": at_one - miou})
     erf_rows, maps = receptive_fields(model, dataset, settings.erf_images, cfg.data.crop_size, dev, ident)
     emit("step", {"what": f"{ident['run']}: receptive fields"})
@@ -208,25 +182,21 @@ def centre_square(image, side: int):
     """(3, H, W) -> (3, side, side): the centre crop, padded with zeros (the mean colour) where smaller."""
     import torch.nn.functional as F
 
-    h, w = image.shape[-2:]
-    top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
-    image = image[:, top:top + side, left:left + side]
-    h, w = image.shape[-2:]
-    return F.pad(image, ((side - w) // 2, side - w - (side - w) // 2, (side - h) // 2, side - h - (side - h) // 2))
+    dh, dw = side - image.shape[-2], side - image.shape[-1]  # < 0: cropped (a negative padding)
+    # half of each difference (rounded toward 0) before, the rest (an odd pixel) after
+    return F.pad(image, (int(dw / 2), dw - int(dw / 2), int(dh / 2), dh - int(dh / 2)))
 
 
 def trained_run(saved: dict, path: Path) -> tuple[str, str]:
     """(config_hash, date) of the run as `ksac ablate` wrote them in its row, read from <run>/result.json
-    (experiments/cells.record): the checkpoint's saved config holds what the engine resolved (--amp auto's mode,
-    the dataset's class count), not the cell's config as given, which the hash is of. A run ksac ablate did not
-    make: the hash of its saved config (experiments/cells.config_hash) and no date; ("", "") when neither can be
-    made (a starting backbone file no longer found)."""
+    (experiments/cells.record; docs/results.md, "Which analysis rows"). A run ksac ablate did not make: the hash
+    of its `saved` config (experiments/cells.config_hash) and no date; ("", "") when neither can be made."""
     from ksac_cli.config import RunConfig, from_dict
     from ksac_cli.experiments.cells import config_hash
 
-    row = path.parent.parent / "result.json" if path.parent.name == "checkpoints" else None
+    row = path.parent.parent / "result.json"
     try:
-        if row is not None and row.is_file():
+        if path.parent.name == "checkpoints" and row.is_file():
             data = json.loads(row.read_text())
             return str(data["config_hash"]), str(data.get("date") or "")
         return config_hash(from_dict(RunConfig, saved, where=f"{path} (config)")), ""
