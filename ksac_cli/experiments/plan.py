@@ -97,6 +97,10 @@ class SeedPlan:
             line += f", over the budget: {MIN_SEEDS} seeds is the least a paired comparison needs"
         return line
 
+    def power(self, grid: AblationGrid) -> Power:
+        """What these seeds are expected to resolve, by the grid's recorded paired std and claim."""
+        return Power(self.seeds, grid.paired_std, grid.claim_points, self.round_s, self.once_s)
+
 
 def seeds_for_budget(budget_s: float, round_s: float, once_s: float = 0.0) -> int:
     """The seed rounds of `round_s` seconds that fit in `budget_s` after `once_s`, within [MIN_SEEDS, MAX_SEEDS]."""

@@ -13,13 +13,12 @@ from pathlib import Path
 
 from ksac_cli import io
 from ksac_cli.config import ModelConfig, RunConfig, TrainConfig
-from ksac_cli.config.schema import ABLATION_CSV, RESULTS
 from ksac_cli.data import val_facts
 from ksac_cli.engine.shared_features import SharedFeatures
 from ksac_cli.errors import KsacError
 from ksac_cli.experiments import plan
 from ksac_cli.experiments.grid import expand
-from ksac_cli.experiments.plan import Power, SettingCost, estimate  # noqa: F401  estimate: cli/ablate.py calls it here
+from ksac_cli.experiments.plan import SettingCost, estimate  # noqa: F401  estimate: cli/ablate.py calls it here
 from ksac_cli.experiments.runner import Recording, run_cells
 from ksac_cli.machine import code_state, resolve_device
 from ksac_cli.measure.profile import profile_model
@@ -31,29 +30,17 @@ from ksac_cli.workflows.train import EventFn, train
 ProgressFn = Callable[[int, int, str], None]
 
 
-def grid_folder(base: RunConfig, out: str | Path | None = None) -> Path:
-    """The folder of a grid's cells: --out, else runs/ablate/<recipe name>."""
-    return Path(out) if out else Path("runs") / "ablate" / base.name
-
-
-def ablate_cells(base: RunConfig, grid, out: str | Path | None = None, only: str | None = None):
-    """(grid name, output folder, cells) of an ablation over `base` (recipe + train flags), seed-major;
-    `only` keeps the one cell of that name. A budget's seeds are planned (and recorded) first (`plan_seeds`)."""
+def ablate_cells(base: RunConfig, grid, folder: Path, only: str | None = None) -> list:
+    """The cells of an ablation over `base` (recipe + train flags) in the grid folder `folder`, seed-major (the
+    grid's seeds fixed first: `plan_seeds`); `only` keeps the one cell of that name."""
     check_heads(grid.models(base.model))
-    out = grid_folder(base, out)
-    if grid.fixed_seeds() is None:
-        grid = dataclasses.replace(grid, seeds=plan_seeds(base, grid, out).seeds)
-    cells = expand(base, grid, out)
-    if only is not None:
-        names = [c.name for c in cells]
-        if only not in names:
-            raise KsacError(f"--cell: {only!r} is not a cell of this grid; its cells: {', '.join(names)}")
-        cells = [c for c in cells if c.name == only]
-    return out.name, out, cells
+    cells = expand(base, grid, folder)
+    if only is not None and only not in [c.name for c in cells]:
+        raise KsacError(f"--cell: {only!r} is not a cell of this grid; its cells: {', '.join(c.name for c in cells)}")
+    return [c for c in cells if only in (None, c.name)]
 
 
-def plan_seeds(base: RunConfig, grid, out: str | Path | None = None, progress: ProgressFn | None = None,
-               record: bool = True):
+def plan_seeds(base: RunConfig, grid, folder: Path, progress: ProgressFn | None = None, record: bool = True):
     """The seeds per cell, fixed before any cell trains (experiments/plan.py): --seeds; or 3 without a
     budget; or the plan recorded in the grid folder for this very grid; or the budget's, from the dry run's
     estimate of one seed round (one timed step per distinct model), then recorded there unless `record` is
@@ -61,24 +48,16 @@ def plan_seeds(base: RunConfig, grid, out: str | Path | None = None, progress: P
     fixed = grid.fixed_seeds()
     if fixed is not None:
         return plan.SeedPlan(fixed, "--seeds" if grid.seeds is not None else "no budget", grid.budget)
-    out, key = grid_folder(base, out), plan.plan_key(base, grid)
-    with io.file_lock(out / "seeds") if record else nullcontext():
-        recorded = plan.read(out, key)
+    key = plan.plan_key(base, grid)
+    with io.file_lock(folder / "seeds") if record else nullcontext():
+        recorded = plan.read(folder, key)
         if recorded is not None:
             return recorded
-        settings = dry_run_settings(expand(base, dataclasses.replace(grid, seeds=1), out))  # one seed round
+        settings = dry_run_settings(expand(base, dataclasses.replace(grid, seeds=1), folder))  # one seed round
         chosen = plan.from_budget(grid, key, dry_run_costs(settings, progress))
         if record:
-            plan.write(out, chosen)
+            plan.write(folder, chosen)
     return chosen
-
-
-def power(grid, plan, round_s: float | None = None, once_s: float = 0.0):
-    """What the planned seeds are expected to resolve (experiments/plan.py `Power`); `round_s`, `once_s`: a seed
-    round's seconds and the grid's once, where the plan timed none (--seeds with --dry-run)."""
-    if plan.round_s is not None:
-        round_s, once_s = plan.round_s, plan.once_s
-    return Power(plan.seeds, grid.paired_std, grid.claim_points, round_s, once_s)
 
 
 def measure_cell(cell, num_classes: int) -> dict:
@@ -191,14 +170,10 @@ def emit_jobs(path: str | Path, cells, argv: list[str]) -> int:
     return len(lines)
 
 
-def ablate(base: RunConfig, grid, out: str | Path | None = None, csv_path: str | Path = Path(RESULTS) / ABLATION_CSV,
-           on_event: EventFn | None = None, only: str | None = None) -> list:
+def ablate(cells, grid, folder: Path, csv_path: Path, on_event: EventFn | None = None) -> list:
     """Run every cell not done yet (each a normal train run + eval in its own run directory), retrying a
     failing cell once; append one row per cell to `csv_path`. Returns the rows of this invocation
     (failed ones included) and skips cells done before or running in another process (experiments/runner.py)."""
-    grid_name, out, cells = ablate_cells(base, grid, out, only)
-    recording = Recording(grid_name, Path(csv_path), grid.delta, grid.claim_points, code_state())
-    if on_event is not None:
-        on_event("grid", {"cells": len(cells), "out": str(out)})
+    recording = Recording(folder.name, csv_path, grid.delta, grid.claim_points, code_state())
     shared = SharedFeatures()  # the frozen backbone's features, computed once for the cells that share them
     return run_cells(cells, recording, functools.partial(train, shared=shared), measure_cell, on_event)

@@ -87,7 +87,7 @@ def test_a_budget_plans_the_seeds_once_and_a_rerun_reads_them_back(step, tiny_re
     step["seconds"] = 5.0
     again = workflow.plan_seeds(base, grid, out)
     assert (again.seeds, again.rule, step["calls"]) == (4, "recorded", 2)
-    _, _, cells = workflow.ablate_cells(base, grid, out)
+    cells = workflow.ablate_cells(base, dataclasses.replace(grid, seeds=again.seeds), out)
     assert len(cells) == 2 * 4 and [c.seed for c in cells] == [0, 0, 1, 1, 2, 2, 3, 3]  # seed-major
     # another budget is another plan (timed again); another margin changes no cell, so not the plan
     _, other = resolve_ablation(str(tiny_recipe(iters=6)), {"grid": {**GRID, "budget": "10m"}})
@@ -121,15 +121,15 @@ def test_a_run_records_its_plan_before_training_and_jobs_carry_the_seeds(step, t
                                                                           capsys):
     seen = {}
 
-    def no_training(base, grid, out, csv_path, on_event=None, only=None):
-        seen["grid"], seen["plan"] = grid, json.loads((out / plan.PLAN_FILE).read_text())
+    def no_training(cells, grid, folder, csv_path, on_event=None):
+        seen["grid"], seen["cells"], seen["plan"] = grid, cells, json.loads((folder / plan.PLAN_FILE).read_text())
         return []
 
     monkeypatch.setattr(workflow, "ablate", no_training)
     args = ["ablate", "--recipe", str(tiny_recipe(iters=6)), "--out", str(tmp_path / "grid"), "--head", "aspp",
             "--head", "ksac", "--rates", "1,2", "--budget", "45s", "--results", str(tmp_path)]
     cli.main(args)
-    assert seen["grid"].seeds == 4 and seen["plan"]["seeds"] == 4
+    assert seen["grid"].seeds == 4 and len(seen["cells"]) == 8 and seen["plan"]["seeds"] == 4
     assert f"recorded in {tmp_path / 'grid' / 'seeds.json'}" in capsys.readouterr().out
     cli.main([*args, "--emit-jobs", str(tmp_path / "jobs.sh")])
     lines = [line for line in (tmp_path / "jobs.sh").read_text().splitlines() if line.startswith("cd ")]
