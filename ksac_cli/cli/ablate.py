@@ -143,7 +143,7 @@ def dry_run_plan(cells, folder: Path, base: RunConfig, grid: AblationGrid, plan)
                  f"{base.train.iters} iterations each)", ["cell", "params (M)", "head (M)", "GMACs", "head GMACs"], rows)
 
     costs = workflow.dry_run_costs(settings, progress=on_setting, known=plan.times)
-    rows = [[c.name, len(c.shares), f"{c.times['step']:.2f}", f"{c.batch_size / c.times['step']:.1f}",
+    rows = [[c.name, len(c.shares), f"{c.times['step']:.2f}", f"{c.train.batch_size / c.times['step']:.1f}",
              f"{c.times['eval_batch']:.2f}", "yes" if any(c.shares) else "no"] for c in costs]
     output.table(f"measured: a training step (batch {base.train.batch_size}) and an evaluation batch, by model",
                  ["model", "seeds", "s/step", "images/s", "s/eval batch", "shares backbone"], rows)

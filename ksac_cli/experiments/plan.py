@@ -17,7 +17,7 @@ from pathlib import Path
 from scipy import stats as scipy_stats
 
 from ksac_cli import io
-from ksac_cli.config import AblationGrid, RunConfig, short_hash, to_dict
+from ksac_cli.config import AblationGrid, ModelConfig, RunConfig, TrainConfig, short_hash, to_dict
 from ksac_cli.config.schema import MAX_SEEDS, MIN_SEEDS
 
 DATA_S_PER_IMAGE = 0.002  # a cell's cost besides its model's compute, measured: docs/training.md
@@ -27,42 +27,46 @@ TARGET_HALF_WIDTH = 0.5  # points: the half-width whose cost the plan states
 
 
 @dataclasses.dataclass(frozen=True)
-class SettingCost:
-    """One distinct model of a seed round and the times measured for it (seconds; measure/step.py)."""
+class Setting:
+    """One distinct training setup of a grid (`measure.step.step_setting`): the cells sharing it, which
+    differ only by their seed, take the same time per step and have the same parameters and MACs."""
 
-    name: str
-    shares: tuple  # per cell of the round: the key of the training batches and frozen backbone it shares, or None
-    iters: int
-    batch_size: int
+    name: str  # its cells' name without the seed: mobilenetv2_035_aspp_r6-12-18_os8
+    model: ModelConfig  # with the dataset's number of classes and random weights
+    train: TrainConfig  # its first cell's (the fields step_setting reads are the same in every cell)
+    crop: int
+    cells: tuple[str, ...]  # the names of its cells, in the grid's order
+    shares: tuple  # per cell: the key of the training batches and frozen backbone it shares, or None
     evaluations: int  # per run: every eval_every iterations and at the end
-    eval_images: int
-    eval_batch: int
+    eval_images: int  # its evaluation's images (data.val_facts) ...
+    eval_side: int  # ... their side in px ...
+    eval_batch: int  # ... and its batch size
     # the measured seconds, named as measure/step.py's `CellTimes` (step, backbone_step, eval_batch,
-    # backbone_eval); seeds.json keeps them
-    times: dict[str, float]
+    # backbone_eval); seeds.json keeps them; {} until timed
+    times: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def eval_batches(self) -> int:
         return math.ceil(self.eval_images / self.eval_batch)
 
 
-def estimate(costs: list[SettingCost]) -> tuple[float, float, dict[str, float]]:
+def estimate(costs: list[Setting]) -> tuple[float, float, dict[str, float]]:
     """(round, once, parts): the estimated seconds of one seed round, of what the grid computes once whatever
     its seeds (the val batches' backbone features), and the round's parts (train, eval, data, setup)."""
     parts = {"train": 0.0, "eval": 0.0, "data": 0.0, "setup": 0.0}
     groups: dict = {}  # a share key -> the seconds its frozen backbone computes, once for the round
     val_features: dict = {}  # a share key without the seed -> seconds of the val batches' backbone features
     for c in costs:
-        t = c.times
+        t, iters = c.times, c.train.iters
         for key in c.shares:
             # max(0, ...): a busy machine may time the part longer than the whole
-            parts["train"] += c.iters * max(0.0, t["step"] - (t["backbone_step"] if key is not None else 0.0))
+            parts["train"] += iters * max(0.0, t["step"] - (t["backbone_step"] if key is not None else 0.0))
             parts["eval"] += c.evaluations * c.eval_batches * max(
                 0.0, t["eval_batch"] - (t["backbone_eval"] if key is not None else 0.0))
-            parts["data"] += (c.iters * c.batch_size + c.evaluations * c.eval_images) * DATA_S_PER_IMAGE
+            parts["data"] += (iters * c.train.batch_size + c.evaluations * c.eval_images) * DATA_S_PER_IMAGE
             parts["setup"] += CELL_SETUP_S
             if key is not None:
-                groups.setdefault(key, c.iters * t["backbone_step"])
+                groups.setdefault(key, iters * t["backbone_step"])
                 val_features.setdefault(key[1:], c.eval_batches * t["backbone_eval"])
     parts["train"] += sum(groups.values())
     return sum(parts.values()), sum(val_features.values()), parts
@@ -117,7 +121,7 @@ def plan_key(base: RunConfig, grid: AblationGrid) -> str:
     return short_hash({"base": to_dict(base), "grid": grid_dict})
 
 
-def from_budget(grid: AblationGrid, key: str, costs: list[SettingCost]) -> SeedPlan:
+def from_budget(grid: AblationGrid, key: str, costs: list[Setting]) -> SeedPlan:
     budget_s = grid.budget_seconds()
     round_s, once_s, parts = estimate(costs)
     return SeedPlan(seeds_for_budget(budget_s, round_s, once_s), "budget", grid.budget, budget_s, round_s, once_s,

@@ -12,13 +12,13 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from ksac_cli import io
-from ksac_cli.config import ModelConfig, RunConfig, TrainConfig
+from ksac_cli.config import RunConfig, TrainConfig
 from ksac_cli.data import val_facts
 from ksac_cli.engine.shared_features import SharedFeatures
 from ksac_cli.errors import KsacError
 from ksac_cli.experiments import plan
 from ksac_cli.experiments.grid import expand
-from ksac_cli.experiments.plan import SettingCost, estimate  # noqa: F401  estimate: cli/ablate.py calls it here
+from ksac_cli.experiments.plan import Setting, estimate  # noqa: F401  estimate: cli/ablate.py calls it here
 from ksac_cli.experiments.runner import Recording, run_cells
 from ksac_cli.machine import code_state, resolve_device
 from ksac_cli.measure.profile import profile_model
@@ -73,22 +73,6 @@ def model_measures(model_cfg, crop: int) -> dict:
     return {key: getattr(row, key) for key in ("params_total", "params_head", "gmacs_total", "gmacs_head")}
 
 
-@dataclasses.dataclass(frozen=True)
-class Setting:
-    """One distinct training setup of a grid (`measure.step.step_setting`): the cells sharing it, which
-    differ only by their seed, take the same time per step and have the same parameters and MACs."""
-
-    name: str  # its cells' name without the seed: mobilenetv2_035_aspp_r6-12-18_os8
-    model: ModelConfig  # with the dataset's number of classes and random weights
-    train: TrainConfig  # its first cell's (the fields step_setting reads are the same in every cell)
-    crop: int
-    cells: tuple[str, ...]  # the names of its cells, in the grid's order
-    shares: tuple = ()  # per cell: what it shares frozen-backbone features by (`share_key`), or None
-    eval_images: int = 0  # its evaluation's images (data.val_facts) ...
-    eval_side: int = 0  # ... their side in px ...
-    eval_batch: int = 1  # ... and its batch size
-
-
 def dry_run_settings(cells) -> list[Setting]:
     """`ksac ablate --dry-run`: the grid's cells grouped by distinct training setup, in the grid's order; the
     number of classes and the val images from the dataset (data.val_facts: the built-in one is not generated)."""
@@ -103,8 +87,8 @@ def dry_run_settings(cells) -> list[Setting]:
         _, images, side = facts(cfg.data)
         settings.append(Setting(name=members[0].name.rsplit("_seed", 1)[0], model=model, train=cfg.train, crop=crop,
                                 cells=tuple(c.name for c in members), shares=tuple(share_key(c.cfg) for c in members),
-                                eval_images=min(images, cfg.eval.max_images or images), eval_side=side,
-                                eval_batch=cfg.eval.batch_size))
+                                evaluations=evaluations(cfg.train), eval_side=side, eval_batch=cfg.eval.batch_size,
+                                eval_images=min(images, cfg.eval.max_images or images)))
     return settings
 
 
@@ -136,8 +120,8 @@ def evaluations(train: TrainConfig) -> int:
 
 
 def dry_run_costs(settings: list[Setting], progress: ProgressFn | None = None,
-                  known: dict[str, dict] | None = None) -> list[SettingCost]:
-    """The settings with their repeating parts' seconds (measure/step.py `cell_times`, as a dict), as the seed
+                  known: dict[str, dict] | None = None) -> list[Setting]:
+    """The settings with their `times`: their repeating parts' seconds (measure/step.py `cell_times`), as the seed
     plan's estimate takes them (experiments/plan.py): each timed once (the median of 3 calls of each part), after
     untimed warm-up calls where its shapes are new (docs/training.md, `--dry-run`), unless `known` (name -> times:
     the budget's plan timed it already) holds it. `progress(i, n, name)` is called before each timing."""
@@ -153,8 +137,7 @@ def dry_run_costs(settings: list[Setting], progress: ProgressFn | None = None,
                                                                resolve_device(t.device), runs=3,
                                                                warmup=0 if shapes in warmed else 1))
             warmed.add(shapes)
-        out.append(SettingCost(s.name, s.shares, t.iters, t.batch_size, evaluations(t), s.eval_images, s.eval_batch,
-                               times))
+        out.append(dataclasses.replace(s, times=times))
     return out
 
 

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from ksac_cli.cli import main as cli
-from ksac_cli.config import AblationGrid, resolve_ablation, resolve_run_config
+from ksac_cli.config import AblationGrid, ModelConfig, TrainConfig, resolve_ablation, resolve_run_config
 from ksac_cli.errors import KsacError
 from ksac_cli.experiments import plan
 from ksac_cli.measure.step import CellTimes
@@ -51,10 +51,11 @@ def test_the_rule_turns_a_budget_into_seeds_within_bounds():
 
 
 def cost(name: str, shares: tuple, step: float = 0.3, backbone_step: float = 0.1, eval_batch: float = 0.2,
-         backbone_eval: float = 0.15) -> plan.SettingCost:
-    return plan.SettingCost(name, shares, iters=10, batch_size=8, evaluations=1, eval_images=20, eval_batch=8,
-                            times={"step": step, "backbone_step": backbone_step, "eval_batch": eval_batch,
-                                   "backbone_eval": backbone_eval})
+         backbone_eval: float = 0.15) -> plan.Setting:
+    return plan.Setting(name, ModelConfig(), TrainConfig(iters=10, batch_size=8), crop=64, cells=(), shares=shares,
+                        evaluations=1, eval_images=20, eval_side=64, eval_batch=8,
+                        times={"step": step, "backbone_step": backbone_step, "eval_batch": eval_batch,
+                               "backbone_eval": backbone_eval})
 
 
 def test_a_round_pays_a_shared_backbone_once_per_group_and_the_val_features_once_per_grid():
