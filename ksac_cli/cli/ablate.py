@@ -55,7 +55,7 @@ def ablate(
     record = emit_jobs is None and not dry_run
     plan = workflow.plan_seeds(base, grid, folder, progress=on_setting, record=record)
     output.info(plan.summary() + (f"; recorded in {folder / 'seeds.json'}" if record and plan.rule == "budget" else ""))
-    for line in plan.power(grid).lines():  # what the seeds can resolve
+    for line in plan.power(grid.paired_std, grid.claim_points):  # what the seeds can resolve
         output.info(line)
     grid = dataclasses.replace(grid, seeds=plan.seeds)
     cells = workflow.ablate_cells(base, grid, folder, only=cell)
@@ -152,7 +152,7 @@ def dry_run_plan(cells, folder: Path, base: RunConfig, grid: AblationGrid, plan)
         f"{k} {v / 60:.1f}" for k, v in parts.items()) + f", val features once {once_s / 60:.1f} min); nothing was run")
     if plan.round_s is None:  # --seeds: the budget a half-width needs, from the rounds just timed
         timed = dataclasses.replace(plan, round_s=total_s / plan.seeds, once_s=once_s)
-        for line in timed.power(grid).lines():
+        for line in timed.power(grid.paired_std, grid.claim_points):
             output.info(line)
 
 

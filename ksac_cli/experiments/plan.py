@@ -1,10 +1,8 @@
 """How many seeds per cell: fixed before any cell trains, never by looking at a result (no optional stopping).
 
---seeds N wins; with --budget none, SEEDS_WITHOUT_BUDGET; else clamp(floor((budget - once) / round),
-MIN_SEEDS, MAX_SEEDS), a seed round estimated (`estimate`) from the times measure/step.py takes once per
-distinct model. `Power` says what the seeds are expected to resolve. The plan is written to
-<grid folder>/seeds.json and read back by a rerun of the same grid. docs/training.md ("How many seeds")
-gives the cost model; docs/results.md the power line."""
+The rule (--seeds; else a budget's seed rounds, each estimated by `estimate`), its cost model and
+<grid folder>/seeds.json: docs/training.md ("How many seeds"); what the seeds resolve (`SeedPlan.power`):
+docs/results.md."""
 
 from __future__ import annotations
 
@@ -101,9 +99,42 @@ class SeedPlan:
             line += f", over the budget: {MIN_SEEDS} seeds is the least a paired comparison needs"
         return line
 
-    def power(self, grid: AblationGrid) -> Power:
-        """What these seeds are expected to resolve, by the grid's recorded paired std and claim."""
-        return Power(self.seeds, grid.paired_std, grid.claim_points, self.round_s, self.once_s)
+    def _cost(self, seeds: int) -> str:
+        if self.round_s is None:
+            return f"--seeds {seeds}"
+        return f"--budget {math.ceil((self.once_s + seeds * self.round_s) / 60)}m here"
+
+    def power(self, paired_std: float | None, claim: float) -> list[str]:
+        """What the seeds are expected to resolve, before anything trains, for the terminal: one line, and one
+        more when they cannot resolve `claim` (the paper's KSAC - ASPP gain, points: grid.claim_points).
+        `paired_std`: points (grid.paired_std); None: not recorded for this recipe."""
+        if paired_std is None:
+            return [f"power: no paired std recorded for this recipe (grid.paired_std), so the half-width "
+                    f"{self.seeds} seeds reach is not known before the run"]
+        half = half_width(paired_std, self.seeds)
+        target = seeds_for(paired_std, TARGET_HALF_WIDTH)
+        out = [f"power: {self.seeds} seeds per cell are expected to give KSAC - ASPP a 95% half-width of "
+               f"±{half:.2f} points (t over the seeds, from the recipe's recorded paired std {paired_std:.2f}, "
+               f"grid.paired_std); ±{TARGET_HALF_WIDTH} needs {target} seeds ({self._cost(target)})"]
+        if half >= abs(claim):
+            needed = seeds_for(paired_std, abs(claim))
+            out.append(f"this run cannot resolve the paper's {claim:+.2f} points: its expected half-width "
+                       f"±{half:.2f} is not below it ({needed} seeds would be: {self._cost(needed)})")
+        return out
+
+
+def half_width(paired_std: float, seeds: int) -> float:
+    """The expected 95% half-width (points) of a KSAC - ASPP difference over `seeds` seeds whose paired std is
+    `paired_std` points."""
+    return float(scipy_stats.t.ppf(0.975, seeds - 1)) * paired_std / math.sqrt(seeds)
+
+
+def seeds_for(paired_std: float, half: float) -> int:
+    """The fewest seeds (at least MIN_SEEDS) whose expected half-width is below `half`."""
+    n = MIN_SEEDS
+    while half_width(paired_std, n) >= half:
+        n += 1
+    return n
 
 
 def seeds_for_budget(budget_s: float, round_s: float, once_s: float = 0.0) -> int:
@@ -140,51 +171,7 @@ def read(folder: Path, key: str) -> SeedPlan | None:
     return dataclasses.replace(plan, rule="recorded") if plan.key == key else None
 
 
-def write(folder: Path, plan: SeedPlan) -> Path:
-    path = Path(folder) / PLAN_FILE
-    io.write_json(path, {**dataclasses.asdict(plan), "data_s_per_image": DATA_S_PER_IMAGE,
-                         "cell_setup_s": CELL_SETUP_S, "min_seeds": MIN_SEEDS, "max_seeds": MAX_SEEDS})
-    return path
-
-
-@dataclasses.dataclass(frozen=True)
-class Power:
-    """What `seeds` seeds per cell are expected to resolve (the module docstring), before anything trains."""
-
-    seeds: int
-    paired_std: float | None  # points (grid.paired_std); None: not recorded for this recipe
-    claim: float  # the paper's KSAC - ASPP gain, points (grid.claim_points)
-    round_s: float | None = None  # one seed round's estimated seconds; None: not timed (--seeds)
-    once_s: float = 0.0
-
-    def half_width(self, seeds: int) -> float:
-        """The expected 95% half-width (points) of a KSAC - ASPP difference over `seeds` seeds."""
-        return float(scipy_stats.t.ppf(0.975, seeds - 1)) * self.paired_std / math.sqrt(seeds)
-
-    def seeds_for(self, half: float) -> int:
-        """The fewest seeds (at least MIN_SEEDS) whose expected half-width is below `half`."""
-        n = MIN_SEEDS
-        while self.half_width(n) >= half:
-            n += 1
-        return n
-
-    def _cost(self, seeds: int) -> str:
-        if self.round_s is None:
-            return f"--seeds {seeds}"
-        return f"--budget {math.ceil((self.once_s + seeds * self.round_s) / 60)}m here"
-
-    def lines(self) -> list[str]:
-        """What the run can resolve, for the terminal: one line, and one more when it cannot resolve the claim."""
-        if self.paired_std is None:
-            return [f"power: no paired std recorded for this recipe (grid.paired_std), so the half-width "
-                    f"{self.seeds} seeds reach is not known before the run"]
-        half = self.half_width(self.seeds)
-        target = self.seeds_for(TARGET_HALF_WIDTH)
-        out = [f"power: {self.seeds} seeds per cell are expected to give KSAC - ASPP a 95% half-width of "
-               f"±{half:.2f} points (t over the seeds, from the recipe's recorded paired std {self.paired_std:.2f}, "
-               f"grid.paired_std); ±{TARGET_HALF_WIDTH} needs {target} seeds ({self._cost(target)})"]
-        if half >= abs(self.claim):
-            needed = self.seeds_for(abs(self.claim))
-            out.append(f"this run cannot resolve the paper's {self.claim:+.2f} points: its expected half-width "
-                       f"±{half:.2f} is not below it ({needed} seeds would be: {self._cost(needed)})")
-        return out
+def write(folder: Path, plan: SeedPlan) -> None:
+    io.write_json(Path(folder) / PLAN_FILE, {**dataclasses.asdict(plan), "data_s_per_image": DATA_S_PER_IMAGE,
+                                             "cell_setup_s": CELL_SETUP_S, "min_seeds": MIN_SEEDS,
+                                             "max_seeds": MAX_SEEDS})
