@@ -48,7 +48,7 @@ def ablate(
     if print_config:
         return _print_config(base, grid, overrides)
     folder = out or Path("runs") / "ablate" / base.name  # the grid folder
-    csv_path, emit_jobs = _check_outputs(results, folder, emit_jobs, dry_run)
+    emit_jobs = _check_outputs(results, folder, emit_jobs, dry_run)
     from ksac_cli.workflows import ablate as workflow  # torch: imported once the flags are known to be good
 
     # the seeds per cell, fixed and said before anything trains; a budget's plan is recorded in the folder when run
@@ -70,7 +70,7 @@ def ablate(
     elif dry_run:
         dry_run_plan(cells, folder, base, grid, plan)
     else:
-        _run(cells, grid, folder, csv_path)
+        _run(cells, grid, folder, results / ABLATION_CSV)
 
 
 def _print_config(base: RunConfig, grid: AblationGrid, overrides: dict) -> None:
@@ -80,19 +80,17 @@ def _print_config(base: RunConfig, grid: AblationGrid, overrides: dict) -> None:
 
 
 def _check_outputs(results: Path, folder: Path, emit_jobs: Optional[str], dry_run: bool):
-    """(the rows' CSV in the --results folder, the --emit-jobs file or None), each folder that will be written
-    (the grid `folder` too) checked first."""
+    """The --emit-jobs file or None; each folder that will be written (--results, the grid `folder`) checked first."""
     if results.is_file():
         raise KsacError(f"--results {results}: a file; --results is the FOLDER the rows go into (as "
                         f"{results / ABLATION_CSV}, which ksac report --results reads): give a folder")
-    csv_path = results / ABLATION_CSV
     if emit_jobs is not None:
         emit_jobs = options.output_file(emit_jobs, "--emit-jobs")
         options.writable_folder(emit_jobs.parent, "--emit-jobs")
     elif not dry_run:
         options.writable_folder(results, "--results")
         options.writable_folder(folder, "--out")
-    return csv_path, emit_jobs
+    return emit_jobs
 
 
 LOG = "ablate.log"  # in the grid folder: every cell's lines (start, skip, resume, evaluations, result)

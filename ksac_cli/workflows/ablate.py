@@ -106,11 +106,8 @@ def share_key(cfg: RunConfig) -> tuple | None:
 def dry_run_measures(settings: list[Setting]) -> dict[str, dict]:
     """Parameters and MACs of every setting's model, by cell name: counted once per setting, without any
     training step."""
-    out = {}
-    for setting in settings:
-        measures = model_measures(setting.model, setting.crop)
-        out.update({name: measures for name in setting.cells})
-    return out
+    measures = [model_measures(s.model, s.crop) for s in settings]
+    return {name: m for s, m in zip(settings, measures) for name in s.cells}
 
 
 def evaluations(train: TrainConfig) -> int:
