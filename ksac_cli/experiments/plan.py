@@ -172,6 +172,6 @@ def read(folder: Path, key: str) -> SeedPlan | None:
 
 
 def write(folder: Path, plan: SeedPlan) -> None:
-    io.write_json(Path(folder) / PLAN_FILE, {**dataclasses.asdict(plan), "data_s_per_image": DATA_S_PER_IMAGE,
-                                             "cell_setup_s": CELL_SETUP_S, "min_seeds": MIN_SEEDS,
-                                             "max_seeds": MAX_SEEDS})
+    constants = {"data_s_per_image": DATA_S_PER_IMAGE, "cell_setup_s": CELL_SETUP_S, "min_seeds": MIN_SEEDS,
+                 "max_seeds": MAX_SEEDS}
+    io.write_json(Path(folder) / PLAN_FILE, {**dataclasses.asdict(plan), **constants})

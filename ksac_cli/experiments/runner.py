@@ -34,12 +34,6 @@ class Recording:
     claim: float  # grid.claim_points
     code: dict  # the code when the invocation started (machine.code_state)
 
-    def run_of(self, cell: Cell) -> dict[str, str]:
-        """The run the cell's row belongs to (rows.RUN): this grid, commit, the amp and device it resolves to."""
-        device = resolve_device(cell.cfg.train.device)
-        return {"grid": self.grid, "git_commit": self.code["git_commit"],
-                "amp": resolve_amp(cell.cfg.train.amp, device), "device": device_name(device)}
-
 
 def run_cells(cells: list[Cell], recording: Recording, train: TrainFn, measure: MeasureFn,
               on_event: EventFn | None = None) -> list[AblationRow]:
@@ -59,7 +53,9 @@ def run_cells(cells: list[Cell], recording: Recording, train: TrainFn, measure: 
 def run_cell(cell: Cell, recording: Recording, train: TrainFn, measure: MeasureFn, emit: EventFn) -> AblationRow | None:
     """Train and evaluate one cell under its lock and record its row; None when it was skipped (done, or
     running in another process)."""
-    run = recording.run_of(cell)
+    device = resolve_device(cell.cfg.train.device)
+    run = {"grid": recording.grid, "git_commit": recording.code["git_commit"],  # rows.RUN: the run of its row
+           "amp": resolve_amp(cell.cfg.train.amp, device), "device": device_name(device)}
     if cell_state.is_done(cell, run, io.read_csv_rows(recording.csv_path)):
         emit("cell_skip", {"cell": cell.name, "why": "done"})
         return None
@@ -73,8 +69,7 @@ def run_cell(cell: Cell, recording: Recording, train: TrainFn, measure: MeasureF
             emit("cell_restart", {"cell": cell.name, "why": "; ".join(changed)})
         summary, error = train_with_retry(cell, changed, train, emit)
         measures = measure(cell, summary["num_classes"]) if summary is not None else {}
-        row = cell_state.make_row(cell, recording.grid, measures, summary, error,
-                                  provenance(resolve_device(cell.cfg.train.device), recording.code),
+        row = cell_state.make_row(cell, recording.grid, measures, summary, error, provenance(device, recording.code),
                                   margin=recording.margin, claim=recording.claim, amp=run["amp"])
         cell_state.record(recording.csv_path, row, cell)
         emit("cell_done", {"cell": cell.name, "row": row})
