@@ -47,19 +47,30 @@ def ablate(
     base, grid = resolve_ablation(recipe, overrides)
     if print_config:
         return _print_config(base, grid, overrides)
-    csv_path, emit_jobs = _check_outputs(results, out, emit_jobs, dry_run)
+    folder = out or Path("runs") / "ablate" / base.name  # the grid folder
+    emit_jobs = _check_outputs(results, folder, emit_jobs, dry_run)
     from ksac_cli.workflows import ablate as workflow  # torch: imported once the flags are known to be good
 
-    plan = seed_plan(base, grid, workflow.grid_folder(base, out), record=emit_jobs is None and not dry_run)
+    # the seeds per cell, fixed and said before anything trains; a budget's plan is recorded in the folder when run
+    record = emit_jobs is None and not dry_run
+    plan = workflow.plan_seeds(base, grid, folder, progress=on_setting, record=record)
+    output.info(plan.summary() + (f"; recorded in {folder / 'seeds.json'}" if record and plan.rule == "budget" else ""))
+    for line in plan.power(grid.paired_std, grid.claim_points):  # what the seeds can resolve
+        output.info(line)
     grid = dataclasses.replace(grid, seeds=plan.seeds)
-    name, folder, cells = workflow.ablate_cells(base, grid, out, only=cell)
+    cells = workflow.ablate_cells(base, grid, folder, only=cell)
     for line in dict.fromkeys(starting_line(c.cfg) for c in cells):  # one per distinct start, in grid order
         output.info(line)
     if emit_jobs is not None:
-        return _emit_jobs(emit_jobs, cells, plan)
-    if dry_run:
-        return dry_run_plan(cells, folder, base, grid, plan)
-    _run(base, grid, folder, csv_path, name, cells, only=cell)
+        argv = options.argv_without("--emit-jobs")
+        if plan.rule != "--seeds":  # every job runs the seeds planned here, whenever it starts
+            argv += ["--seeds", str(plan.seeds)]
+        lines = workflow.emit_jobs(emit_jobs, cells, argv)
+        output.info(f"wrote {emit_jobs}: {lines} cell commands (run each line as one job; then ksac report)")
+    elif dry_run:
+        dry_run_plan(cells, folder, base, grid, plan)
+    else:
+        _run(cells, grid, folder, results / ABLATION_CSV)
 
 
 def _print_config(base: RunConfig, grid: AblationGrid, overrides: dict) -> None:
@@ -68,76 +79,45 @@ def _print_config(base: RunConfig, grid: AblationGrid, overrides: dict) -> None:
                         {**to_dict(RunConfig()), "grid": to_dict(AblationGrid())}, flags, "recipe")
 
 
-def _check_outputs(results: Path, out: Optional[Path], emit_jobs: Optional[str], dry_run: bool):
-    """(the rows' CSV in the --results folder, the --emit-jobs file or None), each folder that will be written
-    checked first."""
+def _check_outputs(results: Path, folder: Path, emit_jobs: Optional[str], dry_run: bool):
+    """The --emit-jobs file or None; each folder that will be written (--results, the grid `folder`) checked first."""
     if results.is_file():
         raise KsacError(f"--results {results}: a file; --results is the FOLDER the rows go into (as "
                         f"{results / ABLATION_CSV}, which ksac report --results reads): give a folder")
-    csv_path = results / ABLATION_CSV
     if emit_jobs is not None:
         emit_jobs = options.output_file(emit_jobs, "--emit-jobs")
         options.writable_folder(emit_jobs.parent, "--emit-jobs")
     elif not dry_run:
         options.writable_folder(results, "--results")
-        if out is not None:
-            options.writable_folder(out, "--out")
-    return csv_path, emit_jobs
-
-
-def _emit_jobs(path: Path, cells, plan) -> None:
-    """--emit-jobs: one command per cell, each running the seeds planned here, whenever it starts."""
-    from ksac_cli.workflows import ablate as workflow
-
-    argv = options.argv_without("--emit-jobs")
-    if plan.rule != "--seeds":  # every job runs the seeds planned here, whenever it starts
-        argv += ["--seeds", str(plan.seeds)]
-    lines = workflow.emit_jobs(path, cells, argv)
-    output.info(f"wrote {path}: {lines} cell commands (run each line as one job; then ksac report)")
+        options.writable_folder(folder, "--out")
+    return emit_jobs
 
 
 LOG = "ablate.log"  # in the grid folder: every cell's lines (start, skip, resume, evaluations, result)
 
 
-def _run(base: RunConfig, grid: AblationGrid, folder: Path, csv_path: Path, name: str, cells,
-         only: Optional[str]) -> None:
+def _run(cells, grid: AblationGrid, folder: Path, csv_path: Path) -> None:
     """Run the cells with a progress bar (each cell's lines go to <grid folder>/ablate.log), then the answer:
     the newest run's KSAC - ASPP verdicts against the paper's claim; exit 1 if any cell failed."""
     from ksac_cli.workflows import ablate as workflow
     from ksac_cli.workflows.report import answer
 
-    options.writable_folder(folder, "--out")
     output.info(f"{len(cells)} cells; each cell's progress and result: {folder / LOG}")
     started = time.perf_counter()
     with AblateDisplay(len(cells), folder / LOG) as display:
-        rows = workflow.ablate(base, grid, folder, csv_path, on_event=display.event, only=only)
+        rows = workflow.ablate(cells, grid, folder, csv_path, on_event=display.event)
     failed = [r for r in rows if r.status != "ok"]
     elsewhere = csv_path.parent != Path(RESULTS)  # ksac report reads results/ unless told
     output.info(f"{len(rows)} cells run, {len(cells) - len(rows)} skipped, {len(failed)} failed in "
                 f"{(time.perf_counter() - started) / 60:.1f} min; rows in {csv_path}; next: ksac report"
                 + (f" --results {csv_path.parent}" if elsewhere else ""))
-    made = answer(csv_path, name)
+    made = answer(csv_path, folder.name)
     if made is not None:
         output.frame_table(*made, number="+.2f")
     for r in failed:
         output.error(f"cell {r.cell} failed: {r.error}")
     if failed:
         raise typer.Exit(1)
-
-
-def seed_plan(base: RunConfig, grid: AblationGrid, folder: Path, record: bool):
-    """The seeds per cell, fixed and printed before anything trains: a budget's are planned from timed steps
-    and, when `record`, written to the grid folder (workflows.ablate.plan_seeds)."""
-    from ksac_cli.workflows import ablate as workflow
-
-    if record and grid.fixed_seeds() is None:
-        options.writable_folder(folder, "--out")
-    plan = workflow.plan_seeds(base, grid, folder, progress=on_setting, record=record)
-    recorded = f"; recorded in {folder / 'seeds.json'}" if record and plan.rule == "budget" else ""
-    output.info(plan.summary() + recorded)
-    for line in workflow.power(grid, plan).lines():  # what the seeds can resolve, said before anything trains
-        output.info(line)
-    return plan
 
 
 def on_setting(i: int, n: int, name: str) -> None:
@@ -161,7 +141,7 @@ def dry_run_plan(cells, folder: Path, base: RunConfig, grid: AblationGrid, plan)
                  f"{base.train.iters} iterations each)", ["cell", "params (M)", "head (M)", "GMACs", "head GMACs"], rows)
 
     costs = workflow.dry_run_costs(settings, progress=on_setting, known=plan.times)
-    rows = [[c.name, len(c.shares), f"{c.times['step']:.2f}", f"{c.batch_size / c.times['step']:.1f}",
+    rows = [[c.name, len(c.shares), f"{c.times['step']:.2f}", f"{c.train.batch_size / c.times['step']:.1f}",
              f"{c.times['eval_batch']:.2f}", "yes" if any(c.shares) else "no"] for c in costs]
     output.table(f"measured: a training step (batch {base.train.batch_size}) and an evaluation batch, by model",
                  ["model", "seeds", "s/step", "images/s", "s/eval batch", "shares backbone"], rows)
@@ -169,7 +149,8 @@ def dry_run_plan(cells, folder: Path, base: RunConfig, grid: AblationGrid, plan)
     output.info(f"estimated time {(total_s + once_s) / 60:.1f} min (" + ", ".join(
         f"{k} {v / 60:.1f}" for k, v in parts.items()) + f", val features once {once_s / 60:.1f} min); nothing was run")
     if plan.round_s is None:  # --seeds: the budget a half-width needs, from the rounds just timed
-        for line in workflow.power(grid, plan, total_s / plan.seeds, once_s).lines():
+        timed = dataclasses.replace(plan, round_s=total_s / plan.seeds, once_s=once_s)
+        for line in timed.power(grid.paired_std, grid.claim_points):
             output.info(line)
 
 

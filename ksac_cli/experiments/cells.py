@@ -42,11 +42,6 @@ def is_done(cell: Cell, run: dict[str, str], csv_rows: list[dict]) -> bool:
     return in_csv and result_path(cell).is_file()
 
 
-def median_images_per_s(run_dir: Path) -> float | None:
-    values = [r["images_per_s"] for r in io.read_jsonl(run_dir / "metrics.jsonl") if r.get("images_per_s")]
-    return statistics.median(values) if values else None
-
-
 def make_row(cell: Cell, grid: str, measures: dict, summary: dict | None, error: str,
              provenance: dict, margin: float = 0.3, claim: float | None = 0.6, amp: str = "") -> AblationRow:
     """The cell's row; `amp`: the resolved amp it runs in, recorded where the run left no summary (a failed
@@ -54,6 +49,8 @@ def make_row(cell: Cell, grid: str, measures: dict, summary: dict | None, error:
     cfg, final = cell.cfg, (summary or {}).get("final") or {}
     size = final.get("size_iou") or {}
     ok = summary is not None and bool(final)
+    log = io.read_jsonl(Path(cfg.train.run_dir) / "metrics.jsonl")
+    speeds = [r["images_per_s"] for r in log if r.get("images_per_s")]  # training throughput per log interval
     return AblationRow(
         grid=grid, cell=cell.name, seed=cell.seed, stream=cell.stream, config_hash=config_hash(cfg), status="ok" if ok else "failed",
         backbone=cfg.model.backbone, head=cfg.model.head, merge=heads.spec(cfg.model.head).value("merge", cfg.model.merge),
@@ -69,7 +66,7 @@ def make_row(cell: Cell, grid: str, measures: dict, summary: dict | None, error:
         best_miou=(summary or {}).get("best_miou") if ok else None,
         best_iteration=(summary or {}).get("best_iteration") if ok else None,
         train_seconds=round(summary["train_seconds"], 1) if ok and summary.get("train_seconds") else None,
-        images_per_s=median_images_per_s(Path(cfg.train.run_dir)), run_dir=str(cfg.train.run_dir),
+        images_per_s=statistics.median(speeds) if speeds else None, run_dir=str(cfg.train.run_dir),
         margin=margin, claim=claim, error=error, **provenance)
 
 

@@ -1,10 +1,8 @@
 """How many seeds per cell: fixed before any cell trains, never by looking at a result (no optional stopping).
 
---seeds N wins; with --budget none, SEEDS_WITHOUT_BUDGET; else clamp(floor((budget - once) / round),
-MIN_SEEDS, MAX_SEEDS), a seed round estimated (`estimate`) from the times measure/step.py takes once per
-distinct model. `Power` says what the seeds are expected to resolve. The plan is written to
-<grid folder>/seeds.json and read back by a rerun of the same grid. docs/training.md ("How many seeds")
-gives the cost model; docs/results.md the power line."""
+The rule (--seeds; else a budget's seed rounds, each estimated by `estimate`), its cost model and
+<grid folder>/seeds.json: docs/training.md ("How many seeds"); what the seeds resolve (`SeedPlan.power`):
+docs/results.md."""
 
 from __future__ import annotations
 
@@ -17,7 +15,7 @@ from pathlib import Path
 from scipy import stats as scipy_stats
 
 from ksac_cli import io
-from ksac_cli.config import AblationGrid, RunConfig, short_hash, to_dict
+from ksac_cli.config import AblationGrid, ModelConfig, RunConfig, TrainConfig, short_hash, to_dict
 from ksac_cli.config.schema import MAX_SEEDS, MIN_SEEDS
 
 DATA_S_PER_IMAGE = 0.002  # a cell's cost besides its model's compute, measured: docs/training.md
@@ -27,42 +25,46 @@ TARGET_HALF_WIDTH = 0.5  # points: the half-width whose cost the plan states
 
 
 @dataclasses.dataclass(frozen=True)
-class SettingCost:
-    """One distinct model of a seed round and the times measured for it (seconds; measure/step.py)."""
+class Setting:
+    """One distinct training setup of a grid (`measure.step.step_setting`): the cells sharing it, which
+    differ only by their seed, take the same time per step and have the same parameters and MACs."""
 
-    name: str
-    shares: tuple  # per cell of the round: the key of the training batches and frozen backbone it shares, or None
-    iters: int
-    batch_size: int
+    name: str  # its cells' name without the seed: mobilenetv2_035_aspp_r6-12-18_os8
+    model: ModelConfig  # with the dataset's number of classes and random weights
+    train: TrainConfig  # its first cell's (the fields step_setting reads are the same in every cell)
+    crop: int
+    cells: tuple[str, ...]  # the names of its cells, in the grid's order
+    shares: tuple  # per cell: the key of the training batches and frozen backbone it shares, or None
     evaluations: int  # per run: every eval_every iterations and at the end
-    eval_images: int
-    eval_batch: int
+    eval_images: int  # its evaluation's images (data.val_facts) ...
+    eval_side: int  # ... their side in px ...
+    eval_batch: int  # ... and its batch size
     # the measured seconds, named as measure/step.py's `CellTimes` (step, backbone_step, eval_batch,
-    # backbone_eval); seeds.json keeps them
-    times: dict[str, float]
+    # backbone_eval); seeds.json keeps them; {} until timed
+    times: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def eval_batches(self) -> int:
         return math.ceil(self.eval_images / self.eval_batch)
 
 
-def estimate(costs: list[SettingCost]) -> tuple[float, float, dict[str, float]]:
+def estimate(costs: list[Setting]) -> tuple[float, float, dict[str, float]]:
     """(round, once, parts): the estimated seconds of one seed round, of what the grid computes once whatever
     its seeds (the val batches' backbone features), and the round's parts (train, eval, data, setup)."""
     parts = {"train": 0.0, "eval": 0.0, "data": 0.0, "setup": 0.0}
     groups: dict = {}  # a share key -> the seconds its frozen backbone computes, once for the round
     val_features: dict = {}  # a share key without the seed -> seconds of the val batches' backbone features
     for c in costs:
-        t = c.times
+        t, iters = c.times, c.train.iters
         for key in c.shares:
             # max(0, ...): a busy machine may time the part longer than the whole
-            parts["train"] += c.iters * max(0.0, t["step"] - (t["backbone_step"] if key is not None else 0.0))
+            parts["train"] += iters * max(0.0, t["step"] - (t["backbone_step"] if key is not None else 0.0))
             parts["eval"] += c.evaluations * c.eval_batches * max(
                 0.0, t["eval_batch"] - (t["backbone_eval"] if key is not None else 0.0))
-            parts["data"] += (c.iters * c.batch_size + c.evaluations * c.eval_images) * DATA_S_PER_IMAGE
+            parts["data"] += (iters * c.train.batch_size + c.evaluations * c.eval_images) * DATA_S_PER_IMAGE
             parts["setup"] += CELL_SETUP_S
             if key is not None:
-                groups.setdefault(key, c.iters * t["backbone_step"])
+                groups.setdefault(key, iters * t["backbone_step"])
                 val_features.setdefault(key[1:], c.eval_batches * t["backbone_eval"])
     parts["train"] += sum(groups.values())
     return sum(parts.values()), sum(val_features.values()), parts
@@ -97,6 +99,43 @@ class SeedPlan:
             line += f", over the budget: {MIN_SEEDS} seeds is the least a paired comparison needs"
         return line
 
+    def _cost(self, seeds: int) -> str:
+        if self.round_s is None:
+            return f"--seeds {seeds}"
+        return f"--budget {math.ceil((self.once_s + seeds * self.round_s) / 60)}m here"
+
+    def power(self, paired_std: float | None, claim: float) -> list[str]:
+        """What the seeds are expected to resolve, before anything trains, for the terminal: one line, and one
+        more when they cannot resolve `claim` (the paper's KSAC - ASPP gain, points: grid.claim_points).
+        `paired_std`: points (grid.paired_std); None: not recorded for this recipe."""
+        if paired_std is None:
+            return [f"power: no paired std recorded for this recipe (grid.paired_std), so the half-width "
+                    f"{self.seeds} seeds reach is not known before the run"]
+        half = half_width(paired_std, self.seeds)
+        target = seeds_for(paired_std, TARGET_HALF_WIDTH)
+        out = [f"power: {self.seeds} seeds per cell are expected to give KSAC - ASPP a 95% half-width of "
+               f"±{half:.2f} points (t over the seeds, from the recipe's recorded paired std {paired_std:.2f}, "
+               f"grid.paired_std); ±{TARGET_HALF_WIDTH} needs {target} seeds ({self._cost(target)})"]
+        if half >= abs(claim):
+            needed = seeds_for(paired_std, abs(claim))
+            out.append(f"this run cannot resolve the paper's {claim:+.2f} points: its expected half-width "
+                       f"±{half:.2f} is not below it ({needed} seeds would be: {self._cost(needed)})")
+        return out
+
+
+def half_width(paired_std: float, seeds: int) -> float:
+    """The expected 95% half-width (points) of a KSAC - ASPP difference over `seeds` seeds whose paired std is
+    `paired_std` points."""
+    return float(scipy_stats.t.ppf(0.975, seeds - 1)) * paired_std / math.sqrt(seeds)
+
+
+def seeds_for(paired_std: float, half: float) -> int:
+    """The fewest seeds (at least MIN_SEEDS) whose expected half-width is below `half`."""
+    n = MIN_SEEDS
+    while half_width(paired_std, n) >= half:
+        n += 1
+    return n
+
 
 def seeds_for_budget(budget_s: float, round_s: float, once_s: float = 0.0) -> int:
     """The seed rounds of `round_s` seconds that fit in `budget_s` after `once_s`, within [MIN_SEEDS, MAX_SEEDS]."""
@@ -113,7 +152,7 @@ def plan_key(base: RunConfig, grid: AblationGrid) -> str:
     return short_hash({"base": to_dict(base), "grid": grid_dict})
 
 
-def from_budget(grid: AblationGrid, key: str, costs: list[SettingCost]) -> SeedPlan:
+def from_budget(grid: AblationGrid, key: str, costs: list[Setting]) -> SeedPlan:
     budget_s = grid.budget_seconds()
     round_s, once_s, parts = estimate(costs)
     return SeedPlan(seeds_for_budget(budget_s, round_s, once_s), "budget", grid.budget, budget_s, round_s, once_s,
@@ -132,51 +171,7 @@ def read(folder: Path, key: str) -> SeedPlan | None:
     return dataclasses.replace(plan, rule="recorded") if plan.key == key else None
 
 
-def write(folder: Path, plan: SeedPlan) -> Path:
-    path = Path(folder) / PLAN_FILE
-    io.write_json(path, {**dataclasses.asdict(plan), "data_s_per_image": DATA_S_PER_IMAGE,
-                         "cell_setup_s": CELL_SETUP_S, "min_seeds": MIN_SEEDS, "max_seeds": MAX_SEEDS})
-    return path
-
-
-@dataclasses.dataclass(frozen=True)
-class Power:
-    """What `seeds` seeds per cell are expected to resolve (the module docstring), before anything trains."""
-
-    seeds: int
-    paired_std: float | None  # points (grid.paired_std); None: not recorded for this recipe
-    claim: float  # the paper's KSAC - ASPP gain, points (grid.claim_points)
-    round_s: float | None = None  # one seed round's estimated seconds; None: not timed (--seeds)
-    once_s: float = 0.0
-
-    def half_width(self, seeds: int) -> float:
-        """The expected 95% half-width (points) of a KSAC - ASPP difference over `seeds` seeds."""
-        return float(scipy_stats.t.ppf(0.975, seeds - 1)) * self.paired_std / math.sqrt(seeds)
-
-    def seeds_for(self, half: float) -> int:
-        """The fewest seeds (at least MIN_SEEDS) whose expected half-width is below `half`."""
-        n = MIN_SEEDS
-        while self.half_width(n) >= half:
-            n += 1
-        return n
-
-    def _cost(self, seeds: int) -> str:
-        if self.round_s is None:
-            return f"--seeds {seeds}"
-        return f"--budget {math.ceil((self.once_s + seeds * self.round_s) / 60)}m here"
-
-    def lines(self) -> list[str]:
-        """What the run can resolve, for the terminal: one line, and one more when it cannot resolve the claim."""
-        if self.paired_std is None:
-            return [f"power: no paired std recorded for this recipe (grid.paired_std), so the half-width "
-                    f"{self.seeds} seeds reach is not known before the run"]
-        half = self.half_width(self.seeds)
-        target = self.seeds_for(TARGET_HALF_WIDTH)
-        out = [f"power: {self.seeds} seeds per cell are expected to give KSAC - ASPP a 95% half-width of "
-               f"±{half:.2f} points (t over the seeds, from the recipe's recorded paired std {self.paired_std:.2f}, "
-               f"grid.paired_std); ±{TARGET_HALF_WIDTH} needs {target} seeds ({self._cost(target)})"]
-        if half >= abs(self.claim):
-            needed = self.seeds_for(abs(self.claim))
-            out.append(f"this run cannot resolve the paper's {self.claim:+.2f} points: its expected half-width "
-                       f"±{half:.2f} is not below it ({needed} seeds would be: {self._cost(needed)})")
-        return out
+def write(folder: Path, plan: SeedPlan) -> None:
+    constants = {"data_s_per_image": DATA_S_PER_IMAGE, "cell_setup_s": CELL_SETUP_S, "min_seeds": MIN_SEEDS,
+                 "max_seeds": MAX_SEEDS}
+    io.write_json(Path(folder) / PLAN_FILE, {**dataclasses.asdict(plan), **constants})

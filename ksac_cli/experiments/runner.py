@@ -34,12 +34,6 @@ class Recording:
     claim: float  # grid.claim_points
     code: dict  # the code when the invocation started (machine.code_state)
 
-    def run_of(self, cell: Cell) -> dict[str, str]:
-        """The run the cell's row belongs to (rows.RUN): this grid, commit, the amp and device it resolves to."""
-        device = resolve_device(cell.cfg.train.device)
-        return {"grid": self.grid, "git_commit": self.code["git_commit"],
-                "amp": resolve_amp(cell.cfg.train.amp, device), "device": device_name(device)}
-
 
 def run_cells(cells: list[Cell], recording: Recording, train: TrainFn, measure: MeasureFn,
               on_event: EventFn | None = None) -> list[AblationRow]:
@@ -50,52 +44,45 @@ def run_cells(cells: list[Cell], recording: Recording, train: TrainFn, measure: 
     for index, cell in enumerate(cells):
         signals.check()  # a stop signal ends the grid between cells too (ksac_cli/signals.py)
         emit("cell_start", {"index": index, "cell": cell.name, "iters": cell.cfg.train.iters})
-        row = run_cell(cell, recording, train, measure, on_event)
+        row = run_cell(cell, recording, train, measure, emit)
         if row is not None:
             rows.append(row)
     return rows
 
 
-def run_cell(cell: Cell, recording: Recording, train: TrainFn, measure: MeasureFn,
-             on_event: EventFn | None = None) -> AblationRow | None:
+def run_cell(cell: Cell, recording: Recording, train: TrainFn, measure: MeasureFn, emit: EventFn) -> AblationRow | None:
     """Train and evaluate one cell under its lock and record its row; None when it was skipped (done, or
     running in another process)."""
-    emit = on_event or (lambda kind, data: None)
-    run = recording.run_of(cell)
+    device = resolve_device(cell.cfg.train.device)
+    run = {"grid": recording.grid, "git_commit": recording.code["git_commit"],  # rows.RUN: the run of its row
+           "amp": resolve_amp(cell.cfg.train.amp, device), "device": device_name(device)}
     if cell_state.is_done(cell, run, io.read_csv_rows(recording.csv_path)):
         emit("cell_skip", {"cell": cell.name, "why": "done"})
         return None
     with io.file_lock(Path(cell.cfg.train.run_dir) / "cell", blocking=False) as held:
-        if not held:
-            emit("cell_skip", {"cell": cell.name, "why": "running in another process"})
-            return None
-        if cell_state.is_done(cell, run, io.read_csv_rows(recording.csv_path)):  # finished while we looked
-            emit("cell_skip", {"cell": cell.name, "why": "done"})
+        # looked at again under the lock: another process may have finished it while we looked
+        if not held or cell_state.is_done(cell, run, io.read_csv_rows(recording.csv_path)):
+            emit("cell_skip", {"cell": cell.name, "why": "done" if held else "running in another process"})
             return None
         changed = cell_state.changed_since_checkpoint(cell)
         if changed:
             emit("cell_restart", {"cell": cell.name, "why": "; ".join(changed)})
-        summary, error = train_with_retry(cell, changed, train, on_event)
+        summary, error = train_with_retry(cell, changed, train, emit)
         measures = measure(cell, summary["num_classes"]) if summary is not None else {}
-        device = resolve_device(cell.cfg.train.device)
-        row = cell_state.make_row(cell, recording.grid, measures, summary, "" if summary else error,
-                                  provenance(device, recording.code), margin=recording.margin,
-                                  claim=recording.claim, amp=run["amp"])
+        row = cell_state.make_row(cell, recording.grid, measures, summary, error, provenance(device, recording.code),
+                                  margin=recording.margin, claim=recording.claim, amp=run["amp"])
         cell_state.record(recording.csv_path, row, cell)
         emit("cell_done", {"cell": cell.name, "row": row})
         return row
 
 
-def train_with_retry(cell: Cell, changed: list[str], train: TrainFn,
-                     on_event: EventFn | None = None) -> tuple[dict | None, str]:
-    """(summary, error) of the cell's run, tried twice: the summary is None when both attempts failed, the
-    error the last failure's message ('' when none failed). A cell whose config `changed` starts over (--force).
-    An interruption, or any exception after a stop signal, stops the grid; any other is the cell's failure."""
-    emit = on_event or (lambda kind, data: None)
-    error = ""
+def train_with_retry(cell: Cell, changed: list[str], train: TrainFn, emit: EventFn) -> tuple[dict | None, str]:
+    """(summary, '') of the cell's run, tried twice, or (None, the last failure's message) when both attempts
+    failed. A cell whose config `changed` starts over (--force). An interruption, or any exception after a stop
+    signal, stops the grid; any other is the cell's failure."""
     for attempt in (1, 2):
         try:
-            return train(cell.cfg, resume=not changed, force=bool(changed), on_event=on_event), error
+            return train(cell.cfg, resume=not changed, force=bool(changed), on_event=emit), ""
         except Interrupted:
             raise
         except Exception as e:  # a crashing cell must not stop the others; a stop signal must

@@ -12,14 +12,13 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from ksac_cli import io
-from ksac_cli.config import ModelConfig, RunConfig, TrainConfig
-from ksac_cli.config.schema import ABLATION_CSV, RESULTS
+from ksac_cli.config import RunConfig, TrainConfig
 from ksac_cli.data import val_facts
 from ksac_cli.engine.shared_features import SharedFeatures
 from ksac_cli.errors import KsacError
 from ksac_cli.experiments import plan
 from ksac_cli.experiments.grid import expand
-from ksac_cli.experiments.plan import Power, SettingCost, estimate  # noqa: F401  estimate: cli/ablate.py calls it here
+from ksac_cli.experiments.plan import Setting, estimate  # noqa: F401  estimate: cli/ablate.py calls it here
 from ksac_cli.experiments.runner import Recording, run_cells
 from ksac_cli.machine import code_state, resolve_device
 from ksac_cli.measure.profile import profile_model
@@ -31,29 +30,17 @@ from ksac_cli.workflows.train import EventFn, train
 ProgressFn = Callable[[int, int, str], None]
 
 
-def grid_folder(base: RunConfig, out: str | Path | None = None) -> Path:
-    """The folder of a grid's cells: --out, else runs/ablate/<recipe name>."""
-    return Path(out) if out else Path("runs") / "ablate" / base.name
-
-
-def ablate_cells(base: RunConfig, grid, out: str | Path | None = None, only: str | None = None):
-    """(grid name, output folder, cells) of an ablation over `base` (recipe + train flags), seed-major;
-    `only` keeps the one cell of that name. A budget's seeds are planned (and recorded) first (`plan_seeds`)."""
+def ablate_cells(base: RunConfig, grid, folder: Path, only: str | None = None) -> list:
+    """The cells of an ablation over `base` (recipe + train flags) in the grid folder `folder`, seed-major (the
+    grid's seeds fixed first: `plan_seeds`); `only` keeps the one cell of that name."""
     check_heads(grid.models(base.model))
-    out = grid_folder(base, out)
-    if grid.fixed_seeds() is None:
-        grid = dataclasses.replace(grid, seeds=plan_seeds(base, grid, out).seeds)
-    cells = expand(base, grid, out)
-    if only is not None:
-        names = [c.name for c in cells]
-        if only not in names:
-            raise KsacError(f"--cell: {only!r} is not a cell of this grid; its cells: {', '.join(names)}")
-        cells = [c for c in cells if c.name == only]
-    return out.name, out, cells
+    cells = expand(base, grid, folder)
+    if only is not None and only not in [c.name for c in cells]:
+        raise KsacError(f"--cell: {only!r} is not a cell of this grid; its cells: {', '.join(c.name for c in cells)}")
+    return [c for c in cells if only in (None, c.name)]
 
 
-def plan_seeds(base: RunConfig, grid, out: str | Path | None = None, progress: ProgressFn | None = None,
-               record: bool = True):
+def plan_seeds(base: RunConfig, grid, folder: Path, progress: ProgressFn | None = None, record: bool = True):
     """The seeds per cell, fixed before any cell trains (experiments/plan.py): --seeds; or 3 without a
     budget; or the plan recorded in the grid folder for this very grid; or the budget's, from the dry run's
     estimate of one seed round (one timed step per distinct model), then recorded there unless `record` is
@@ -61,24 +48,16 @@ def plan_seeds(base: RunConfig, grid, out: str | Path | None = None, progress: P
     fixed = grid.fixed_seeds()
     if fixed is not None:
         return plan.SeedPlan(fixed, "--seeds" if grid.seeds is not None else "no budget", grid.budget)
-    out, key = grid_folder(base, out), plan.plan_key(base, grid)
-    with io.file_lock(out / "seeds") if record else nullcontext():
-        recorded = plan.read(out, key)
+    key = plan.plan_key(base, grid)
+    with io.file_lock(folder / "seeds") if record else nullcontext():
+        recorded = plan.read(folder, key)
         if recorded is not None:
             return recorded
-        settings = dry_run_settings(expand(base, dataclasses.replace(grid, seeds=1), out))  # one seed round
+        settings = dry_run_settings(expand(base, dataclasses.replace(grid, seeds=1), folder))  # one seed round
         chosen = plan.from_budget(grid, key, dry_run_costs(settings, progress))
         if record:
-            plan.write(out, chosen)
+            plan.write(folder, chosen)
     return chosen
-
-
-def power(grid, plan, round_s: float | None = None, once_s: float = 0.0):
-    """What the planned seeds are expected to resolve (experiments/plan.py `Power`); `round_s`, `once_s`: a seed
-    round's seconds and the grid's once, where the plan timed none (--seeds with --dry-run)."""
-    if plan.round_s is not None:
-        round_s, once_s = plan.round_s, plan.once_s
-    return Power(plan.seeds, grid.paired_std, grid.claim_points, round_s, once_s)
 
 
 def measure_cell(cell, num_classes: int) -> dict:
@@ -92,22 +71,6 @@ def model_measures(model_cfg, crop: int) -> dict:
     """{params_total, params_head, gmacs_total, gmacs_head} of `model_cfg` (fvcore MACs, batch 1, `crop` px)."""
     row = profile_model(model_cfg, crop, 1, resolve_device("cpu"), latency=False, runs=1, warmup=0)[0]
     return {key: getattr(row, key) for key in ("params_total", "params_head", "gmacs_total", "gmacs_head")}
-
-
-@dataclasses.dataclass(frozen=True)
-class Setting:
-    """One distinct training setup of a grid (`measure.step.step_setting`): the cells sharing it, which
-    differ only by their seed, take the same time per step and have the same parameters and MACs."""
-
-    name: str  # its cells' name without the seed: mobilenetv2_035_aspp_r6-12-18_os8
-    model: ModelConfig  # with the dataset's number of classes and random weights
-    train: TrainConfig  # its first cell's (the fields step_setting reads are the same in every cell)
-    crop: int
-    cells: tuple[str, ...]  # the names of its cells, in the grid's order
-    shares: tuple = ()  # per cell: what it shares frozen-backbone features by (`share_key`), or None
-    eval_images: int = 0  # its evaluation's images (data.val_facts) ...
-    eval_side: int = 0  # ... their side in px ...
-    eval_batch: int = 1  # ... and its batch size
 
 
 def dry_run_settings(cells) -> list[Setting]:
@@ -124,8 +87,8 @@ def dry_run_settings(cells) -> list[Setting]:
         _, images, side = facts(cfg.data)
         settings.append(Setting(name=members[0].name.rsplit("_seed", 1)[0], model=model, train=cfg.train, crop=crop,
                                 cells=tuple(c.name for c in members), shares=tuple(share_key(c.cfg) for c in members),
-                                eval_images=min(images, cfg.eval.max_images or images), eval_side=side,
-                                eval_batch=cfg.eval.batch_size))
+                                evaluations=evaluations(cfg.train), eval_side=side, eval_batch=cfg.eval.batch_size,
+                                eval_images=min(images, cfg.eval.max_images or images)))
     return settings
 
 
@@ -143,11 +106,8 @@ def share_key(cfg: RunConfig) -> tuple | None:
 def dry_run_measures(settings: list[Setting]) -> dict[str, dict]:
     """Parameters and MACs of every setting's model, by cell name: counted once per setting, without any
     training step."""
-    out = {}
-    for setting in settings:
-        measures = model_measures(setting.model, setting.crop)
-        out.update({name: measures for name in setting.cells})
-    return out
+    measures = [model_measures(s.model, s.crop) for s in settings]
+    return {name: m for s, m in zip(settings, measures) for name in s.cells}
 
 
 def evaluations(train: TrainConfig) -> int:
@@ -157,8 +117,8 @@ def evaluations(train: TrainConfig) -> int:
 
 
 def dry_run_costs(settings: list[Setting], progress: ProgressFn | None = None,
-                  known: dict[str, dict] | None = None) -> list[SettingCost]:
-    """The settings with their repeating parts' seconds (measure/step.py `cell_times`, as a dict), as the seed
+                  known: dict[str, dict] | None = None) -> list[Setting]:
+    """The settings with their `times`: their repeating parts' seconds (measure/step.py `cell_times`), as the seed
     plan's estimate takes them (experiments/plan.py): each timed once (the median of 3 calls of each part), after
     untimed warm-up calls where its shapes are new (docs/training.md, `--dry-run`), unless `known` (name -> times:
     the budget's plan timed it already) holds it. `progress(i, n, name)` is called before each timing."""
@@ -174,8 +134,7 @@ def dry_run_costs(settings: list[Setting], progress: ProgressFn | None = None,
                                                                resolve_device(t.device), runs=3,
                                                                warmup=0 if shapes in warmed else 1))
             warmed.add(shapes)
-        out.append(SettingCost(s.name, s.shares, t.iters, t.batch_size, evaluations(t), s.eval_images, s.eval_batch,
-                               times))
+        out.append(dataclasses.replace(s, times=times))
     return out
 
 
@@ -191,14 +150,10 @@ def emit_jobs(path: str | Path, cells, argv: list[str]) -> int:
     return len(lines)
 
 
-def ablate(base: RunConfig, grid, out: str | Path | None = None, csv_path: str | Path = Path(RESULTS) / ABLATION_CSV,
-           on_event: EventFn | None = None, only: str | None = None) -> list:
+def ablate(cells, grid, folder: Path, csv_path: Path, on_event: EventFn | None = None) -> list:
     """Run every cell not done yet (each a normal train run + eval in its own run directory), retrying a
     failing cell once; append one row per cell to `csv_path`. Returns the rows of this invocation
     (failed ones included) and skips cells done before or running in another process (experiments/runner.py)."""
-    grid_name, out, cells = ablate_cells(base, grid, out, only)
-    recording = Recording(grid_name, Path(csv_path), grid.delta, grid.claim_points, code_state())
-    if on_event is not None:
-        on_event("grid", {"cells": len(cells), "out": str(out)})
+    recording = Recording(folder.name, csv_path, grid.delta, grid.claim_points, code_state())
     shared = SharedFeatures()  # the frozen backbone's features, computed once for the cells that share them
     return run_cells(cells, recording, functools.partial(train, shared=shared), measure_cell, on_event)

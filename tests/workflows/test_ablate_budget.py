@@ -12,7 +12,7 @@ import json
 import pytest
 
 from ksac_cli.cli import main as cli
-from ksac_cli.config import AblationGrid, resolve_ablation, resolve_run_config
+from ksac_cli.config import AblationGrid, ModelConfig, TrainConfig, resolve_ablation, resolve_run_config
 from ksac_cli.errors import KsacError
 from ksac_cli.experiments import plan
 from ksac_cli.measure.step import CellTimes
@@ -51,10 +51,11 @@ def test_the_rule_turns_a_budget_into_seeds_within_bounds():
 
 
 def cost(name: str, shares: tuple, step: float = 0.3, backbone_step: float = 0.1, eval_batch: float = 0.2,
-         backbone_eval: float = 0.15) -> plan.SettingCost:
-    return plan.SettingCost(name, shares, iters=10, batch_size=8, evaluations=1, eval_images=20, eval_batch=8,
-                            times={"step": step, "backbone_step": backbone_step, "eval_batch": eval_batch,
-                                   "backbone_eval": backbone_eval})
+         backbone_eval: float = 0.15) -> plan.Setting:
+    return plan.Setting(name, ModelConfig(), TrainConfig(iters=10, batch_size=8), crop=64, cells=(), shares=shares,
+                        evaluations=1, eval_images=20, eval_side=64, eval_batch=8,
+                        times={"step": step, "backbone_step": backbone_step, "eval_batch": eval_batch,
+                               "backbone_eval": backbone_eval})
 
 
 def test_a_round_pays_a_shared_backbone_once_per_group_and_the_val_features_once_per_grid():
@@ -87,7 +88,7 @@ def test_a_budget_plans_the_seeds_once_and_a_rerun_reads_them_back(step, tiny_re
     step["seconds"] = 5.0
     again = workflow.plan_seeds(base, grid, out)
     assert (again.seeds, again.rule, step["calls"]) == (4, "recorded", 2)
-    _, _, cells = workflow.ablate_cells(base, grid, out)
+    cells = workflow.ablate_cells(base, dataclasses.replace(grid, seeds=again.seeds), out)
     assert len(cells) == 2 * 4 and [c.seed for c in cells] == [0, 0, 1, 1, 2, 2, 3, 3]  # seed-major
     # another budget is another plan (timed again); another margin changes no cell, so not the plan
     _, other = resolve_ablation(str(tiny_recipe(iters=6)), {"grid": {**GRID, "budget": "10m"}})
@@ -121,15 +122,15 @@ def test_a_run_records_its_plan_before_training_and_jobs_carry_the_seeds(step, t
                                                                           capsys):
     seen = {}
 
-    def no_training(base, grid, out, csv_path, on_event=None, only=None):
-        seen["grid"], seen["plan"] = grid, json.loads((out / plan.PLAN_FILE).read_text())
+    def no_training(cells, grid, folder, csv_path, on_event=None):
+        seen["grid"], seen["cells"], seen["plan"] = grid, cells, json.loads((folder / plan.PLAN_FILE).read_text())
         return []
 
     monkeypatch.setattr(workflow, "ablate", no_training)
     args = ["ablate", "--recipe", str(tiny_recipe(iters=6)), "--out", str(tmp_path / "grid"), "--head", "aspp",
             "--head", "ksac", "--rates", "1,2", "--budget", "45s", "--results", str(tmp_path)]
     cli.main(args)
-    assert seen["grid"].seeds == 4 and seen["plan"]["seeds"] == 4
+    assert seen["grid"].seeds == 4 and len(seen["cells"]) == 8 and seen["plan"]["seeds"] == 4
     assert f"recorded in {tmp_path / 'grid' / 'seeds.json'}" in capsys.readouterr().out
     cli.main([*args, "--emit-jobs", str(tmp_path / "jobs.sh")])
     lines = [line for line in (tmp_path / "jobs.sh").read_text().splitlines() if line.startswith("cd ")]

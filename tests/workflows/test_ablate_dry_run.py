@@ -42,7 +42,7 @@ def calls(monkeypatch):
 def test_one_measure_and_one_timing_per_distinct_model(calls, tiny_recipe, tmp_path):
     base, grid = resolve_ablation(str(tiny_recipe()), {"grid": {"head": ["aspp", "ksac"], "rates": ["1,2"],
                                                                 "seeds": 2}})
-    _, _, cells = workflow.ablate_cells(base, grid, tmp_path / "grid")
+    cells = workflow.ablate_cells(base, grid, tmp_path / "grid")
     assert len(cells) == 4
     settings = workflow.dry_run_settings(cells)
     # seed-major: aspp seed0, ksac seed0, aspp seed1, ksac seed1
