@@ -89,7 +89,7 @@ def _check_outputs(results: Path, folder: Path, emit_jobs: Optional[str], dry_ru
         options.writable_folder(emit_jobs.parent, "--emit-jobs")
     elif not dry_run:
         options.writable_folder(results, "--results")
-        options.writable_folder(folder, "--out")
+        options.folder_can_be_made(folder, "--out")  # made once the heads are known to build (`_run`)
     return emit_jobs
 
 
@@ -102,6 +102,7 @@ def _run(cells, grid: AblationGrid, folder: Path, csv_path: Path) -> None:
     from ksac_cli.workflows import ablate as workflow
     from ksac_cli.workflows.report import answer
 
+    options.writable_folder(folder, "--out")
     output.info(f"{len(cells)} cells; each cell's progress and result: {folder / LOG}")
     started = time.perf_counter()
     with AblateDisplay(len(cells), folder / LOG) as display:
