@@ -25,9 +25,7 @@ def load(path, grid: str | None = None) -> pd.DataFrame:
     another backbone or made by another run (report/protocol.py) are another result, kept beside it."""
     df = pd.read_csv(path, dtype={"rates": str, "backbone_weights": str, "backbone_sha256": str, "grid": str})
     df = protocol.normalise(df if grid is None else df[df["grid"] == grid])
-    newest_last = df.assign(_rank=protocol.recency(df)).sort_values("_rank", kind="stable")
-    df = newest_last[newest_last["status"] == "ok"].drop_duplicates(
-        ["cell", "seed", *protocol.COLUMNS, *RUN], keep="last").drop(columns="_rank").sort_index()
+    df = protocol.newest(df[df["status"] == "ok"], ["cell", "seed", *protocol.COLUMNS, *RUN])
     df["model"] = [label(r) for r in df.itertuples()]
     return df
 
