@@ -49,10 +49,9 @@ class Protocol:
         """'from random weights', or 'from quick_backbone.pt (sha256 0123456789ab), backbone frozen'."""
         if not self.pretrained:
             return "from random weights"
-        if self.weights == weights.IMAGENET:
-            return f"from timm's ImageNet weights, backbone {'frozen' if self.frozen else 'fine-tuned'}"
-        return (f"from {locate(self.weights)[0].name} (sha256 {self.sha256[:12] or 'not recorded'}), "
-                f"backbone {'frozen' if self.frozen else 'fine-tuned'}")
+        source = ("timm's ImageNet weights" if self.weights == weights.IMAGENET else
+                  f"{locate(self.weights)[0].name} (sha256 {self.sha256[:12] or 'not recorded'})")
+        return f"from {source}, backbone {'frozen' if self.frozen else 'fine-tuned'}"
 
 
 @dataclass(frozen=True)
