@@ -23,6 +23,7 @@ MAKERS = {
     "paper_params.csv": "ksac profile --recipe recipes/paper_params.yaml",
 }
 
+
 @dataclass
 class Report:
     """What `make_report` made, and report.md's parts as they are made."""
