@@ -87,6 +87,7 @@ def test_a_user_head_and_a_toy_head_run_through_profile_ablate_and_report(flow):
     assert profile.returncode == 0, profile.stderr
     assert "toy" in profile.stdout.lower() and "deeplabv3:ASPP" in profile.stdout
     assert sorted(set(pd.read_csv(tmp / "profile.csv")["head"])) == ["aspp", TV_ASPP, "toy"]
+    assert (tmp / "profile.md").read_text().startswith("# Toy / deeplabv3:ASPP vs ASPP: whole-model parameters\n")
     assert ablate.returncode == 0, ablate.stderr
     rows = io.read_csv_rows(tmp / "results" / "ablation.csv")
     assert sorted((r["head"], r["seed"], r["status"]) for r in rows) == sorted(

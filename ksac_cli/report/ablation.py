@@ -15,7 +15,6 @@ from ksac_cli.heads import BASELINE, CANDIDATE, HEADS, by_role, model_label, spe
 from ksac_cli.report import protocol
 from ksac_cli.report.stats import interval_text, t_interval
 
-SIZES = SIZE_BUCKETS
 SETTING = ["backbone", "output_stride", "rates"]  # a candidate is compared with the baseline of its setting
 
 
@@ -25,9 +24,7 @@ def load(path, grid: str | None = None) -> pd.DataFrame:
     another backbone or made by another run (report/protocol.py) are another result, kept beside it."""
     df = pd.read_csv(path, dtype={"rates": str, "backbone_weights": str, "backbone_sha256": str, "grid": str})
     df = protocol.normalise(df if grid is None else df[df["grid"] == grid])
-    newest_last = df.assign(_rank=protocol.recency(df)).sort_values("_rank", kind="stable")
-    df = newest_last[newest_last["status"] == "ok"].drop_duplicates(
-        ["cell", "seed", *protocol.COLUMNS, *RUN], keep="last").drop(columns="_rank").sort_index()
+    df = protocol.newest(df[df["status"] == "ok"], ["cell", "seed", *protocol.COLUMNS, *RUN])
     df["model"] = [label(r) for r in df.itertuples()]
     return df
 
@@ -131,7 +128,7 @@ def per_class_table(df: pd.DataFrame) -> pd.DataFrame:
 def size_table(df: pd.DataFrame) -> pd.DataFrame:
     """(d) IoU (%) over pixels of ground-truth objects of each size, averaged over seeds, and each candidate
     minus ASPP per size for the same rates (the paper's claim is about scale)."""
-    sizes = {s: f"iou_{s}" for s in SIZES}
+    sizes = {s: f"iou_{s}" for s in SIZE_BUCKETS}
     base = {key: g[list(sizes.values())].mean() for key, g in df[by_role(df["head"], BASELINE)].groupby(SETTING)}
     rows = []
     for (backbone, stride, rates, model), group in df.groupby([*SETTING, "model"], sort=False):

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from ksac_cli import io
-from ksac_cli.report.ablation import SIZES, head_labels
+from ksac_cli.conventions import SIZE_BUCKETS
+from ksac_cli.report.ablation import head_labels
 from ksac_cli.report.plots import save_figure
 from ksac_cli.report.stats import t_half_width
 
@@ -183,11 +184,11 @@ def size_bars(df: pd.DataFrame, path: Path) -> None:
     """IoU per object size and model from the ablation rows: mean over seeds, 95% t-CI error bars."""
     means, errors, counts = [], [], []
     for model, group in df.groupby("model", sort=False):
-        stats = {s: mean_ci(group[f"iou_{s}"]) for s in SIZES}
+        stats = {s: mean_ci(group[f"iou_{s}"]) for s in SIZE_BUCKETS}
         means.append({"model": f"{model} (n={len(group)})", **{s: m for s, (m, _, _) in stats.items()}})
         errors.append({s: e for s, (_, e, _) in stats.items()})
         counts += [n for _, _, n in stats.values()]
-    grouped_bars(pd.DataFrame(means), list(SIZES), path, "IoU (%), mean over seeds",
+    grouped_bars(pd.DataFrame(means), list(SIZE_BUCKETS), path, "IoU (%), mean over seeds",
                  f"IoU by object size (small < 32², medium < 96² px; {spread_note(counts)})",
                  pd.DataFrame(errors) if max(counts, default=0) > 1 else None)
 

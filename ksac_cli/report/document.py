@@ -23,65 +23,66 @@ MAKERS = {
     "paper_params.csv": "ksac profile --recipe recipes/paper_params.yaml",
 }
 
+
 @dataclass
 class Report:
+    """What `make_report` made, and report.md's parts as they are made."""
+
+    out: Path
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # title -> table
     files: list[Path] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # what could not be made, and how to make its input
+    lead: list[str] = field(default_factory=list)  # the verdicts
+    sections: list[str] = field(default_factory=list)  # tables
+    pictures: list[str] = field(default_factory=list)  # plots, after the tables
+
+    def table(self, slug: str, title: str, df: pd.DataFrame, note: str, lead: bool = False,
+              csv: pd.DataFrame | None = None) -> None:
+        """`df` as Markdown, LaTeX and (unless `csv` is given) CSV; nothing when it is empty."""
+        if df.empty:
+            return
+        self.tables[title] = df
+        csv = df if csv is None else csv
+        for suffix, text in ((".csv", csv.to_csv(index=False)), (".tex", to_latex(df, caption=title))):
+            io.write_text(self.out / f"report_{slug}{suffix}", text)
+            self.files.append(self.out / f"report_{slug}{suffix}")
+        (self.lead if lead else self.sections).append(
+            f"## {title}\n\n{note}\n\n{to_markdown(df)}\nFiles: `report_{slug}.csv`, `report_{slug}.tex`.\n")
+
+    def plot(self, name: str, title: str, draw) -> None:
+        """`draw(path)`, shown under Plots unless it returns False (nothing to draw)."""
+        if draw(self.out / name) is not False:
+            self.files.append(self.out / name)
+            self.pictures.append(f"![{title}]({name})\n")
 
 
 def make_report(results: Path, out: Path, pool: bool = False) -> Report:
-    results, out = Path(results), Path(out)
-    report = Report()
-    sections: list[str] = []  # tables
-    pictures: list[str] = []  # plots, after the tables
-
-    def table(slug: str, title: str, df: pd.DataFrame, note: str, into: list[str] = sections,
-              csv: pd.DataFrame | None = None) -> None:
-        """`df` as Markdown, LaTeX and (unless `csv` is given) CSV."""
-        if df.empty:
-            return
-        report.tables[title] = df
-        csv = df if csv is None else csv
-        for suffix, text in ((".csv", csv.to_csv(index=False)), (".tex", to_latex(df, caption=title))):
-            io.write_text(out / f"report_{slug}{suffix}", text)
-            report.files.append(out / f"report_{slug}{suffix}")
-        into.append(f"## {title}\n\n{note}\n\n{to_markdown(df)}\nFiles: `report_{slug}.csv`, `report_{slug}.tex`.\n")
-
-    def plot(name: str, title: str, draw) -> None:
-        if draw(out / name) is not False:
-            report.files.append(out / name)
-            pictures.append(f"![{title}]({name})\n")
-
-    protocols: list[str] = []  # what the models were, one sentence per protocol
-    parts: list = []  # [(row group title, "" for the main rows; {table slug: comparisons})]
-    runs = None
+    results, report = Path(results), Report(Path(out))
+    groups, made = [], []
     if not (results / ABLATION_CSV).is_file():
         report.missing.append("no ablation.csv: tables (a)-(d) and the plots need `ksac ablate`")
     elif (df := ablation.load(results / ABLATION_CSV)).empty:
         report.missing.append("ablation.csv has no successful rows: rerun `ksac ablate`")
     else:
         groups = protocol.split(df, pool)  # the newest run's rows first (`pool`: compatible runs joined)
-        protocols, runs, heads = _protocols(groups), analysis.runs_of(df), ablation.heads_compared(df["head"])
-        parts = _comparisons(df, groups, report)
-    found = _analysis_input(results, runs, report)
-    lines = [(group, [c.line for cs in made.values() for c in cs]) for group, made in parts]
-    judge([x for _, group_lines in lines for x in group_lines])
-    lead = _verdicts(lines[0][1] if lines else [], lines[1:], protocols, out, table, report)
-    if parts:
-        _comparison_tables(parts, heads, table)
-        _ablation(groups, heads, out, table, plot, report, pictures)
+        made = _comparisons(df, groups, report)
+    found = _analysis_input(results, analysis.runs_of(df) if groups else None, report)
+    if groups:
+        heads = ablation.heads_compared(df["head"])
+        _verdicts(report, groups, made)
+        _comparison_tables(report, groups, made, heads)
+        _ablation(report, groups, heads)
     if found is not None:
-        _analysis(found, table, plot)
-    _parameter_tables(results, table, report)
+        _analysis(report, found)
+    _parameter_tables(report, results)
 
     missing = "".join(f"- {m}\n" for m in report.missing)
     text = ("# ksac report\n\nMade by `ksac report` from the files in `" + str(results) + "`.\n\n"
-            + "".join(s + "\n" for s in lead) + "\n".join(sections)
-            + ("\n## Plots\n\n" + "\n".join(pictures) if pictures else "")
+            + "".join(s + "\n" for s in report.lead) + "\n".join(report.sections)
+            + ("\n## Plots\n\n" + "\n".join(report.pictures) if report.pictures else "")
             + (f"\n## Not made\n\n{missing}" if missing else ""))
-    io.write_text(out / "report.md", text)
-    report.files.insert(0, out / "report.md")
+    io.write_text(report.out / "report.md", text)
+    report.files.insert(0, report.out / "report.md")
     return report
 
 
@@ -95,7 +96,8 @@ def answer(csv_path: Path, grid: str) -> tuple[str, pd.DataFrame] | None:
     df = ablation.load(csv_path, grid)
     if df.empty:
         return None
-    group, rows = protocol.split(df)[0]
+    group = protocol.split(df)[0]
+    rows = group.rows
     lines = [c.to_line(PRIMARY) for c in compare.ksac_vs_aspp(rows, EvidenceStore())]
     if not lines:
         return None
@@ -108,51 +110,38 @@ def answer(csv_path: Path, grid: str) -> tuple[str, pd.DataFrame] | None:
             verdicts.compact_frame(lines)[ANSWER])
 
 
-def _verdicts(main_lines: list, other_lines: list, protocols: list[str], out: Path, table,
-              report: Report) -> list[str]:
-    """The report's lead: the forest plot, what the models were, and the verdicts table."""
-    lead: list[str] = []
+def _verdicts(report: Report, groups: list[protocol.Group], made: list[dict]) -> None:
+    """The report's lead: the forest plot, what the models were and the verdicts of each group's comparisons
+    (`made`), judged together."""
+    lines = [[c.line for comparisons in m.values() for c in comparisons] for m in made]
+    judge([x for group_lines in lines for x in group_lines])
+    protocols = protocol.describe(groups)
     forest = []
-    if ablation_plots.forest_plot(main_lines, out / "forest.png"):
-        report.files.append(out / "forest.png")
+    if ablation_plots.forest_plot(lines[0], report.out / "forest.png"):
+        report.files.append(report.out / "forest.png")
         forest = ["![each comparison's Δ with its 95% interval and the ±δ band](forest.png)"]
-    table("verdicts", "Verdicts", with_groups(verdicts.compact_frame(main_lines),
-                                              [(t, verdicts.compact_frame(x)) for t, x in other_lines]),
-          "\n\n".join([*forest, *protocols, verdicts.NOTE]), into=lead,
-          csv=with_groups(verdicts.full_frame(main_lines), [(t, verdicts.full_frame(x)) for t, x in other_lines]))
-    if not lead and protocols:  # what the models were, even when no two of them could be compared
-        lead.append("## Verdicts\n\n" + "\n\n".join(protocols) + "\n\nNo paired comparison: no KSAC and ASPP "
-                    "cells (or rate sets with and without 24) of one setting ran a common seed.\n")
-    return lead
+
+    def grouped(frame) -> pd.DataFrame:
+        return with_groups([(g.title, frame(x)) for g, x in zip(groups, lines)])
+
+    report.table("verdicts", "Verdicts", grouped(verdicts.compact_frame),
+                 "\n\n".join([*forest, *protocols, verdicts.NOTE]), lead=True, csv=grouped(verdicts.full_frame))
+    if not report.lead:  # what the models were, even when no two of them could be compared
+        report.lead.append("## Verdicts\n\n" + "\n\n".join(protocols) + "\n\nNo paired comparison: no KSAC and "
+                           "ASPP cells (or rate sets with and without 24) of one setting ran a common seed.\n")
 
 
-def _parameter_tables(results: Path, table, report: Report) -> None:
+def _parameter_tables(report: Report, results: Path) -> None:
     """Each candidate head vs ASPP: parameters and MACs from paper_params.csv and profile.csv (ksac profile)."""
     for name in ("paper_params.csv", "profile.csv"):
         if (results / name).is_file():
             rows = pd.read_csv(results / name, dtype={"rates": str})
             first, second = ablation.heads_compared(rows["head"])
-            table(name.removesuffix(".csv") + "_reduction", f"Parameters and MACs from {name}",
-                  reduction_table(rows), f"{first} vs {second} with the same backbone, decoder, output stride and "
-                  f"rates; whole-model parameters. Input: `{name}` ({MAKERS[name]}).")
+            report.table(name.removesuffix(".csv") + "_reduction", f"Parameters and MACs from {name}",
+                         reduction_table(rows), f"{first} vs {second} with the same backbone, decoder, output stride "
+                         f"and rates; whole-model parameters. Input: `{name}` ({MAKERS[name]}).")
         else:
             report.missing.append(f"no {name}: the parameter table from it needs `{MAKERS[name]}`")
-
-
-def _protocols(groups: list) -> list[str]:
-    """What the models were and which run made them: the main group's, then each other group's, kept apart."""
-    (main_group, main), others = groups[0], groups[1:]
-    lines = [protocol.sentence(main_group.protocol, main) + f" Run: {main_group.run.short()}."]
-    for group, rows in others:
-        title = protocol.group_title(group, groups[0][0])
-        lines.append(protocol.sentence(group.protocol, rows, subject=f'In the row group "{title}", every model starts')
-                     + " These rows are another run or protocol and are never pooled with the rows above: they "
-                       "appear only in their own row group of the verdicts and of the tables below; table (a), "
-                       "the plots and the qualitative figures show the rows above only.")
-    seeds = int(main.groupby(protocol.MODEL, sort=False, dropna=False).size().max())
-    if (text := protocol.runs_text([g for g, _ in groups], seeds)) is not None:
-        lines.insert(0, text)
-    return lines
 
 
 SIZES = [m for m in compare.METRICS if m != "mIoU"]
@@ -179,20 +168,19 @@ COMPARISON_NOTE = ("Inputs: `ablation.csv` (ksac ablate) and each cell's `eval_i
                    "seed. Verdicts after Holm's correction within the family (see Verdicts).")
 
 
-def _comparisons(df: pd.DataFrame, groups: list, report: Report) -> list:
-    """The paired comparisons of each run's and protocol's rows among themselves (never pooled), each with its
-    verdict-table line in its family: [(row group title, "" for the main rows; {slug: comparisons})].
-    Cells whose run directory is gone are counted in "Not made"."""
+def _comparisons(df: pd.DataFrame, groups: list[protocol.Group], report: Report) -> list[dict]:
+    """The paired comparisons of each group's rows among themselves (never pooled), each with its
+    verdict-table line in its family: per group, {slug: comparisons}. Cells whose run directory is gone are
+    counted in "Not made"."""
     store = EvidenceStore()
-    parts = [("", groups[0][1])] + [(protocol.group_title(g, groups[0][0]), rows) for g, rows in groups[1:]]
     out = []
-    for group, rows in parts:
+    for group in groups:
         made = {}
         for slug, compare_rows, family in GROUPS:
-            made[slug] = compare_rows(rows, store)
+            made[slug] = compare_rows(group.rows, store)
             for c in made[slug]:
-                c.to_line(f"{group} / {family}" if group else family)
-        out.append((group, made))
+                c.to_line(f"{group.title} / {family}" if group.title else family)
+        out.append(made)
     gone = sorted({r for r in df["run_dir"] if isinstance(r, str) and r and not Path(r).is_dir()})
     if gone:
         report.missing.append(f"the val images' part of the intervals of {len(gone)} cells (t over seeds only): run "
@@ -201,14 +189,14 @@ def _comparisons(df: pd.DataFrame, groups: list, report: Report) -> list:
     return out
 
 
-def _comparison_tables(parts: list, heads: tuple[str, str], table) -> None:
-    """The paired-comparison tables, each protocol's rows in their own row group; `heads`: (the candidate
-    heads, the baseline) as ablation.heads_compared names them."""
+def _comparison_tables(report: Report, groups: list[protocol.Group], made: list[dict], heads: tuple[str, str]):
+    """The paired-comparison tables, each group's rows in their own row group; `heads`: (the candidate heads,
+    the baseline) as ablation.heads_compared names them."""
     names = dict(zip(("first", "second"), heads))
     for slug, title, shown, first, second in TABLES:
-        tables = [(group, compare.comparison_table([c for s in shown for c in made[s]], first.format(**names),
-                                                   second.format(**names))) for group, made in parts]
-        table(slug, title.format(**names), with_groups(tables[0][1], tables[1:]), COMPARISON_NOTE)
+        tables = [(g.title, compare.comparison_table([c for s in shown for c in m[s]], first.format(**names),
+                                                     second.format(**names))) for g, m in zip(groups, made)]
+        report.table(slug, title.format(**names), with_groups(tables), COMPARISON_NOTE)
 
 
 def _analysis_input(results: Path, runs: dict[str, set[str]] | None, report: Report):
@@ -224,67 +212,70 @@ def _analysis_input(results: Path, runs: dict[str, set[str]] | None, report: Rep
     return None if found.scales.empty else found
 
 
-def _analysis(found, table, plot) -> None:
+def _analysis(report: Report, found) -> None:
     """Tables (e)-(g) and the two plots of `ksac analyze`'s files."""
     source = f"Input: `{analysis.SCALES_CSV}` (ksac analyze), the runs of ablation.csv's rows."
     per_run = analysis.robustness(found.scales)
     first, second = ablation.heads_compared(found.scales["head"])
-    table("analysis_scales", "(e) Scale sweep: mIoU away from the training scale",
-          analysis.robustness_table(per_run),
-          f"{_images_text(found.scales)} and their masks rescaled by one factor, single-scale inference. miou_at_1: "
-          "mIoU (%) at factor 1; mean_over_range: the area under mIoU(factor) divided by the factors' range (%); "
-          "change_at_x: mIoU at factor x minus at 1 (points). Mean and [95% t-CI] over seeds. " + source)
-    table("analysis_scales_diff", f"(e') Scale sweep: {first} minus {second}, paired by seed",
-          analysis.diff_table(analysis.ksac_minus_aspp(per_run)),
-          "Same rates and seed; the interval is Student's t over the paired seeds only: these files hold no "
-          "per-image evidence, so the val images' sampling is left out (where images dominate, such an interval "
-          "covers far less than 95%), and no verdict is made from it. " + source)
+    report.table("analysis_scales", "(e) Scale sweep: mIoU away from the training scale",
+                 analysis.robustness_table(per_run),
+                 f"{_images_text(found.scales)} and their masks rescaled by one factor, single-scale inference. "
+                 "miou_at_1: mIoU (%) at factor 1; mean_over_range: the area under mIoU(factor) divided by the "
+                 "factors' range (%); change_at_x: mIoU at factor x minus at 1 (points). Mean and [95% t-CI] over "
+                 "seeds. " + source)
+    report.table("analysis_scales_diff", f"(e') Scale sweep: {first} minus {second}, paired by seed",
+                 analysis.diff_table(analysis.ksac_minus_aspp(per_run)),
+                 "Same rates and seed; the interval is Student's t over the paired seeds only: these files hold no "
+                 "per-image evidence, so the val images' sampling is left out (where images dominate, such an "
+                 "interval covers far less than 95%), and no verdict is made from it. " + source)
     if not found.branches.empty:
-        table("analysis_branches", "(f) Per-rate contribution: mIoU drop with one atrous branch silenced",
-              analysis.branch_table(found.branches),
-              f"The branch's output set to 0 after its BN and ReLU at test time (factor 1). Mean [95% t-CI] over "
-              f"seeds. Input: `{analysis.BRANCHES_CSV}`.")
+        report.table("analysis_branches", "(f) Per-rate contribution: mIoU drop with one atrous branch silenced",
+                     analysis.branch_table(found.branches),
+                     "The branch's output set to 0 after its BN and ReLU at test time (factor 1). Mean [95% t-CI] "
+                     f"over seeds. Input: `{analysis.BRANCHES_CSV}`.")
     if not found.erf.empty:
-        table("analysis_erf", "(g) Effective receptive field: radii holding 50% and 90% of the gradient mass",
-              analysis.erf_table(found.erf),
-              "|d (head output at the centre, summed over channels) / d input|, mean over val images and input "
-              "channels (Luo et al. 2016); radius around the map's centre of mass. 'model': w.r.t. the image "
-              f"(pixels); 'head': w.r.t. the backbone's output (feature cells). Input: `{analysis.ERF_CSV}`.")
-    plot("analysis_scales.png", "scale sweep", lambda p: analysis.scale_plot(found.scales, p))
+        report.table("analysis_erf", "(g) Effective receptive field: radii holding 50% and 90% of the gradient mass",
+                     analysis.erf_table(found.erf),
+                     "|d (head output at the centre, summed over channels) / d input|, mean over val images and "
+                     "input channels (Luo et al. 2016); radius around the map's centre of mass. 'model': w.r.t. the "
+                     "image (pixels); 'head': w.r.t. the backbone's output (feature cells). Input: "
+                     f"`{analysis.ERF_CSV}`.")
+    report.plot("analysis_scales.png", "scale sweep", lambda p: analysis.scale_plot(found.scales, p))
     if found.maps is not None and not found.erf.empty:
-        plot("analysis_erf.png", "effective receptive fields", lambda p: analysis.erf_plot(found.erf, found.maps, p))
+        report.plot("analysis_erf.png", "effective receptive fields",
+                    lambda p: analysis.erf_plot(found.erf, found.maps, p))
 
 
-def _ablation(groups: list, heads: tuple[str, str], out: Path, table, plot, report: Report, pictures: list[str]):
+def _ablation(report: Report, groups: list[protocol.Group], heads: tuple[str, str]) -> None:
     """Tables (a)-(d), the plots and the qualitative figures of the main group's rows; tables (b)-(d) show each
-    other run's or protocol's rows in a row group of their own (`groups`: [(protocol.Group, rows)], the main
-    first); `heads`: (the candidate heads, the baseline) as ablation.heads_compared names them."""
-    (main, df), others = groups[0], groups[1:]
-    df, others = compare.first_stream(df), [(g, compare.first_stream(r)) for g, r in others]  # A/A: own table
+    other group's rows in a row group of their own; `heads`: (the candidate heads, the baseline) as
+    ablation.heads_compared names them."""
+    df = compare.first_stream(groups[0].rows)  # A/A: own table
     source = "Input: `ablation.csv` (ksac ablate)."
 
     def grouped(make) -> pd.DataFrame:
-        return with_groups(make(df), [(protocol.group_title(g, main), make(rows)) for g, rows in others])
+        return with_groups([(g.title, make(compare.first_stream(g.rows))) for g in groups])
 
-    table("params", "(a) Parameters and MACs of the ablation's models", ablation.params_table(df),
-          f"MACs from fvcore at the training crop, batch 1 (one multiply-add = one flop). {source}")
-    table("rates", "(b) mIoU per head and rate set", grouped(ablation.rates_table),
-          f"Final val mIoU, mean ± std over seeds, and the 95% Student's t interval of the mean. {source}")
-    table("paired", f"(b') {heads[0]} minus {heads[1]}, paired by seed", grouped(ablation.paired_table),
-          f"Same backbone, output stride, rates and seed. {source}")
-    table("per_class", "(c) Per-class IoU (%)", grouped(ablation.per_class_table), f"Mean over seeds. {source}")
-    table("size", "(d) IoU by object size (%)", grouped(ablation.size_table),
-          "IoU over the pixels of ground-truth objects of each size (connected components: small < "
-          f"32x32 px, medium < 96x96 px, large); 'vs ASPP' is {heads[0]} minus ASPP in points. {source}")
-    plot("miou_vs_params.png", "mIoU vs parameters", lambda p: ablation_plots.miou_vs_params(df, p))
-    plot("miou_by_rates.png", "mIoU per rate set", lambda p: ablation_plots.miou_by_rates(df, p))
-    plot("per_class_iou.png", "per-class IoU", lambda p: ablation_plots.per_class_bars(ablation.per_class_table(df), p))
-    plot("size_iou.png", "IoU by object size", lambda p: ablation_plots.size_bars(df, p))
-    plot("training_curves.png", "training curves", lambda p: ablation_plots.training_curves(df, p))
-    made, why_not = qualitative_figures(df, out)
+    report.table("params", "(a) Parameters and MACs of the ablation's models", ablation.params_table(df),
+                 f"MACs from fvcore at the training crop, batch 1 (one multiply-add = one flop). {source}")
+    report.table("rates", "(b) mIoU per head and rate set", grouped(ablation.rates_table),
+                 f"Final val mIoU, mean ± std over seeds, and the 95% Student's t interval of the mean. {source}")
+    report.table("paired", f"(b') {heads[0]} minus {heads[1]}, paired by seed", grouped(ablation.paired_table),
+                 f"Same backbone, output stride, rates and seed. {source}")
+    report.table("per_class", "(c) Per-class IoU (%)", grouped(ablation.per_class_table), f"Mean over seeds. {source}")
+    report.table("size", "(d) IoU by object size (%)", grouped(ablation.size_table),
+                 "IoU over the pixels of ground-truth objects of each size (connected components: small < "
+                 f"32x32 px, medium < 96x96 px, large); 'vs ASPP' is {heads[0]} minus ASPP in points. {source}")
+    report.plot("miou_vs_params.png", "mIoU vs parameters", lambda p: ablation_plots.miou_vs_params(df, p))
+    report.plot("miou_by_rates.png", "mIoU per rate set", lambda p: ablation_plots.miou_by_rates(df, p))
+    report.plot("per_class_iou.png", "per-class IoU",
+                lambda p: ablation_plots.per_class_bars(ablation.per_class_table(df), p))
+    report.plot("size_iou.png", "IoU by object size", lambda p: ablation_plots.size_bars(df, p))
+    report.plot("training_curves.png", "training curves", lambda p: ablation_plots.training_curves(df, p))
+    made, why_not = qualitative_figures(df, report.out)
     for name, title in made:
-        report.files.append(out / name)
-        pictures.append(f"![qualitative: ground truth, ASPP and KSAC, {title}]({name})\n")
+        report.files.append(report.out / name)
+        report.pictures.append(f"![qualitative: ground truth, ASPP and KSAC, {title}]({name})\n")
     if why_not:
         report.missing.append(f"qualitative figures (qualitative_*.png): {why_not}")
 

@@ -21,16 +21,16 @@ def reduction_table(rows: pd.DataFrame) -> pd.DataFrame:
         rows["ksac_impl"] = rows["head"].map(lambda h: spec(h).value("ksac_impl", "conv"))
     rows = rows.drop_duplicates(subset=["head", "merge", "ksac_impl", *KEYS])  # timing variants: same counts
     first, second = heads_compared(rows["head"])
-    out = []
-    for _, k in with_baseline(rows, KEYS).iterrows():
-        base, saved = int(k["params_total_base"]), int(k["params_total_base"]) - int(k["params_total"])
-        out.append({
-            "model": spec(k["head"]).label(k["merge"], k["ksac_impl"]), "backbone": k["backbone"],
-            "decoder": "V3+" if bool(k["decoder"]) else "V3", "OS": int(k["output_stride"]), "rates": k["rates"],
-            "KSAC merge": k["merge"], "KSAC impl": k["ksac_impl"],
-            f"{second} params (M)": base / 1e6, f"{first} params (M)": int(k["params_total"]) / 1e6,
-            "saved (M)": saved / 1e6, "saved (%)": 100.0 * saved / base,
-            "head saved (%)": 100.0 * (int(k["params_head_base"]) - int(k["params_head"])) / int(k["params_head_base"]),
-            f"{second} GMACs": float(k["gmacs_total_base"]), f"{first} GMACs": float(k["gmacs_total"]),
-        })
-    return pd.DataFrame(out)
+    pairs = with_baseline(rows, KEYS)
+    saved = pairs["params_total_base"] - pairs["params_total"]
+    return pd.DataFrame({
+        "model": [spec(h).label(m, i) for h, m, i in zip(pairs["head"], pairs["merge"], pairs["ksac_impl"])],
+        "backbone": pairs["backbone"], "decoder": ["V3+" if bool(d) else "V3" for d in pairs["decoder"]],
+        "OS": pairs["output_stride"].astype(int), "rates": pairs["rates"], "KSAC merge": pairs["merge"],
+        "KSAC impl": pairs["ksac_impl"], f"{second} params (M)": pairs["params_total_base"] / 1e6,
+        f"{first} params (M)": pairs["params_total"] / 1e6, "saved (M)": saved / 1e6,
+        "saved (%)": 100.0 * saved / pairs["params_total_base"],
+        "head saved (%)": 100.0 * (pairs["params_head_base"] - pairs["params_head"]) / pairs["params_head_base"],
+        f"{second} GMACs": pairs["gmacs_total_base"].astype(float),
+        f"{first} GMACs": pairs["gmacs_total"].astype(float),
+    })

@@ -6,7 +6,7 @@ resolved amp, device). Rows of another protocol or run are never pooled but by `
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -49,28 +49,23 @@ class Protocol:
         """'from random weights', or 'from quick_backbone.pt (sha256 0123456789ab), backbone frozen'."""
         if not self.pretrained:
             return "from random weights"
-        if self.weights == weights.IMAGENET:
-            return f"from timm's ImageNet weights, backbone {'frozen' if self.frozen else 'fine-tuned'}"
-        return (f"from {locate(self.weights)[0].name} (sha256 {self.sha256[:12] or 'not recorded'}), "
-                f"backbone {'frozen' if self.frozen else 'fine-tuned'}")
+        source = ("timm's ImageNet weights" if self.weights == weights.IMAGENET else
+                  f"{locate(self.weights)[0].name} (sha256 {self.sha256[:12] or 'not recorded'})")
+        return f"from {source}, backbone {'frozen' if self.frozen else 'fine-tuned'}"
 
 
 @dataclass(frozen=True)
 class Run:
-    """What made a group of rows (rows.RUN), and when; `pooled`: the runs joined by --pool, else ()."""
+    """What made a group of rows (rows.RUN), and when; `pooled`: the runs joined by --pool, else (). Runs are
+    equal when made by the same grid, commit, amp and device, whatever their dates."""
 
     grid: str
     commit: str
     amp: str
     device: str
-    first: str = ""  # the oldest and newest row's date (ISO 8601)
-    last: str = ""
+    first: str = field(default="", compare=False)  # the oldest and newest row's date (ISO 8601)
+    last: str = field(default="", compare=False)
     pooled: tuple = ()
-
-    @property
-    def key(self) -> tuple:
-        """What makes it a run (rows.RUN), its dates aside."""
-        return self.grid, self.commit, self.amp, self.device, self.pooled
 
     def short(self) -> str:
         """'commit 941495c, bf16, cpu (AMD EPYC, ...), 2026-12-06': what a reader tells runs apart by."""
@@ -81,12 +76,14 @@ class Run:
                 + (f", {when}" if when else ""))
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Group:
-    """The rows of one protocol made by one run."""
+    """The rows of one protocol made by one run; `title`: what differs from the main group ("" for it)."""
 
     protocol: Protocol
     run: Run
+    rows: pd.DataFrame
+    title: str = ""
 
 
 def recency(df: pd.DataFrame) -> pd.Series:
@@ -97,32 +94,34 @@ def recency(df: pd.DataFrame) -> pd.Series:
         when.rank(method="first", na_option="top").fillna(0)
 
 
+def newest(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The newest row (`recency`) of each value of `keys`, in file order."""
+    ranked = df.assign(_rank=recency(df)).sort_values("_rank", kind="stable")
+    return ranked.drop_duplicates(keys, keep="last").drop(columns="_rank").sort_index()
+
+
 def _run_of(rows: pd.DataFrame) -> Run:
-    dates = sorted(rows["date"].dropna().astype(str)) if "date" in rows else []
-    first = rows.iloc[0]
-    return Run(first["grid"], first["git_commit"], first["amp"], first["device"], dates[0] if dates else "",
-               dates[-1] if dates else "")
+    dates = (sorted(rows["date"].dropna().astype(str)) if "date" in rows else []) or [""]
+    return Run(*rows.iloc[0][list(RUN)], dates[0], dates[-1])
 
 
-def split(df: pd.DataFrame, pool: bool = False) -> list[tuple[Group, pd.DataFrame]]:
-    """The rows of each protocol and run, the main group first: of the groups starting from a backbone file,
-    the one with the newest row (from random weights only when no row starts from a file); then the others,
-    newest first, random weights last. With `pool`, the runs of one protocol are one group (`pooled`)."""
-    df = normalise(df)
+def split(df: pd.DataFrame, pool: bool = False) -> list[Group]:
+    """The groups of `df` (ablation.load's rows), one per protocol and run, the main group first: of the groups
+    starting from a backbone file, the one with the newest row (from random weights only when no row starts
+    from a file); then the others, newest first, random weights last. With `pool`, the runs of one protocol
+    are one group (`pooled`)."""
     rank = recency(df)
-    groups = [(Protocol(value, sha, bool(frozen)), rows, rank.loc[rows.index].max())
-              for (value, sha, frozen, *_), rows in df.groupby(COLUMNS if pool else [*COLUMNS, *RUN], sort=False)]
-    groups.sort(key=lambda g: (g[0].pretrained, g[2]), reverse=True)
-    out = []
-    for p, rows, _ in groups:
+    groups = []
+    for (value, sha, frozen, *_), rows in df.groupby(COLUMNS if pool else [*COLUMNS, *RUN], sort=False):
         runs = [_run_of(r) for _, r in rows.groupby(list(RUN), sort=False)]
-        if len(runs) > 1:
+        if len(runs) > 1:  # with `pool` only
             rows = pooled(rows)
-            run = Run(*(runs[0].grid, "", "", ""), min(r.first for r in runs), max(r.last for r in runs), tuple(runs))
-        else:
-            run = runs[0]
-        out.append((Group(p, run), rows))
-    return out
+            runs = [Run(runs[0].grid, "", "", "", min(r.first for r in runs), max(r.last for r in runs), tuple(runs))]
+        groups.append(Group(Protocol(value, sha, bool(frozen)), runs[0], rows))
+    groups.sort(key=lambda g: (g.protocol.pretrained, rank.loc[g.rows.index].max()), reverse=True)
+    for group in groups[1:]:
+        group.title = group_title(group, groups[0])
+    return groups
 
 
 def pooled(rows: pd.DataFrame) -> pd.DataFrame:
@@ -139,8 +138,7 @@ def pooled(rows: pd.DataFrame) -> pd.DataFrame:
         cell = hashes[hashes > 1].index[0]
         raise KsacError(f"--pool: the runs made cell {cell[1]} seed {cell[2]} with different configs (config_hash "
                         f"differs); pooling needs the same recipe and flags. Compare them side by side instead")
-    newest = rows.assign(_rank=recency(rows)).sort_values("_rank", kind="stable")
-    return newest.drop_duplicates(["grid", "cell", "seed"], keep="last").drop(columns="_rank").sort_index()
+    return newest(rows, ["grid", "cell", "seed"])
 
 
 def locate(value: str) -> tuple[Path, dict | None]:
@@ -219,16 +217,25 @@ def sentence(protocol: Protocol, rows: pd.DataFrame, subject: str = "Every model
 def group_title(group: Group, main: Group) -> str:
     """The title of another run's or protocol's row group: what differs from the `main` group."""
     parts = [group.protocol.short()] if group.protocol != main.protocol else []
-    parts += [f"run: {group.run.short()}"] if group.run.key != main.run.key else []
+    parts += [f"run: {group.run.short()}"] if group.run != main.run else []
     return "; ".join(parts) + ", for comparison"
 
 
-def runs_text(groups: list[Group], main_seeds: int) -> str | None:
-    """Which answer belongs to which run, when the folder holds more than one; None when it holds one."""
-    if len({g.run.key for g in groups}) < 2:
-        return None
-    others = "; ".join(f'"{group_title(g, groups[0])}"' for g in groups[1:])
-    return (f"**These results hold {len(groups)} runs; the verdicts above are those of one run, the newest: "
-            f"{groups[0].run.short()} ({main_seeds} seeds per cell).** The other runs are never pooled with it: "
-            f"each has its own verdicts in its row group below ({others}). `ksac report --pool` pools runs of one "
-            f"protocol made at one precision and config.")
+def describe(groups: list[Group]) -> list[str]:
+    """What the models were and which run made them, a paragraph per group, the main group's first, kept
+    apart; led, when the groups hold more than one run, by which answer belongs to which run."""
+    main, others = groups[0], groups[1:]
+    lines = [sentence(main.protocol, main.rows) + f" Run: {main.run.short()}."]
+    for group in others:
+        lines.append(sentence(group.protocol, group.rows, f'In the row group "{group.title}", every model starts')
+                     + " These rows are another run or protocol and are never pooled with the rows above: they "
+                       "appear only in their own row group of the verdicts and of the tables below; table (a), "
+                       "the plots and the qualitative figures show the rows above only.")
+    if len({g.run for g in groups}) > 1:
+        seeds = int(main.rows.groupby(MODEL, sort=False, dropna=False).size().max())
+        titles = "; ".join(f'"{g.title}"' for g in others)
+        lines.insert(0, f"**These results hold {len(groups)} runs; the verdicts above are those of one run, the "
+                        f"newest: {main.run.short()} ({seeds} seeds per cell).** The other runs are never pooled with "
+                        f"it: each has its own verdicts in its row group below ({titles}). `ksac report --pool` pools "
+                        f"runs of one protocol made at one precision and config.")
+    return lines

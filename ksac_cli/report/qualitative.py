@@ -33,12 +33,14 @@ def read_index(run_dir: str | Path) -> dict | None:
 
 
 def blocks(df: pd.DataFrame) -> tuple[list[dict], list[str]]:
-    """([{"title", "columns": [(name, index)], "backbone", "stride", "rates"}] one per backbone, output
-    stride and rate set whose ASPP and at least one candidate cell have samples at a common seed (the first
-    such seed), [the settings that have none])."""
+    """([{"title", "columns": [(name, index)], "file"}] one per backbone, output stride and rate set whose
+    ASPP and at least one candidate cell have samples at a common seed (the first such seed), [the settings
+    that have none]). The file is qualitative_<backbone>_os<stride>_r<rates with dashes>.png, named like the
+    cells' run directories."""
     out, missing = [], []
     for (backbone, stride, rates), group in df.groupby(["backbone", "output_stride", "rates"], sort=False):
         title = f"{backbone} OS{int(stride)} rates {rates}"
+        file = f"qualitative_{backbone}_os{int(stride)}_r{format_rates(parse_rates(rates), '-')}.png"
         base, other = group[by_role(group["head"], BASELINE)], group[by_role(group["head"], CANDIDATE)]
         for seed in sorted(set(base["seed"]) & set(other["seed"])):
             aspp = read_index(base[base["seed"] == seed]["run_dir"].iloc[0])
@@ -46,8 +48,7 @@ def blocks(df: pd.DataFrame) -> tuple[list[dict], list[str]]:
                     other[other["seed"] == seed][["head", "merge", "run_dir"]].itertuples(index=False)]
             ksac = [(name, index) for name, index in ksac if index is not None]
             if aspp is not None and ksac:
-                out.append({"title": f"{title}, seed {int(seed)}", "columns": [("ASPP", aspp), *ksac],
-                            "backbone": backbone, "stride": int(stride), "rates": rates})
+                out.append({"title": f"{title}, seed {int(seed)}", "columns": [("ASPP", aspp), *ksac], "file": file})
                 break
         else:
             missing.append(title)
@@ -68,21 +69,15 @@ def _colour(labels: np.ndarray, palette: np.ndarray, ignore: np.ndarray) -> np.n
     return table[labels.astype(np.int64).clip(0, 255)]
 
 
-def file_name(block: dict) -> str:
-    """qualitative_<backbone>_os<stride>_r<rates with dashes>.png (named like the cells' run directories)."""
-    rates = format_rates(parse_rates(block["rates"]), "-")
-    return f"qualitative_{block['backbone']}_os{block['stride']}_r{rates}.png"
-
-
 def qualitative_figures(df: pd.DataFrame, out: Path) -> tuple[list[tuple[str, str]], str | None]:
     """One figure per backbone, output stride and rate set, written into `out`: [(file name, what it
     shows)], and why some or all settings have none (for the report's "Not made"; None when all have one)."""
     made, missing = blocks(df)
     figures, failed = [], []
     for block in made:
-        why_not = draw(block, Path(out) / file_name(block))
+        why_not = draw(block, Path(out) / block["file"])
         if why_not is None:
-            figures.append((file_name(block), block["title"]))
+            figures.append((block["file"], block["title"]))
         else:
             failed.append(f"{block['title']}: {why_not}")
     if missing:

@@ -24,11 +24,12 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def with_groups(first: pd.DataFrame, groups: list[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
-    """`first`, then for each (title, rows) a GroupTitle row and the rows (empty groups left out). The
-    columns are the union, in order of appearance."""
+def with_groups(groups: list[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
+    """The rows of each (title, rows): the first's alone, then for each other a GroupTitle row and the rows
+    (empty groups left out). The columns are the union, in order of appearance."""
+    (_, first), *others = groups
     parts = [first]
-    for title, rows in groups:
+    for title, rows in others:
         if rows.empty:
             continue
         columns = list(dict.fromkeys([*first.columns, *rows.columns]))

@@ -20,7 +20,9 @@ def profile(cfg: ProfileConfig, progress: ProgressFn | None = None) -> list:
     """Profile every model of `cfg`'s grids; write `cfg.out` (CSV) and the reduction table beside it (.md)."""
     from ksac_cli.measure.latency import matmul_peak_gflops  # torch-heavy; imported on use
     from ksac_cli.measure.profile import COLUMNS, profile_model
+    from ksac_cli.report.ablation import heads_compared
     from ksac_cli.report.params import reduction_table
+    from ksac_cli.report.tables import to_markdown
 
     progress = progress or (lambda i, n, what: None)
     models = cfg.models()
@@ -41,22 +43,15 @@ def profile(cfg: ProfileConfig, progress: ProgressFn | None = None) -> list:
         rows += profile_model(model_cfg, cfg.size, cfg.batch_size, device, cfg.latency, cfg.runs, cfg.warmup,
                               tuple(cfg.variants()), peaks, cfg.train_step)
     progress(len(models), len(models), "done")
-    out = Path(cfg.out)
-    io.write_csv(out, [dataclasses.asdict(r) for r in rows], COLUMNS)
-    table = reduction_table(pd.DataFrame([dataclasses.asdict(r) for r in rows]))
+    out, records = Path(cfg.out), [dataclasses.asdict(r) for r in rows]
+    io.write_csv(out, records, COLUMNS)
+    table = reduction_table(pd.DataFrame(records))
     if len(table):
-        io.write_text(out.with_suffix(".md"), reductions_markdown(table, cfg))
+        first, second = heads_compared(r["head"] for r in records)
+        io.write_text(out.with_suffix(".md"), f"# {first} vs {second}: whole-model parameters\n\nInput {cfg.size}x"
+                      f"{cfg.size}, {cfg.num_classes} classes. MACs from fvcore (one multiply-add = one flop), batch 1. "
+                      f"Made by `ksac profile`, rows in `{out.name}`.\n\n" + to_markdown(table))
     return rows
-
-
-def reductions_markdown(table: pd.DataFrame, cfg: ProfileConfig) -> str:
-    from ksac_cli.report.tables import to_markdown
-
-    return (
-        f"# KSAC vs ASPP: whole-model parameters\n\n"
-        f"Input {cfg.size}x{cfg.size}, {cfg.num_classes} classes. MACs from fvcore (one multiply-add = one "
-        f"flop), batch 1. Made by `ksac profile`, rows in `{Path(cfg.out).name}`.\n\n" + to_markdown(table)
-    )
 
 
 def describe(model) -> str:

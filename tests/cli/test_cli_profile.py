@@ -51,6 +51,7 @@ def test_profile_writes_the_csv_with_the_documented_columns(tmp_path):
         assert r["train_ms_median"] == r["train_ms_p90"] == r["train_images_per_s"] == ""  # not asked for
     assert int(rows[1]["params_head"]) < int(rows[0]["params_head"])  # KSAC shares the kernel
     md = out.with_suffix(".md").read_text()
+    assert md.startswith("# KSAC vs ASPP: whole-model parameters\n")
     assert "| mobilenetv2_035 | V3+ | 16 | 1,2,3 | sum |" in md
     assert "mobilenetv2_035" in proc.stdout
 

@@ -83,3 +83,16 @@ def test_the_p_beside_each_verdict_is_its_own_holm_p_and_primary_rows_name_the_c
     assert set(primary["claim_stance"]) <= {"inside the interval", "not resolvable", "excluded (above the interval)",
                                             "excluded (below the interval)"}
     assert primary["claim_stance"].tolist()[0] == "not resolvable"  # 2 seeds: ±8, far wider than 0.6
+
+
+def test_two_protocols_pooled_over_the_same_runs_differ_by_protocol_alone(tmp_path):
+    """A run is its grid, commit, precision and device, not its rows' dates: the pretrained rows of the same
+    two runs, made an hour later, are the same pooled run, so their row group names the protocol alone (its run
+    would print the same as the main group's) and no second run is announced."""
+    rows = run_rows({**REFERENCE, "amp": "off"}, range(3), [0.5, 0.1, 0.3]) + run_rows(USER, range(2), [1.5, -0.9])
+    later = [{**r, "backbone_weights": "timm:imagenet", "date": r["date"].replace("T1", "T2")} for r in rows]
+    io.write_csv(tmp_path / "ablation.csv", rows + later, COLUMNS)
+    make_report(tmp_path, tmp_path / "out", pool=True)
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert 'In the row group "from random weights, for comparison", every model starts' in md
+    assert "These results hold" not in md
