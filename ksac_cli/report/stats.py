@@ -65,8 +65,14 @@ def class_iou(c: int) -> Callable[[np.ndarray], np.ndarray]:
     return score
 
 
+def t_bounds(mean: float, se: float, df: float, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """mean ∓ t_{(1+c)/2, df} · se: Student's t interval of a mean with standard error `se` (zero width for se 0)."""
+    half = 0.0 if se == 0 else float(scipy_stats.t.ppf(0.5 + confidence / 2, df)) * se
+    return mean - half, mean + half
+
+
 def t_interval(values, confidence: float = CONFIDENCE) -> Interval:
-    """Mean and Student's t interval: mean ± t_{(1+c)/2, n-1} · s / √n (s with ddof 1). No interval
+    """Mean and Student's t interval: `t_bounds` with se = s / √n (s with ddof 1) and n - 1 df. No interval
     (low, high None) for fewer than 2 values; a zero-width one when all values are equal."""
     values = np.asarray(values, dtype=np.float64).ravel()
     if values.size == 0:
@@ -74,8 +80,8 @@ def t_interval(values, confidence: float = CONFIDENCE) -> Interval:
     mean = float(values.mean())
     if values.size < 2:
         return Interval(mean, None, None)
-    half = scipy_stats.t.ppf(0.5 + confidence / 2, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size)
-    return Interval(mean, float(mean - half), float(mean + half))
+    return Interval(mean, *t_bounds(mean, float(values.std(ddof=1) / np.sqrt(values.size)), values.size - 1,
+                                    confidence))
 
 
 def interval_text(ci, sign: str = "+") -> str:
@@ -92,12 +98,12 @@ def t_half_width(values, confidence: float = CONFIDENCE) -> float | None:
 
 @lru_cache(maxsize=8)
 def resample_counts(n: int, resamples: int, seed: int = 0) -> np.ndarray:
-    """(resamples, n) int64, read-only (cached: every comparison of a report draws the same resamples): how
-    often each of n images is drawn in each resample. Draw r is
+    """(resamples, n) float64 (exact: counts are far below 2**53), read-only (cached: every comparison of a
+    report draws the same resamples): how often each of n images is drawn in each resample. Draw r is
     `numpy.random.default_rng(seed).integers(0, n, size=(resamples, n))[r]` (n indices with replacement)."""
     draws = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
     rows = np.repeat(np.arange(resamples), n)
-    counts = np.bincount(rows * n + draws.ravel(), minlength=resamples * n).reshape(resamples, n)
+    counts = np.bincount(rows * n + draws.ravel(), minlength=resamples * n).reshape(resamples, n).astype(np.float64)
     counts.setflags(write=False)
     return counts
 
@@ -132,8 +138,7 @@ def paired_bootstrap(conf_a: np.ndarray, conf_b: np.ndarray, resamples: int = 10
                          f"and {conf_b.shape}")
     if len(conf_a) == 0:
         return None
-    counts = resample_counts(len(conf_a), resamples, seed).astype(np.float64)  # exact: counts are far below 2**53
-    diff = boot_differences(conf_a[None], conf_b[None], counts, score)[:, 0]
+    diff = boot_differences(conf_a[None], conf_b[None], resample_counts(len(conf_a), resamples, seed), score)[:, 0]
     diff = diff[~np.isnan(diff)]
     if diff.size == 0:
         return None

@@ -12,9 +12,8 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
-from scipy import stats as scipy_stats
 
-from ksac_cli.report.stats import CONFIDENCE, boot_differences, resample_counts
+from ksac_cli.report.stats import CONFIDENCE, boot_differences, resample_counts, t_bounds
 
 BOTH = "t over seeds + bootstrap over images"
 SEEDS_ONLY = "t over seeds only"  # the val images' sampling is not measured (no per-image evidence)
@@ -42,8 +41,7 @@ class TwoWay(NamedTuple):
 def _interval(delta: float, variance: float, df: float, confidence: float, *rest) -> TwoWay:
     """TwoWay(delta, its t interval with `df` degrees of freedom and standard error sqrt(variance), *rest)."""
     se = float(np.sqrt(max(variance, 0.0)))
-    half = 0.0 if se == 0 else float(scipy_stats.t.ppf(0.5 + confidence / 2, df)) * se
-    return TwoWay(delta, delta - half, delta + half, se, float(df), *rest)
+    return TwoWay(delta, *t_bounds(delta, se, df, confidence), se, float(df), *rest)
 
 
 def seeds_only(deltas, confidence: float = CONFIDENCE, leave_out: bool = True) -> TwoWay:
@@ -76,7 +74,7 @@ def seeds_and_images(first, second, score: Callable[[np.ndarray], np.ndarray], r
     if images == 0 or np.isnan(deltas).any():
         return None
     delta = float(deltas.mean())
-    boot = boot_differences(first, second, resample_counts(images, resamples, seed).astype(np.float64), score)
+    boot = boot_differences(first, second, resample_counts(images, resamples, seed), score)
     boot = boot[~np.isnan(boot).any(axis=1)]  # a resample where some score is undefined is left out
     if len(boot) < 2 or images < 2:
         return TwoWay(delta, None, None, None, None, n, images, None, None, None, BOTH if n > 1 else IMAGES_ONLY)
