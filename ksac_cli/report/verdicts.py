@@ -85,7 +85,7 @@ def full_frame(lines: list[Line]) -> pd.DataFrame:
     """report_verdicts.csv: one row per comparison and metric, every number in its own column (points)."""
     rows = []
     for line in ordered(lines):
-        ci, made = line.interval, line.verdict_p
+        ci, verdict = line.interval, line.verdict
         p = {claim: line.p.get(claim, (None, None)) for claim in CLAIMS}
         rows.append({
             "family": line.family, "comparison": line.comparison, "metric": line.metric,
@@ -93,8 +93,8 @@ def full_frame(lines: list[Line]) -> pd.DataFrame:
             **_fields(ci, "seeds", "images", "df"), "method": getattr(ci, "method", ""),
             **_fields(ci, "seed_var", "image_var", "residual_var"),
             **{f"{P_COLUMNS[c]}{suffix}": p[c][k] for c in CLAIMS for suffix, k in (("", 0), ("_holm", 1))},
-            "family_size": line.family_size, "verdict": text(line.verdict),
-            "verdict_claim": line.kind or "", "verdict_p_holm": None if made is None else made[1],
+            "family_size": 0 if verdict is None else verdict.family_size, "verdict": text(verdict),
+            "verdict_claim": line.kind or "", "verdict_p_holm": None if verdict is None else verdict.p,
             "claim": line.claim, "claim_stance": line.claim_stance or "", "one_seed_out": one_seed_out_text(line),
         })
     return pd.DataFrame(rows)
@@ -113,12 +113,12 @@ def compact_frame(lines: list[Line]) -> pd.DataFrame:
     the verdict with its own Holm-adjusted p, the paper's claim and the one-seed-out check."""
     rows = []
     for line in ordered(lines):
-        made = line.verdict_p
+        verdict = line.verdict
         family = line.family if _family_rank(line) < 2 else line.family.replace("exploratory", "EXPLORATORY")
         rows.append({"comparison": line.comparison, "metric": line.metric, "family": family,
                      "Δ (points)": None if line.interval is None else line.interval.delta,
-                     "95% CI": _ci_text(line), "±δ": line.margin, "verdict": text(line.verdict),
-                     "p (Holm) of the verdict": "-" if made is None else
-                     f"{made[1]:.3f} ({made[0].replace('_', ' ')}, m={line.family_size})",
+                     "95% CI": _ci_text(line), "±δ": line.margin, "verdict": text(verdict),
+                     "p (Holm) of the verdict": "-" if verdict is None else
+                     f"{verdict.p:.3f} ({verdict.claim.replace('_', ' ')}, m={verdict.family_size})",
                      "paper's claim": claim_text(line), "one seed out": one_seed_out_text(line)})
     return pd.DataFrame(rows)
