@@ -90,9 +90,9 @@ def interval_text(ci, sign: str = "+") -> str:
     return "-" if ci is None or ci.low is None else f"[{ci.low:{sign}.2f}, {ci.high:{sign}.2f}]"
 
 
-def t_half_width(values, confidence: float = CONFIDENCE) -> float | None:
-    """The half width of `t_interval` (error bars), None for fewer than 2 values."""
-    ci = t_interval(values, confidence)
+def t_half_width(values) -> float | None:
+    """The half width of the 95% `t_interval` (error bars), None for fewer than 2 values."""
+    ci = t_interval(values)
     return None if ci.low is None else ci.high - ci.mean
 
 
@@ -126,12 +126,11 @@ def boot_differences(first: np.ndarray, second: np.ndarray, counts: np.ndarray,
 
 
 def paired_bootstrap(conf_a: np.ndarray, conf_b: np.ndarray, resamples: int = 1000, seed: int = 0,
-                     score: Callable[[np.ndarray], np.ndarray] = miou,
-                     confidence: float = CONFIDENCE) -> Interval | None:
+                     score: Callable[[np.ndarray], np.ndarray] = miou) -> Interval | None:
     """score(a) - score(b) over bootstrap resamples of the images: conf_a, conf_b (N, K, K) per-image
-    matrices of the SAME N images in the same order. Returns the differences' mean and percentile interval
-    (NaN differences, from resamples where a score is undefined, are left out); None when every difference
-    is NaN."""
+    matrices of the SAME N images in the same order. Returns the differences' mean and 95% percentile
+    interval (NaN differences, from resamples where a score is undefined, are left out); None when every
+    difference is NaN."""
     conf_a, conf_b = np.asarray(conf_a), np.asarray(conf_b)
     if conf_a.shape != conf_b.shape or conf_a.ndim != 3 or conf_a.shape[1] != conf_a.shape[2]:
         raise ValueError(f"paired_bootstrap needs two (N, K, K) arrays of one shape, got {conf_a.shape} "
@@ -142,6 +141,6 @@ def paired_bootstrap(conf_a: np.ndarray, conf_b: np.ndarray, resamples: int = 10
     diff = diff[~np.isnan(diff)]
     if diff.size == 0:
         return None
-    tail = 100 * (1 - confidence) / 2
+    tail = 100 * (1 - CONFIDENCE) / 2
     low, high = np.percentile(diff, [tail, 100 - tail])
     return Interval(float(diff.mean()), float(low), float(high))
