@@ -14,7 +14,6 @@ from ksac_cli.errors import KsacError
 from ksac_cli.report.stats import miou
 
 EVAL_IMAGES = "eval_images.npz"
-RUN_DIR_MISSING = "run directory missing"
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ def load_evidence(run_dir: str | Path) -> Evidence | str:
     """The run's evidence, or why there is none (a short phrase for a table cell)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        return RUN_DIR_MISSING
+        return "run directory missing"
     path = run_dir / EVAL_IMAGES
     if not path.is_file():
         return f"no {EVAL_IMAGES} (run made before it existed)"
@@ -74,9 +73,9 @@ def aligned(a: Evidence, b: Evidence, group: int | None = None) -> tuple[np.ndar
     KsacError naming both files when the two runs were evaluated on different images or classes."""
     if a.classes != b.classes:
         raise KsacError(f"{a.path} and {b.path} have different classes; compare runs on one dataset")
-    if len(set(a.ids)) != len(a.ids) or len(set(b.ids)) != len(b.ids):
-        raise KsacError(f"{a.path if len(set(a.ids)) != len(a.ids) else b.path} repeats image ids; "
-                        f"images cannot be paired")
+    for e in (a, b):
+        if len(set(e.ids)) != len(e.ids):
+            raise KsacError(f"{e.path} repeats image ids; images cannot be paired")
     if set(a.ids) != set(b.ids):
         only_a, only_b = sorted(set(a.ids) - set(b.ids)), sorted(set(b.ids) - set(a.ids))
         raise KsacError(f"{a.path} and {b.path} hold different val images ({len(only_a)} only in the first, "

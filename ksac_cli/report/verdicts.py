@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ksac_cli.report.claims import CLAIMS, PRIMARY, Line, Verdict
+from ksac_cli.report.stats import interval_text
 
 RATE24 = "second: adding rate 24"  # its own family: in the primary one it would cut the power to see the claim
 SIZE, CLASSES = "exploratory: object size", "exploratory: per class"
@@ -105,7 +106,7 @@ def _ci_text(line: Line) -> str:
     if ci is None or ci.low is None:
         return "-"
     basis = f"{ci.seeds} seeds" + (f" x {ci.images} images" if ci.images else "")
-    return f"[{ci.low:+.2f}, {ci.high:+.2f}] ({basis}{'' if ci.images and ci.seeds > 1 else ', ' + ci.method})"
+    return f"{interval_text(ci)} ({basis}{'' if ci.images and ci.seeds > 1 else ', ' + ci.method})"
 
 
 def compact_frame(lines: list[Line]) -> pd.DataFrame:
