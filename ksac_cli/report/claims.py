@@ -1,10 +1,9 @@
 """What an interval supports, and how many comparisons it was read among (numpy and scipy; no torch): the
 one verdict rule, each verdict a `Verdict` value.
 
-Three claims (difference, equivalence, non-inferiority) on an interval (report/twoway.py) and a margin each
-have the p-value that is below ALPHA exactly when the 95% interval says so; within a family each kind's
-p-values are adjusted by Holm's step-down method (Holm 1979), and a verdict is the strongest claim left
-(docs/results.md, "Claims and families": the tests and sources)."""
+Each claim (difference, equivalence, non-inferiority) has a p-value below ALPHA exactly when the 95% interval
+says so; each kind's p-values are Holm-adjusted within a family (Holm 1979), and a verdict is the strongest
+claim left (docs/results.md, "Claims and families": the tests and sources)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,7 @@
 """Paired comparisons with 95% intervals, from results/ablation.csv and the cells' eval_images.npz:
-
-- each candidate head minus ASPP with the same backbone, output stride and rates (one line per KSAC merge,
-  one per user head: ksac_cli/heads.py);
-- adding rate 24: (rates + 24) minus (rates) with the same backbone, output stride, head and merge.
-
-Each line pairs the two cells by seed; its verdict rests on the interval over seeds AND val images
-(report/twoway.py), read by report/claims.py within its family. Values in percent (IoU) and points
-(differences). Metrics: mIoU, IoU per object size, and IoU of each class ("class:<name>")."""
+each candidate head minus ASPP (`ksac_vs_aspp`), adding rate 24 (`with_rate`) and the A/A check (`a_a`), the
+two cells paired by seed, each verdict resting on the interval over seeds AND val images (report/twoway.py).
+Values in percent (IoU) and points (differences); metrics: mIoU, IoU per object size and IoU of each class."""
 
 from __future__ import annotations
 
@@ -144,9 +139,8 @@ def compare(first: pd.DataFrame, second: pd.DataFrame, metric: str, setting: dic
     """first minus second on `metric` (a key of METRICS or "class:<name>"), paired by seed (seeds where
     either value is missing are left out); None when no seed pairs. `claimed`: the paper claims a value for
     this difference (the rows' claim)."""
-    a = first.assign(_value=values_of(first, metric)).dropna(subset=["_value"])
-    b = second.assign(_value=values_of(second, metric)).dropna(subset=["_value"])
-    a, b = (d.drop_duplicates("seed", keep="last").set_index("seed") for d in (a, b))
+    a, b = (d.assign(_value=values_of(d, metric)).dropna(subset=["_value"]).drop_duplicates("seed", keep="last")
+            .set_index("seed") for d in (first, second))
     seeds = sorted(set(a.index) & set(b.index))
     if not seeds:
         return None
@@ -172,9 +166,8 @@ def first_stream(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def a_a(df: pd.DataFrame, store: EvidenceStore) -> list[Comparison]:
-    """The A/A check (ksac ablate --streams 2): each model's stream s minus its stream 0, paired by the grid's
-    seed. The two differ only in their seed streams, so a verdict other than 'no difference' or 'equivalent'
-    would say the procedure finds differences where there are none."""
+    """The A/A check (ksac ablate --streams 2; docs/training.md): each model's stream s minus its stream 0,
+    paired by the grid's seed."""
     out = []
     keys = ["backbone", "output_stride", "rates", "head", "merge"]
     for (backbone, stride, rates, head, merge), group in df.assign(_stream=streams(df)).groupby(keys, sort=False):
@@ -209,21 +202,18 @@ def with_rate(df: pd.DataFrame, store: EvidenceStore, rate: int = 24, metrics=tu
     claim (adding rate 24). The partner is the rate set equal to this one plus {rate}, in whatever order."""
     out = []
     df = first_stream(df)
-    name = f"rate {rate}"
     for (backbone, stride, model), group in df.assign(head_name=head_labels(df)).groupby(
             ["backbone", "output_stride", "head_name"], sort=False):
         sets = {text: set(parse_rates(text, option="ablation.csv: rates")) for text in dict.fromkeys(group["rates"])}
         for rates, members in sets.items():
-            # the partner: the rate set that is this one plus `rate` (this one without it)
             partner = next((t for t, m in sets.items() if rate not in members and m == members | {rate}), None)
             if partner is None:
                 continue
-            added = group[group["rates"] == partner]
             setting = {"backbone": backbone, "OS": int(stride), "model": model, "rates": f"{rates} → {partner}"}
             title = f"{backbone} OS{int(stride)} {model}: rates {partner} vs {rates}"
             out += [c for m in metrics
-                    if (c := compare(added, group[group["rates"] == rates], m, setting, title, store,
-                                     f"with {name}", f"without {name}"))]
+                    if (c := compare(group[group["rates"] == partner], group[group["rates"] == rates], m, setting,
+                                     title, store, f"with rate {rate}", f"without rate {rate}"))]
     return out
 
 
@@ -239,9 +229,8 @@ def fmt_joint(c: Comparison) -> str:
 
 
 def comparison_table(comparisons: list[Comparison], first: str, second: str) -> pd.DataFrame:
-    """One line per comparison: its setting, seeds, both means (%), the mean difference (points), the
-    interval the verdict rests on (seeds and images), the t interval over seeds alone, the bootstrap
-    interval over images per seed, δ and the verdict (after `claims.judge`)."""
+    """One row per comparison: its setting, means, Δ, its three intervals, δ and the verdict (after `claims.judge`);
+    `first`, `second` name the sides in the column titles."""
     rows = []
     for c in comparisons:
         rows.append({**c.setting, "metric": c.metric.removeprefix(CLASS), "seeds": c.seeds, f"{second} (%)": c.second,
