@@ -28,10 +28,6 @@ class Evidence:
         return self.confusion.sum(axis=1) if group is None else self.confusion[:, group]
 
     @cached_property
-    def position(self) -> dict[str, int]:
-        return {sample_id: n for n, sample_id in enumerate(self.ids)}
-
-    @cached_property
     def split_miou(self) -> float:
         """The mIoU of the whole split's matrix (the sum over images and groups), a fraction."""
         return float(miou(self.confusion.sum(axis=(0, 1))))
@@ -81,5 +77,5 @@ def aligned(a: Evidence, b: Evidence, group: int | None = None) -> tuple[np.ndar
         raise KsacError(f"{a.path} and {b.path} hold different val images ({len(only_a)} only in the first, "
                         f"{len(only_b)} only in the second, e.g. {(only_a or only_b)[0]!r}); evaluate both on "
                         f"the same split")
-    ids = sorted(a.ids)  # one order whatever the files' order: the bootstrap's draws then pick the same images
-    return tuple(e.matrices(group)[np.array([e.position[i] for i in ids], dtype=np.int64)] for e in (a, b))
+    # one order whatever the files' order, the sorted ids': the bootstrap's draws then pick the same images
+    return tuple(e.matrices(group)[np.argsort(e.ids)] for e in (a, b))
