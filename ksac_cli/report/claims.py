@@ -90,8 +90,7 @@ def p_values(interval: TwoWay, margin: float) -> dict[str, float]:
     delta, se, df = interval.delta, interval.se, interval.df
 
     def z(x: float) -> float:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return float(np.divide(x, se)) if se > 0 else (np.inf if x > 0 else -np.inf if x < 0 else np.nan)
+        return float(x / se) if se > 0 else (np.inf if x > 0 else -np.inf if x < 0 else np.nan)
 
     above_minus = _sf(z(delta + margin), df)  # H0 Delta <= -margin, one-sided
     below_plus = _sf(z(margin - delta), df)  # H0 Delta >= margin
