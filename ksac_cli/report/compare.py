@@ -55,10 +55,6 @@ def label_of(metric: str) -> str:
     return f"IoU of class {metric[len(CLASS):]}" if metric.startswith(CLASS) else METRICS[metric][2]
 
 
-def per_seed_text(per_seed: list) -> str:
-    return "; ".join(f"s{seed} {interval_text(v) if isinstance(v, Interval) else v}" for seed, v in per_seed)
-
-
 def score_of(metric: str, classes: list[str]):
     if metric.startswith(CLASS):
         return class_iou(classes.index(metric[len(CLASS):]))
@@ -223,19 +219,17 @@ def class_metrics(df: pd.DataFrame) -> list[str]:
     return [CLASS + name for name in dict.fromkeys(n for d in names for n in d)]
 
 
-def fmt_joint(c: Comparison) -> str:
-    j = c.line.interval
-    return "-" if j.low is None else f"{interval_text(j)} ({j.method}{'; ' + c.why if c.why else ''})"
-
-
 def comparison_table(comparisons: list[Comparison], first: str, second: str) -> pd.DataFrame:
     """One row per comparison: its setting, means, Δ, its three intervals, δ and the verdict (after `claims.judge`);
     `first`, `second` name the sides in the column titles."""
     rows = []
     for c in comparisons:
+        j = c.line.interval
+        joint = "-" if j.low is None else f"{interval_text(j)} ({j.method}{'; ' + c.why if c.why else ''})"
+        per_seed = "; ".join(f"s{seed} {interval_text(v) if isinstance(v, Interval) else v}" for seed, v in c.per_seed)
         rows.append({**c.setting, "metric": c.metric.removeprefix(CLASS), "seeds": c.seeds, f"{second} (%)": c.second,
-                     f"{first} (%)": c.first, "Δ (points)": c.t.mean, "95% CI of Δ (seeds + images)": fmt_joint(c),
+                     f"{first} (%)": c.first, "Δ (points)": c.t.mean, "95% CI of Δ (seeds + images)": joint,
                      "95% CI of Δ (t, seeds only)": interval_text(c.t),
-                     "95% CI of Δ (bootstrap over images, per seed)": per_seed_text(c.per_seed),
+                     "95% CI of Δ (bootstrap over images, per seed)": per_seed,
                      "δ (points)": c.line.margin, "verdict": verdicts.text(c.line.verdict)})
     return pd.DataFrame(rows)

@@ -63,11 +63,6 @@ def ordered(lines: list[Line]) -> list[Line]:
     return sorted(lines, key=_family_rank)  # stable: the order made within a family
 
 
-def claim_text(line: Line) -> str:
-    """'paper +0.60: inside the interval', or '' for a line the paper claims nothing of."""
-    return "" if line.claim is None else f"paper {line.claim:+.2f}: {line.claim_stance}"
-
-
 def one_seed_out_text(line: Line) -> str:
     """'stable', or 'rests on seed 3 (without it: no difference detectable)'; '' where not checked."""
     if not line.interval or not line.interval.dropped or not line.p:
@@ -121,5 +116,6 @@ def compact_frame(lines: list[Line]) -> pd.DataFrame:
                      "95% CI": _ci_text(line), "±δ": line.margin, "verdict": text(verdict),
                      "p (Holm) of the verdict": "-" if verdict is None else
                      f"{verdict.p:.3f} ({verdict.claim.replace('_', ' ')}, m={verdict.family_size})",
-                     "paper's claim": claim_text(line), "one seed out": one_seed_out_text(line)})
+                     "paper's claim": "" if line.claim is None else f"paper {line.claim:+.2f}: {line.claim_stance}",
+                     "one seed out": one_seed_out_text(line)})
     return pd.DataFrame(rows)
