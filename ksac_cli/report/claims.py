@@ -1,10 +1,9 @@
 """What an interval supports, and how many comparisons it was read among (numpy and scipy; no torch): the
 one verdict rule, each verdict a `Verdict` value.
 
-Three claims (difference, equivalence, non-inferiority) on an interval (report/twoway.py) and a margin each
-have the p-value that is below ALPHA exactly when the 95% interval says so; within a family each kind's
-p-values are adjusted by Holm's step-down method (Holm 1979), and a verdict is the strongest claim left
-(docs/results.md, "Claims and families": the tests and sources)."""
+Each claim (difference, equivalence, non-inferiority) has a p-value below ALPHA exactly when the 95% interval
+says so; each kind's p-values are Holm-adjusted within a family (Holm 1979), and a verdict is the strongest
+claim left (docs/results.md, "Claims and families": the tests and sources)."""
 
 from __future__ import annotations
 
@@ -31,8 +30,6 @@ class Verdict:
     first: str  # the two sides: differences are first minus second
     second: str
     estimate: float  # Δ, points
-    low: float  # its 95% interval, points
-    high: float
     margin: float  # δ, points
     claim: str  # the claim `p` belongs to: `kind`, else "difference"
     p: float  # that claim's Holm-adjusted p within the family
@@ -68,15 +65,6 @@ class Line:
         return None if self.verdict is None else self.verdict.kind
 
     @property
-    def family_size(self) -> int:
-        return 0 if self.verdict is None else self.verdict.family_size
-
-    @property
-    def verdict_p(self) -> tuple[str, float] | None:
-        """(the claim, its Holm-adjusted p) behind the verdict: the claim made, else the difference's."""
-        return None if self.verdict is None else (self.verdict.claim, self.verdict.p)
-
-    @property
     def claim_stance(self) -> str | None:
         """Where the paper's claim stands against the 95% interval (docs/results.md); None without a claim."""
         ci = self.interval
@@ -96,11 +84,13 @@ def _sf(x: float, df: float) -> float:
     return float(scipy_stats.norm.sf(x) if not np.isfinite(df) else scipy_stats.t.sf(x, df))
 
 
-def p_values(delta: float, se: float, df: float, margin: float) -> dict[str, float]:
-    """{"difference", "equivalence", "not_worse"}: p-values as docs/results.md states them (se 0: 0 or 1)."""
+def p_values(interval: TwoWay, margin: float) -> dict[str, float]:
+    """{"difference", "equivalence", "not_worse"}: the p-values of the interval's delta, se and df as
+    docs/results.md states them (se 0: 0 or 1)."""
+    delta, se, df = interval.delta, interval.se, interval.df
+
     def z(x: float) -> float:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return float(np.divide(x, se)) if se > 0 else (np.inf if x > 0 else -np.inf if x < 0 else np.nan)
+        return float(x / se) if se > 0 else (np.inf if x > 0 else -np.inf if x < 0 else np.nan)
 
     above_minus = _sf(z(delta + margin), df)  # H0 Delta <= -margin, one-sided
     below_plus = _sf(z(margin - delta), df)  # H0 Delta >= margin
@@ -128,19 +118,18 @@ def judge(lines: list[Line]) -> list[Line]:
         if line.interval is not None and line.interval.se is not None:
             families.setdefault(line.family, []).append(line)
     for members in families.values():
-        raw = [_p_of(m.interval, m.margin) for m in members]
-        adjusted = {claim: holm([r[claim] for r in raw]) for claim in CLAIMS}
-        for i, m in enumerate(members):
-            m.p = {claim: (raw[i][claim], adjusted[claim][i]) for claim in CLAIMS}
-            m.verdict = _verdict(m, m.interval, {c: adjusted[c][i] for c in CLAIMS}, len(members),
-                                 _strongest(raw[i]))
-        for i, m in enumerate(members):
+        raw = [p_values(m.interval, m.margin) for m in members]
+        for i, (m, adjusted) in enumerate(zip(members, _holm_each(raw))):
+            m.p = {claim: (raw[i][claim], adjusted[claim]) for claim in CLAIMS}
+            m.verdict = _verdict(m, m.interval, adjusted, len(members), _strongest(raw[i]))
             m.one_seed_out = _one_seed_out(m, i, raw)
     return lines
 
 
-def _p_of(interval: TwoWay, margin: float) -> dict[str, float]:
-    return p_values(interval.delta, interval.se, interval.df, margin)
+def _holm_each(raw: list[dict[str, float]]) -> list[dict[str, float]]:
+    """Each member's {claim: Holm-adjusted p} from the family's raw p-values, each claim adjusted on its own."""
+    adjusted = {claim: holm([r[claim] for r in raw]) for claim in CLAIMS}
+    return [{claim: adjusted[claim][i] for claim in CLAIMS} for i in range(len(raw))]
 
 
 def _strongest(p: dict[str, float]) -> str | None:
@@ -154,8 +143,8 @@ def _verdict(line: Line, interval: TwoWay, adjusted: dict[str, float], family_si
     interval alone makes, is kept where Holm did not make it."""
     kind = _strongest(adjusted)
     claim = kind or "difference"
-    return Verdict(kind, line.first, line.second, interval.delta, interval.low, interval.high, line.margin, claim,
-                   adjusted[claim], family_size, alone if alone != kind else None)
+    return Verdict(kind, line.first, line.second, interval.delta, line.margin, claim, adjusted[claim], family_size,
+                   alone if alone != kind else None)
 
 
 def _one_seed_out(line: Line, index: int, raw: list[dict]) -> list[tuple]:
@@ -165,9 +154,8 @@ def _one_seed_out(line: Line, index: int, raw: list[dict]) -> list[tuple]:
     for seed, without in zip(line.seed_ids, line.interval.dropped):
         if without.se is None:
             continue
-        p = _p_of(without, line.margin)
-        adjusted = {c: holm([p[c] if j == index else r[c] for j, r in enumerate(raw)])[index] for c in CLAIMS}
-        verdict = _verdict(line, without, adjusted, len(raw))
+        adjusted = _holm_each([p_values(without, line.margin) if j == index else r for j, r in enumerate(raw)])
+        verdict = _verdict(line, without, adjusted[index], len(raw))
         if (verdict.kind, verdict.better) != (line.verdict.kind, line.verdict.better):
             out.append((seed, verdict))
     return out

@@ -1,12 +1,7 @@
 """Paired comparisons with 95% intervals, from results/ablation.csv and the cells' eval_images.npz:
-
-- each candidate head minus ASPP with the same backbone, output stride and rates (one line per KSAC merge,
-  one per user head: ksac_cli/heads.py);
-- adding rate 24: (rates + 24) minus (rates) with the same backbone, output stride, head and merge.
-
-Each line pairs the two cells by seed; its verdict rests on the interval over seeds AND val images
-(report/twoway.py), read by report/claims.py within its family. Values in percent (IoU) and points
-(differences). Metrics: mIoU, IoU per object size, and IoU of each class ("class:<name>")."""
+each candidate head minus ASPP (`ksac_vs_aspp`), adding rate 24 (`with_rate`) and the A/A check (`a_a`), the
+two cells paired by seed, each verdict resting on the interval over seeds AND val images (report/twoway.py).
+Values in percent (IoU) and points (differences); metrics: mIoU, IoU per object size and IoU of each class."""
 
 from __future__ import annotations
 
@@ -28,10 +23,9 @@ from ksac_cli.report.stats import Interval, class_iou, interval_text, paired_boo
 from ksac_cli.report.stats import miou as miou_of
 from ksac_cli.report.twoway import TwoWay, scaled, seeds_and_images, seeds_only
 
-# metric name -> (CSV column, size group in eval_images.npz: None = every pixel)
-METRICS = {"mIoU": ("miou", None), "small": ("iou_small", 1), "medium": ("iou_medium", 2), "large": ("iou_large", 3)}
-LABELS = {"mIoU": "mIoU", "small": "IoU of small objects", "medium": "IoU of medium objects",
-          "large": "IoU of large objects"}
+# metric name -> (CSV column, size group in eval_images.npz: None = every pixel, label)
+METRICS = {"mIoU": ("miou", None, "mIoU"), "small": ("iou_small", 1, "IoU of small objects"),
+           "medium": ("iou_medium", 2, "IoU of medium objects"), "large": ("iou_large", 3, "IoU of large objects")}
 CLASS = "class:"  # a metric "class:<name>": the IoU of that class
 DEFAULT_CLAIM = PAPER_CLAIMS["mobilenetv2"]  # rows written before the `claim` column: the quick recipe's
 ROW_TOLERANCE = 1e-6  # |mIoU of the npz - the row's mIoU| above which the npz is from another evaluation
@@ -39,35 +33,26 @@ ROW_TOLERANCE = 1e-6  # |mIoU of the npz - the row's mIoU| above which the npz i
 
 @dataclass
 class Comparison:
+    """The numbers of one line of the comparison tables; `line` carries its title, sides, the interval over
+    seeds and images its verdict rests on (points), δ and the paper's claim."""
+
     setting: dict  # the columns that say what is compared (backbone, OS, rates, ...)
-    title: str  # the same in words: "mobilenetv2 OS16 rates 6,12,18: KSAC (concat) vs ASPP"
-    metric: str  # a key of METRICS
-    better: str  # the first side's name ("KSAC", "with rate 24"): differences are first minus second
-    worse: str
+    metric: str  # a key of METRICS or "class:<name>"
     seeds: int
     first: float  # mean over the paired seeds, %
     second: float
-    delta: float  # mean of the per-seed differences, points
-    t: Interval  # over seeds, points (low/high None with one seed)
+    t: Interval  # of the per-seed differences over seeds, points (low/high None with one seed)
     per_seed: list  # [(seed, Interval in points | why there is none)]
-    joint: TwoWay  # over seeds and images (over seeds only where `why` says so), points: the verdict's
-    why: str  # "" or why the images were not resampled
-    margin: float  # points
-    claim: float | None = None  # the paper's value of this difference (points): KSAC - ASPP mIoU only
-    line: Line | None = None  # the verdict table's line (verdict filled by claims.judge)
+    why: str  # "" or why the images were not resampled (line.interval is then over seeds only)
+    line: Line  # the verdict table's line (its family set by `to_line`, its verdict by claims.judge)
 
     def to_line(self, family: str) -> Line:
-        self.line = Line(family, self.title, label_of(self.metric), self.better, self.worse, self.joint, self.margin,
-                         self.claim, tuple(seed for seed, _ in self.per_seed))
+        self.line.family = family
         return self.line
 
 
 def label_of(metric: str) -> str:
-    return f"IoU of class {metric[len(CLASS):]}" if metric.startswith(CLASS) else LABELS[metric]
-
-
-def per_seed_text(per_seed: list) -> str:
-    return "; ".join(f"s{seed} {interval_text(v) if isinstance(v, Interval) else v}" for seed, v in per_seed)
+    return f"IoU of class {metric[len(CLASS):]}" if metric.startswith(CLASS) else METRICS[metric][2]
 
 
 def score_of(metric: str, classes: list[str]):
@@ -77,7 +62,7 @@ def score_of(metric: str, classes: list[str]):
 
 
 def evidence_pair(first: pd.Series, second: pd.Series, metric: str, store: EvidenceStore):
-    """(first's, second's (N, K, K) matrices in the order of the sorted ids, those ids, the class names)
+    """(first's, second's (N, K, K) matrices in the order of the sorted ids, those ids, the metric's score)
     of one seed, or a short phrase saying why there are none (a run directory or its npz gone, another
     evaluation's npz, other images)."""
     if not all(isinstance(row["run_dir"], str) and row["run_dir"] for row in (first, second)):
@@ -96,30 +81,26 @@ def evidence_pair(first: pd.Series, second: pd.Series, metric: str, store: Evide
         conf_a, conf_b = aligned(a, b, None if metric.startswith(CLASS) else METRICS[metric][1])
     except KsacError:
         return "the two runs' val images differ"
-    return conf_a, conf_b, sorted(a.ids), a.classes
+    return conf_a, conf_b, sorted(a.ids), score_of(metric, a.classes)
 
 
-def bootstrap_cell(first: pd.Series, second: pd.Series, metric: str, store: EvidenceStore) -> Interval | str:
-    """The paired bootstrap interval (points) of first minus second over the val images of one seed, or a
-    short phrase saying why there is none."""
-    pair = evidence_pair(first, second, metric, store)
+def bootstrap_cell(pair) -> Interval | str:
+    """The paired bootstrap interval (points) of first minus second over the val images of one seed's
+    `evidence_pair`, or a short phrase saying why there is none."""
     if isinstance(pair, str):
         return pair
-    ci = paired_bootstrap(pair[0], pair[1], score=score_of(metric, pair[3]))
+    ci = paired_bootstrap(pair[0], pair[1], score=pair[3])
     return "no such pixels" if ci is None else Interval(100 * ci.mean, 100 * ci.low, 100 * ci.high)
 
 
-def joint_interval(a: pd.DataFrame, b: pd.DataFrame, seeds: list, deltas: np.ndarray, metric: str,
-                   store: EvidenceStore) -> tuple[TwoWay, str]:
-    """The interval over seeds and images (points) of the paired seeds, and "" ; or Student's t over the
-    seeds' differences `deltas` alone and why the images could not be resampled."""
-    pairs = [evidence_pair(a.loc[s], b.loc[s], metric, store) for s in seeds]
+def joint_interval(pairs: list, deltas: np.ndarray) -> tuple[TwoWay, str]:
+    """The interval over seeds and images (points) of the paired seeds' `evidence_pair`s, and "" ; or
+    Student's t over the seeds' differences `deltas` alone and why the images could not be resampled."""
     why = next((p for p in pairs if isinstance(p, str)), "")
     if not why and len({tuple(p[2]) for p in pairs}) > 1:
         why = "the seeds were evaluated on different val images"
     if not why:
-        joint = seeds_and_images(np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]),
-                                 score_of(metric, pairs[0][3]))
+        joint = seeds_and_images(np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]), pairs[0][3])
         if joint is not None:
             return scaled(joint, 100.0), ""
         why = "no such pixels"
@@ -154,19 +135,19 @@ def compare(first: pd.DataFrame, second: pd.DataFrame, metric: str, setting: dic
     """first minus second on `metric` (a key of METRICS or "class:<name>"), paired by seed (seeds where
     either value is missing are left out); None when no seed pairs. `claimed`: the paper claims a value for
     this difference (the rows' claim)."""
-    a = first.assign(_value=values_of(first, metric)).dropna(subset=["_value"])
-    b = second.assign(_value=values_of(second, metric)).dropna(subset=["_value"])
-    a, b = (d.drop_duplicates("seed", keep="last").set_index("seed") for d in (a, b))
+    a, b = (d.assign(_value=values_of(d, metric)).dropna(subset=["_value"]).drop_duplicates("seed", keep="last")
+            .set_index("seed") for d in (first, second))
     seeds = sorted(set(a.index) & set(b.index))
     if not seeds:
         return None
     va, vb = 100 * a.loc[seeds, "_value"].to_numpy(float), 100 * b.loc[seeds, "_value"].to_numpy(float)
-    joint, why = joint_interval(a, b, seeds, va - vb, metric, store)
+    pairs = [evidence_pair(a.loc[s], b.loc[s], metric, store) for s in seeds]
+    joint, why = joint_interval(pairs, va - vb)
     margin, claim = reading_of(pd.concat([first, second]))
-    return Comparison(setting, title, metric, better, worse, len(seeds), float(va.mean()), float(vb.mean()),
-                      float(np.mean(va - vb)), t_interval(va - vb),
-                      [(int(s), bootstrap_cell(a.loc[s], b.loc[s], metric, store)) for s in seeds],
-                      joint, why, margin, claim if claimed else None)
+    line = Line("", title, label_of(metric), better, worse, joint, margin, claim if claimed else None,
+                tuple(int(s) for s in seeds))
+    return Comparison(setting, metric, len(seeds), float(va.mean()), float(vb.mean()), t_interval(va - vb),
+                      [(int(s), bootstrap_cell(p)) for s, p in zip(seeds, pairs)], why, line)
 
 
 def streams(df: pd.DataFrame) -> pd.Series:
@@ -181,9 +162,8 @@ def first_stream(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def a_a(df: pd.DataFrame, store: EvidenceStore) -> list[Comparison]:
-    """The A/A check (ksac ablate --streams 2): each model's stream s minus its stream 0, paired by the grid's
-    seed. The two differ only in their seed streams, so a verdict other than 'no difference' or 'equivalent'
-    would say the procedure finds differences where there are none."""
+    """The A/A check (ksac ablate --streams 2; docs/training.md): each model's stream s minus its stream 0,
+    paired by the grid's seed."""
     out = []
     keys = ["backbone", "output_stride", "rates", "head", "merge"]
     for (backbone, stride, rates, head, merge), group in df.assign(_stream=streams(df)).groupby(keys, sort=False):
@@ -218,21 +198,18 @@ def with_rate(df: pd.DataFrame, store: EvidenceStore, rate: int = 24, metrics=tu
     claim (adding rate 24). The partner is the rate set equal to this one plus {rate}, in whatever order."""
     out = []
     df = first_stream(df)
-    name = f"rate {rate}"
     for (backbone, stride, model), group in df.assign(head_name=head_labels(df)).groupby(
             ["backbone", "output_stride", "head_name"], sort=False):
         sets = {text: set(parse_rates(text, option="ablation.csv: rates")) for text in dict.fromkeys(group["rates"])}
         for rates, members in sets.items():
-            # the partner: the rate set that is this one plus `rate` (this one without it)
             partner = next((t for t, m in sets.items() if rate not in members and m == members | {rate}), None)
             if partner is None:
                 continue
-            added = group[group["rates"] == partner]
             setting = {"backbone": backbone, "OS": int(stride), "model": model, "rates": f"{rates} → {partner}"}
             title = f"{backbone} OS{int(stride)} {model}: rates {partner} vs {rates}"
             out += [c for m in metrics
-                    if (c := compare(added, group[group["rates"] == rates], m, setting, title, store,
-                                     f"with {name}", f"without {name}"))]
+                    if (c := compare(group[group["rates"] == partner], group[group["rates"] == rates], m, setting,
+                                     title, store, f"with rate {rate}", f"without rate {rate}"))]
     return out
 
 
@@ -242,20 +219,17 @@ def class_metrics(df: pd.DataFrame) -> list[str]:
     return [CLASS + name for name in dict.fromkeys(n for d in names for n in d)]
 
 
-def fmt_joint(c: Comparison) -> str:
-    j = c.joint
-    return "-" if j.low is None else f"{interval_text(j)} ({j.method}{'; ' + c.why if c.why else ''})"
-
-
 def comparison_table(comparisons: list[Comparison], first: str, second: str) -> pd.DataFrame:
-    """One line per comparison: its setting, seeds, both means (%), the mean difference (points), the
-    interval the verdict rests on (seeds and images), the t interval over seeds alone, the bootstrap
-    interval over images per seed, δ and the verdict (after `claims.judge`)."""
+    """One row per comparison: its setting, means, Δ, its three intervals, δ and the verdict (after `claims.judge`);
+    `first`, `second` name the sides in the column titles."""
     rows = []
     for c in comparisons:
+        j = c.line.interval
+        joint = "-" if j.low is None else f"{interval_text(j)} ({j.method}{'; ' + c.why if c.why else ''})"
+        per_seed = "; ".join(f"s{seed} {interval_text(v) if isinstance(v, Interval) else v}" for seed, v in c.per_seed)
         rows.append({**c.setting, "metric": c.metric.removeprefix(CLASS), "seeds": c.seeds, f"{second} (%)": c.second,
-                     f"{first} (%)": c.first, "Δ (points)": c.delta, "95% CI of Δ (seeds + images)": fmt_joint(c),
+                     f"{first} (%)": c.first, "Δ (points)": c.t.mean, "95% CI of Δ (seeds + images)": joint,
                      "95% CI of Δ (t, seeds only)": interval_text(c.t),
-                     "95% CI of Δ (bootstrap over images, per seed)": per_seed_text(c.per_seed),
-                     "δ (points)": c.margin, "verdict": verdicts.text(c.line.verdict) if c.line else "-"})
+                     "95% CI of Δ (bootstrap over images, per seed)": per_seed,
+                     "δ (points)": c.line.margin, "verdict": verdicts.text(c.line.verdict)})
     return pd.DataFrame(rows)

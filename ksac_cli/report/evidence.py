@@ -14,7 +14,6 @@ from ksac_cli.errors import KsacError
 from ksac_cli.report.stats import miou
 
 EVAL_IMAGES = "eval_images.npz"
-RUN_DIR_MISSING = "run directory missing"
 
 
 @dataclass(frozen=True)
@@ -29,10 +28,6 @@ class Evidence:
         return self.confusion.sum(axis=1) if group is None else self.confusion[:, group]
 
     @cached_property
-    def position(self) -> dict[str, int]:
-        return {sample_id: n for n, sample_id in enumerate(self.ids)}
-
-    @cached_property
     def split_miou(self) -> float:
         """The mIoU of the whole split's matrix (the sum over images and groups), a fraction."""
         return float(miou(self.confusion.sum(axis=(0, 1))))
@@ -42,7 +37,7 @@ def load_evidence(run_dir: str | Path) -> Evidence | str:
     """The run's evidence, or why there is none (a short phrase for a table cell)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        return RUN_DIR_MISSING
+        return "run directory missing"
     path = run_dir / EVAL_IMAGES
     if not path.is_file():
         return f"no {EVAL_IMAGES} (run made before it existed)"
@@ -74,13 +69,13 @@ def aligned(a: Evidence, b: Evidence, group: int | None = None) -> tuple[np.ndar
     KsacError naming both files when the two runs were evaluated on different images or classes."""
     if a.classes != b.classes:
         raise KsacError(f"{a.path} and {b.path} have different classes; compare runs on one dataset")
-    if len(set(a.ids)) != len(a.ids) or len(set(b.ids)) != len(b.ids):
-        raise KsacError(f"{a.path if len(set(a.ids)) != len(a.ids) else b.path} repeats image ids; "
-                        f"images cannot be paired")
+    for e in (a, b):
+        if len(set(e.ids)) != len(e.ids):
+            raise KsacError(f"{e.path} repeats image ids; images cannot be paired")
     if set(a.ids) != set(b.ids):
         only_a, only_b = sorted(set(a.ids) - set(b.ids)), sorted(set(b.ids) - set(a.ids))
         raise KsacError(f"{a.path} and {b.path} hold different val images ({len(only_a)} only in the first, "
                         f"{len(only_b)} only in the second, e.g. {(only_a or only_b)[0]!r}); evaluate both on "
                         f"the same split")
-    ids = sorted(a.ids)  # one order whatever the files' order: the bootstrap's draws then pick the same images
-    return tuple(e.matrices(group)[np.array([e.position[i] for i in ids], dtype=np.int64)] for e in (a, b))
+    # one order whatever the files' order, the sorted ids': the bootstrap's draws then pick the same images
+    return tuple(e.matrices(group)[np.argsort(e.ids)] for e in (a, b))

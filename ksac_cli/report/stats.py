@@ -65,8 +65,14 @@ def class_iou(c: int) -> Callable[[np.ndarray], np.ndarray]:
     return score
 
 
+def t_bounds(mean: float, se: float, df: float, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """mean ∓ t_{(1+c)/2, df} · se: Student's t interval of a mean with standard error `se` (zero width for se 0)."""
+    half = 0.0 if se == 0 else float(scipy_stats.t.ppf(0.5 + confidence / 2, df)) * se
+    return mean - half, mean + half
+
+
 def t_interval(values, confidence: float = CONFIDENCE) -> Interval:
-    """Mean and Student's t interval: mean ± t_{(1+c)/2, n-1} · s / √n (s with ddof 1). No interval
+    """Mean and Student's t interval: `t_bounds` with se = s / √n (s with ddof 1) and n - 1 df. No interval
     (low, high None) for fewer than 2 values; a zero-width one when all values are equal."""
     values = np.asarray(values, dtype=np.float64).ravel()
     if values.size == 0:
@@ -74,8 +80,8 @@ def t_interval(values, confidence: float = CONFIDENCE) -> Interval:
     mean = float(values.mean())
     if values.size < 2:
         return Interval(mean, None, None)
-    half = scipy_stats.t.ppf(0.5 + confidence / 2, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size)
-    return Interval(mean, float(mean - half), float(mean + half))
+    return Interval(mean, *t_bounds(mean, float(values.std(ddof=1) / np.sqrt(values.size)), values.size - 1,
+                                    confidence))
 
 
 def interval_text(ci, sign: str = "+") -> str:
@@ -84,20 +90,20 @@ def interval_text(ci, sign: str = "+") -> str:
     return "-" if ci is None or ci.low is None else f"[{ci.low:{sign}.2f}, {ci.high:{sign}.2f}]"
 
 
-def t_half_width(values, confidence: float = CONFIDENCE) -> float | None:
-    """The half width of `t_interval` (error bars), None for fewer than 2 values."""
-    ci = t_interval(values, confidence)
+def t_half_width(values) -> float | None:
+    """The half width of the 95% `t_interval` (error bars), None for fewer than 2 values."""
+    ci = t_interval(values)
     return None if ci.low is None else ci.high - ci.mean
 
 
 @lru_cache(maxsize=8)
 def resample_counts(n: int, resamples: int, seed: int = 0) -> np.ndarray:
-    """(resamples, n) int64, read-only (cached: every comparison of a report draws the same resamples): how
-    often each of n images is drawn in each resample. Draw r is
+    """(resamples, n) float64 (exact: counts are far below 2**53), read-only (cached: every comparison of a
+    report draws the same resamples): how often each of n images is drawn in each resample. Draw r is
     `numpy.random.default_rng(seed).integers(0, n, size=(resamples, n))[r]` (n indices with replacement)."""
     draws = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
     rows = np.repeat(np.arange(resamples), n)
-    counts = np.bincount(rows * n + draws.ravel(), minlength=resamples * n).reshape(resamples, n)
+    counts = np.bincount(rows * n + draws.ravel(), minlength=resamples * n).reshape(resamples, n).astype(np.float64)
     counts.setflags(write=False)
     return counts
 
@@ -120,23 +126,21 @@ def boot_differences(first: np.ndarray, second: np.ndarray, counts: np.ndarray,
 
 
 def paired_bootstrap(conf_a: np.ndarray, conf_b: np.ndarray, resamples: int = 1000, seed: int = 0,
-                     score: Callable[[np.ndarray], np.ndarray] = miou,
-                     confidence: float = CONFIDENCE) -> Interval | None:
+                     score: Callable[[np.ndarray], np.ndarray] = miou) -> Interval | None:
     """score(a) - score(b) over bootstrap resamples of the images: conf_a, conf_b (N, K, K) per-image
-    matrices of the SAME N images in the same order. Returns the differences' mean and percentile interval
-    (NaN differences, from resamples where a score is undefined, are left out); None when every difference
-    is NaN."""
+    matrices of the SAME N images in the same order. Returns the differences' mean and 95% percentile
+    interval (NaN differences, from resamples where a score is undefined, are left out); None when every
+    difference is NaN."""
     conf_a, conf_b = np.asarray(conf_a), np.asarray(conf_b)
     if conf_a.shape != conf_b.shape or conf_a.ndim != 3 or conf_a.shape[1] != conf_a.shape[2]:
         raise ValueError(f"paired_bootstrap needs two (N, K, K) arrays of one shape, got {conf_a.shape} "
                          f"and {conf_b.shape}")
     if len(conf_a) == 0:
         return None
-    counts = resample_counts(len(conf_a), resamples, seed).astype(np.float64)  # exact: counts are far below 2**53
-    diff = boot_differences(conf_a[None], conf_b[None], counts, score)[:, 0]
+    diff = boot_differences(conf_a[None], conf_b[None], resample_counts(len(conf_a), resamples, seed), score)[:, 0]
     diff = diff[~np.isnan(diff)]
     if diff.size == 0:
         return None
-    tail = 100 * (1 - confidence) / 2
+    tail = 100 * (1 - CONFIDENCE) / 2
     low, high = np.percentile(diff, [tail, 100 - tail])
     return Interval(float(diff.mean()), float(low), float(high))

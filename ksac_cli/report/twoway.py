@@ -12,9 +12,8 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
-from scipy import stats as scipy_stats
 
-from ksac_cli.report.stats import CONFIDENCE, boot_differences, resample_counts
+from ksac_cli.report.stats import boot_differences, resample_counts, t_bounds
 
 BOTH = "t over seeds + bootstrap over images"
 SEEDS_ONLY = "t over seeds only"  # the val images' sampling is not measured (no per-image evidence)
@@ -39,14 +38,13 @@ class TwoWay(NamedTuple):
     dropped: tuple = ()  # the same interval without seed i, for each seed i in order (2 or fewer seeds: none)
 
 
-def _interval(delta: float, variance: float, df: float, confidence: float, *rest) -> TwoWay:
-    """TwoWay(delta, its t interval with `df` degrees of freedom and standard error sqrt(variance), *rest)."""
+def _interval(delta: float, variance: float, df: float, *rest) -> TwoWay:
+    """TwoWay(delta, its 95% t interval with `df` degrees of freedom and standard error sqrt(variance), *rest)."""
     se = float(np.sqrt(max(variance, 0.0)))
-    half = 0.0 if se == 0 else float(scipy_stats.t.ppf(0.5 + confidence / 2, df)) * se
-    return TwoWay(delta, delta - half, delta + half, se, float(df), *rest)
+    return TwoWay(delta, *t_bounds(delta, se, df), se, float(df), *rest)
 
 
-def seeds_only(deltas, confidence: float = CONFIDENCE, leave_out: bool = True) -> TwoWay:
+def seeds_only(deltas, leave_out: bool = True) -> TwoWay:
     """Student's t over the per-seed differences (n - 1 df): what is left when the images cannot be
     resampled. No interval with one seed. With `leave_out` (and 3 seeds or more), each seed's leave-one-out
     interval too."""
@@ -55,13 +53,11 @@ def seeds_only(deltas, confidence: float = CONFIDENCE, leave_out: bool = True) -
     if n < 2:
         return TwoWay(delta, None, None, None, None, n, 0, None, None, None, SEEDS_ONLY)
     a = float(deltas.var(ddof=1) / n)
-    dropped = tuple(seeds_only(np.delete(deltas, i), confidence, False) for i in range(n)) \
-        if leave_out and n > 2 else ()
-    return _interval(delta, a, n - 1, confidence, n, 0, a, None, None, SEEDS_ONLY, dropped)
+    dropped = tuple(seeds_only(np.delete(deltas, i), False) for i in range(n)) if leave_out and n > 2 else ()
+    return _interval(delta, a, n - 1, n, 0, a, None, None, SEEDS_ONLY, dropped)
 
 
-def seeds_and_images(first, second, score: Callable[[np.ndarray], np.ndarray], resamples: int = 1000,
-                     seed: int = 0, confidence: float = CONFIDENCE) -> TwoWay | None:
+def seeds_and_images(first, second, score: Callable[[np.ndarray], np.ndarray], resamples: int = 1000) -> TwoWay | None:
     """first, second: (S, N, *E) per-seed, per-image evidence of the two models, seeds paired by index,
     images by position (the same N images for every seed). `score` maps evidence summed over images
     (..., *E) to the metric (...): miou for (K, K) confusion matrices, or sums / counts for per-image values
@@ -76,14 +72,14 @@ def seeds_and_images(first, second, score: Callable[[np.ndarray], np.ndarray], r
     if images == 0 or np.isnan(deltas).any():
         return None
     delta = float(deltas.mean())
-    boot = boot_differences(first, second, resample_counts(images, resamples, seed).astype(np.float64), score)
+    boot = boot_differences(first, second, resample_counts(images, resamples), score)
     boot = boot[~np.isnan(boot).any(axis=1)]  # a resample where some score is undefined is left out
     if len(boot) < 2 or images < 2:
         return TwoWay(delta, None, None, None, None, n, images, None, None, None, BOTH if n > 1 else IMAGES_ONLY)
-    return _combine(deltas, boot, images, confidence, leave_out=n > 2)
+    return _combine(deltas, boot, images, leave_out=n > 2)
 
 
-def _combine(deltas: np.ndarray, boot: np.ndarray, images: int, confidence: float, leave_out: bool) -> TwoWay:
+def _combine(deltas: np.ndarray, boot: np.ndarray, images: int, leave_out: bool) -> TwoWay:
     """The module docstring's interval from the per-seed differences (S,) and their bootstrap draws (R, S);
     with `leave_out`, also each seed's leave-one-out interval (the same draws without its column)."""
     n, delta = deltas.size, float(deltas.mean())
@@ -91,16 +87,16 @@ def _combine(deltas: np.ndarray, boot: np.ndarray, images: int, confidence: floa
     mean = boot.mean(axis=1)  # (R,): the seed mean on each resample
     b = float(mean.var(ddof=1)) * finite
     if n < 2:
-        return _interval(delta, b, images - 1, confidence, 1, images, None, b, None, IMAGES_ONLY)
+        return _interval(delta, b, images - 1, 1, images, None, b, None, IMAGES_ONLY)
     a = float(deltas.var(ddof=1) / n)
     c = float((boot - mean[:, None]).var(axis=0, ddof=1).mean() / (n - 1)) * finite
     a_floor, b_floor = max(a, c), max(b, c)  # a component below 0 is 0: V >= max(A, B)
     v = a_floor + b_floor - c
     terms = a_floor ** 2 / (n - 1) + b_floor ** 2 / (images - 1) + c ** 2 / ((n - 1) * (images - 1))
     df = max(v ** 2 / terms, n - 1) if terms > 0 else np.inf  # never below the seeds' own df
-    dropped = tuple(_combine(np.delete(deltas, i), np.delete(boot, i, axis=1), images, confidence, False)
+    dropped = tuple(_combine(np.delete(deltas, i), np.delete(boot, i, axis=1), images, False)
                     for i in range(n)) if leave_out else ()
-    return _interval(delta, v, df, confidence, n, images, a, b, c, BOTH, dropped)
+    return _interval(delta, v, df, n, images, a, b, c, BOTH, dropped)
 
 
 def scaled(interval: TwoWay, factor: float) -> TwoWay:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ksac_cli.report.claims import CLAIMS, PRIMARY, Line, Verdict
+from ksac_cli.report.stats import interval_text
 
 RATE24 = "second: adding rate 24"  # its own family: in the primary one it would cut the power to see the claim
 SIZE, CLASSES = "exploratory: object size", "exploratory: per class"
@@ -62,11 +63,6 @@ def ordered(lines: list[Line]) -> list[Line]:
     return sorted(lines, key=_family_rank)  # stable: the order made within a family
 
 
-def claim_text(line: Line) -> str:
-    """'paper +0.60: inside the interval', or '' for a line the paper claims nothing of."""
-    return "" if line.claim is None else f"paper {line.claim:+.2f}: {line.claim_stance}"
-
-
 def one_seed_out_text(line: Line) -> str:
     """'stable', or 'rests on seed 3 (without it: no difference detectable)'; '' where not checked."""
     if not line.interval or not line.interval.dropped or not line.p:
@@ -85,7 +81,7 @@ def full_frame(lines: list[Line]) -> pd.DataFrame:
     """report_verdicts.csv: one row per comparison and metric, every number in its own column (points)."""
     rows = []
     for line in ordered(lines):
-        ci, made = line.interval, line.verdict_p
+        ci, verdict = line.interval, line.verdict
         p = {claim: line.p.get(claim, (None, None)) for claim in CLAIMS}
         rows.append({
             "family": line.family, "comparison": line.comparison, "metric": line.metric,
@@ -93,8 +89,8 @@ def full_frame(lines: list[Line]) -> pd.DataFrame:
             **_fields(ci, "seeds", "images", "df"), "method": getattr(ci, "method", ""),
             **_fields(ci, "seed_var", "image_var", "residual_var"),
             **{f"{P_COLUMNS[c]}{suffix}": p[c][k] for c in CLAIMS for suffix, k in (("", 0), ("_holm", 1))},
-            "family_size": line.family_size, "verdict": text(line.verdict),
-            "verdict_claim": line.kind or "", "verdict_p_holm": None if made is None else made[1],
+            "family_size": 0 if verdict is None else verdict.family_size, "verdict": text(verdict),
+            "verdict_claim": line.kind or "", "verdict_p_holm": None if verdict is None else verdict.p,
             "claim": line.claim, "claim_stance": line.claim_stance or "", "one_seed_out": one_seed_out_text(line),
         })
     return pd.DataFrame(rows)
@@ -105,7 +101,7 @@ def _ci_text(line: Line) -> str:
     if ci is None or ci.low is None:
         return "-"
     basis = f"{ci.seeds} seeds" + (f" x {ci.images} images" if ci.images else "")
-    return f"[{ci.low:+.2f}, {ci.high:+.2f}] ({basis}{'' if ci.images and ci.seeds > 1 else ', ' + ci.method})"
+    return f"{interval_text(ci)} ({basis}{'' if ci.images and ci.seeds > 1 else ', ' + ci.method})"
 
 
 def compact_frame(lines: list[Line]) -> pd.DataFrame:
@@ -113,12 +109,13 @@ def compact_frame(lines: list[Line]) -> pd.DataFrame:
     the verdict with its own Holm-adjusted p, the paper's claim and the one-seed-out check."""
     rows = []
     for line in ordered(lines):
-        made = line.verdict_p
+        verdict = line.verdict
         family = line.family if _family_rank(line) < 2 else line.family.replace("exploratory", "EXPLORATORY")
         rows.append({"comparison": line.comparison, "metric": line.metric, "family": family,
                      "Δ (points)": None if line.interval is None else line.interval.delta,
-                     "95% CI": _ci_text(line), "±δ": line.margin, "verdict": text(line.verdict),
-                     "p (Holm) of the verdict": "-" if made is None else
-                     f"{made[1]:.3f} ({made[0].replace('_', ' ')}, m={line.family_size})",
-                     "paper's claim": claim_text(line), "one seed out": one_seed_out_text(line)})
+                     "95% CI": _ci_text(line), "±δ": line.margin, "verdict": text(verdict),
+                     "p (Holm) of the verdict": "-" if verdict is None else
+                     f"{verdict.p:.3f} ({verdict.claim.replace('_', ' ')}, m={verdict.family_size})",
+                     "paper's claim": "" if line.claim is None else f"paper {line.claim:+.2f}: {line.claim_stance}",
+                     "one seed out": one_seed_out_text(line)})
     return pd.DataFrame(rows)

@@ -22,8 +22,8 @@ def rows(stream_col: bool = True) -> pd.DataFrame:
 
 def test_a_a_compares_each_stream_with_stream_0_of_the_same_model():
     (c,) = compare.a_a(rows(), EvidenceStore())
-    assert c.better == "stream 1" and c.worse == "stream 0" and c.seeds == 3 and "ASPP" in c.title
-    assert abs(c.delta - 100 * (0.71 - 0.70 + 0.705 - 0.71 + 0.70 - 0.69) / 3) < 1e-9
+    assert c.line.first == "stream 1" and c.line.second == "stream 0" and c.seeds == 3 and "ASPP" in c.line.comparison
+    assert abs(c.t.mean - 100 * (0.71 - 0.70 + 0.705 - 0.71 + 0.70 - 0.69) / 3) < 1e-9
 
 
 def test_the_other_stream_never_enters_the_main_comparisons():

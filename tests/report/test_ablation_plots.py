@@ -145,7 +145,7 @@ def test_the_forest_plot_colours_each_line_by_its_verdicts_kind_not_its_words(dr
     lines = []
     for i, kind in enumerate(kinds):
         line = Line(PRIMARY, f"c{i}", "mIoU", "equivalent", "better", seeds_only([0.1 * i, 0.2, 0.3]), 0.5)
-        line.verdict = Verdict(kind, line.first, line.second, 0.2, 0.0, 0.4, 0.5, kind or "difference", 0.01, 4)
+        line.verdict = Verdict(kind, line.first, line.second, 0.2, 0.5, kind or "difference", 0.01, 4)
         lines.append(line)
     assert ablation_plots.forest_plot(lines, tmp_path / "forest.png")
     ax = drawn[0].axes[0]

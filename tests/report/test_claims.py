@@ -19,7 +19,7 @@ def interval(delta: float, se: float, df: float = 4.0) -> TwoWay:
 @pytest.mark.parametrize("delta,se", [(0.3, 0.2), (1.4, 0.5), (-0.2, 0.1), (0.05, 0.3), (-2.0, 0.4)])
 def test_each_p_value_agrees_with_the_95_percent_interval(delta, se):
     ci, margin = interval(delta, se), 1.0
-    p = p_values(delta, se, ci.df, margin)
+    p = p_values(ci, margin)
     assert (p["difference"] < 0.05) == (ci.low > 0 or ci.high < 0)
     assert (p["equivalence"] < 0.05) == (-margin < ci.low and ci.high < margin)
     assert (p["not_worse"] < 0.05) == (ci.low > -margin)
@@ -28,10 +28,10 @@ def test_each_p_value_agrees_with_the_95_percent_interval(delta, se):
 
 def test_p_values_at_the_boundary_of_the_interval():
     ci = interval(1.0, 0.5)
-    assert p_values(1.0, 0.5, ci.df, 1.0)["difference"] == pytest.approx(2 * scipy_stats.t.sf(2.0, 4.0))
+    assert p_values(ci, 1.0)["difference"] == pytest.approx(2 * scipy_stats.t.sf(2.0, 4.0))
     margin = -ci.low  # the lower bound exactly at -margin: p is exactly 5%
-    assert p_values(1.0, 0.5, ci.df, margin)["not_worse"] == pytest.approx(0.05)
-    zero = p_values(0.0, 0.0, 4.0, 1.0)  # a zero-width interval at 0: equivalent, no difference
+    assert p_values(ci, margin)["not_worse"] == pytest.approx(0.05)
+    zero = p_values(interval(0.0, 0.0), 1.0)  # a zero-width interval at 0: equivalent, no difference
     assert zero["difference"] == 1.0 and zero["equivalence"] == 0.0
 
 
@@ -69,7 +69,7 @@ def test_holm_within_each_family_and_the_verdict_wording():
     judge([*lines, lone, equivalent, not_worse, worse, none])
     raw = lines[0].p["difference"][0]
     assert 0.01 < raw < 0.05 and lines[0].p["difference"][1] == pytest.approx(min(1, 4 * raw))
-    assert lines[0].family_size == 4 and lone.family_size == 1
+    assert lines[0].verdict.family_size == 4 and lone.verdict.family_size == 1
     assert text(lines[0].verdict) == "KSAC not worse by more than 1.00 points (KSAC better before Holm's correction)"
     assert lines[0].p["not_worse"][1] < 0.05
     assert text(lone.verdict) == "KSAC better"
@@ -92,6 +92,8 @@ def test_a_verdict_resting_on_one_seed_names_it_and_the_claim_stands_where_the_i
     judge([line, steady])
     assert text(line.verdict) == "no difference detectable" and line.kind is None
     assert [(seed, text(v)) for seed, v in line.one_seed_out] == [(14, "KSAC better")]
-    assert line.claim_stance == UNRESOLVABLE and line.verdict_p == ("difference", line.p["difference"][1])
+    assert line.claim_stance == UNRESOLVABLE
+    assert (line.verdict.claim, line.verdict.p) == ("difference", line.p["difference"][1])
     assert steady.kind == "difference" and steady.one_seed_out == []
-    assert steady.claim_stance == "inside the interval" and steady.verdict_p == ("difference", steady.p["difference"][1])
+    assert steady.claim_stance == "inside the interval" and (steady.verdict.claim, steady.verdict.p) == (
+        "difference", steady.p["difference"][1])

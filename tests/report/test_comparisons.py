@@ -205,12 +205,13 @@ def test_one_seed_verdict_rests_on_the_bootstrap(tmp_path):
     from ksac_cli.report.verdicts import compact_frame
 
     (c,) = compare.ksac_vs_aspp(load(tmp_path / "ablation.csv"), EvidenceStore())
-    assert c.seeds == 1 and c.t.low is None and c.joint.method == "bootstrap over images, 1 seed"
+    joint = c.line.interval
+    assert c.seeds == 1 and c.t.low is None and joint.method == "bootstrap over images, 1 seed"
     judge([c.to_line(PRIMARY)])
     line = compare.comparison_table([c], "KSAC", "ASPP").iloc[0]
     assert line["95% CI of Δ (t, seeds only)"] == "-" and line["verdict"] == "KSAC better"
     row = compact_frame([c.line]).iloc[0]  # the verdict table names the interval it rests on
-    assert row["95% CI"] == f"{fmt(c.joint.low, c.joint.high)} (1 seeds x 5 images, bootstrap over images, 1 seed)"
+    assert row["95% CI"] == f"{fmt(joint.low, joint.high)} (1 seeds x 5 images, bootstrap over images, 1 seed)"
 
 
 def test_run_directories_gone_every_other_number_is_made(tmp_path):
