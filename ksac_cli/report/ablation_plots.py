@@ -45,8 +45,8 @@ def forest_plot(lines: list, path: Path) -> bool:
     prefix = _common_prefix([x.comparison for x in shown])
     rows: list = []  # a family's name (str), then its lines
     for x in shown:
-        if x.family not in rows:
-            rows.append(x.family)
+        if x.label not in rows:
+            rows.append(x.label)
         rows.append(x)
     fig, ax = plt.subplots(figsize=(10, 1.4 + 0.3 * len(rows)))
     labels = []

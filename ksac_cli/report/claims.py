@@ -58,6 +58,12 @@ class Line:
     p: dict = field(default_factory=dict)  # claim -> (p, Holm-adjusted p)
     verdict: Verdict | None = None  # None: not judged, or no interval to judge
     one_seed_out: list = field(default_factory=list)  # [(seed, Verdict without it)] where that verdict differs
+    group: str = ""  # the title of the row group (another run or protocol) it compares; "": the main rows
+
+    @property
+    def label(self) -> str:
+        """The family as the tables show it: 'group / family' for another row group's lines."""
+        return f"{self.group} / {self.family}" if self.group else self.family
 
     @property
     def kind(self) -> str | None:
@@ -113,10 +119,10 @@ def holm(p: Sequence[float]) -> list[float]:
 def judge(lines: list[Line]) -> list[Line]:
     """Fill each line's p-values (raw and Holm-adjusted within its family) and verdict, and the verdicts
     with one seed left out; returns `lines`. A line without an interval keeps no verdict (None)."""
-    families: dict[str, list[Line]] = {}
+    families: dict[tuple[str, str], list[Line]] = {}  # a family per row group
     for line in lines:
         if line.interval is not None and line.interval.se is not None:
-            families.setdefault(line.family, []).append(line)
+            families.setdefault((line.group, line.family), []).append(line)
     for members in families.values():
         raw = [p_values(m.interval, m.margin) for m in members]
         for i, (m, adjusted) in enumerate(zip(members, _holm_each(raw))):

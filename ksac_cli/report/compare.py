@@ -46,8 +46,8 @@ class Comparison:
     why: str  # "" or why the images were not resampled (line.interval is then over seeds only)
     line: Line  # the verdict table's line (its family set by `to_line`, its verdict by claims.judge)
 
-    def to_line(self, family: str) -> Line:
-        self.line.family = family
+    def to_line(self, family: str, group: str = "") -> Line:
+        self.line.family, self.line.group = family, group
         return self.line
 
 

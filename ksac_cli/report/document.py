@@ -179,7 +179,7 @@ def _comparisons(df: pd.DataFrame, groups: list[protocol.Group], report: Report)
         for slug, compare_rows, family in GROUPS:
             made[slug] = compare_rows(group.rows, store)
             for c in made[slug]:
-                c.to_line(f"{group.title} / {family}" if group.title else family)
+                c.to_line(family, group.title)
         out.append(made)
     gone = sorted({r for r in df["run_dir"] if isinstance(r, str) and r and not Path(r).is_dir()})
     if gone:

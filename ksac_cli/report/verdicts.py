@@ -55,8 +55,7 @@ def text(verdict: Verdict | None) -> str:
 
 
 def _family_rank(line: Line) -> int:
-    base = line.family.rsplit(" / ", 1)[-1]
-    return ORDER.index(base) if base in ORDER else len(ORDER)
+    return ORDER.index(line.family) if line.family in ORDER else len(ORDER)
 
 
 def ordered(lines: list[Line]) -> list[Line]:
@@ -84,7 +83,7 @@ def full_frame(lines: list[Line]) -> pd.DataFrame:
         ci, verdict = line.interval, line.verdict
         p = {claim: line.p.get(claim, (None, None)) for claim in CLAIMS}
         rows.append({
-            "family": line.family, "comparison": line.comparison, "metric": line.metric,
+            "family": line.label, "comparison": line.comparison, "metric": line.metric,
             "first": line.first, "second": line.second, **_fields(ci, "delta", "low", "high"), "margin": line.margin,
             **_fields(ci, "seeds", "images", "df"), "method": getattr(ci, "method", ""),
             **_fields(ci, "seed_var", "image_var", "residual_var"),
@@ -110,7 +109,7 @@ def compact_frame(lines: list[Line]) -> pd.DataFrame:
     rows = []
     for line in ordered(lines):
         verdict = line.verdict
-        family = line.family if _family_rank(line) < 2 else line.family.replace("exploratory", "EXPLORATORY")
+        family = line.label if _family_rank(line) < 2 else line.label.replace("exploratory", "EXPLORATORY")
         rows.append({"comparison": line.comparison, "metric": line.metric, "family": family,
                      "Δ (points)": None if line.interval is None else line.interval.delta,
                      "95% CI": _ci_text(line), "±δ": line.margin, "verdict": text(verdict),
