@@ -81,12 +81,13 @@ def plot(csv_path: Path) -> Path:
 
     df = pd.read_csv(csv_path, dtype={"rates": str})
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    groups = list(df.groupby(["label", "rates"], sort=False))
-    for i, ((label, rates), g) in enumerate(groups):
+    groups = list(df.groupby(["label", "rates", "precision"], sort=False))
+    for i, ((label, rates, precision), g) in enumerate(groups):
         g = g.sort_values("iters")
         x = g["iters"] * (1 + 0.04 * (i - (len(groups) - 1) / 2))  # side by side on the log axis
         ax.errorbar(x, g["delta"], yerr=[g["delta"] - g["low"], g["high"] - g["delta"]], marker="o", capsize=3,
-                    ls="-" if label == "frozen" else "none", label=f"{label}, rates {rates}")
+                    ls="-" if label == "frozen" else "none",
+                    label=f"{label}, rates {rates}, {'float32' if precision == 'off' else precision}")
     ax.axhline(0, color="k", lw=0.8)
     ax.axhline(0.6, color="grey", ls="--", lw=1, label="paper (MobileNetV2): +0.6")
     ax.set_xscale("log")
@@ -94,8 +95,8 @@ def plot(csv_path: Path) -> Path:
     ax.set_xticks(sorted(df["iters"].unique()), [str(i) for i in sorted(df["iters"].unique())])
     ax.set_xlabel("training iterations (each its own schedule)")
     ax.set_ylabel("KSAC - ASPP val mIoU (points), 95% interval")
-    row = df.iloc[-1]
-    ax.set_title(f"KSAC - ASPP against training length ({row['isa'].split(' ')[0]}, {row['precision']})", fontsize=9)
+    isas = ", ".join(dict.fromkeys(isa.split(" ")[0] for isa in df["isa"]))
+    ax.set_title(f"KSAC - ASPP against training length ({isas})", fontsize=9)
     ax.legend(fontsize=7)
     return save_beside(fig, csv_path)
 
