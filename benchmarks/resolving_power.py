@@ -35,12 +35,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats as scipy_stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from interval_levers import half_width, pair_evidence, predicted  # noqa: E402
 from rows_out import append_rows, save_beside, split_flags  # noqa: E402
 
+from ksac_cli.experiments.plan import half_width as t_half_width  # noqa: E402
 from ksac_cli.experiments.rows import RUN  # noqa: E402
 from ksac_cli.report import ablation  # noqa: E402
 from ksac_cli.report.evidence import EvidenceStore  # noqa: E402
@@ -116,10 +116,10 @@ def evaluate_protocol(df: pd.DataFrame, protocol: str, flags: list[str], budget_
                 return predicted(comp, k, images) if k >= 2 else math.inf
         except (SystemExit, KeyError, ValueError, FileNotFoundError):
             images, model = 0, "seeds only (no per-image evidence)"
-            measured = float(scipy_stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n))
+            measured = t_half_width(sd, n)
 
             def width(k: int) -> float:
-                return float(scipy_stats.t.ppf(0.975, k - 1) * sd / math.sqrt(k)) if k >= 2 else math.inf
+                return t_half_width(sd, k) if k >= 2 else math.inf
         need = next((k for k in range(2, 501) if width(k) <= target), None)
         rows.append({
             "protocol": protocol, "rates": rates, "seeds": n, "images": images, "round_s": round(round_s, 1),

@@ -33,6 +33,7 @@ from rows_out import append_rows, save_beside, split_flags  # noqa: E402
 
 from ksac_cli.report import ablation  # noqa: E402
 from ksac_cli.report.evidence import EvidenceStore  # noqa: E402
+from ksac_cli.report.protocol import PRECISION  # noqa: E402
 
 COLUMNS = ["label", "iters", "rates", "seeds", "images", "aspp_miou", "ksac_miou", "delta", "low", "high",
            "half_width", "seed_sd", "min_cell_miou", "minutes", "cpu", "isa", "precision", "flags", "git_commit",
@@ -87,7 +88,7 @@ def plot(csv_path: Path) -> Path:
         x = g["iters"] * (1 + 0.04 * (i - (len(groups) - 1) / 2))  # side by side on the log axis
         ax.errorbar(x, g["delta"], yerr=[g["delta"] - g["low"], g["high"] - g["delta"]], marker="o", capsize=3,
                     ls="-" if label == "frozen" else "none",
-                    label=f"{label}, rates {rates}, {'float32' if precision == 'off' else precision}")
+                    label=f"{label}, rates {rates}, {PRECISION.get(precision, precision)}")
     ax.axhline(0, color="k", lw=0.8)
     ax.axhline(0.6, color="grey", ls="--", lw=1, label="paper (MobileNetV2): +0.6")
     ax.set_xscale("log")

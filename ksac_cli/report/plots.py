@@ -4,7 +4,6 @@ report/analysis.py, report/qualitative.py."""
 
 from __future__ import annotations
 
-import io as _io
 from pathlib import Path
 
 import matplotlib
@@ -17,11 +16,10 @@ from ksac_cli import io  # noqa: E402
 
 
 def save_figure(fig, path: str | Path) -> None:
-    """Render to memory, then write atomically (a crash never leaves half a PNG)."""
-    buffer = _io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    """Render to memory (`io.serialised`), then write atomically (a crash never leaves half a PNG)."""
+    data = io.serialised(lambda f: fig.savefig(f, format="png", dpi=120, bbox_inches="tight"))
     plt.close(fig)
-    io.write_bytes(path, buffer.getvalue())
+    io.write_bytes(path, data)
 
 
 def confusion_heatmap(matrix: np.ndarray, classes: list[str], path: str | Path, title: str = "") -> None:
