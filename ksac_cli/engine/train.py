@@ -161,6 +161,12 @@ def evaluation_due(cfg: TrainConfig, iteration: int) -> bool:
     return iteration > 0 and ((cfg.eval_every and iteration % cfg.eval_every == 0) or iteration == cfg.iters)
 
 
+def evaluations(cfg: TrainConfig) -> int:
+    """How many times a run evaluates: the iterations where `evaluation_due` holds, counted."""
+    every = cfg.eval_every
+    return 1 if not every else cfg.iters // every + (cfg.iters % every != 0)
+
+
 def evaluated_up_to(run_dir: Path) -> int:
     """The iteration of the last evaluation in eval.jsonl (0: none)."""
     return max((r.get("iteration", 0) for r in io.read_jsonl(run_dir / "eval.jsonl")), default=0)

@@ -12,9 +12,10 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from ksac_cli import io
-from ksac_cli.config import RunConfig, TrainConfig
+from ksac_cli.config import RunConfig
 from ksac_cli.data import val_facts
 from ksac_cli.engine.shared_features import SharedFeatures
+from ksac_cli.engine.train import evaluations
 from ksac_cli.errors import KsacError
 from ksac_cli.experiments import plan
 from ksac_cli.experiments.grid import expand
@@ -108,12 +109,6 @@ def dry_run_measures(settings: list[Setting]) -> dict[str, dict]:
     training step."""
     measures = [model_measures(s.model, s.crop) for s in settings]
     return {name: m for s, m in zip(settings, measures) for name in s.cells}
-
-
-def evaluations(train: TrainConfig) -> int:
-    """How many times a run evaluates (engine/train.py `fit`): every eval_every iterations and at the end."""
-    every = train.eval_every
-    return 1 if not every else train.iters // every + (train.iters % every != 0)
 
 
 def dry_run_costs(settings: list[Setting], progress: ProgressFn | None = None,

@@ -21,7 +21,7 @@ def time_estimate(cfg: RunConfig) -> dict:
     from ksac_cli.data import val_facts
     from ksac_cli.machine import resolve_device
     from ksac_cli.measure.step import cell_times
-    from ksac_cli.workflows.ablate import evaluations
+    from ksac_cli.engine.train import evaluations
 
     classes, images, side = val_facts(cfg.data)
     images = min(images, cfg.eval.max_images or images)
